@@ -1,0 +1,7 @@
+"""``python -m faultlens_collector.cli``."""
+
+import sys
+
+from faultlens_collector.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The sample program behind ``faultlens demo``."""

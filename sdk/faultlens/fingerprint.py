@@ -1,0 +1,207 @@
+"""Stable fingerprints: the same defect gets the same 16-hex-digit id everywhere.
+
+A fingerprint hashes, for the exception and every exception chained to it
+(``__cause__``, ``__context__`` unless suppressed, and the members of an
+``ExceptionGroup``):
+
+* the exception type, qualified as the OpenTelemetry SDK names it;
+* the *in-app* frames of its traceback as ``module:function`` — never line
+  numbers, file paths or addresses, so edits elsewhere in a file, another
+  checkout directory or another host do not change it. Consecutive repeats of
+  the same frame (recursion) count once. Frames of the standard library and of
+  installed packages (site-packages, dist-packages) count only when no in-app
+  frame is left; faultlens' and wrapt's own frames never count;
+* when the exception has no usable frame (created but never raised, or only
+  faultlens frames), its message with variable parts replaced by placeholders
+  (:mod:`faultlens.parameterize`).
+
+Function names are ``co_name`` rather than ``co_qualname`` so hosts running
+different Python versions agree. Redaction happens after fingerprinting, so it
+never changes a fingerprint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import site
+import sys
+import sysconfig
+import threading
+from collections.abc import Iterable, Iterator
+from types import CodeType, TracebackType
+from typing import Final
+
+from faultlens.parameterize import parameterize
+from faultlens.semconv import qualified_type_name
+
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+#: At most this many exceptions of a chain or group count.
+MAX_CHAIN: Final = 10
+#: A traceback longer than this keeps its first and last frames only.
+MAX_FRAMES: Final = 64
+
+_INTERNAL, _LIBRARY, _IN_APP = 0, 1, 2
+_INTERNAL_PREFIXES: Final = ("faultlens.", "wrapt.")
+_INTERNAL_EXACT: Final = frozenset({"faultlens", "wrapt"})
+
+FrameInfo = tuple[str, str, int]
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots: set[str] = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            roots.add(path)
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        vars_ = {"base": prefix, "platbase": prefix, "installed_base": prefix}
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            try:
+                roots.add(sysconfig.get_path(key, vars=vars_))
+            except (KeyError, ValueError):
+                continue
+    with contextlib.suppress(AttributeError):  # some embedded interpreters lack it
+        roots.update(site.getsitepackages())
+    user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
+    if isinstance(user_site, str):
+        roots.add(user_site)
+    normalized = {os.path.normcase(os.path.abspath(root)).rstrip(os.sep) + os.sep for root in roots}
+    return tuple(sorted(normalized, key=len, reverse=True))
+
+
+class FrameClassifier:
+    """Decides, per code object, whether a frame is faultlens-internal, library or in-app.
+
+    ``in_app_include`` and ``in_app_exclude`` are module-name prefixes that
+    override the path rules (``"myapp"`` covers ``myapp`` and ``myapp.*``): use
+    them when the application itself is installed into site-packages.
+    Answers are cached per code object (bounded; the cache is dropped when full).
+    """
+
+    _CACHE_LIMIT: Final = 50_000
+
+    def __init__(
+        self, in_app_include: Iterable[str] = (), in_app_exclude: Iterable[str] = ()
+    ) -> None:
+        self._roots = _library_roots()
+        self._include = tuple(in_app_include)
+        self._exclude = tuple(in_app_exclude)
+        self._cache: dict[CodeType, FrameInfo] = {}
+        self._lock = threading.Lock()
+
+    def info(self, code: CodeType, module: str) -> FrameInfo:
+        """Return ``(module, function, kind)`` for a frame running ``code`` in ``module``."""
+        cached = self._cache.get(code)
+        if cached is not None:
+            return cached
+        result = (module, code.co_name, self._kind(module, code.co_filename))
+        if len(self._cache) >= self._CACHE_LIMIT:
+            with self._lock:
+                self._cache = {}
+        self._cache[code] = result
+        return result
+
+    def _kind(self, module: str, filename: str) -> int:
+        if module in _INTERNAL_EXACT or module.startswith(_INTERNAL_PREFIXES):
+            return _INTERNAL
+        if _matches(module, self._exclude):
+            return _LIBRARY
+        if _matches(module, self._include):
+            return _IN_APP
+        if filename.startswith("<"):
+            return _LIBRARY if filename.startswith("<frozen") else _IN_APP
+        path = os.path.normcase(os.path.abspath(filename))
+        if os.sep + "site-packages" + os.sep in path or os.sep + "dist-packages" + os.sep in path:
+            return _LIBRARY
+        if path.startswith(self._roots):
+            return _LIBRARY
+        return _IN_APP
+
+
+def _matches(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _walk_frames(tb: TracebackType | None, classifier: FrameClassifier) -> list[FrameInfo]:
+    frames: list[FrameInfo] = []
+    previous: FrameInfo | None = None
+    while tb is not None:
+        frame = tb.tb_frame
+        info = classifier.info(frame.f_code, frame.f_globals.get("__name__") or "?")
+        if info != previous:
+            frames.append(info)
+            previous = info
+        tb = tb.tb_next
+    if len(frames) > MAX_FRAMES:
+        head = MAX_FRAMES // 4
+        frames = frames[:head] + frames[-(MAX_FRAMES - head) :]
+    return frames
+
+
+def iter_chain(exc: BaseException, limit: int = MAX_CHAIN) -> Iterator[BaseException]:
+    """Yield ``exc`` and the exceptions chained to it, each once, at most ``limit``.
+
+    Order: the exception itself, then (depth first) its ``__cause__`` or its
+    ``__context__`` (unless ``__suppress_context__``), then the members of an
+    exception group.
+    """
+    seen: set[int] = set()
+    stack = [exc]
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested: list[BaseException] = []
+        if current.__cause__ is not None:
+            nested.append(current.__cause__)
+        elif current.__context__ is not None and not current.__suppress_context__:
+            nested.append(current.__context__)
+        members = getattr(current, "exceptions", None)
+        if isinstance(members, (tuple, list)):
+            nested.extend(member for member in members if isinstance(member, BaseException))
+        stack.extend(reversed(nested))
+
+
+def safe_message(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's ``__str__`` raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
+
+
+def hash_parts(parts: Iterable[str]) -> str:
+    """Hash canonical text parts into a 16-lowercase-hex fingerprint."""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def normalize_fingerprint(value: str) -> str:
+    """Keep a 16-hex fingerprint as is; hash any other string into that form."""
+    lowered = value.strip().lower()
+    if _HEX16.match(lowered):
+        return lowered
+    return hash_parts(("explicit", value))
+
+
+def fingerprint_exception(exc: BaseException, classifier: FrameClassifier) -> str:
+    """Compute the fingerprint of ``exc`` and its chain (see the module docstring)."""
+    parts: list[str] = []
+    for member in iter_chain(exc):
+        frames = _walk_frames(member.__traceback__, classifier)
+        chosen = [f for f in frames if f[2] == _IN_APP] or [f for f in frames if f[2] == _LIBRARY]
+        type_name = qualified_type_name(type(member))
+        if chosen:
+            parts.append(type_name + "@" + ";".join(f"{m}:{fn}" for m, fn, _ in chosen))
+        else:
+            parts.append(type_name + "#" + parameterize(safe_message(member)))
+    return hash_parts(parts)

@@ -1,0 +1,96 @@
+"""Remove secrets from failure text before it leaves the process.
+
+Redaction runs on ``exception.message`` and ``exception.stacktrace`` of every
+failure the SDK emits and on every failure the processor stores or sends on. It
+never touches what the fingerprint is computed from, so turning redaction on or
+off, or adding patterns, never changes a fingerprint.
+
+Built-in patterns cover:
+
+* ``key=value`` / ``key: value`` / ``"key": "value"`` where the key names a
+  secret (``password``, ``passwd``, ``pwd``, ``secret``, ``token``,
+  ``api_key``, ``apikey``, ``access_key``, ``private_key``, ``credentials``,
+  also as part of a longer key such as ``db_password`` or ``X-Auth-Token``);
+* ``Authorization: Bearer …`` / ``Basic …`` credentials;
+* user information in URLs (``scheme://user:secret@host``);
+* well-known token shapes: JSON Web Tokens, AWS access key ids, GitHub and
+  Slack tokens.
+
+Users add their own with :meth:`Redactor.add` (or
+:func:`faultlens.add_redaction`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from typing import Final
+
+#: What a redacted value is replaced with.
+REDACTED: Final = "[REDACTED]"
+
+_SECRET_KEY = (
+    r"[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
+    r"|private[_\-]?key|credentials?)[\w.\-]*"
+)
+
+_BUILTIN: Final[tuple[tuple[str, str], ...]] = (
+    # URL user-info: keep the user, drop the password.
+    (r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", rf"\1:{REDACTED}@"),
+    # Authorization header schemes.
+    (r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9\-._~+/]+=*", rf"\1 {REDACTED}"),
+    # key=value, key: value, "key": "value" (value quoted or bare).
+    (
+        r"(?i)(?P<key>[\"']?" + _SECRET_KEY + r"[\"']?)(?P<sep>\s*[=:]\s*)"
+        r"(?P<val>\"[^\"\n]*\"|'[^'\n]*'|(?!\[REDACTED\])[^\s,;&'\")\]}]+)",
+        rf"\g<key>\g<sep>{REDACTED}",
+    ),
+    # JSON Web Tokens.
+    (r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}", REDACTED),
+    # AWS access key ids, GitHub tokens, Slack tokens.
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
+    (r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", REDACTED),
+    (r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b", REDACTED),
+)
+
+
+class Redactor:
+    """An ordered list of ``(pattern, replacement)`` substitutions.
+
+    Thread-safe: :meth:`add` may run while other threads call :meth:`redact`
+    (they see the list either before or after the addition, never a torn one).
+    """
+
+    def __init__(self, *, builtin: bool = True) -> None:
+        self._lock = threading.Lock()
+        self._rules: tuple[tuple[re.Pattern[str], str], ...] = ()
+        if builtin:
+            self.extend(_BUILTIN)
+
+    def add(self, pattern: str | re.Pattern[str], replacement: str = REDACTED) -> None:
+        """Add a pattern; every match is replaced by ``replacement``.
+
+        ``replacement`` may use back-references (``\\1``, ``\\g<name>``) to keep
+        part of the match. Raises :class:`re.error` (a ``ValueError``) at once
+        for an invalid pattern rather than at the first failure.
+        """
+        compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+        # Validate the replacement template now, not during an error storm.
+        compiled.sub(replacement, "")
+        with self._lock:
+            self._rules = (*self._rules, (compiled, replacement))
+
+    def extend(self, rules: Iterable[tuple[str | re.Pattern[str], str]]) -> None:
+        """Add several ``(pattern, replacement)`` rules in order."""
+        for pattern, replacement in rules:
+            self.add(pattern, replacement)
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every rule applied in order."""
+        for pattern, replacement in self._rules:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def __call__(self, text: str) -> str:
+        return self.redact(text)
