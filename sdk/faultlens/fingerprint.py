@@ -22,6 +22,7 @@ never changes a fingerprint.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import os
@@ -45,6 +46,9 @@ MAX_CHAIN: Final = 10
 MAX_FRAMES: Final = 64
 
 _INTERNAL, _LIBRARY, _IN_APP = 0, 1, 2
+_GROUP_TYPES: tuple[type[BaseException], ...] = tuple(
+    group for group in (vars(builtins).get("BaseExceptionGroup"),) if group is not None
+)
 _INTERNAL_PREFIXES: Final = ("faultlens.", "wrapt.")
 _INTERNAL_EXACT: Final = frozenset({"faultlens", "wrapt"})
 
@@ -83,6 +87,7 @@ class FrameClassifier:
     """
 
     _CACHE_LIMIT: Final = 50_000
+    _FINGERPRINT_LIMIT: Final = 10_000
 
     def __init__(
         self, in_app_include: Iterable[str] = (), in_app_exclude: Iterable[str] = ()
@@ -92,6 +97,17 @@ class FrameClassifier:
         self._exclude = tuple(in_app_exclude)
         self._cache: dict[CodeType, FrameInfo] = {}
         self._lock = threading.Lock()
+        #: Chain shape → (fingerprint, code objects kept alive); see fingerprint_exception.
+        self.fingerprints: dict[tuple[object, ...], tuple[str, tuple[CodeType, ...]]] = {}
+
+    def remember_fingerprint(
+        self, key: tuple[object, ...], value: tuple[str, tuple[CodeType, ...]]
+    ) -> None:
+        """Cache a computed fingerprint (bounded: the cache is dropped when full)."""
+        if len(self.fingerprints) >= self._FINGERPRINT_LIMIT:
+            with self._lock:
+                self.fingerprints = {}
+        self.fingerprints[key] = value
 
     def info(self, code: CodeType, module: str) -> FrameInfo:
         """Return ``(module, function, kind)`` for a frame running ``code`` in ``module``."""
@@ -193,10 +209,57 @@ def normalize_fingerprint(value: str) -> str:
     return hash_parts(("explicit", value))
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exceptions :func:`iter_chain` yields, with a fast path for a lone exception."""
+    if (
+        exc.__cause__ is None
+        and (exc.__context__ is None or exc.__suppress_context__)
+        and not isinstance(exc, _GROUP_TYPES)
+    ):
+        return [exc]
+    return list(iter_chain(exc))
+
+
+def _codes(tb: TracebackType | None) -> list[CodeType]:
+    codes = []
+    while tb is not None:
+        codes.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    return codes
+
+
 def fingerprint_exception(exc: BaseException, classifier: FrameClassifier) -> str:
-    """Compute the fingerprint of ``exc`` and its chain (see the module docstring)."""
+    """Compute the fingerprint of ``exc`` and its chain (see the module docstring).
+
+    Results are cached per chain shape (exception types and the code objects of
+    every traceback frame), so a repeated failure costs a traceback walk and a
+    dictionary lookup. Chains with a member that has no frame are not cached:
+    their fingerprint depends on the message.
+    """
+    members = _chain(exc)
+    key: list[object] = []
+    codes_kept: list[CodeType] = []
+    for member in members:
+        codes = _codes(member.__traceback__)
+        if not codes:
+            return _compute(members, classifier)
+        key.append(type(member))
+        key.extend(map(id, codes))
+        key.append(None)
+        codes_kept.extend(codes)
+    frozen = tuple(key)
+    cached = classifier.fingerprints.get(frozen)
+    if cached is not None:
+        return cached[0]
+    fingerprint = _compute(members, classifier)
+    # The value keeps the code objects alive so that their ids cannot be reused.
+    classifier.remember_fingerprint(frozen, (fingerprint, tuple(codes_kept)))
+    return fingerprint
+
+
+def _compute(members: list[BaseException], classifier: FrameClassifier) -> str:
     parts: list[str] = []
-    for member in iter_chain(exc):
+    for member in members:
         frames = _walk_frames(member.__traceback__, classifier)
         chosen = [f for f in frames if f[2] == _IN_APP] or [f for f in frames if f[2] == _LIBRARY]
         type_name = qualified_type_name(type(member))

@@ -294,14 +294,18 @@ def _record(
     fp = _fingerprint(runtime, exc, fingerprint)
     with contextlib.suppress(AttributeError, TypeError):  # exceptions without __dict__
         setattr(exc, _MARK, fp)
-    type_name = semconv.qualified_type_name(type(exc))
     mode, count = runtime.storm.admit(fp)
-    target = span if span is not None else trace.get_current_span()
     if mode == SUPPRESS:
-        if not handled and target.is_recording():
-            _mark_span_error(target, type_name, None)
-        _ensure_flusher(runtime)
+        if not handled:
+            target = span if span is not None else trace.get_current_span()
+            if target.is_recording():
+                _mark_span_error(target, semconv.qualified_type_name(type(exc)), None)
+        if runtime.flusher is None:
+            _ensure_flusher(runtime)
         return fp
+
+    target = span if span is not None else trace.get_current_span()
+    type_name = semconv.qualified_type_name(type(exc))
 
     floor = severity_floor or "low"
     if not handled:
@@ -320,7 +324,7 @@ def _record(
     attrs[semconv.FAILURE_SOURCE] = source
     if runtime.settings.redact:
         attrs[semconv.EXCEPTION_MESSAGE] = runtime.redactor.redact(message)
-    runtime.storm.remember(fp, attrs.copy())
+    runtime.storm.remember(fp, _sample(attrs, attributes))
     attrs[semconv.FAILURE_COUNT] = count
     if mode == FULL:
         stacktrace = _clip_middle(
@@ -403,11 +407,38 @@ def _emit(
         )
 
 
+_SAMPLE_KEYS: Final = (
+    semconv.EXCEPTION_TYPE,
+    semconv.EXCEPTION_MESSAGE,
+    semconv.FAILURE_CATEGORY,
+    semconv.FAILURE_SEVERITY,
+    semconv.FAILURE_FINGERPRINT,
+    semconv.FAILURE_HANDLED,
+    semconv.FAILURE_SOURCE,
+)
+
+
+def _sample(
+    attrs: Mapping[str, AttributeValue], extra: Mapping[str, AttributeValue] | None
+) -> tuple[object, ...]:
+    """What later aggregate events of this fingerprint carry: a compact tuple, not a dict.
+
+    The storm state holds one per fingerprint, so its size bounds the SDK's memory.
+    """
+    return (*(attrs[key] for key in _SAMPLE_KEYS), dict(extra) if extra else None)
+
+
+def _attributes_from_sample(sample: tuple[Any, ...]) -> dict[str, AttributeValue]:
+    attrs: dict[str, AttributeValue] = dict(sample[-1] or {})
+    attrs.update(zip(_SAMPLE_KEYS, sample[:-1], strict=True))
+    return attrs
+
+
 def _emit_due(runtime: _Runtime, items: list[Due]) -> None:
     for item in items:
         if item.sample is None or item.count <= 0:
             continue
-        attrs = dict(item.sample)
+        attrs = _attributes_from_sample(item.sample)
         attrs[semconv.FAILURE_COUNT] = item.count
         _emit(runtime, attrs, trace.INVALID_SPAN, escaped=False)
 

@@ -76,14 +76,22 @@ def max_severity(first: str, second: str) -> str:
     return first if SEVERITY_RANK.get(first, -1) >= SEVERITY_RANK.get(second, -1) else second
 
 
+_TYPE_NAMES: dict[type[BaseException], str] = {}
+
+
 def qualified_type_name(exc_type: type[BaseException]) -> str:
     """Name an exception type the way the OpenTelemetry Python SDK does.
 
     Builtins keep their bare qualname (``ValueError``); everything else is
-    ``module.qualname`` (``requests.exceptions.ConnectTimeout``).
+    ``module.qualname`` (``requests.exceptions.ConnectTimeout``). Cached per type
+    (bounded), so repeated failures share one string.
     """
-    module = exc_type.__module__
-    qualname = exc_type.__qualname__
-    if module and module != "builtins":
-        return f"{module}.{qualname}"
-    return qualname
+    name = _TYPE_NAMES.get(exc_type)
+    if name is None:
+        module = exc_type.__module__
+        qualname = exc_type.__qualname__
+        name = f"{module}.{qualname}" if module and module != "builtins" else qualname
+        if len(_TYPE_NAMES) >= 4096:
+            _TYPE_NAMES.clear()
+        _TYPE_NAMES[exc_type] = name
+    return name

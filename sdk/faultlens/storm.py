@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,18 +39,18 @@ class Due:
 
     fingerprint: str
     count: int
-    sample: Mapping[str, Any] | None
+    sample: tuple[Any, ...] | None
 
 
 class _State:
     __slots__ = ("last_emit", "pending", "refilled", "sample", "tokens")
 
-    def __init__(self, tokens: float, now: float) -> None:
+    def __init__(self, tokens: int, now: float) -> None:
         self.tokens = tokens
         self.refilled = now
         self.pending = 0
         self.last_emit = now
-        self.sample: Mapping[str, Any] | None = None
+        self.sample: tuple[Any, ...] | None = None
 
 
 class StormControl:
@@ -95,28 +95,35 @@ class StormControl:
         with self._lock:
             state = self._states.get(fingerprint)
             if state is None:
-                state = _State(float(self.burst), now)
+                state = _State(self.burst, now)
                 self._states[fingerprint] = state
                 if len(self._states) > self.max_keys:
                     self._evict_oldest()
             else:
                 self._states.move_to_end(fingerprint)
                 if state.tokens < self.burst:
-                    state.tokens = min(
-                        float(self.burst),
-                        state.tokens + (now - state.refilled) / self.refill_seconds,
-                    )
-                    state.refilled = now
+                    # Whole tokens only: small ints are shared objects, which keeps
+                    # the per-fingerprint state small.
+                    gained = int((now - state.refilled) / self.refill_seconds)
+                    if gained:
+                        state.tokens = min(self.burst, state.tokens + gained)
+                        state.refilled = (
+                            now
+                            if state.tokens == self.burst
+                            else state.refilled + gained * self.refill_seconds
+                        )
+                else:
+                    state.refilled = now  # a full bucket earns no credit while it waits
             state.pending += 1
-            if state.tokens >= 1.0:
-                state.tokens -= 1.0
+            if state.tokens >= 1:
+                state.tokens -= 1
                 return FULL, self._take(fingerprint, state, now)
             if now - state.last_emit >= self.interval_seconds:
                 return AGGREGATE, self._take(fingerprint, state, now)
             self._dirty.add(fingerprint)
             return SUPPRESS, 0
 
-    def remember(self, fingerprint: str, sample: Mapping[str, Any]) -> None:
+    def remember(self, fingerprint: str, sample: tuple[Any, ...]) -> None:
         """Keep the attributes of the last emitted event, to describe later aggregates."""
         with self._lock:
             state = self._states.get(fingerprint)
