@@ -212,7 +212,8 @@ def normalize_fingerprint(value: str) -> str:
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exceptions :func:`iter_chain` yields, with a fast path for a lone exception."""
     if (
-        exc.__cause__ is None
+        _GROUP_TYPES  # before 3.11 groups come from a backport: take the general path
+        and exc.__cause__ is None
         and (exc.__context__ is None or exc.__suppress_context__)
         and not isinstance(exc, _GROUP_TYPES)
     ):

@@ -35,24 +35,33 @@ _SECRET_KEY = (
     r"|private[_\-]?key|credentials?)[\w.\-]*"
 )
 
-_BUILTIN: Final[tuple[tuple[str, str], ...]] = (
+#: (pattern, replacement, hints): a rule runs only on text whose lowercase form
+#: contains one of its hints, so clean text costs a few substring checks.
+_BUILTIN: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
     # URL user-info: keep the user, drop the password.
-    (r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", rf"\1:{REDACTED}@"),
+    (r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", rf"\1:{REDACTED}@", ("://",)),
     # Authorization header schemes.
-    (r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9\-._~+/]+=*", rf"\1 {REDACTED}"),
+    (
+        r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9\-._~+/]+=*",
+        rf"\1 {REDACTED}",
+        ("bearer", "basic", "digest"),
+    ),
     # key=value, key: value, "key": "value" (value quoted or bare).
     (
         r"(?i)(?P<key>[\"']?" + _SECRET_KEY + r"[\"']?)(?P<sep>\s*[=:]\s*)"
         r"(?P<val>\"[^\"\n]*\"|'[^'\n]*'|(?!\[REDACTED\])[^\s,;&'\")\]}]+)",
         rf"\g<key>\g<sep>{REDACTED}",
+        ("pass", "pwd", "secret", "token", "key", "credential"),
     ),
     # JSON Web Tokens.
-    (r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}", REDACTED),
+    (r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}", REDACTED, ("eyj",)),
     # AWS access key ids, GitHub tokens, Slack tokens.
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
-    (r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", REDACTED),
-    (r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b", REDACTED),
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED, ("akia", "asia")),
+    (r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", REDACTED, ("gh",)),
+    (r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b", REDACTED, ("xox",)),
 )
+
+_Rule = tuple[re.Pattern[str], str, tuple[str, ...]]
 
 
 class Redactor:
@@ -64,9 +73,10 @@ class Redactor:
 
     def __init__(self, *, builtin: bool = True) -> None:
         self._lock = threading.Lock()
-        self._rules: tuple[tuple[re.Pattern[str], str], ...] = ()
+        self._rules: tuple[_Rule, ...] = ()
         if builtin:
-            self.extend(_BUILTIN)
+            for pattern, replacement, hints in _BUILTIN:
+                self._append(re.compile(pattern), replacement, hints)
 
     def add(self, pattern: str | re.Pattern[str], replacement: str = REDACTED) -> None:
         """Add a pattern; every match is replaced by ``replacement``.
@@ -78,17 +88,23 @@ class Redactor:
         compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
         # Validate the replacement template now, not during an error storm.
         compiled.sub(replacement, "")
-        with self._lock:
-            self._rules = (*self._rules, (compiled, replacement))
+        self._append(compiled, replacement, ())
 
     def extend(self, rules: Iterable[tuple[str | re.Pattern[str], str]]) -> None:
         """Add several ``(pattern, replacement)`` rules in order."""
         for pattern, replacement in rules:
             self.add(pattern, replacement)
 
+    def _append(self, pattern: re.Pattern[str], replacement: str, hints: tuple[str, ...]) -> None:
+        with self._lock:
+            self._rules = (*self._rules, (pattern, replacement, hints))
+
     def redact(self, text: str) -> str:
         """Return ``text`` with every rule applied in order."""
-        for pattern, replacement in self._rules:
+        lowered = text.lower()
+        for pattern, replacement, hints in self._rules:
+            if hints and not any(hint in lowered for hint in hints):
+                continue
             text = pattern.sub(replacement, text)
         return text
 
