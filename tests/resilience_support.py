@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -72,3 +73,14 @@ def metric_pipeline() -> Iterator[Metrics]:
         yield Metrics(provider, reader)
     finally:
         provider.shutdown()
+
+
+# Fixtures for the resilience test modules, which import them by these names.
+@pytest.fixture(name="clock")
+def clock_fixture() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(name="meter")
+def meter_fixture() -> Iterator[Metrics]:
+    yield from metric_pipeline()

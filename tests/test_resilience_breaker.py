@@ -12,17 +12,7 @@ from collections.abc import Iterator
 import faultlens
 import pytest
 from faultlens.resilience import CircuitBreaker, CircuitOpenError, is_permanent
-from resilience_support import FakeClock, Metrics, metric_pipeline
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def meter() -> Iterator[Metrics]:
-    yield from metric_pipeline()
+from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 
 class Down(ConnectionError):

@@ -18,17 +18,7 @@ from faultlens.resilience import (
     permanent,
     retry,
 )
-from resilience_support import FakeClock, Metrics, metric_pipeline
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def meter() -> Iterator[Metrics]:
-    yield from metric_pipeline()
+from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 
 class Flaky:

@@ -481,6 +481,7 @@ class FailureTracker:
         ``halted``). A halt source that raises counts as a halt: failing closed.
         """
         if not self._halts and not self._sources:
+            make_key(key)  # the same TypeError for a malformed key, halted or not
             return
         halt = self.halted(key)
         if halt is None:
