@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
+from datetime import datetime
 from typing import Any, Literal
 
 from opentelemetry import trace
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from faultlens.capture import function_kind
@@ -15,24 +18,33 @@ from faultlens.recorder import report_internal_error
 _log = logging.getLogger("faultlens")
 
 
-def add_span_event(name: str, attributes: Mapping[str, AttributeValue]) -> None:
-    """Add an event to the current span if it is recording; never raises."""
+def _on_current_span(action: Callable[[Span], object], what: str) -> None:
+    """Apply ``action`` to the current span if it is recording; never raises."""
     try:
         span = trace.get_current_span()
         if span.is_recording():
-            span.add_event(name, attributes)
+            action(span)
     except Exception:
-        report_internal_error(f"span event {name}")
+        report_internal_error(what)
+
+
+def add_span_event(name: str, attributes: Mapping[str, AttributeValue]) -> None:
+    """Add an event to the current span if it is recording; never raises."""
+    _on_current_span(lambda span: span.add_event(name, attributes), f"span event {name}")
 
 
 def set_span_attribute(name: str, value: AttributeValue) -> None:
     """Set an attribute on the current span if it is recording; never raises."""
-    try:
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attribute(name, value)
-    except Exception:
-        report_internal_error(f"span attribute {name}")
+    _on_current_span(lambda span: span.set_attribute(name, value), f"span attribute {name}")
+
+
+def jsonable(record: Any) -> dict[str, Any]:
+    """A dataclass instance as a JSON-ready dict (datetimes in ISO 8601)."""
+    return {
+        item.name: value.isoformat() if isinstance(value, datetime) else value
+        for item in fields(record)
+        for value in (getattr(record, item.name),)
+    }
 
 
 def run_callbacks(callbacks: Iterable[Callable[..., object]], *args: Any, what: str) -> None:

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
+from faultlens.resilience._support import jsonable
 from faultlens.resilience.errors import HaltedError
 
 KeyValue = str | bool | int | float
@@ -88,14 +89,7 @@ class Halt:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serializable form."""
-        return {
-            "source": self.source,
-            "key": self.attributes,
-            "reason": self.reason,
-            "since": self.since.isoformat(),
-            "consecutive_failures": self.consecutive_failures,
-            "last_error": self.last_error,
-        }
+        return {**jsonable(self), "key": self.attributes}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Halt:

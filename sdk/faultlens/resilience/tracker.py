@@ -60,7 +60,7 @@ from opentelemetry.util.types import AttributeValue
 from faultlens.fingerprint import hash_parts, safe_message
 from faultlens.recorder import record_failure, redactor, runtime_settings
 from faultlens.resilience import metrics, names, report
-from faultlens.resilience._support import add_span_event, callable_kind, run_callbacks
+from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
 from faultlens.resilience.errors import format_key
 from faultlens.resilience.halts import (
     Halt,
@@ -101,14 +101,7 @@ class FailureRecord:
     halted: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "at": self.at.isoformat(),
-            "exception_type": self.exception_type,
-            "message": self.message,
-            "consecutive_failures": self.consecutive_failures,
-            "halted": self.halted,
-        }
+        return jsonable(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +117,7 @@ class KeyStatus:
     last_failure: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "consecutive_failures": self.consecutive_failures,
-            "failures": self.failures,
-            "successes": self.successes,
-            "halts": self.halts,
-            "halted": self.halted,
-            "last_failure": self.last_failure.isoformat() if self.last_failure else None,
-        }
+        return jsonable(self)
 
 
 @dataclass(frozen=True, slots=True)
