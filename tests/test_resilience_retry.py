@@ -294,7 +294,7 @@ def test_async_attempt_timeout_retries_a_hung_attempt(clock: FakeClock) -> None:
     async def always_hangs() -> None:
         await asyncio.Event().wait()
 
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match=r"attempt of retry 'fetch' timed out after 0\.01 s"):
         asyncio.run(policy(clock, attempts=2, attempt_timeout=0.01).acall(always_hangs))
 
 

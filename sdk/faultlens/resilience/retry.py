@@ -296,7 +296,12 @@ class Retry:
             timeout = left if timeout is None else min(timeout, left)
         if timeout is None:
             return await func(*args, **kwargs)
-        return await asyncio.wait_for(func(*args, **kwargs), max(timeout, 0.0))
+        try:
+            return await asyncio.wait_for(func(*args, **kwargs), max(timeout, 0.0))
+        except asyncio.TimeoutError as exc:  # not the builtin TimeoutError before 3.11
+            raise TimeoutError(
+                f"attempt of retry {self.name!r} timed out after {max(timeout, 0.0):.3g} s"
+            ) from exc
 
     def __call__(self, func: F) -> F:
         """Decorate a function or coroutine function (generators raise ``TypeError``)."""
