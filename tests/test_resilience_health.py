@@ -139,3 +139,24 @@ def test_docs_list_every_instrument_and_variable() -> None:
         assert spec.unit in docs
     for variable in ENVIRONMENT:
         assert f"`{variable}`" in docs, variable
+
+
+@pytest.mark.slow
+def test_the_example_halts_and_stays_halted_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "halts.json"
+
+    def run() -> list[str]:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "resilience_signals.py"), str(state)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.splitlines()
+
+    first = run()
+    assert first[0].startswith("tick 0: no signal (insufficient data points")
+    assert first[3].startswith("tick 3: refused: halted by 'signals'")
+    assert first[-1] == '"unhealthy"'
+    assert run()[0].startswith("tick 0: refused: halted by 'signals'")

@@ -32,7 +32,7 @@ from faultlens.resilience.halts import Halt, HaltSource
 from faultlens.resilience.report import ComponentHealth, HealthReport, health
 from faultlens.resilience.retry import Retry, retry
 from faultlens.resilience.settings import ResilienceDefaults, defaults
-from faultlens.resilience.tracker import FailureRecord, FailureTracker, TrackerStatus
+from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 
 __all__ = [
     "Backoff",
@@ -47,6 +47,7 @@ __all__ = [
     "HaltSource",
     "HaltedError",
     "HealthReport",
+    "KeyStatus",
     "ResilienceDefaults",
     "Retry",
     "RetryExhaustedError",

@@ -201,11 +201,6 @@ class _Hub:
         with self._lock:
             self._members[family].add(member)
 
-    def discard(self, member: Observed) -> None:
-        with self._lock:
-            for members in self._members.values():
-                members.discard(member)
-
     def _callback(self, spec: InstrumentSpec) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             with self._lock:
