@@ -375,13 +375,16 @@ def test_two_threads_through_one_closed_breaker_run_concurrently() -> None:
     def work() -> None:
         time.sleep(0.05)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
-    elapsed = time.perf_counter() - start
+    def once() -> float:
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+        return time.perf_counter() - start
+
+    elapsed = min(once() for _ in range(3))  # the best of three: CI machines are noisy
     assert elapsed < 0.09, f"two 50 ms calls took {elapsed * 1000:.0f} ms: calls serialized"
 
 
@@ -397,7 +400,7 @@ def test_asyncio_tasks_run_concurrently_through_one_breaker() -> None:
         await asyncio.gather(*(work() for _ in range(10)))
         return time.perf_counter() - start
 
-    assert asyncio.run(scenario()) < 0.09
+    assert min(asyncio.run(scenario()) for _ in range(3)) < 0.09
 
 
 def test_many_threads_keep_exact_counts() -> None:
