@@ -409,3 +409,13 @@ def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert p.attempts == 5
     assert p.backoff.initial == 0.5  # type: ignore[attr-defined]
     assert p.backoff.cap == 2  # type: ignore[attr-defined]
+
+
+def test_policies_sharing_a_name_report_one_summed_point(meter: Metrics) -> None:
+    first = Retry(backoff=constant(0), meter_provider=meter.provider)
+    second = Retry(backoff=constant(0), meter_provider=meter.provider)
+    first.call(Flaky(0))
+    second.call(Flaky(0))
+    second.call(Flaky(0))
+    assert meter.value("faultlens.retry.calls", **{"retry.outcome": "success"}) == 3
+    assert meter.value("faultlens.retry.attempts", **{"retry.name": "retry"}) == 3

@@ -205,14 +205,17 @@ class _Hub:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             with self._lock:
                 members = list(self._members[spec.family])
-            observations: list[Observation] = []
+            # Objects sharing a name (two unnamed inline retry policies, say) would report
+            # the same attribute set twice; their values are summed into one point.
+            totals: dict[frozenset[tuple[str, AttributeValue]], float] = {}
             for member in members:
                 try:
                     for value, attributes in member.observe(spec.name):
-                        observations.append(Observation(value, attributes))
+                        key = frozenset(attributes.items())
+                        totals[key] = totals.get(key, 0) + value
                 except Exception:
                     report_internal_error(f"metrics callback {spec.name}")
-            return observations
+            return [Observation(value, dict(key)) for key, value in totals.items()]
 
         return callback
 
