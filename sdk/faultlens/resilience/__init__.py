@@ -1,0 +1,64 @@
+"""Resilience primitives that never hide a failure: retry, circuit breaker, fallback,
+failure tracker with halts, and a health report — sync and asyncio, decorator and
+inline forms, state published as OpenTelemetry metrics (``faultlens.breaker.*``,
+``faultlens.retry.*``, ``faultlens.tracker.*``, ``faultlens.fallback.*``) and
+failures recorded through :func:`faultlens.record_failure` with
+``failure.source`` = ``retry`` / ``breaker`` / ``tracker``::
+
+    from faultlens.resilience import CircuitBreaker, FailureTracker, fallback, retry
+
+    psp = CircuitBreaker("psp", failure_threshold=5, recovery_timeout=30)
+
+    @retry(attempts=3, deadline=5)
+    @psp
+    def charge(order): ...
+
+See docs/resilience.md for every option, metric and environment variable.
+"""
+
+from __future__ import annotations
+
+from faultlens.resilience.backoff import Backoff, constant, exponential, linear
+from faultlens.resilience.breaker import BreakerStatus, CircuitBreaker
+from faultlens.resilience.errors import (
+    CircuitOpenError,
+    HaltedError,
+    RetryExhaustedError,
+    is_permanent,
+    permanent,
+)
+from faultlens.resilience.fallback import Fallback, fallback
+from faultlens.resilience.halts import Halt, HaltSource
+from faultlens.resilience.report import ComponentHealth, HealthReport, health
+from faultlens.resilience.retry import Retry, retry
+from faultlens.resilience.settings import ResilienceDefaults, defaults
+from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
+
+__all__ = [
+    "Backoff",
+    "BreakerStatus",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ComponentHealth",
+    "FailureRecord",
+    "FailureTracker",
+    "Fallback",
+    "Halt",
+    "HaltSource",
+    "HaltedError",
+    "HealthReport",
+    "KeyStatus",
+    "ResilienceDefaults",
+    "Retry",
+    "RetryExhaustedError",
+    "TrackerStatus",
+    "constant",
+    "defaults",
+    "exponential",
+    "fallback",
+    "health",
+    "is_permanent",
+    "linear",
+    "permanent",
+    "retry",
+]

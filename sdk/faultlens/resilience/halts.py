@@ -1,0 +1,187 @@
+"""Halts: what they are, who can hold them, and how they survive a restart.
+
+A :class:`Halt` stops work for a *key* — a mapping of attributes such as
+``{"strategy": "VWAP", "symbol": "AAPL"}``. A halt covers every key that
+contains all of its items: a halt on ``{"strategy": "VWAP"}`` stops VWAP for
+every symbol, and a halt on the empty key stops everything.
+
+A :class:`HaltSource` is anything that can say whether a key is halted. A
+:class:`~faultlens.resilience.FailureTracker` is one (its own halts); other
+sources — for instance a fleet-wide guard that follows halts decided elsewhere —
+plug into a tracker's guard with ``halt_sources=`` or
+:meth:`~faultlens.resilience.FailureTracker.add_halt_source`. Whoever holds the
+halt, the guard refuses work with the one exception for it,
+:class:`~faultlens.resilience.HaltedError`.
+
+:class:`HaltFile` keeps a tracker's halts in a JSON file, written atomically
+(temporary file in the same directory, ``fsync``, ``os.replace``, then an
+``fsync`` of the directory) so that a crash leaves either the old or the new
+content, never a torn file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Protocol, runtime_checkable
+
+from faultlens.resilience._support import jsonable
+from faultlens.resilience.errors import HaltedError
+
+KeyValue = str | bool | int | float
+#: A normalized key: its items sorted by name.
+Key = tuple[tuple[str, KeyValue], ...]
+
+FILE_FORMAT: Final = "faultlens.halts/1"
+
+
+def make_key(key: Mapping[str, KeyValue] | None) -> Key:
+    """Normalize ``key``; raise ``TypeError`` for names that are not non-empty strings or
+    values that are not str, bool, int or float."""
+    if not key:
+        return ()
+    if not isinstance(key, Mapping):
+        raise TypeError(f"faultlens: a key is a mapping of attributes, got {type(key).__name__}")
+    for name, value in key.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"faultlens: key attribute names must be non-empty strings: {name!r}")
+        if not isinstance(value, (str, bool, int, float)):
+            raise TypeError(
+                f"faultlens: key attribute {name!r} must be str, bool, int or float, "
+                f"got {type(value).__name__}"
+            )
+    return tuple(sorted(key.items()))
+
+
+def covers(halt_key: Key, key: Key) -> bool:
+    """True if a halt on ``halt_key`` stops work for ``key``."""
+    if not halt_key:
+        return True
+    items = set(key)
+    return all(item in items for item in halt_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """A halt in force: who holds it, for which key, why, since when."""
+
+    source: str
+    key: Key
+    reason: str
+    since: datetime
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def attributes(self) -> dict[str, KeyValue]:
+        """The key as a dict."""
+        return dict(self.key)
+
+    def error(self) -> HaltedError:
+        """The exception that refuses work under this halt."""
+        return HaltedError(self.source, self.attributes, self.reason, self.since)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-serializable form."""
+        return {**jsonable(self), "key": self.attributes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Halt:
+        """Inverse of :meth:`as_dict`; raises ValueError, TypeError or KeyError if malformed."""
+        since = datetime.fromisoformat(str(data["since"]))
+        if since.tzinfo is None:
+            raise ValueError(f"halt time {data['since']!r} has no time zone")
+        last_error = data.get("last_error")
+        return cls(
+            source=str(data["source"]),
+            key=make_key(data["key"]),
+            reason=str(data["reason"]),
+            since=since,
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            last_error=None if last_error is None else str(last_error),
+        )
+
+
+@runtime_checkable
+class HaltSource(Protocol):
+    """Something a guard consults: the halt in force for ``key``, or None."""
+
+    def halt_for(self, key: Mapping[str, KeyValue]) -> Halt | None: ...
+
+
+class HaltFile:
+    """The halts of one tracker, kept in a JSON file."""
+
+    def __init__(self, path: str | os.PathLike[str], tracker: str) -> None:
+        self.path = Path(path)
+        self.tracker = tracker
+
+    def load(self) -> list[Halt]:
+        """The halts stored in the file (none if it does not exist).
+
+        Raises ``ValueError`` naming the file when it cannot be read or parsed,
+        or belongs to another tracker: a halt that cannot be read must not be
+        silently lifted.
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ValueError(f"faultlens: cannot read halt state file {self.path}: {exc}") from exc
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
+                raise ValueError(f"not a {FILE_FORMAT} document")
+            owner = data.get("tracker")
+            if owner != self.tracker:
+                raise ValueError(f"it belongs to tracker {owner!r}, not {self.tracker!r}")
+            return [Halt.from_dict(item) for item in data["halts"]]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(
+                f"faultlens: halt state file {self.path} is unusable ({exc}); the halts it "
+                "held are unknown: check them, then fix or remove the file"
+            ) from exc
+
+    def save(self, halts: list[Halt]) -> None:
+        """Replace the file's content with ``halts`` atomically; raises ``OSError``."""
+        document = {
+            "format": FILE_FORMAT,
+            "tracker": self.tracker,
+            "halts": [halt.as_dict() for halt in halts],
+        }
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(document, stream, indent=2, sort_keys=True)
+                stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

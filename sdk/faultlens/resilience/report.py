@@ -1,0 +1,94 @@
+"""One call that reports every breaker, tracker and fallback, and an overall verdict.
+
+Every :class:`~faultlens.resilience.CircuitBreaker`,
+:class:`~faultlens.resilience.FailureTracker` and
+:class:`~faultlens.resilience.Fallback` registers itself here when it is built
+(pass ``register=False`` to opt out; :func:`register` / :func:`unregister`
+manage it by hand). The registry holds *weak* references, so an object that the
+program drops disappears from the report instead of being kept alive by it.
+Retry policies carry no state between calls and are not reported.
+
+Overall status:
+
+* ``unhealthy`` — some component refuses work: a breaker is ``open`` or
+  ``forced_open``, or a tracker has a halt in force;
+* ``degraded`` — nothing refuses work, but something is not right: a breaker is
+  ``half_open``, a tracker key has consecutive failures, or a fallback's most
+  recent call returned the fallback's result;
+* ``healthy`` — otherwise (also when nothing is registered).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+_RANK: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentHealth:
+    """How one breaker, tracker or fallback is doing."""
+
+    kind: Literal["breaker", "tracker", "fallback"]
+    name: str
+    status: HealthStatus
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "status": self.status, **self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The overall status and each component's, sorted by kind and name."""
+
+    status: HealthStatus
+    components: tuple[ComponentHealth, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-serializable form (for a health endpoint)."""
+        return {"status": self.status, "components": [c.as_dict() for c in self.components]}
+
+
+class Reporting(Protocol):
+    """What registered objects implement."""
+
+    def health(self) -> ComponentHealth: ...
+
+
+_lock = threading.Lock()
+_members: weakref.WeakSet[Reporting] = weakref.WeakSet()
+
+
+def register(member: Reporting) -> None:
+    """Include ``member`` in :func:`health` (weakly held)."""
+    with _lock:
+        _members.add(member)
+
+
+def unregister(member: Reporting) -> None:
+    """Leave ``member`` out of :func:`health` from now on."""
+    with _lock:
+        _members.discard(member)
+
+
+def worst(statuses: list[HealthStatus]) -> HealthStatus:
+    """The worst of ``statuses`` (``healthy`` for none)."""
+    result: HealthStatus = "healthy"
+    for status in statuses:
+        if _RANK[status] > _RANK[result]:
+            result = status
+    return result
+
+
+def health() -> HealthReport:
+    """Report every registered breaker, tracker and fallback, and the overall status."""
+    with _lock:
+        members = list(_members)
+    components = sorted((m.health() for m in members), key=lambda c: (c.kind, c.name))
+    return HealthReport(worst([c.status for c in components]), tuple(components))
