@@ -73,6 +73,21 @@ def test_keys_are_counted_separately(clock: FakeClock) -> None:
         t.guard({**VWAP_AAPL, "venue": "XNAS"})  # a narrower key is
 
 
+def test_tracked_keys_are_bounded_and_halted_keys_are_kept(clock: FakeClock) -> None:
+    t = tracker(clock, max_keys=10, record=False)
+    for _ in range(3):
+        t.record_failure(ValueError("x"), {"symbol": "HALTED"})
+    t.record_failure(ValueError("x"), {"symbol": "FAILING"})
+    for n in range(100):
+        t.record_success({"symbol": f"S{n}"})
+    keys = {dict(key.key)["symbol"]: key for key in t.status().keys}
+    assert len(keys) <= 10
+    assert "HALTED" in keys
+    assert keys["FAILING"].consecutive_failures == 1  # idle keys go first
+    with pytest.raises(HaltedError):
+        t.guard({"symbol": "HALTED"})
+
+
 def test_a_halt_on_a_broader_key_covers_narrower_ones(clock: FakeClock) -> None:
     t = tracker(clock)
     t.halt({"strategy": "VWAP"}, reason="model under review")
@@ -441,6 +456,7 @@ def test_metrics(meter: Metrics, clock: FakeClock) -> None:
         ({"threshold": -2}, "threshold must be >= 1"),
         ({"reset_window": 0}, "reset_window must be > 0"),
         ({"history": -1}, "history must be >= 0"),
+        ({"max_keys": 0}, "max_keys must be >= 1"),
         ({"halt_sources": [object()]}, "is not a HaltSource"),
     ],
 )

@@ -71,7 +71,8 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     return default
 
 
-def _parse_number(name: str, raw: str | None, default: float, *, minimum: float) -> float:
+def parse_number(name: str, raw: str | None, default: float, *, minimum: float) -> float:
+    """Parse a number >= ``minimum``; warn once and fall back to ``default`` if malformed."""
     if raw is None or not raw.strip():
         return default
     try:
@@ -113,22 +114,22 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         redact=parse_bool("FAULTLENS_REDACT", env.get("FAULTLENS_REDACT"), True),
         signal=parse_signal_mode(env.get("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN")),
         storm_burst=int(
-            _parse_number("FAULTLENS_STORM_BURST", env.get("FAULTLENS_STORM_BURST"), 10, minimum=1)
+            parse_number("FAULTLENS_STORM_BURST", env.get("FAULTLENS_STORM_BURST"), 10, minimum=1)
         ),
-        storm_refill_seconds=_parse_number(
+        storm_refill_seconds=parse_number(
             "FAULTLENS_STORM_REFILL_SECONDS",
             env.get("FAULTLENS_STORM_REFILL_SECONDS"),
             10.0,
             minimum=0.001,
         ),
-        storm_interval_seconds=_parse_number(
+        storm_interval_seconds=parse_number(
             "FAULTLENS_STORM_INTERVAL_SECONDS",
             env.get("FAULTLENS_STORM_INTERVAL_SECONDS"),
             1.0,
             minimum=0.001,
         ),
         max_fingerprints=int(
-            _parse_number(
+            parse_number(
                 "FAULTLENS_MAX_FINGERPRINTS",
                 env.get("FAULTLENS_MAX_FINGERPRINTS"),
                 20_000,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from faultlens.config import _parse_number
+from faultlens.config import parse_number
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def defaults(environ: Mapping[str, str] | None = None) -> ResilienceDefaults:
         if raw is None:
             continue
         built_in = getattr(_BUILT_IN, field_name)
-        value = _parse_number(variable, raw, built_in, minimum=minimum)
+        value = parse_number(variable, raw, built_in, minimum=minimum)
         values[field_name] = int(value) if isinstance(built_in, int) else value
     return ResilienceDefaults(**values)  # type: ignore[arg-type]
 

@@ -202,6 +202,12 @@ class FailureTracker:
     ``clock`` (monotonic, for ``reset_window``) and ``wall_clock`` (epoch
     seconds, for timestamps) are for tests.
 
+    At most ``max_keys`` keys (default 10,000) are tracked: beyond that the
+    least recently created keys without a halt are forgotten — keys with no
+    consecutive failures first — so a high-cardinality key (a user id, an order
+    id) cannot grow memory or metric cardinality without bound. Halted keys are
+    never forgotten.
+
     Invalid settings raise one ``ValueError`` naming every problem.
     """
 
@@ -221,6 +227,7 @@ class FailureTracker:
         wall_clock: Callable[[], float] = time.time,
         meter_provider: MeterProvider | None = None,
         register: bool = True,
+        max_keys: int = 10_000,
     ) -> None:
         env = defaults()
         problems = Problems(f"FailureTracker {name!r}")
@@ -230,6 +237,7 @@ class FailureTracker:
         problems.positive("reset_window", reset_window)
         keep = env.tracker_history if history is None else history
         problems.integer("history", keep, 0)
+        problems.integer("max_keys", max_keys, 1)
         sources = tuple(halt_sources)
         for source in sources:
             problems.check(
@@ -248,6 +256,7 @@ class FailureTracker:
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._persist_lock = threading.Lock()
+        self._max_keys = max_keys
         self._keys: dict[Key, _KeyState] = {}
         self._halts: dict[Key, Halt] = {}
         self._history: deque[FailureRecord] = deque(maxlen=keep)
@@ -288,7 +297,7 @@ class FailureTracker:
             message = message[:_MESSAGE_CHARS] + "…"
         type_name = qualified_type_name(type(exc))
         with self._lock:
-            state = self._keys.setdefault(normalized, _KeyState())
+            state = self._state(normalized)
             window = self.reset_window
             last = state.last_failure_clock
             if window is not None and last is not None and now_clock - last > window:
@@ -336,11 +345,31 @@ class FailureTracker:
         """A success of ``key``: its consecutive count starts again at 0 (a halt stays)."""
         normalized = make_key(key)
         with self._lock:
-            state = self._keys.get(normalized)
-            if state is None:
-                state = self._keys[normalized] = _KeyState()
+            state = self._state(normalized)
             state.successes += 1
             state.consecutive = 0
+
+    def _state(self, key: Key) -> _KeyState:
+        """The state of ``key``, created if new (lock held); keeps the key count bounded."""
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _KeyState()
+            if len(self._keys) > self._max_keys:
+                self._forget_keys(keep=key)
+        return state
+
+    def _forget_keys(self, keep: Key) -> None:
+        """Drop keys down to 90% of ``max_keys``: idle ones first, halted ones never."""
+        target = max(1, self._max_keys * 9 // 10)
+        for only_idle in (True, False):
+            for candidate in list(self._keys):
+                if len(self._keys) <= target:
+                    return
+                if candidate == keep or candidate in self._halts:
+                    continue
+                if only_idle and self._keys[candidate].consecutive:
+                    continue
+                del self._keys[candidate]
 
     # -- halts -----------------------------------------------------------------------------
 
@@ -373,7 +402,7 @@ class FailureTracker:
             existing = self._halts.get(normalized)
             if existing is not None:
                 return existing
-            state = self._keys.setdefault(normalized, _KeyState())
+            state = self._state(normalized)
             halt = Halt(self.name, normalized, reason, self._now(), state.consecutive)
             self._start_halt(halt, state)
         self._halted(halt)
