@@ -298,9 +298,11 @@ class ActionEngine:
         return self.halts.active()
 
     def halt(self, key: Mapping[str, KeyValue], reason: str, *, by: str) -> HaltRecord:
-        """Halt ``key`` by hand; sends the ``halt`` alert."""
-        halt = self.halts.halt(key, f"{reason} (by {by})", now=self._clock())
-        self._halted(halt, None, halt.since)
+        """Halt ``key`` by hand (sends the ``halt`` alert); an existing manual halt of
+        the same key is returned as it is."""
+        halt, started = self.halts.halt(key, f"{reason} (by {by})", now=self._clock())
+        if started:
+            self._halted(halt, None, halt.since)
         return halt
 
     def resume(

@@ -219,17 +219,18 @@ class HaltEngine:
 
     def halt(
         self, key: Mapping[str, KeyValue], reason: str, *, now: float, rule: str = "manual"
-    ) -> HaltRecord:
-        """Halt ``key`` by hand (an operator's halt), unless the rule already holds it."""
+    ) -> tuple[HaltRecord, bool]:
+        """Halt ``key`` by hand (an operator's halt): the halt, and whether it is new
+        (False: ``rule`` already held that key, and that halt is returned)."""
         normalized = make_key(key)
         with self.feed.locked():
             for halt in self._active.values():
                 if halt.rule == rule and halt.key == normalized:
-                    return halt
+                    return halt, False
         halt = HaltRecord(id=new_id(), rule=rule, key=normalized, reason=reason, since=now)
         self._store.save_halt(halt)
         self._publish("halted", halt)
-        return halt
+        return halt, True
 
     def resume(
         self,
