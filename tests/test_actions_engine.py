@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from actions_support import FP, FP2, Clock, facts, wait_until
-from faultlens_collector.actions import ActionEngine, SQLiteActionStore, load_config
+from actions_support import FP, FP2, Clock, facts, python_hook, wait_until
+from faultlens_collector.actions import ActionEngine, SQLiteActionStore, load_config, parse_config
 from faultlens_collector.actions.sender import otlp_log_exporter
 from otlp_receiver import OtlpReceiver, attributes
 
@@ -150,3 +150,29 @@ def test_the_whole_loop(tmp_path: Path) -> None:
         ("page-oncall", "ok"),
         ("restart-pool", "ok"),
     ]
+
+
+def test_a_hook_named_by_several_matching_rules_runs_once(tmp_path: Path) -> None:
+    log = tmp_path / "runs.log"
+    code = f"import os; open({str(log)!r}, 'a').write(os.environ['FAULTLENS_RULE'] + '\\n')"
+    engine = ActionEngine(
+        parse_config(
+            {
+                "engine": {"tick_interval": "1h"},
+                "hooks": {"fix": {"command": python_hook(code), "cooldown": 0}},
+                "rules": [
+                    {"name": "by-category", "category": "value", "fix": ["fix"]},
+                    {"name": "by-service", "service": "payments", "fix": ["fix"]},
+                ],
+            }
+        ),
+        clock=Clock(),
+    )
+    engine.start()
+    try:
+        engine.on_group_updated(facts())
+        wait_until(engine.audit)
+    finally:
+        engine.stop()
+    assert [(r.rule, r.outcome) for r in engine.audit()] == [("by-category", "ok")]
+    assert log.read_text() == "by-category\n"

@@ -137,3 +137,23 @@ def test_index_agrees_with_plain_evaluation(
         failure = facts(**group)
         expected = tuple(i for i, config in enumerate(configs) if Matcher(config)(failure))
         assert rule_set.matches(failure) == expected
+
+
+def test_remembered_answers_follow_the_fields_rules_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = RuleSet(
+        [
+            (match(severity="high"), "serious"),
+            (match(attributes={"tenant": "acme"}), "acme"),  # per occurrence: never remembered
+        ]
+    )
+    assert rules.matches(facts(severity="medium")) == ()
+    assert rules.matches(facts(severity="high")) == ("serious",)  # recategorized group
+    assert rules.matches(facts(severity="high", attributes={"tenant": "acme"})) == (
+        "serious",
+        "acme",
+    )
+    assert rules.matches(facts(severity="high", attributes={"tenant": "other"})) == ("serious",)
+    monkeypatch.setattr("faultlens_collector.actions.matching.MEMO_SIZE", 4)
+    for index in range(10):
+        assert rules.matches(facts(fingerprint=f"{index:016x}", severity="low")) == ()
+    assert len(rules._memo) <= 4

@@ -442,7 +442,8 @@ def _strings(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not value:
-        raise TypeError(f"must be a string or a non-empty array of strings, got {_kind(value)}")
+        got = "an empty array" if value == [] else _kind(value)
+        raise TypeError(f"must be a string or a non-empty array of strings, got {got}")
     for index, item in enumerate(value):
         if not isinstance(item, str):
             raise TypeError(f"item {index} must be a string, got {_kind(item)}")
@@ -609,7 +610,7 @@ def _env(value: object) -> Mapping[str, str]:
 
 def _hook_refs(table: _Table, key: str, hooks: Mapping[str, HookConfig]) -> tuple[str, ...]:
     none: tuple[str, ...] = ()
-    names = table.get(key, _strings, none)
+    names = table.get(key, lambda value: none if value == [] else _strings(value), none)
     for name in names:
         if name not in hooks:
             known = ", ".join(sorted(hooks)) or "none"

@@ -218,16 +218,23 @@ class ActionEngine:
                             now,
                         )
                     )
-            for rule in self._rules.matches(facts):
-                self._apply(rule, facts, now)
+            matched = self._rules.matches(facts)
+            if matched:
+                self._apply(matched, facts, now)
         except Exception:
             report_internal_error("actions: on_group_updated")
 
-    def _apply(self, rule: RuleConfig, facts: FailureFacts, now: float) -> None:
-        if rule.alert and self.latch.raise_(f"rule_match:{rule.name}:{facts.fingerprint}", now):
-            self._emit(self._alerts.rule_match(rule.name, facts, now))
-        for hook in rule.fix:
-            if not self.executor.cooling(hook, facts.fingerprint, now):
+    def _apply(self, rules: tuple[RuleConfig, ...], facts: FailureFacts, now: float) -> None:
+        """Alerts and fix hooks of the matching rules; a hook named by several of them runs
+        once, for the first."""
+        started: set[str] = set()
+        for rule in rules:
+            if rule.alert and self.latch.raise_(f"rule_match:{rule.name}:{facts.fingerprint}", now):
+                self._emit(self._alerts.rule_match(rule.name, facts, now))
+            for hook in rule.fix:
+                if hook in started or self.executor.cooling(hook, facts.fingerprint, now):
+                    continue
+                started.add(hook)
                 self.executor.submit(HookJob(new_id(), hook, rule.name, "fix", facts, now))
 
     def _halted(self, halt: HaltRecord, facts: FailureFacts | None, now: float) -> None:

@@ -8,8 +8,9 @@ into alerts — it never selects what runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -59,11 +60,7 @@ class FailureFacts:
         ``failure.handled`` read the group's own fields; any other name is looked
         up in ``attributes``.
         """
-        getter = _FIELDS.get(name)
-        if getter is not None:
-            value = getter(self)
-            return None if value == "" else value
-        return self.attributes.get(name)
+        return value_getter(name)(self)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``failure`` object hooks receive on stdin)."""
@@ -136,16 +133,31 @@ class FailureFacts:
         return f"{name}: {text}" if text else name
 
 
-_FIELDS: Final[dict[str, Any]] = {
-    SERVICE_NAME: lambda facts: facts.service,
-    SPAN_NAME: lambda facts: facts.span_name,
-    semconv.EXCEPTION_TYPE: lambda facts: facts.exception_type,
-    semconv.EXCEPTION_MESSAGE: lambda facts: facts.message,
-    semconv.FAILURE_CATEGORY: lambda facts: facts.category,
-    semconv.FAILURE_SEVERITY: lambda facts: facts.severity,
-    semconv.FAILURE_FINGERPRINT: lambda facts: facts.fingerprint,
-    semconv.FAILURE_HANDLED: lambda facts: facts.handled,
+#: Wire names of the group's own fields -> FailureFacts attribute names.
+_FIELDS: Final[dict[str, str]] = {
+    SERVICE_NAME: "service",
+    SPAN_NAME: "span_name",
+    semconv.EXCEPTION_TYPE: "exception_type",
+    semconv.EXCEPTION_MESSAGE: "message",
+    semconv.FAILURE_CATEGORY: "category",
+    semconv.FAILURE_SEVERITY: "severity",
+    semconv.FAILURE_FINGERPRINT: "fingerprint",
+    semconv.FAILURE_HANDLED: "handled",
 }
+
+
+def value_getter(name: str) -> Callable[[FailureFacts], AttributeValue | None]:
+    """A fast ``facts.value_of(name)`` for a name known in advance (see :meth:`value_of`)."""
+    field_name = _FIELDS.get(name)
+    if field_name is None:
+        return lambda facts: facts.attributes.get(name)
+    get = attrgetter(field_name)
+
+    def group_field(facts: FailureFacts) -> AttributeValue | None:
+        value: AttributeValue | None = get(facts)
+        return None if value == "" else value
+
+    return group_field
 
 
 def attribute_text(value: str | bool | int | float) -> str:

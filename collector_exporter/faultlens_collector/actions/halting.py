@@ -36,7 +36,7 @@ from faultlens.resilience.halts import Key, KeyValue, covers, make_key
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.config import HaltRuleConfig
-from faultlens_collector.actions.facts import FailureFacts
+from faultlens_collector.actions.facts import FailureFacts, value_getter
 from faultlens_collector.actions.feed import Feed, Subscription
 from faultlens_collector.actions.matching import Matcher
 from faultlens_collector.actions.records import HaltRecord, new_id
@@ -69,22 +69,77 @@ class _Streak:
         self.fingerprints: deque[str] = deque(maxlen=_MAX_FINGERPRINTS)
 
 
-class _CompiledRule:
-    __slots__ = ("config", "fields", "matcher")
+class _RuleCounter:
+    """One halt rule compiled, with its streaks per key and the keys it holds halted."""
 
-    def __init__(self, config: HaltRuleConfig) -> None:
+    __slots__ = ("config", "fields", "getters", "halted", "matcher", "max_keys", "streaks")
+
+    def __init__(self, config: HaltRuleConfig, max_keys: int) -> None:
         self.config = config
         self.fields = tuple(sorted(set(config.key)))
-        self.matcher = Matcher(config.match)
+        self.getters = tuple((name, value_getter(name)) for name in self.fields)
+        matcher = Matcher(config.match)
+        self.matcher = None if matcher.matches_everything else matcher
+        self.max_keys = max_keys
+        self.streaks: dict[Key, _Streak] = {}
+        #: Keys this rule holds halted; replaced (never mutated) under the feed's lock.
+        self.halted: frozenset[Key] = frozenset()
 
     def key_of(self, facts: FailureFacts) -> Key | None:
+        """The key ``facts`` belongs to (fields sorted by name), or None if one is missing."""
         items = []
-        for name in self.fields:
-            value = facts.value_of(name)
+        for name, get in self.getters:
+            value = get(facts)
             if value is None or not isinstance(value, (str, bool, int, float)):
                 return None
             items.append((name, value))
         return tuple(items)
+
+    def count(self, key: Key, facts: FailureFacts, occurrences: int, now: float) -> str | None:
+        """Add the failures to the key's streak; the halt reason if it trips (the streak
+        is then forgotten)."""
+        rule = self.config
+        streak = self.streaks.get(key)
+        if streak is None:
+            if len(self.streaks) >= self.max_keys:
+                del self.streaks[next(iter(self.streaks))]
+            streak = self.streaks[key] = _Streak(rule.threshold)
+        if not streak.fingerprints or streak.fingerprints[-1] != facts.fingerprint:
+            streak.fingerprints.append(facts.fingerprint)
+        if rule.mode == "consecutive":
+            last = streak.last_at
+            if (
+                rule.reset_window is not None
+                and last is not None
+                and now - last > rule.reset_window
+            ):
+                streak.count = 0
+            streak.count += max(occurrences, 1)
+            streak.last_at = now
+            if streak.count < rule.threshold:
+                return None
+            reason = f"{streak.count} consecutive failures"
+        else:
+            times = streak.times
+            if occurrences <= 1:
+                times.append(now)
+            else:
+                times.extend([now] * min(occurrences, rule.threshold))
+            assert rule.window is not None
+            if len(times) < rule.threshold or now - times[0] > rule.window:
+                return None
+            reason = f"{rule.threshold} failures within {rule.window:g} s"
+        return reason
+
+    def success(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """Forget the streak of the key ``attributes`` give (if they give one)."""
+        items = []
+        for name in self.fields:
+            value = attributes.get(name)
+            if not isinstance(value, (str, bool, int, float)):
+                return
+            items.append((name, value))
+        self.streaks.pop(tuple(items), None)
 
 
 class HaltEngine:
@@ -93,14 +148,12 @@ class HaltEngine:
     def __init__(
         self, rules: Sequence[HaltRuleConfig], store: HaltStore, *, max_keys: int = 100_000
     ) -> None:
-        self._rules = tuple(_CompiledRule(rule) for rule in rules)
+        self._rules = tuple(_RuleCounter(rule, max_keys) for rule in rules)
+        self._by_name = {rule.config.name: rule for rule in self._rules}
+        self._consecutive = tuple(r for r in self._rules if r.config.mode == "consecutive")
         self._store = store
-        self._max_keys = max_keys
         self._lock = threading.Lock()
-        self._streaks: dict[tuple[str, Key], _Streak] = {}
         self._active: dict[str, HaltRecord] = {}
-        #: (rule, key) of every active halt; read without a lock on the ingest path.
-        self._halted: frozenset[tuple[str, Key]] = frozenset()
         self._version = 0
         self.feed: Feed[HaltChange] = Feed(snapshot=self._snapshot)
 
@@ -109,7 +162,7 @@ class HaltEngine:
         halts = self._store.active_halts()
         with self.feed.locked():
             self._active = {halt.id: halt for halt in halts}
-            self._halted = frozenset((halt.rule, halt.key) for halt in halts)
+            self._refresh_halted()
 
     def _snapshot(self) -> HaltChange:
         # Runs with the feed's lock held, which guards _active and _version.
@@ -140,14 +193,13 @@ class HaltEngine:
         with self._lock:
             for rule in self._rules:
                 key = rule.key_of(facts)
-                if key is None or not rule.matcher(facts):
+                if key is None or key in rule.halted:
                     continue
-                ident = (rule.config.name, key)
-                if ident in self._halted:
+                if rule.matcher is not None and not rule.matcher(facts):
                     continue
-                reason = self._count(rule.config, ident, facts, occurrences, now)
+                reason = rule.count(key, facts, occurrences, now)
                 if reason is not None:
-                    streak = self._streaks.pop(ident)
+                    streak = rule.streaks.pop(key)
                     started.append(
                         HaltRecord(
                             id=new_id(),
@@ -163,40 +215,6 @@ class HaltEngine:
             self._publish("halted", halt)
         return started
 
-    def _count(
-        self,
-        rule: HaltRuleConfig,
-        ident: tuple[str, Key],
-        facts: FailureFacts,
-        occurrences: int,
-        now: float,
-    ) -> str | None:
-        """Add the failures to the key's streak; the halt reason if it trips."""
-        streak = self._streaks.get(ident)
-        if streak is None:
-            if len(self._streaks) >= self._max_keys:
-                del self._streaks[next(iter(self._streaks))]
-            streak = self._streaks[ident] = _Streak(rule.threshold)
-        if not streak.fingerprints or streak.fingerprints[-1] != facts.fingerprint:
-            streak.fingerprints.append(facts.fingerprint)
-        if rule.mode == "consecutive":
-            if (
-                rule.reset_window is not None
-                and streak.last_at is not None
-                and now - streak.last_at > rule.reset_window
-            ):
-                streak.count = 0
-            streak.count += max(occurrences, 1)
-            streak.last_at = now
-            if streak.count >= rule.threshold:
-                return f"{streak.count} consecutive failures"
-            return None
-        assert rule.window is not None
-        streak.times.extend([now] * min(max(occurrences, 1), rule.threshold))
-        if len(streak.times) >= rule.threshold and now - streak.times[0] <= rule.window:
-            return f"{rule.threshold} failures within {rule.window:g} s"
-        return None
-
     def on_success(self, attributes: Mapping[str, AttributeValue]) -> None:
         """A success for the key these attributes give: reset consecutive streaks.
 
@@ -205,17 +223,8 @@ class HaltEngine:
         forgets that key's streak.
         """
         with self._lock:
-            for rule in self._rules:
-                if rule.config.mode != "consecutive":
-                    continue
-                items = []
-                for name in rule.fields:
-                    value = attributes.get(name)
-                    if not isinstance(value, (str, bool, int, float)):
-                        break
-                    items.append((name, value))
-                else:
-                    self._streaks.pop((rule.config.name, tuple(items)), None)
+            for rule in self._consecutive:
+                rule.success(attributes)
 
     def halt(
         self, key: Mapping[str, KeyValue], reason: str, *, now: float, rule: str = "manual"
@@ -254,10 +263,19 @@ class HaltEngine:
         resumed = [replace(halt, resumed_at=now, resumed_by=by) for halt in chosen]
         for halt in resumed:
             self._store.save_halt(halt)
-            with self._lock:
-                self._streaks.pop((halt.rule, halt.key), None)
+            rule = self._by_name.get(halt.rule)
+            if rule is not None:
+                with self._lock:
+                    rule.streaks.pop(halt.key, None)
             self._publish("resumed", halt)
         return resumed
+
+    def _refresh_halted(self) -> None:
+        """Give each rule the keys it holds halted (the caller holds the feed's lock)."""
+        for rule in self._rules:
+            rule.halted = frozenset(
+                halt.key for halt in self._active.values() if halt.rule == rule.config.name
+            )
 
     def _publish(self, kind: Literal["halted", "resumed"], halt: HaltRecord) -> None:
         with self.feed.locked():
@@ -265,6 +283,6 @@ class HaltEngine:
                 self._active[halt.id] = halt
             else:
                 self._active.pop(halt.id, None)
-            self._halted = frozenset((h.rule, h.key) for h in self._active.values())
+            self._refresh_halted()
             self._version += 1
             self.feed.publish_locked(HaltChange(kind, self._version, (halt,)))

@@ -6,7 +6,8 @@ into one predicate with every regular expression and glob compiled up front.
 (fingerprint, exception type, service, category, severity, span name), so a
 failure is checked only against the rules that can match it plus the few that
 have no exact criterion — the cost grows with the candidates, not with the
-number of rules. Results come back in configuration order.
+number of rules — and remembers the answer for a group seen again. Results come
+back in configuration order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Final, Generic, TypeVar
 from faultlens import semconv
 
 from faultlens_collector.actions.config import MatchConfig
-from faultlens_collector.actions.facts import FailureFacts, attribute_text
+from faultlens_collector.actions.facts import FailureFacts, attribute_text, value_getter
 
 R = TypeVar("R")
 Predicate = Callable[[FailureFacts], bool]
@@ -81,8 +82,16 @@ class Matcher:
             checks.append(lambda facts: search(facts.message) is not None)
         self._checks: tuple[Predicate, ...] = tuple(checks)
 
+    @property
+    def matches_everything(self) -> bool:
+        return not self._checks
+
     def __call__(self, facts: FailureFacts) -> bool:
-        return all(check(facts) for check in self._checks)
+        # A plain loop: all() over a generator costs twice as much on this path.
+        for check in self._checks:  # noqa: SIM110
+            if not check(facts):
+                return False
+        return True
 
 
 def _severities_from(minimum: str | None) -> frozenset[str] | None:
@@ -102,8 +111,10 @@ def _member_check(get: Callable[[FailureFacts], str], allowed: Container[str]) -
 
 
 def _attribute_check(name: str, values: _Names) -> Predicate:
+    get = value_getter(name)
+
     def check(facts: FailureFacts) -> bool:
-        value = facts.value_of(name)
+        value = get(facts)
         if value is None:
             return False
         if isinstance(value, (str, bool, int, float)):
@@ -138,16 +149,30 @@ def _exact(names: tuple[str, ...] | None) -> frozenset[str] | None:
     return frozenset(names)
 
 
-class RuleSet(Generic[R]):
-    """An ordered list of ``(MatchConfig, payload)``; :meth:`matches` returns the
-    payloads of every rule a failure matches, in the order given."""
+#: FailureFacts fields a MatchConfig criterion reads (``attributes`` aside).
+_CRITERION_FIELDS: Final[tuple[tuple[str, Callable[[MatchConfig], object]], ...]] = (
+    ("fingerprint", lambda config: config.fingerprints),
+    ("exception_type", lambda config: config.exception_types),
+    ("message", lambda config: config.message),
+    ("category", lambda config: config.categories),
+    ("severity", lambda config: config.min_severity),
+    ("service", lambda config: config.services),
+    ("span_name", lambda config: config.span_names),
+    ("handled", lambda config: config.handled),
+    ("status", lambda config: config.statuses),
+)
 
-    def __init__(self, rules: Sequence[tuple[MatchConfig, R]]) -> None:
-        self._payloads: tuple[R, ...] = tuple(payload for _, payload in rules)
-        self._matchers: tuple[Matcher, ...] = tuple(Matcher(config) for config, _ in rules)
+#: Results remembered per distinct combination of the fields rules read.
+MEMO_SIZE: Final = 65_536
+
+
+class _Index:
+    """Rules by their most selective exact criterion, plus those without one."""
+
+    def __init__(self, configs: Sequence[tuple[int, MatchConfig]]) -> None:
         indexes: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
-        for position, (config, _) in enumerate(rules):
+        for position, config in configs:
             for field_name, exact_values in _INDEXES:
                 values = exact_values(config)
                 if values is not None:
@@ -157,27 +182,71 @@ class RuleSet(Generic[R]):
                     break
             else:
                 always.append(position)
-        self._always: tuple[int, ...] = tuple(always)
-        self._indexes: tuple[tuple[Callable[[FailureFacts], str], dict[str, tuple[int, ...]]], ...]
-        self._indexes = tuple(
+        self.always: tuple[int, ...] = tuple(always)
+        self.indexes: tuple[tuple[Callable[[FailureFacts], str], dict[str, tuple[int, ...]]], ...]
+        self.indexes = tuple(
             (attrgetter(field_name), {value: tuple(found) for value, found in buckets.items()})
             for field_name, buckets in indexes.items()
         )
+
+    def candidates(self, facts: FailureFacts) -> list[int]:
+        """Positions of the rules that may match, in rule order."""
+        candidates = list(self.always)
+        for get, buckets in self.indexes:
+            found = buckets.get(get(facts))
+            if found:
+                candidates.extend(found)
+        if len(candidates) > 1:
+            candidates.sort()
+        return candidates
+
+
+class RuleSet(Generic[R]):
+    """An ordered list of ``(MatchConfig, payload)``; :meth:`matches` returns the
+    payloads of every rule a failure matches, in the order given.
+
+    Results are remembered (up to :data:`MEMO_SIZE` combinations, then forgotten
+    wholesale) by the values of the fields the rules read, so a group seen again
+    costs one tuple and one dict lookup. Rules with ``attributes`` criteria read
+    per-occurrence data and are evaluated every time.
+    """
+
+    def __init__(self, rules: Sequence[tuple[MatchConfig, R]]) -> None:
+        self._payloads: tuple[R, ...] = tuple(payload for _, payload in rules)
+        self._matchers: tuple[Matcher, ...] = tuple(Matcher(config) for config, _ in rules)
+        stable = [(i, config) for i, (config, _) in enumerate(rules) if not config.attributes]
+        volatile = [(i, config) for i, (config, _) in enumerate(rules) if config.attributes]
+        self._stable = _Index(stable)
+        self._volatile = _Index(volatile) if volatile else None
+        fields = [
+            name
+            for name, read in _CRITERION_FIELDS
+            if any(read(config) is not None for _, config in stable)
+        ]
+        self._memo_key: Callable[[FailureFacts], object] = (
+            attrgetter(*fields) if fields else (lambda facts: None)
+        )
+        self._memo: dict[object, tuple[int, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._payloads)
 
     def matches(self, facts: FailureFacts) -> tuple[R, ...]:
         """The payloads of the rules ``facts`` matches, in rule order (empty if none)."""
-        candidates: list[int] = list(self._always)
-        for get, buckets in self._indexes:
-            found = buckets.get(get(facts))
-            if found:
-                candidates.extend(found)
-        if not candidates:
+        key = self._memo_key(facts)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._evaluate(self._stable, facts)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        if self._volatile is not None:
+            found = tuple(sorted((*found, *self._evaluate(self._volatile, facts))))
+        if not found:
             return ()
-        if len(candidates) > 1:
-            candidates.sort()
-        matchers = self._matchers
         payloads = self._payloads
-        return tuple(payloads[i] for i in candidates if matchers[i](facts))
+        return tuple(payloads[i] for i in found)
+
+    def _evaluate(self, index: _Index, facts: FailureFacts) -> tuple[int, ...]:
+        matchers = self._matchers
+        return tuple(i for i in index.candidates(facts) if matchers[i](facts))

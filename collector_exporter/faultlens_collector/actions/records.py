@@ -9,7 +9,7 @@ API will serve.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -32,8 +32,8 @@ FixResult = Literal["pending", "verified", "failed"]
 
 
 def new_id() -> str:
-    """A random 16-hex-digit identifier."""
-    return uuid.uuid4().hex[:16]
+    """A random 16-hex-digit identifier (64 random bits from the OS)."""
+    return os.urandom(8).hex()
 
 
 @dataclass(frozen=True, slots=True)
