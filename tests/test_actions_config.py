@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -389,3 +390,15 @@ def test_a_relative_program_is_found_from_the_hook_cwd(tmp_path: Path) -> None:
     script.chmod(0o644)
     with pytest.raises(ConfigError, match="not found"):
         load_config(write(tmp_path, text))
+
+
+def test_the_documented_example_is_a_valid_config(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "actions.md"
+    text = docs.read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    example = example.replace("/usr/local/bin/restart-pool", sys.executable)
+    example = example.replace("/srv/ops", str(tmp_path))
+    config = load_config(write(tmp_path, example))
+    assert [rule.name for rule in config.rules] == ["db-timeouts"]
+    assert [rule.name for rule in config.halts] == ["payments-down"]
+    assert set(config.hooks) == {"restart-pool", "notify"}
