@@ -152,6 +152,15 @@ def test_keys_on_any_attribute_and_filters(harnesses: list[Harness]) -> None:
     assert halt.key == make_key(vwap)
 
 
+def test_the_halt_reason_is_redacted(harnesses: list[Harness]) -> None:
+    h = make(harnesses, [CONSECUTIVE])
+    h.fail(3, message="cannot log in with password=hunter2")
+    (halt,) = h.engine.halts_in_force()
+    assert "hunter2" not in halt.reason
+    assert "password=[REDACTED]" in halt.reason
+    assert "hunter2" not in h.engine.store.active_halts()[0].reason
+
+
 def test_dismissed_groups_still_count(harnesses: list[Harness]) -> None:
     h = make(harnesses, [CONSECUTIVE])
     h.fail(3, status="dismissed")

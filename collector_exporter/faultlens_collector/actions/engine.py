@@ -117,7 +117,7 @@ class ActionEngine:
             on_finished=self.verifier.fix_finished,
             redactor=redactor,
         )
-        self.halts = HaltEngine(self.config.halts, self.store)
+        self.halts = HaltEngine(self.config.halts, self.store, redactor=redactor)
         spike = alerts_config.rate_spike
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))

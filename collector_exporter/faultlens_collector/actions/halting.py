@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from faultlens.redact import Redactor
 from faultlens.resilience.halts import Key, KeyValue, covers, make_key
 from opentelemetry.util.types import AttributeValue
 
@@ -146,12 +147,18 @@ class HaltEngine:
     """Counts failures per halt rule and key; holds the halts in force."""
 
     def __init__(
-        self, rules: Sequence[HaltRuleConfig], store: HaltStore, *, max_keys: int = 100_000
+        self,
+        rules: Sequence[HaltRuleConfig],
+        store: HaltStore,
+        *,
+        max_keys: int = 100_000,
+        redactor: Redactor | None = None,
     ) -> None:
         self._rules = tuple(_RuleCounter(rule, max_keys) for rule in rules)
         self._by_name = {rule.config.name: rule for rule in self._rules}
         self._consecutive = tuple(r for r in self._rules if r.config.mode == "consecutive")
         self._store = store
+        self._redactor = redactor or Redactor()
         self._lock = threading.Lock()
         self._active: dict[str, HaltRecord] = {}
         self._version = 0
@@ -205,7 +212,7 @@ class HaltEngine:
                             id=new_id(),
                             rule=rule.config.name,
                             key=key,
-                            reason=f"{reason} (last: {facts.summary()})",
+                            reason=self._redactor.redact(f"{reason} (last: {facts.summary()})"),
                             since=now,
                             fingerprints=tuple(dict.fromkeys(streak.fingerprints)),
                         )
