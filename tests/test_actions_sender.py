@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from actions_support import FP, Clock, engine_with, facts, wait_until
-from faultlens_collector.actions import ActionEngine, SQLiteActionStore
+from faultlens_collector.actions import ActionEngine, MemoryActionStore, SQLiteActionStore
 from faultlens_collector.actions.sender import otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
@@ -173,6 +173,45 @@ def test_a_lost_acknowledgement_repeats_the_alert_with_the_same_id() -> None:
         finally:
             e.stop()
     assert alert_ids(receiver) == [f"new_failure:{FP}"] * 2
+
+
+class Refuses(LogRecordExporter):
+    """Raises on any batch holding a given alert id; exports the rest."""
+
+    def __init__(self, inner: LogRecordExporter, poison: str) -> None:
+        self.inner = inner
+        self.poison = poison
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        if any(r.log_record.attributes["faultlens.alert.id"] == self.poison for r in batch):
+            raise TypeError("cannot encode this record")
+        return self.inner.export(batch)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def test_an_alert_that_cannot_be_exported_does_not_block_the_others() -> None:
+    store = MemoryActionStore()
+    ids = [f"new_failure:{index:016x}" for index in range(3)]
+    poison = ids[1]
+    with OtlpReceiver() as receiver:
+        exporter = Refuses(otlp_log_exporter(receiver.endpoint, insecure=True), poison)
+        e = engine_with({}, store, clock=Clock(), alert_exporter=exporter, sender_options=FAST)
+        for index in range(3):  # queued before the sender starts: one batch
+            e.on_group_updated(facts(fingerprint=f"{index:016x}"), is_new=True)
+        e.start()
+        try:
+            assert receiver.wait_for(lambda: len(received(receiver)) == 2)
+            wait_until(lambda: store.pending_alerts(10) == [])
+        finally:
+            e.stop()
+    assert alert_ids(receiver) == [ids[0], ids[2]]
+    assert e.sender is not None
+    assert e.sender.undeliverable == 1
 
 
 def test_without_a_target_alerts_only_reach_subscribers() -> None:

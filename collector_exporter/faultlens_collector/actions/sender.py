@@ -10,7 +10,9 @@ when the exporter reports success are they marked sent; on failure (the next
 hop is down, refuses, times out) the batch stays pending and is retried with
 exponential backoff (``initial_backoff`` doubling up to ``max_backoff``, ±20 %
 jitter), for as long as it takes — across restarts too, since the outbox is
-durable.
+durable. An alert that cannot be exported at all (the exporter raises on it,
+which no next hop can fix) is logged with its id and set aside, so it cannot
+block the alerts behind it.
 
 Delivery is *at least once*: if the next hop received a batch but its answer was
 lost (or the processor stopped between sending and marking), the batch is sent
@@ -37,7 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from faultlens_collector.actions.alerts import EVENT_NAME
-from faultlens_collector.actions.records import Alert
+from faultlens_collector.actions.records import Alert, StoredAlert
 from faultlens_collector.actions.store import AlertOutbox
 
 _log = logging.getLogger("faultlens.actions")
@@ -111,9 +113,11 @@ class AlertSender:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Alerts acknowledged by the next hop since start, and failed export attempts.
+        #: Since start: alerts acknowledged by the next hop, failed export attempts, and
+        #: alerts that could not be exported at all (logged with their id, then dropped).
         self.sent = 0
         self.failures = 0
+        self.undeliverable = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="faultlens-alerts", daemon=True)
@@ -144,13 +148,39 @@ class AlertSender:
         batch = self._outbox.pending_alerts(self.batch_size)
         if not batch:
             return None
-        records = [to_log_record(stored.alert, self._resource) for stored in batch]
-        if self._exporter.export(records) != LogRecordExportResult.SUCCESS:
+        try:
+            records = [to_log_record(stored.alert, self._resource) for stored in batch]
+            result = self._exporter.export(records)
+        except Exception:
+            # Not the next hop being down (that is a FAILURE result): something in the
+            # batch cannot be exported at all. Find it so it cannot block the rest.
+            return self._send_one_by_one(batch)
+        if result != LogRecordExportResult.SUCCESS:
             self.failures += 1
             return False
-        self._outbox.mark_alerts_sent([stored.seq for stored in batch], self._clock())
-        self.sent += len(batch)
+        self._sent([stored.seq for stored in batch])
         return True
+
+    def _send_one_by_one(self, batch: list[StoredAlert]) -> bool:
+        for stored in batch:
+            try:
+                result = self._exporter.export([to_log_record(stored.alert, self._resource)])
+            except Exception:
+                _log.exception(
+                    "faultlens: alert %s cannot be exported; it is dropped", stored.alert.id
+                )
+                self.undeliverable += 1
+                self._sent([stored.seq])
+                continue
+            if result != LogRecordExportResult.SUCCESS:
+                self.failures += 1
+                return False
+            self._sent([stored.seq])
+        return True
+
+    def _sent(self, seqs: list[int]) -> None:
+        self._outbox.mark_alerts_sent(seqs, self._clock())
+        self.sent += len(seqs)
 
     def _run(self) -> None:
         backoff = self.initial_backoff
