@@ -26,7 +26,6 @@ once and the call returns.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -56,8 +55,6 @@ from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, 
 from faultlens_collector.actions.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
-
-_log = logging.getLogger("faultlens.actions")
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _GROUP_ALERTS = frozenset({"new_failure", "regression", "rate_spike", "rule_match"})
@@ -89,6 +86,7 @@ class ActionEngine:
         self.config = config or ActionsConfig()
         self.store: ActionStore = store if store is not None else MemoryActionStore()
         self._clock = clock
+        redactor = redactor or Redactor()
         alerts_config = self.config.alerts
         self._alerts = AlertBuilder(redactor)
         self._min_alert_rank = semconv.SEVERITY_RANK[alerts_config.min_severity]
