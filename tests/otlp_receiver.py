@@ -73,9 +73,10 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore
 
 
 class OtlpReceiver:
-    """An in-process OTLP/gRPC receiver on ``127.0.0.1:<free port>``."""
+    """An in-process OTLP/gRPC receiver on ``127.0.0.1:<port>`` (a free one by default;
+    pass a port to bring a receiver back where a stopped one was)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._lock = threading.Condition()
         self.requests: dict[str, list[Any]] = {"traces": [], "logs": [], "metrics": []}
         self.metadata: list[dict[str, str]] = []
@@ -83,7 +84,7 @@ class OtlpReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Trace(self), self._server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self), self._server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self), self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> OtlpReceiver:

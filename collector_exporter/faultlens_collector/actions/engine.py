@@ -1,0 +1,354 @@
+"""The action engine: the one object the processor talks to.
+
+::
+
+    engine = ActionEngine(load_config(path), SQLiteActionStore(store_path),
+                          alerts_endpoint="collector:4317")
+    engine.start()
+    ...
+    # after a failure group was updated (and stored):
+    engine.on_group_updated(facts, is_new=created, is_regression=reopened, occurrences=n)
+    # for a span that ended without failure, if the processor sees any:
+    engine.on_success({"service.name": "payments", "span.name": "charge"})
+    # for every ExportMetricsServiceRequest received:
+    engine.on_metrics(request)
+    ...
+    engine.stop()
+
+What runs on the caller's thread is in-memory work — rule matching, counting,
+cooldown checks, queueing — plus a synchronous store write only for rare state
+changes that must not be lost: an alert raised, a halt started, a fix decided
+by a recurrence, an ``at_least_once`` job queued. Hooks run on worker threads,
+alerts are sent from their own thread, and a maintenance thread verifies fixes
+whose window passed. None of these calls raises: an internal error is logged
+once and the call returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from faultlens import semconv
+from faultlens.recorder import report_internal_error
+from faultlens.redact import Redactor
+from faultlens.resilience.halts import KeyValue
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.util.types import AttributeValue
+
+from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.breakers import BreakerWatch
+from faultlens_collector.actions.conditions import ConditionLatch
+from faultlens_collector.actions.config import ActionsConfig, RuleConfig
+from faultlens_collector.actions.executor import HookExecutor, Submitted
+from faultlens_collector.actions.facts import SILENT_STATUSES, FailureFacts
+from faultlens_collector.actions.feed import Feed, Subscription
+from faultlens_collector.actions.halting import HaltChange, HaltEngine
+from faultlens_collector.actions.hookstats import HookStats, register_instruments
+from faultlens_collector.actions.matching import RuleSet
+from faultlens_collector.actions.rates import RateSpikeDetector
+from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, HookJob, new_id
+from faultlens_collector.actions.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.actions.store import ActionStore, MemoryActionStore
+from faultlens_collector.actions.verification import Effectiveness, FixVerifier
+
+#: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
+_GROUP_ALERTS = frozenset({"new_failure", "regression", "rate_spike", "rule_match"})
+_HOUSEKEEPING_SECONDS = 3600.0
+
+
+class ActionEngine:
+    """Rules, hooks, fix verification, halts and alerts for one processor.
+
+    ``alerts_endpoint`` (or ``[alerts] target`` in the configuration) is where
+    alerts go, as OTLP log records; ``alert_exporter`` replaces the OTLP
+    exporter (any ``LogRecordExporter``). Without either, alerts are only
+    published to :meth:`subscribe_alerts` subscribers and not stored.
+    """
+
+    def __init__(
+        self,
+        config: ActionsConfig | None = None,
+        store: ActionStore | None = None,
+        *,
+        alerts_endpoint: str | None = None,
+        alert_exporter: LogRecordExporter | None = None,
+        clock: Callable[[], float] = time.time,
+        meter_provider: MeterProvider | None = None,
+        redactor: Redactor | None = None,
+        resource: Resource = DEFAULT_RESOURCE,
+        sender_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config or ActionsConfig()
+        self.store: ActionStore = store if store is not None else MemoryActionStore()
+        self._clock = clock
+        redactor = redactor or Redactor()
+        alerts_config = self.config.alerts
+        self._alerts = AlertBuilder(redactor)
+        self._min_alert_rank = semconv.SEVERITY_RANK[alerts_config.min_severity]
+        self._rules: RuleSet[RuleConfig] = RuleSet([(r.match, r) for r in self.config.rules])
+        self._alerting_rules = tuple(rule.name for rule in self.config.rules if rule.alert)
+        self._halt_hooks = {rule.name: rule.hooks for rule in self.config.halts}
+        self._needs_successes = any(rule.mode == "consecutive" for rule in self.config.halts)
+        self.stats = HookStats()
+        self.latch = ConditionLatch(self.store)
+        self.verifier = FixVerifier(
+            self.store,
+            self.config.effectiveness,
+            self.config.hooks,
+            self.config.engine.verification_window,
+            latch=self.latch,
+            alerts=self._alerts,
+            emit=self._emit,
+            stats=self.stats,
+        )
+        self.executor = HookExecutor(
+            self.config.hooks,
+            self.config.engine,
+            self.store,
+            clock=clock,
+            stats=self.stats,
+            on_finished=self.verifier.fix_finished,
+            redactor=redactor,
+        )
+        self.halts = HaltEngine(self.config.halts, self.store, redactor=redactor)
+        spike = alerts_config.rate_spike
+        self._rates = RateSpikeDetector(spike) if spike.enabled else None
+        self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
+        self.alert_feed: Feed[Alert] = Feed()
+        endpoint = alerts_endpoint or alerts_config.target
+        if alert_exporter is None and endpoint:
+            alert_exporter = otlp_log_exporter(
+                endpoint, insecure=alerts_config.insecure, headers=alerts_config.headers
+            )
+        self.sender = (
+            None
+            if alert_exporter is None
+            else AlertSender(
+                self.store,
+                alert_exporter,
+                clock=clock,
+                resource=resource,
+                **dict(sender_options or {}),
+            )
+        )
+        register_instruments(
+            self.stats, self.verifier, lambda: self.executor.queued, meter_provider
+        )
+        self._stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+        self._last_housekeeping = 0.0
+
+    # lifecycle
+    def start(self) -> None:
+        """Load persisted state (halts, pending fixes, cooldowns, queued jobs) and start
+        the hook workers, the alert sender and the maintenance thread."""
+        self.verifier.load()
+        self.halts.load()
+        self.executor.start()
+        if self.sender is not None:
+            self.sender.start()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="faultlens-actions", daemon=True
+        )
+        self._maintenance.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every thread; running hooks get ``timeout`` / 2 to finish before they are
+        killed. Unsent alerts and ``at_least_once`` jobs stay in the store."""
+        self._stop.set()
+        if self._maintenance is not None:
+            self._maintenance.join(timeout)
+            self._maintenance = None
+        self.executor.stop(timeout)
+        if self.sender is not None:
+            self.sender.stop(timeout)
+
+    def __enter__(self) -> ActionEngine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # what the processor calls
+    def on_group_updated(
+        self,
+        facts: FailureFacts,
+        *,
+        is_new: bool = False,
+        is_regression: bool = False,
+        occurrences: int = 1,
+    ) -> None:
+        """A failure group was created or updated with ``occurrences`` new occurrences.
+
+        ``is_new``: the group did not exist before (``new_failure`` alert);
+        ``is_regression``: it had been resolved and occurred again (``regression``
+        alert; rule alerts for the group re-arm). Never raises.
+        """
+        try:
+            now = self._clock()
+            if is_new:
+                self._emit(self._alerts.new_failure(facts, now))
+            if is_regression:
+                self.latch.clear(
+                    f"rule_match:{rule}:{facts.fingerprint}" for rule in self._alerting_rules
+                )
+                self._emit(self._alerts.regression(facts, now))
+            self.verifier.on_occurrence(facts, now)
+            for halt in self.halts.on_failure(facts, occurrences, now):
+                self._halted(halt, facts, now)
+            if facts.status in SILENT_STATUSES:
+                return
+            if self._rates is not None:
+                spike = self._rates.observe(facts.fingerprint, occurrences, now)
+                if spike is not None:
+                    self._emit(
+                        self._alerts.rate_spike(
+                            facts,
+                            spike.bucket_start,
+                            spike.per_minute,
+                            spike.baseline_per_minute,
+                            now,
+                        )
+                    )
+            matched = self._rules.matches(facts)
+            if matched:
+                self._apply(matched, facts, now)
+        except Exception:
+            report_internal_error("actions: on_group_updated")
+
+    def _apply(self, rules: tuple[RuleConfig, ...], facts: FailureFacts, now: float) -> None:
+        """Alerts and fix hooks of the matching rules; a hook named by several of them runs
+        once, for the first."""
+        started: set[str] = set()
+        for rule in rules:
+            if rule.alert and self.latch.raise_(f"rule_match:{rule.name}:{facts.fingerprint}", now):
+                self._emit(self._alerts.rule_match(rule.name, facts, now))
+            for hook in rule.fix:
+                if hook in started or self.executor.cooling(hook, facts.fingerprint, now):
+                    continue
+                started.add(hook)
+                self.executor.submit(HookJob(new_id(), hook, rule.name, "fix", facts, now))
+
+    def _halted(self, halt: HaltRecord, facts: FailureFacts | None, now: float) -> None:
+        self._emit(self._alerts.halt(halt, facts, now))
+        if facts is None:
+            return
+        for hook in self._halt_hooks.get(halt.rule, ()):
+            job = HookJob(new_id(), hook, halt.rule, "halt", facts, now, halt=halt)
+            self.executor.submit(job, cooldown=False)
+
+    def on_success(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """A span ended without failure: reset the consecutive-failure streaks of the
+        keys it belongs to (``service.name``, ``span.name`` and its attributes).
+
+        Cheap when no halt rule counts consecutive failures; otherwise call it once per
+        distinct key per request rather than per span. Never raises.
+        """
+        if not self._needs_successes:
+            return
+        try:
+            self.halts.on_success(attributes)
+        except Exception:
+            report_internal_error("actions: on_success")
+
+    def on_metrics(self, request: Any) -> None:
+        """An ``ExportMetricsServiceRequest`` arrived: alert circuit breakers that opened.
+        Never raises."""
+        try:
+            now = self._clock()
+            for opened in self._breakers.observe(request, now):
+                breaker = opened.breaker
+                self._emit(
+                    self._alerts.breaker_open(
+                        breaker.service, breaker.instance, breaker.breaker, opened.opens, now
+                    )
+                )
+        except Exception:
+            report_internal_error("actions: on_metrics")
+
+    # alerts
+    def _emit(self, alert: Alert) -> None:
+        if alert.kind not in self.config.alerts.kinds:
+            return
+        if alert.kind in _GROUP_ALERTS:
+            severity = alert.attributes.get(semconv.FAILURE_SEVERITY)
+            if semconv.SEVERITY_RANK.get(str(severity), 0) < self._min_alert_rank:
+                return
+        if self.sender is not None:
+            if not self.store.add_alert(alert):
+                return  # this occurrence was alerted already
+            self.sender.wake()
+        self.alert_feed.publish(alert)
+
+    def subscribe_alerts(self) -> Subscription[Alert]:
+        """Every alert raised from now on (for the control API's alert stream)."""
+        return self.alert_feed.subscribe()
+
+    # operator actions (control API, CLI)
+    def run_hook(self, hook: str, facts: FailureFacts, *, requested_by: str) -> Submitted:
+        """Run ``hook`` for one group now (bulk fix): no cooldown; verified like any fix.
+        Raises ValueError for a hook the configuration does not define."""
+        if hook not in self.config.hooks:
+            raise ValueError(f"no hook named {hook!r} in {self.config.source}")
+        job = HookJob(new_id(), hook, "", "manual", facts, self._clock(), requested_by=requested_by)
+        return self.executor.submit(job, cooldown=False)
+
+    def halts_in_force(self) -> list[HaltRecord]:
+        return self.halts.active()
+
+    def halt(self, key: Mapping[str, KeyValue], reason: str, *, by: str) -> HaltRecord:
+        """Halt ``key`` by hand (sends the ``halt`` alert); an existing manual halt of
+        the same key is returned as it is."""
+        halt, started = self.halts.halt(key, f"{reason} (by {by})", now=self._clock())
+        if started:
+            self._halted(halt, None, halt.since)
+        return halt
+
+    def resume(
+        self,
+        *,
+        halt_id: str | None = None,
+        key: Mapping[str, KeyValue] | None = None,
+        by: str,
+    ) -> list[HaltRecord]:
+        """Lift a halt by id, or every halt on exactly ``key``; returns those lifted."""
+        return self.halts.resume(halt_id=halt_id, key=key, by=by, now=self._clock())
+
+    def subscribe_halts(self) -> Subscription[HaltChange]:
+        """A snapshot of the halts in force, then every change (for SDK guards)."""
+        return self.halts.subscribe()
+
+    def effectiveness(self) -> dict[str, Effectiveness]:
+        """Each configured hook's recent fix record."""
+        return {hook: self.verifier.report(hook) for hook in self.config.hooks}
+
+    def audit(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        return self.store.audit_records(fingerprint=fingerprint, hook=hook, limit=limit)
+
+    # maintenance
+    def tick(self) -> None:
+        """Verify fixes whose window passed, re-queue deferred jobs, write pending audit
+        records; hourly, prune expired cooldowns and old sent alerts. Run by the
+        maintenance thread every ``tick_interval``; tests call it directly."""
+        now = self._clock()
+        self.verifier.tick(now)
+        self.executor.sweep()
+        if now - self._last_housekeeping >= _HOUSEKEEPING_SECONDS:
+            self._last_housekeeping = now
+            self.store.prune_cooldowns(now)
+            self.store.prune_sent_alerts(now - self.config.alerts.retention)
+
+    def _maintain(self) -> None:
+        while not self._stop.wait(self.config.engine.tick_interval):
+            try:
+                self.tick()
+            except Exception:
+                report_internal_error("actions: maintenance")

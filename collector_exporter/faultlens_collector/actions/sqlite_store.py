@@ -1,0 +1,285 @@
+"""The action engine's tables in SQLite (:class:`SQLiteActionStore`).
+
+All tables are prefixed ``action_`` and each row keeps its record as JSON next
+to the few columns that are queried, so the tables can move into the
+processor's own database unchanged: :func:`apply_migrations` takes any
+``sqlite3.Connection`` and brings these tables to the current version,
+recording it in ``faultlens_schema`` under the component name ``actions``
+(a processor keeping its own version there under another name is unaffected).
+
+The database runs in WAL mode with ``synchronous=NORMAL``: a committed write
+survives a crash of the process (an OS crash or power loss may lose the last
+transactions). A database written by a newer faultlens is refused rather than
+misread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from faultlens_collector.actions.records import (
+    Alert,
+    AuditRecord,
+    FixRecord,
+    HaltRecord,
+    HookJob,
+    StoredAlert,
+    dumps,
+)
+
+COMPONENT: Final = "actions"
+
+#: One tuple of statements per schema version; version N is MIGRATIONS[N - 1].
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE action_audit (
+            id TEXT PRIMARY KEY, started_at REAL NOT NULL, hook TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, record TEXT NOT NULL)""",
+        "CREATE INDEX action_audit_by_group ON action_audit (fingerprint, started_at)",
+        "CREATE INDEX action_audit_by_hook ON action_audit (hook, started_at)",
+        """CREATE TABLE action_halts (
+            id TEXT PRIMARY KEY, since REAL NOT NULL, active INTEGER NOT NULL,
+            record TEXT NOT NULL)""",
+        "CREATE INDEX action_halts_active ON action_halts (active, since)",
+        """CREATE TABLE action_outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL, sent_at REAL, alert TEXT NOT NULL)""",
+        "CREATE INDEX action_outbox_pending ON action_outbox (sent_at, seq)",
+        """CREATE TABLE action_cooldowns (
+            hook TEXT NOT NULL, fingerprint TEXT NOT NULL, until REAL NOT NULL,
+            PRIMARY KEY (hook, fingerprint))""",
+        """CREATE TABLE action_fixes (
+            id TEXT PRIMARY KEY, hook TEXT NOT NULL, result TEXT NOT NULL,
+            decided_at REAL, record TEXT NOT NULL)""",
+        "CREATE INDEX action_fixes_by_hook ON action_fixes (hook, result, decided_at)",
+        """CREATE TABLE action_jobs (
+            id TEXT PRIMARY KEY, created_at REAL NOT NULL, job TEXT NOT NULL)""",
+        "CREATE TABLE action_conditions (key TEXT PRIMARY KEY, since REAL NOT NULL)",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database holds a schema this version cannot use."""
+
+
+def apply_migrations(connection: sqlite3.Connection) -> int:
+    """Bring the ``action_*`` tables of ``connection`` to :data:`SCHEMA_VERSION`.
+
+    Idempotent; each version is applied in its own transaction. Returns the
+    version found before. Raises :class:`SchemaError` when the database is newer.
+    """
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS faultlens_schema "
+        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    row = connection.execute(
+        "SELECT version FROM faultlens_schema WHERE component = ?", (COMPONENT,)
+    ).fetchone()
+    found = int(row[0]) if row else 0
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the action tables are at schema version {found}, newer than this faultlens "
+            f"understands ({SCHEMA_VERSION}); upgrade faultlens"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        with _transaction(connection):
+            for statement in MIGRATIONS[version - 1]:
+                connection.execute(statement)
+            connection.execute(
+                "INSERT OR REPLACE INTO faultlens_schema (component, version) VALUES (?, ?)",
+                (COMPONENT, version),
+            )
+    return found
+
+
+class _transaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class SQLiteActionStore:
+    """An :class:`~faultlens_collector.actions.store.ActionStore` in one SQLite file.
+
+    ``max_audit_records`` bounds the audit trail: the oldest records beyond it are
+    deleted (checked every 1000 insertions).
+    """
+
+    def __init__(self, path: str | Path, *, max_audit_records: int = 100_000) -> None:
+        self.path = str(path)
+        self.max_audit_records = max_audit_records
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            apply_migrations(self._db)
+        except sqlite3.Error as exc:
+            raise SchemaError(f"cannot use {self.path} as the action store: {exc}") from exc
+        self._audit_inserts = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, parameters)
+
+    def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    # audit
+    def add_audit(self, record: AuditRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO action_audit VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.started_at,
+                    record.hook,
+                    record.fingerprint,
+                    dumps(record.as_json()),
+                ),
+            )
+            self._audit_inserts += 1
+            if self._audit_inserts % 1000 == 0:
+                self._db.execute(
+                    "DELETE FROM action_audit WHERE rowid <= "
+                    "(SELECT MAX(rowid) FROM action_audit) - ?",
+                    (self.max_audit_records,),
+                )
+
+    def audit_records(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        clauses, parameters = [], []
+        if fingerprint is not None:
+            clauses.append("fingerprint = ?")
+            parameters.append(fingerprint)
+        if hook is not None:
+            clauses.append("hook = ?")
+            parameters.append(hook)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(
+            f"SELECT record FROM action_audit {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            (*parameters, limit),
+        )
+        return [AuditRecord.from_json(json.loads(row[0])) for row in rows]
+
+    # halts
+    def save_halt(self, halt: HaltRecord) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO action_halts VALUES (?, ?, ?, ?)",
+            (halt.id, halt.since, int(halt.active), dumps(halt.as_json())),
+        )
+
+    def active_halts(self) -> list[HaltRecord]:
+        rows = self._rows("SELECT record FROM action_halts WHERE active = 1 ORDER BY since")
+        return [HaltRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def halt_history(self, limit: int = 100) -> list[HaltRecord]:
+        rows = self._rows("SELECT record FROM action_halts ORDER BY since DESC LIMIT ?", (limit,))
+        return [HaltRecord.from_json(json.loads(row[0])) for row in rows]
+
+    # alert outbox
+    def add_alert(self, alert: Alert) -> bool:
+        cursor = self._execute(
+            "INSERT OR IGNORE INTO action_outbox (alert_id, created_at, alert) VALUES (?, ?, ?)",
+            (alert.id, alert.created_at, dumps(alert.as_json())),
+        )
+        return cursor.rowcount == 1
+
+    def pending_alerts(self, limit: int) -> list[StoredAlert]:
+        rows = self._rows(
+            "SELECT seq, alert FROM action_outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [StoredAlert(int(seq), Alert.from_json(json.loads(text))) for seq, text in rows]
+
+    def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "UPDATE action_outbox SET sent_at = ? WHERE seq = ?",
+                [(sent_at, seq) for seq in seqs],
+            )
+
+    def prune_sent_alerts(self, before: float) -> int:
+        cursor = self._execute(
+            "DELETE FROM action_outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (before,)
+        )
+        return cursor.rowcount
+
+    # hook state
+    def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO action_cooldowns VALUES (?, ?, ?)", (hook, fingerprint, until)
+        )
+
+    def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
+        rows = self._rows(
+            "SELECT hook, fingerprint, until FROM action_cooldowns WHERE until > ?", (now,)
+        )
+        return {(hook, fingerprint): float(until) for hook, fingerprint, until in rows}
+
+    def prune_cooldowns(self, now: float) -> int:
+        return self._execute("DELETE FROM action_cooldowns WHERE until <= ?", (now,)).rowcount
+
+    def save_fix(self, fix: FixRecord) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO action_fixes VALUES (?, ?, ?, ?, ?)",
+            (fix.id, fix.hook, fix.result, fix.decided_at, dumps(fix.as_json())),
+        )
+
+    def pending_fixes(self) -> list[FixRecord]:
+        rows = self._rows("SELECT record FROM action_fixes WHERE result = 'pending'")
+        return [FixRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
+        rows = self._rows(
+            "SELECT record FROM action_fixes WHERE hook = ? AND result != 'pending' "
+            "ORDER BY decided_at DESC LIMIT ?",
+            (hook, limit),
+        )
+        return [FixRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def save_job(self, job: HookJob) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO action_jobs VALUES (?, ?, ?)",
+            (job.id, job.created_at, dumps(job.as_json())),
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        self._execute("DELETE FROM action_jobs WHERE id = ?", (job_id,))
+
+    def pending_jobs(self) -> list[HookJob]:
+        rows = self._rows("SELECT job FROM action_jobs ORDER BY created_at")
+        return [HookJob.from_json(json.loads(row[0])) for row in rows]
+
+    # conditions
+    def conditions(self) -> set[str]:
+        return {row[0] for row in self._rows("SELECT key FROM action_conditions")}
+
+    def raise_condition(self, key: str, since: float) -> None:
+        self._execute("INSERT OR IGNORE INTO action_conditions VALUES (?, ?)", (key, since))
+
+    def clear_conditions(self, keys: Iterable[str]) -> None:
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "DELETE FROM action_conditions WHERE key = ?", [(key,) for key in keys]
+            )

@@ -1,0 +1,257 @@
+"""What the action engine persists, as Protocols, and an in-memory implementation.
+
+The engine needs five kinds of state to survive a restart:
+
+* the **audit** trail of hook executions (:class:`AuditLog`);
+* **halts**, active and lifted (:class:`HaltStore`);
+* the **alert outbox**: alerts written before they are sent, marked sent once the
+  next hop acknowledged them (:class:`AlertOutbox`);
+* **hook state**: cooldowns, fixes awaiting verification and decided ones, and
+  queued ``at_least_once`` jobs (:class:`HookStateStore`);
+* raised alert **conditions**, so a restart does not re-send an alert for a
+  condition that is still the same occurrence (:class:`ConditionStore`).
+
+:class:`ActionStore` is all of them. :class:`MemoryActionStore` keeps them in
+dicts (tests, ``--store :memory:``); ``SQLiteActionStore`` keeps them in SQLite.
+Implementations must be safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from faultlens_collector.actions.records import (
+    Alert,
+    AuditRecord,
+    FixRecord,
+    HaltRecord,
+    HookJob,
+    StoredAlert,
+)
+
+
+class AuditLog(Protocol):
+    def add_audit(self, record: AuditRecord) -> None:
+        """Append one execution record."""
+        ...
+
+    def audit_records(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        """The newest records first, optionally only one group's or one hook's."""
+        ...
+
+
+class HaltStore(Protocol):
+    def save_halt(self, halt: HaltRecord) -> None:
+        """Insert or replace a halt (by id)."""
+        ...
+
+    def active_halts(self) -> list[HaltRecord]:
+        """Halts not resumed, oldest first."""
+        ...
+
+    def halt_history(self, limit: int = 100) -> list[HaltRecord]:
+        """Every halt, active or lifted, newest first."""
+        ...
+
+
+class AlertOutbox(Protocol):
+    def add_alert(self, alert: Alert) -> bool:
+        """Queue ``alert``; False (and nothing stored) when its id is already known."""
+        ...
+
+    def pending_alerts(self, limit: int) -> list[StoredAlert]:
+        """Unsent alerts in the order they were added."""
+        ...
+
+    def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
+        """Record that the next hop acknowledged these alerts."""
+        ...
+
+    def prune_sent_alerts(self, before: float) -> int:
+        """Forget alerts sent before ``before`` (their ids become reusable)."""
+        ...
+
+
+class HookStateStore(Protocol):
+    def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None: ...
+
+    def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
+        """Cooldowns still running at ``now``: (hook, fingerprint) -> until."""
+        ...
+
+    def prune_cooldowns(self, now: float) -> int: ...
+
+    def save_fix(self, fix: FixRecord) -> None:
+        """Insert or replace a fix (by id)."""
+        ...
+
+    def pending_fixes(self) -> list[FixRecord]: ...
+
+    def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
+        """The hook's verified or failed fixes, newest decision first."""
+        ...
+
+    def save_job(self, job: HookJob) -> None: ...
+
+    def delete_job(self, job_id: str) -> None: ...
+
+    def pending_jobs(self) -> list[HookJob]:
+        """Jobs saved and not deleted, oldest first."""
+        ...
+
+
+class ConditionStore(Protocol):
+    def conditions(self) -> set[str]:
+        """Every raised condition key."""
+        ...
+
+    def raise_condition(self, key: str, since: float) -> None: ...
+
+    def clear_conditions(self, keys: Iterable[str]) -> None: ...
+
+
+@runtime_checkable
+class ActionStore(AuditLog, HaltStore, AlertOutbox, HookStateStore, ConditionStore, Protocol):
+    """Everything the action engine persists."""
+
+    def close(self) -> None: ...
+
+
+class MemoryActionStore:
+    """An :class:`ActionStore` in memory: nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._audit: list[AuditRecord] = []
+        self._halts: dict[str, HaltRecord] = {}
+        self._alerts: dict[int, tuple[Alert, float | None]] = {}
+        self._alert_ids: set[str] = set()
+        self._next_seq = 1
+        self._cooldowns: dict[tuple[str, str], float] = {}
+        self._fixes: dict[str, FixRecord] = {}
+        self._jobs: dict[str, HookJob] = {}
+        self._conditions: dict[str, float] = {}
+
+    def close(self) -> None:
+        pass
+
+    def add_audit(self, record: AuditRecord) -> None:
+        with self._lock:
+            self._audit.append(record)
+
+    def audit_records(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        with self._lock:
+            found = [
+                record
+                for record in reversed(self._audit)
+                if (fingerprint is None or record.fingerprint == fingerprint)
+                and (hook is None or record.hook == hook)
+            ]
+        return found[:limit]
+
+    def save_halt(self, halt: HaltRecord) -> None:
+        with self._lock:
+            self._halts[halt.id] = halt
+
+    def active_halts(self) -> list[HaltRecord]:
+        with self._lock:
+            return sorted((h for h in self._halts.values() if h.active), key=lambda h: h.since)
+
+    def halt_history(self, limit: int = 100) -> list[HaltRecord]:
+        with self._lock:
+            return sorted(self._halts.values(), key=lambda h: h.since, reverse=True)[:limit]
+
+    def add_alert(self, alert: Alert) -> bool:
+        with self._lock:
+            if alert.id in self._alert_ids:
+                return False
+            self._alert_ids.add(alert.id)
+            self._alerts[self._next_seq] = (alert, None)
+            self._next_seq += 1
+            return True
+
+    def pending_alerts(self, limit: int) -> list[StoredAlert]:
+        with self._lock:
+            pending = [
+                StoredAlert(seq, alert)
+                for seq, (alert, sent_at) in self._alerts.items()
+                if sent_at is None
+            ]
+        return pending[:limit]
+
+    def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
+        with self._lock:
+            for seq in seqs:
+                if seq in self._alerts:
+                    self._alerts[seq] = (self._alerts[seq][0], sent_at)
+
+    def prune_sent_alerts(self, before: float) -> int:
+        with self._lock:
+            old = [
+                seq
+                for seq, (_, sent_at) in self._alerts.items()
+                if sent_at is not None and sent_at < before
+            ]
+            for seq in old:
+                self._alert_ids.discard(self._alerts.pop(seq)[0].id)
+            return len(old)
+
+    def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None:
+        with self._lock:
+            self._cooldowns[(hook, fingerprint)] = until
+
+    def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
+        with self._lock:
+            return {key: until for key, until in self._cooldowns.items() if until > now}
+
+    def prune_cooldowns(self, now: float) -> int:
+        with self._lock:
+            expired = [key for key, until in self._cooldowns.items() if until <= now]
+            for key in expired:
+                del self._cooldowns[key]
+            return len(expired)
+
+    def save_fix(self, fix: FixRecord) -> None:
+        with self._lock:
+            self._fixes[fix.id] = fix
+
+    def pending_fixes(self) -> list[FixRecord]:
+        with self._lock:
+            return [fix for fix in self._fixes.values() if fix.result == "pending"]
+
+    def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
+        with self._lock:
+            decided = [f for f in self._fixes.values() if f.hook == hook and f.result != "pending"]
+        decided.sort(key=lambda fix: fix.decided_at or 0.0, reverse=True)
+        return decided[:limit]
+
+    def save_job(self, job: HookJob) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+
+    def delete_job(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def pending_jobs(self) -> list[HookJob]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda job: job.created_at)
+
+    def conditions(self) -> set[str]:
+        with self._lock:
+            return set(self._conditions)
+
+    def raise_condition(self, key: str, since: float) -> None:
+        with self._lock:
+            self._conditions.setdefault(key, since)
+
+    def clear_conditions(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._conditions.pop(key, None)
