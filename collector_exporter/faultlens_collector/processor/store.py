@@ -196,11 +196,10 @@ class GroupStore:
                     ).fetchone()
                     group = _group(row) if row else new_group(batch[0], self._redact)
                     added, regressed, last = merge(group, batch)
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO failure_groups VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _row(group),
-                    )
+                    if row is None:
+                        self._db.execute(_INSERT, _row(group))
+                    else:
+                        self._db.execute(_UPDATE, _merged_columns(group))
                     created += row is None
                     changes.append(Change(group, added, row is None, regressed, last or batch[-1]))
             self._group_count += created
@@ -288,6 +287,26 @@ class _Reader:
         self._connection.close()
 
 
+# Built once: json.dumps/loads with options build a new encoder on every call.
+_encode: Final = json.JSONEncoder(separators=(",", ":")).encode
+_decode: Final = json.JSONDecoder().decode
+
+_INSERT: Final = (
+    "INSERT INTO failure_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# What merging an occurrence can change; the rest of a row is written once.
+_UPDATE: Final = (
+    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
+    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
+    "span_names = ?, samples = ? WHERE fingerprint = ?"
+)
+
+
+def _merged_columns(group: Group) -> tuple[Any, ...]:
+    row = _row(group)
+    return (*row[4:15], group.fingerprint)
+
+
 def _row(group: Group) -> tuple[Any, ...]:
     return (
         group.fingerprint,
@@ -302,12 +321,9 @@ def _row(group: Group) -> tuple[Any, ...]:
         group.handled_count,
         group.first_seen,
         group.last_seen,
-        json.dumps(group.service_counts, separators=(",", ":")),
-        json.dumps(group.span_names, separators=(",", ":")),
-        json.dumps(
-            [[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples],
-            separators=(",", ":"),
-        ),
+        _encode(group.service_counts),
+        _encode(group.span_names),
+        _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
         int(group.category_locked),
     )
 
@@ -325,8 +341,8 @@ def _group(row: Sequence[Any]) -> Group:
         handled_count=row[8],
         first_seen=row[9],
         last_seen=row[10],
-        service_counts=json.loads(row[11]),
-        span_names=json.loads(row[12]),
-        samples=[Sample(*sample) for sample in json.loads(row[13])],
+        service_counts=_decode(row[11]),
+        span_names=_decode(row[12]),
+        samples=[Sample(*sample) for sample in _decode(row[13])],
         category_locked=bool(row[14]),
     )
