@@ -19,10 +19,13 @@ after restarts, and after deploys that do not touch the failing code.
 :func:`fingerprint_of` takes a failure's attributes and keeps a valid
 ``failure.fingerprint`` (what the faultlens SDK sends) or computes one.
 
-Cost: parsing a trace takes tens of microseconds, so the frame part is cached
-per stack-trace text (least recently used, :data:`CACHE_SIZE` entries, texts up
-to :data:`MAX_CACHED_CHARS` characters — at most a few MiB): a repeated failure
-costs a dictionary lookup and one small hash. The cache is thread-safe.
+Cost: reading a trace or parameterizing a message takes tens of microseconds,
+so results are cached (least recently used, thread-safe): per exception type and
+stack-trace text up to :data:`MAX_CACHED_CHARS` characters, and per exception
+type and message (whose first ``MAX_MESSAGE_CHARS`` characters only count), at
+most :data:`CACHE_SIZE` entries each — a few MiB at worst. A repeated failure
+costs hashing its text once, about as much as one ``sha256`` of it
+(``benchmarks/bench_grouping.py``).
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ from typing import Any, Final
 
 from faultlens import semconv
 from faultlens.fingerprint import hash_parts
-from faultlens.parameterize import parameterize
+from faultlens.parameterize import MAX_MESSAGE_CHARS, parameterize
 
-from faultlens_collector.grouping.stacktrace import parse_frames
+from faultlens_collector.grouping.stacktrace import read_frames
 
-#: Stack-trace texts whose frame part is remembered.
+#: Fingerprints remembered per (type, stack trace) and per (type, message).
 CACHE_SIZE: Final = 2048
 #: Longer stack traces are parsed every time, so the cache stays small.
 MAX_CACHED_CHARS: Final = 16 * 1024
@@ -51,10 +54,16 @@ def compute_fingerprint(exception_type: str, stacktrace: str, message: str) -> s
 
     Never raises; any of the three may be empty.
     """
-    frames = _frame_part(stacktrace) if stacktrace else ""
-    if frames:
-        return hash_parts((exception_type + "@" + frames,))
-    return hash_parts((exception_type + "#" + parameterize(message),))
+    if stacktrace:
+        by_frames = (
+            _by_frames(exception_type, stacktrace)
+            if len(stacktrace) <= MAX_CACHED_CHARS
+            else _by_frames_uncached(exception_type, stacktrace)
+        )
+        if by_frames:
+            return by_frames
+    # parameterize() reads no further than MAX_MESSAGE_CHARS: cut first, cache the rest.
+    return _by_message(exception_type, message[:MAX_MESSAGE_CHARS])
 
 
 def fingerprint_of(attributes: Mapping[str, Any]) -> str:
@@ -86,27 +95,27 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _frame_part(stacktrace: str) -> str:
-    if len(stacktrace) > MAX_CACHED_CHARS:
-        return _signature(stacktrace)
-    return _cached_signature(stacktrace)
-
-
-def _signature(stacktrace: str) -> str:
-    """``module:function`` of the frames that count, ``;``-joined; "" when there are none."""
-    frames = parse_frames(stacktrace)
-    chosen = [frame for frame in frames if not frame.library] or frames
+def _by_frames_uncached(exception_type: str, stacktrace: str) -> str:
+    """The fingerprint from the frames that count, or "" when no frame is read."""
+    frames = read_frames(stacktrace)
+    chosen = [frame for frame in frames if not frame[2]] or frames
     keys: list[str] = []
-    for frame in chosen:
-        key = frame.module + ":" + frame.function
+    for module, function, _ in chosen:
+        key = module + ":" + function
         if not keys or keys[-1] != key:
             keys.append(key)
-    return ";".join(keys)
+    return hash_parts((exception_type + "@" + ";".join(keys),)) if keys else ""
 
 
-_cached_signature: Final = functools.lru_cache(maxsize=CACHE_SIZE)(_signature)
+def _by_message_uncached(exception_type: str, message: str) -> str:
+    return hash_parts((exception_type + "#" + parameterize(message),))
+
+
+_by_frames: Final = functools.lru_cache(maxsize=CACHE_SIZE)(_by_frames_uncached)
+_by_message: Final = functools.lru_cache(maxsize=CACHE_SIZE)(_by_message_uncached)
 
 
 def cache_clear() -> None:
-    """Forget every cached frame part (for tests and benchmarks)."""
-    _cached_signature.cache_clear()
+    """Forget every cached fingerprint (for tests and benchmarks)."""
+    _by_frames.cache_clear()
+    _by_message.cache_clear()
