@@ -62,7 +62,9 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def build_request(rng: random.Random, spans: int, failure_ratio: float, fingerprints: list[str]) -> bytes:
+def build_request(
+    rng: random.Random, spans: int, failure_ratio: float, fingerprints: list[str]
+) -> bytes:
     items = []
     for _ in range(spans):
         span = Span(
@@ -102,14 +104,16 @@ def build_request(rng: random.Random, spans: int, failure_ratio: float, fingerpr
 
 class Server:
     def __init__(self, argv: list[str]) -> None:
-        self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
         assert self.process.stderr is not None
         line = self.process.stderr.readline()
         match = re.search(r"listening on (\S+?),", line)
         if not match:
             raise SystemExit(f"server did not start: {line}")
         self.address = match.group(1)
-        threading.Thread(target=lambda: self.process.stderr.read(), daemon=True).start()  # type: ignore[union-attr]
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
 
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -122,7 +126,9 @@ class Server:
 
 def send(address: str, bodies: list[bytes], threads: int) -> float:
     """Send every body once from ``threads`` client threads; returns elapsed seconds."""
-    channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    channel = grpc.insecure_channel(
+        address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    )
     call = channel.unary_unary(TRACE_EXPORT)
     call(bodies[0], timeout=30)  # connect and warm up
     chunks = [bodies[index::threads] for index in range(threads)]
@@ -147,10 +153,12 @@ def ingest(rounds: int, requests: int, threads: int) -> None:
     fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
     bodies = [build_request(rng, 1000, 0.10, fingerprints) for _ in range(requests)]
     spans = 1000 * requests
-    print(f"\ningest: {requests} requests x 1,000 spans (10% with a failure), {threads} client threads")
+    print(f"\ningest: {requests} requests x 1,000 spans (10% failing), {threads} client threads")
     with tempfile.TemporaryDirectory() as tmp:
         noop = Server([sys.executable, "-c", NOOP_RECEIVER])
-        processor = Server([FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bench.db"])
+        processor = Server(
+            [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bench.db"]
+        )
         best = {"noop": float("inf"), "faultlens": float("inf")}
         try:
             for _ in range(rounds):
@@ -161,15 +169,20 @@ def ingest(rounds: int, requests: int, threads: int) -> None:
             processor.stop()
     rates = {name: spans / seconds for name, seconds in best.items()}
     for name, rate in rates.items():
-        print(f"  {name:<12} {rate:12,.0f} spans/s  ({rate / 10:10,.0f} failures/s for faultlens)"
-              if name == "faultlens" else f"  {name:<12} {rate:12,.0f} spans/s")
+        print(
+            f"  {name:<12} {rate:12,.0f} spans/s  ({rate / 10:10,.0f} failures/s for faultlens)"
+            if name == "faultlens"
+            else f"  {name:<12} {rate:12,.0f} spans/s"
+        )
     verdict("faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False)
 
 
 def memory(groups: int) -> None:
     print(f"\nmemory: {groups:,} distinct fingerprints")
     with tempfile.TemporaryDirectory() as tmp:
-        processor = Server([FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/mem.db"])
+        processor = Server(
+            [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/mem.db"]
+        )
         try:
             per_request = 1000
             rng = random.Random(11)
@@ -191,7 +204,7 @@ def memory(groups: int) -> None:
             size = os.path.getsize(f"{tmp}/mem.db") / 1e6
         finally:
             processor.stop()
-    print(f"  sent {sent:,} failures in {elapsed:.1f} s ({sent / elapsed:,.0f}/s); store {size:.0f} MB")
+    print(f"  {sent:,} failures in {elapsed:.1f} s ({sent / elapsed:,.0f}/s), store {size:.0f} MB")
     verdict("peak RSS (MB) / 300 MB", rss / 300, 1.0)
     print(f"  peak RSS {rss:.0f} MB")
 

@@ -14,7 +14,6 @@ reads per span. Oversized strings are truncated, never rejected.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Final
 
 from faultlens import semconv
 
-from faultlens_collector.grouping.fingerprint import compute_fingerprint
+from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.processor.categories import category_of_type
 
 #: Longest ``exception.message`` kept (characters).
@@ -39,7 +38,6 @@ MAX_ATTRIBUTES: Final = 64
 _EXCEPTION_KEYS: Final = frozenset(
     {semconv.EXCEPTION_TYPE, semconv.EXCEPTION_MESSAGE, semconv.EXCEPTION_STACKTRACE}
 )
-_HEX16: Final = re.compile("[0-9a-f]{16}")
 _FAILURE_KEYS: Final = _EXCEPTION_KEYS | {
     "exception.escaped",
     semconv.FAILURE_CATEGORY,
@@ -250,7 +248,7 @@ def _occurrence(
         exception_type
     )
     return Occurrence(
-        fingerprint=_fingerprint(fields, exception_type, stacktrace, message),
+        fingerprint=fingerprint_of(fields),
         exception_type=exception_type,
         message=message,
         stacktrace=stacktrace,
@@ -265,15 +263,6 @@ def _occurrence(
         span_id=span_id.hex() if len(span_id) == 8 and any(span_id) else "",
         attributes=context,
     )
-
-
-def _fingerprint(
-    attributes: Mapping[str, Any], exception_type: str, stacktrace: str, message: str
-) -> str:
-    given = attributes.get(semconv.FAILURE_FINGERPRINT)
-    if isinstance(given, str) and _HEX16.fullmatch(given):
-        return given
-    return compute_fingerprint(exception_type, stacktrace, message)
 
 
 def _handled(attributes: Mapping[str, Any]) -> bool | None:
