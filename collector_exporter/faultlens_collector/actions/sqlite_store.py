@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from faultlens_collector import sqlite_db
 from faultlens_collector.actions.records import (
     Alert,
     AuditRecord,
@@ -31,6 +32,7 @@ from faultlens_collector.actions.records import (
     StoredAlert,
     dumps,
 )
+from faultlens_collector.sqlite_db import SchemaError, open_database, transaction
 
 COMPONENT: Final = "actions"
 
@@ -66,49 +68,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-class SchemaError(RuntimeError):
-    """The database holds a schema this version cannot use."""
-
-
 def apply_migrations(connection: sqlite3.Connection) -> int:
     """Bring the ``action_*`` tables of ``connection`` to :data:`SCHEMA_VERSION`.
 
-    Idempotent; each version is applied in its own transaction. Returns the
-    version found before. Raises :class:`SchemaError` when the database is newer.
+    Idempotent; returns the version found before. Raises :class:`SchemaError`
+    when the database is newer.
     """
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS faultlens_schema "
-        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
-    row = connection.execute(
-        "SELECT version FROM faultlens_schema WHERE component = ?", (COMPONENT,)
-    ).fetchone()
-    found = int(row[0]) if row else 0
-    if found > SCHEMA_VERSION:
-        raise SchemaError(
-            f"the action tables are at schema version {found}, newer than this faultlens "
-            f"understands ({SCHEMA_VERSION}); upgrade faultlens"
-        )
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        with _transaction(connection):
-            for statement in MIGRATIONS[version - 1]:
-                connection.execute(statement)
-            connection.execute(
-                "INSERT OR REPLACE INTO faultlens_schema (component, version) VALUES (?, ?)",
-                (COMPONENT, version),
-            )
-    return found
-
-
-class _transaction:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> None:
-        self.connection.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+    return sqlite_db.apply_migrations(connection, COMPONENT, MIGRATIONS)
 
 
 class SQLiteActionStore:
@@ -122,11 +88,8 @@ class SQLiteActionStore:
         self.path = str(path)
         self.max_audit_records = max_audit_records
         self._lock = threading.Lock()
+        self._db = open_database(self.path, what="action store")
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
             apply_migrations(self._db)
         except sqlite3.Error as exc:
             raise SchemaError(f"cannot use {self.path} as the action store: {exc}") from exc
@@ -213,7 +176,7 @@ class SQLiteActionStore:
         return [StoredAlert(int(seq), Alert.from_json(json.loads(text))) for seq, text in rows]
 
     def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
-        with self._lock, _transaction(self._db):
+        with self._lock, transaction(self._db):
             self._db.executemany(
                 "UPDATE action_outbox SET sent_at = ? WHERE seq = ?",
                 [(sent_at, seq) for seq in seqs],
@@ -279,7 +242,7 @@ class SQLiteActionStore:
         self._execute("INSERT OR IGNORE INTO action_conditions VALUES (?, ?)", (key, since))
 
     def clear_conditions(self, keys: Iterable[str]) -> None:
-        with self._lock, _transaction(self._db):
+        with self._lock, transaction(self._db):
             self._db.executemany(
                 "DELETE FROM action_conditions WHERE key = ?", [(key,) for key in keys]
             )

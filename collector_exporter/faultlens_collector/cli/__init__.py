@@ -17,7 +17,11 @@ from collections.abc import Sequence
 from faultlens._version import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = ("faultlens_collector.cli.demo",)
+SUBCOMMAND_MODULES = (
+    "faultlens_collector.cli.demo",
+    "faultlens_collector.cli.serve",
+    "faultlens_collector.cli.failures",
+)
 
 
 class CommandError(Exception):

@@ -1,0 +1,74 @@
+"""Options every control-API subcommand shares: ``--target``, ``--token``, ``--tls-ca``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+from faultlens_collector.cli import CommandError
+from faultlens_collector.client import DEFAULT_TARGET, ControlClient, ControlError
+
+TOKEN_ENV: Final = "FAULTLENS_TOKEN"
+TARGET_ENV: Final = "FAULTLENS_TARGET"
+_DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--target``, ``--token`` and ``--tls-ca``."""
+    parser.add_argument(
+        "--target",
+        default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
+        metavar="HOST:PORT",
+        help=f"the processor (default ${TARGET_ENV} or {DEFAULT_TARGET}; https:// for TLS)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"bearer token the processor requires (default ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, metavar="FILE", help="CA certificate (PEM) to verify the processor"
+    )
+
+
+def connect(args: argparse.Namespace) -> ControlClient:
+    """A client for the processor the options name."""
+    try:
+        return ControlClient(args.target, token=args.token, ca_file=args.tls_ca)
+    except ControlError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def call(function: Any, *arguments: Any) -> Any:
+    """Run a client call, turning a :class:`ControlError` into a one-line :class:`CommandError`."""
+    try:
+        return function(*arguments)
+    except ControlError as exc:
+        raise CommandError(str(exc), exit_code=1) from exc
+
+
+def parse_since(text: str, *, now: float | None = None) -> int:
+    """``30m``, ``2h``, ``7d``, ``1w`` ago, or an ISO 8601 date/time → Unix nanoseconds.
+
+    Naive ISO times are taken as UTC. Raises :class:`CommandError` for anything else.
+    """
+    text = text.strip()
+    match = _DURATION.match(text)
+    if match:
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return int(((time.time() if now is None else now) - seconds) * 1e9)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(
+            f"--since {text!r}: give a duration like 30m, 2h, 7d or an ISO date like 2026-11-20"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1e9)

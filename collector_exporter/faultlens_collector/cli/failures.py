@@ -1,0 +1,241 @@
+"""``faultlens failures list|show|export``: read failure groups from a processor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from faultlens import semconv
+
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.cli import CommandError
+from faultlens_collector.cli.connect import add_connection_options, call, connect, parse_since
+from faultlens_collector.cli.table import render_table
+from faultlens_collector.client import filter_message
+from faultlens_collector.processor.groups import STATUSES
+from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time, primary_service
+
+SORT_KEYS: Final = {
+    "last_seen": control_pb2.SORT_KEY_LAST_SEEN,
+    "first_seen": control_pb2.SORT_KEY_FIRST_SEEN,
+    "count": control_pb2.SORT_KEY_COUNT,
+    "severity": control_pb2.SORT_KEY_SEVERITY,
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add ``failures`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "failures", help="list, show and export failure groups of a processor"
+    )
+    commands = parser.add_subparsers(dest="failures_command", metavar="SUBCOMMAND")
+    commands.required = True
+
+    listing = commands.add_parser("list", help="list failure groups, most recent first")
+    _add_filters(listing)
+    listing.add_argument(
+        "--limit", type=_positive, default=50, help="at most this many groups (default 50)"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON only (one array)")
+    add_connection_options(listing)
+    listing.set_defaults(handler=run_list)
+
+    show = commands.add_parser("show", help="everything about one failure group")
+    show.add_argument("fingerprint", help="fingerprint, or a unique prefix of it (4+ characters)")
+    show.add_argument("--json", action="store_true", help="print JSON only (one object)")
+    _add_trace_url(show)
+    add_connection_options(show)
+    show.set_defaults(handler=run_show)
+
+    export = commands.add_parser(
+        "export", help="every matching group in full, as a report for people or agents"
+    )
+    _add_filters(export)
+    export.add_argument(
+        "--format", choices=("json", "jsonl"), default="json", help="json (array) or jsonl"
+    )
+    export.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+    _add_trace_url(export)
+    add_connection_options(export)
+    export.set_defaults(handler=run_export)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    parser.add_argument("--service", action="append", help="service.name (repeatable)")
+    parser.add_argument("--category", action="append", help="failure category (repeatable)")
+    parser.add_argument(
+        "--severity", action="append", choices=semconv.SEVERITIES, help="repeatable"
+    )
+    parser.add_argument(
+        "--since", help="only groups seen since: 30m, 2h, 7d, or an ISO date/time (UTC)"
+    )
+    parser.add_argument(
+        "--sort", choices=tuple(SORT_KEYS), default="last_seen", help="default last_seen"
+    )
+    parser.add_argument("--asc", action="store_true", help="ascending order (default descending)")
+
+
+def _add_trace_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace-url",
+        default=os.environ.get(TRACE_URL_ENV),
+        metavar="TEMPLATE",
+        help=(
+            "link template for sample traces, e.g. http://jaeger:16686/trace/{trace_id} "
+            f"(default ${TRACE_URL_ENV})"
+        ),
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _filter(args: argparse.Namespace) -> Any:
+    return filter_message(
+        statuses=args.status or (),
+        services=args.service or (),
+        categories=args.category or (),
+        severities=args.severity or (),
+        since_unix_nano=parse_since(args.since) if args.since else 0,
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """``failures list``: pages through ListGroups until ``--limit`` groups."""
+    groups: list[Any] = []
+    total = 0
+    token = ""
+    with connect(args) as client:
+        while len(groups) < args.limit:
+            request = control_pb2.ListGroupsRequest(
+                filter=_filter(args),
+                sort=SORT_KEYS[args.sort],
+                ascending=args.asc,
+                limit=min(args.limit - len(groups), 1000),
+                page_token=token,
+            )
+            page = call(client.list_groups, request)
+            groups.extend(page.groups)
+            total = page.total
+            token = page.next_page_token
+            if not token:
+                break
+    if args.json:
+        print(json.dumps([group_json(group) for group in groups], indent=2))
+        return 0
+    if not groups:
+        print("no failure groups match")
+        return 0
+    rows = [
+        (
+            group.fingerprint,
+            group.status,
+            group.count,
+            group.severity,
+            group.category,
+            primary_service(group.service_counts),
+            iso_time(group.last_seen_unix_nano) or "",
+            group.exception_type,
+            group.message,
+        )
+        for group in groups
+    ]
+    headers = (
+        "fingerprint",
+        "status",
+        "count",
+        "severity",
+        "category",
+        "service",
+        "last seen (UTC)",
+        "type",
+        "message",
+    )
+    print(render_table(headers, rows, max_width=48))
+    print(f"\n{len(groups)} of {total} groups")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """``failures show FINGERPRINT``."""
+    with connect(args) as client:
+        group = call(client.get_group, args.fingerprint)
+    data = group_json(group, detailed=True, trace_url_template=args.trace_url)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(_describe(data))
+    return 0
+
+
+def _describe(data: dict[str, Any]) -> str:
+    lines = [
+        f"{data['exception_type']}: {data['message']}",
+        "",
+        f"fingerprint  {data['fingerprint']}",
+        f"status       {data['status']}",
+        f"category     {data['category']}",
+        f"severity     {data['severity']}",
+        f"count        {data['count']} ({data['handled_count']} handled)",
+        f"first seen   {data['first_seen']}",
+        f"last seen    {data['last_seen']}",
+        "services     "
+        + ", ".join(f"{name} ({count})" for name, count in data["services"].items()),
+        "spans        " + ", ".join(data["span_names"]),
+    ]
+    if data["samples"]:
+        lines.append("samples")
+        for sample in data["samples"]:
+            where = sample["url"] or f"trace {sample['trace_id']} span {sample['span_id']}"
+            lines.append(f"  {sample['time']}  {sample['service']}  {where}")
+    if data["stacktrace"]:
+        lines.extend(["", data["stacktrace"].rstrip()])
+    return "\n".join(lines)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``failures export``: streams ExportGroups into JSON or JSON Lines."""
+    request = control_pb2.ExportGroupsRequest(
+        filter=_filter(args), sort=SORT_KEYS[args.sort], ascending=args.asc
+    )
+    try:
+        output: TextIO = args.output.open("w") if args.output else sys.stdout
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc}") from exc
+    try:
+        with connect(args) as client:
+            written = call(_write_export, client, request, output, args)
+    finally:
+        if args.output:
+            output.close()
+    if args.output:
+        print(f"wrote {written} failure groups to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _write_export(client: Any, request: Any, output: TextIO, args: argparse.Namespace) -> int:
+    written = 0
+    if args.format == "json":
+        output.write("[")
+    for group in client.export_groups(request):
+        data = group_json(group, detailed=True, trace_url_template=args.trace_url)
+        if args.format == "json":
+            output.write(("," if written else "") + "\n  " + json.dumps(data))
+        else:
+            output.write(json.dumps(data) + "\n")
+        written += 1
+    if args.format == "json":
+        output.write("\n]\n" if written else "]\n")
+    return written

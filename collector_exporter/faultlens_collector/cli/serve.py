@@ -1,0 +1,170 @@
+"""``faultlens serve``: run the processor until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+from faultlens_collector.cli import CommandError
+from faultlens_collector.cli.connect import TOKEN_ENV
+from faultlens_collector.processor.forward import ForwardSettings
+from faultlens_collector.processor.server import (
+    DEFAULT_LISTEN,
+    Processor,
+    ProcessorError,
+    ProcessorSettings,
+    TlsSettings,
+)
+
+DEFAULT_STORE: Final = "faultlens.db"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the processor: OTLP/gRPC in, failure groups stored, control API",
+        description=(
+            "Receive OTLP traces, logs and metrics over gRPC, group the failures they carry "
+            "into a SQLite store, and serve the faultlens control API on the same port."
+        ),
+    )
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, metavar="PATH", help="SQLite file (default faultlens.db)"
+    )
+    parser.add_argument(
+        "--forward",
+        metavar="HOST:PORT",
+        help="pass everything received on, unchanged, to this OTLP endpoint (https:// for TLS)",
+    )
+    parser.add_argument(
+        "--forward-header",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="gRPC metadata for the --forward hop (repeatable)",
+    )
+    parser.add_argument(
+        "--forward-queue-mib",
+        type=float,
+        default=64.0,
+        metavar="MIB",
+        help="memory for requests waiting to be forwarded (default 64)",
+    )
+    parser.add_argument(
+        "--max-request-mib",
+        type=float,
+        default=64.0,
+        metavar="MIB",
+        help="larger requests are refused with RESOURCE_EXHAUSTED (default 64)",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"require this bearer token on every call (or set ${TOKEN_ENV})",
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE", help="server certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, metavar="FILE", help="server private key (PEM)")
+    parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="require client certificates from this CA",
+    )
+    parser.add_argument("--workers", type=int, default=16, help="RPC threads (default 16)")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync every commit (survives power loss, not only a crash of the process)",
+    )
+    parser.add_argument(
+        "--no-redact", action="store_true", help="store messages without redacting secrets"
+    )
+    parser.set_defaults(handler=run)
+
+
+def settings_from_args(args: argparse.Namespace, environ: Any = None) -> ProcessorSettings:
+    """Validate the options into :class:`ProcessorSettings` (CommandError when wrong)."""
+    env = os.environ if environ is None else environ
+    token = env.get(TOKEN_ENV) or None
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read --token-file: {exc}") from exc
+        if not token:
+            raise CommandError(f"--token-file {args.token_file} is empty")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CommandError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        raise CommandError("--tls-client-ca needs --tls-cert and --tls-key")
+    for name in ("max_request_mib", "forward_queue_mib"):
+        if getattr(args, name) <= 0:
+            raise CommandError(f"--{name.replace('_', '-')} must be positive")
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    forward = None
+    if args.forward:
+        headers = []
+        for header in args.forward_header:
+            key, sep, value = header.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"--forward-header {header!r}: expected KEY=VALUE")
+            headers.append((key.strip().lower(), value.strip()))
+        forward = ForwardSettings(
+            target=args.forward,
+            headers=tuple(headers),
+            max_bytes=int(args.forward_queue_mib * 1024 * 1024),
+        )
+    return ProcessorSettings(
+        store_path=args.store,
+        listen=args.listen,
+        max_request_bytes=int(args.max_request_mib * 1024 * 1024),
+        token=token,
+        tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
+        forward=forward,
+        workers=args.workers,
+        durable=args.durable,
+        redact=not args.no_redact,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the processor and serve until interrupted."""
+    from faultlens_collector.selftelemetry import self_meter_provider
+
+    settings = settings_from_args(args)
+    try:
+        meter_provider = self_meter_provider()
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    processor = Processor(settings, meter_provider=meter_provider)
+    try:
+        processor.start()
+    except ProcessorError as exc:
+        raise CommandError(str(exc), exit_code=1) from exc
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(
+        f"faultlens: listening on {processor.address}, store {settings.store_path}"
+        + (f", forwarding to {settings.forward.target}" if settings.forward else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("faultlens: stopping", file=sys.stderr, flush=True)
+        processor.stop()
+        if meter_provider is not None:
+            meter_provider.shutdown()
+    return 0

@@ -1,0 +1,136 @@
+"""A client of the processor's ``faultlens.v1.Control`` API (used by the command line).
+
+Every gRPC failure becomes a :class:`ControlError` with one readable line: an
+unreachable processor, a refused token, an unknown fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import grpc
+
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.processor.control import method
+from faultlens_collector.processor.forward import channel_for
+
+DEFAULT_TARGET: Final = "127.0.0.1:4317"
+
+
+class ControlError(RuntimeError):
+    """A control call failed; ``code`` is the gRPC status (None when not a gRPC error)."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ControlClient:
+    """Calls to one processor. ``target`` is ``host:port`` or ``https://host:port``."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        ca_file: Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        try:
+            root = ca_file.read_bytes() if ca_file else None
+        except OSError as exc:
+            raise ControlError(f"cannot read the CA file: {exc}") from exc
+        if root is not None and not target.startswith("https://"):
+            target = f"https://{target.removeprefix('http://')}"
+        self._channel = channel_for(target, root)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def list_groups(self, request: Any) -> Any:
+        """``ListGroups`` (a ``ListGroupsRequest``) → ``ListGroupsResponse``."""
+        return self._unary("ListGroups", request, control_pb2.ListGroupsResponse)
+
+    def get_group(self, fingerprint: str) -> Any:
+        """``GetGroup`` → ``FailureGroup``."""
+        return self._unary(
+            "GetGroup",
+            control_pb2.GetGroupRequest(fingerprint=fingerprint),
+            control_pb2.FailureGroup,
+        )
+
+    def export_groups(self, request: Any) -> Iterator[Any]:
+        """``ExportGroups``: every matching ``FailureGroup``."""
+        call = self._channel.unary_stream(
+            method("ExportGroups"),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=control_pb2.FailureGroup.FromString,
+        )
+        try:
+            yield from call(request, metadata=self._metadata, timeout=None)
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+
+    def _unary(self, name: str, request: Any, response_type: Any) -> Any:
+        call = self._channel.unary_unary(
+            method(name),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        try:
+            return call(request, metadata=self._metadata, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+
+    def _error(self, error: Any) -> ControlError:
+        code = error.code() if isinstance(error, grpc.Call) else None
+        details = error.details() if isinstance(error, grpc.Call) else str(error)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return ControlError(
+                f"cannot reach the faultlens processor at {self.target}: {details}", code
+            )
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return ControlError(
+                f"the processor at {self.target} refused the token ({details}); "
+                "pass --token or set FAULTLENS_TOKEN",
+                code,
+            )
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return ControlError(
+                f"{self.target} does not serve the faultlens control API (is it a faultlens "
+                "processor, and the same version?)",
+                code,
+            )
+        return ControlError(str(details), code)
+
+
+def filter_message(
+    *,
+    statuses: Sequence[str] = (),
+    services: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    severities: Sequence[str] = (),
+    since_unix_nano: int = 0,
+) -> Any:
+    """A ``GroupFilter`` message."""
+    return control_pb2.GroupFilter(
+        statuses=statuses,
+        services=services,
+        categories=categories,
+        severities=severities,
+        since_unix_nano=since_unix_nano,
+    )

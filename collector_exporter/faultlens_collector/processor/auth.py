@@ -1,0 +1,62 @@
+"""Bearer-token authentication for every service on the processor's port.
+
+With a token configured, each call must carry the gRPC metadata
+``authorization: Bearer <token>`` (what OTLP exporters send with
+``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>`` and faultlens'
+exporter with ``FAULTLENS_HEADERS``); anything else ends with
+``UNAUTHENTICATED`` before the request body is even read. The comparison takes
+constant time whatever the offered token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Refuses calls without the right ``authorization`` header; counts refusals."""
+
+    def __init__(self, token: str, *, on_refused: Callable[[str], None] | None = None) -> None:
+        if not token:
+            raise ValueError("the bearer token must not be empty")
+        self._expected = f"Bearer {token}".encode()
+        self._on_refused = on_refused
+
+    def authorized(self, metadata: Any) -> bool:
+        """Whether ``metadata`` (pairs of key and value) carries the expected token."""
+        offered = b""
+        for key, value in metadata or ():
+            if key == "authorization":
+                offered = value.encode() if isinstance(value, str) else bytes(value)
+                break
+        return hmac.compare_digest(offered, self._expected)
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or self.authorized(handler_call_details.invocation_metadata):
+            return handler
+        method = handler_call_details.method
+        if self._on_refused is not None:
+            self._on_refused(method)
+        return _refusing(handler)
+
+
+def _refusing(handler: Any) -> Any:
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+    kwargs = {
+        "request_deserializer": None,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)

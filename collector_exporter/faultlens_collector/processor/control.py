@@ -1,0 +1,168 @@
+"""The ``faultlens.v1.Control`` gRPC service (proto/faultlens/v1/control.proto).
+
+Served next to OTLP on the processor's port; the ``faultlens`` command line is
+its client (:mod:`faultlens_collector.client`). Service wiring is written here
+by hand over the generated messages, so no grpcio-tools version is baked in.
+Bad arguments (an unknown status, sort key or severity; a malformed page token;
+an ambiguous fingerprint prefix) end with ``INVALID_ARGUMENT`` and a message
+naming the problem; an unknown fingerprint with ``NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+import grpc
+from faultlens import semconv
+
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.processor.groups import STATUSES, Group
+from faultlens_collector.processor.store import (
+    AmbiguousFingerprint,
+    GroupNotFound,
+    GroupQuery,
+    GroupStore,
+)
+
+SERVICE: Final = "faultlens.v1.Control"
+DEFAULT_PAGE: Final = 50
+MAX_PAGE: Final = 1000
+SORT_KEYS: Final = {
+    control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
+    control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
+    control_pb2.SORT_KEY_FIRST_SEEN: "first_seen",
+    control_pb2.SORT_KEY_COUNT: "count",
+    control_pb2.SORT_KEY_SEVERITY: "severity",
+}
+
+
+def method(name: str) -> str:
+    """The full gRPC method path of a Control RPC."""
+    return f"/{SERVICE}/{name}"
+
+
+class ControlService:
+    """Reads of the failure groups for operators."""
+
+    def __init__(self, store: GroupStore) -> None:
+        self._store = store
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """The generic handler serving every Control RPC."""
+        unary = grpc.unary_unary_rpc_method_handler
+        stream = grpc.unary_stream_rpc_method_handler
+        return [
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {
+                    "ListGroups": unary(
+                        self.list_groups,
+                        request_deserializer=control_pb2.ListGroupsRequest.FromString,
+                        response_serializer=control_pb2.ListGroupsResponse.SerializeToString,
+                    ),
+                    "GetGroup": unary(
+                        self.get_group,
+                        request_deserializer=control_pb2.GetGroupRequest.FromString,
+                        response_serializer=control_pb2.FailureGroup.SerializeToString,
+                    ),
+                    "ExportGroups": stream(
+                        self.export_groups,
+                        request_deserializer=control_pb2.ExportGroupsRequest.FromString,
+                        response_serializer=control_pb2.FailureGroup.SerializeToString,
+                    ),
+                },
+            )
+        ]
+
+    def list_groups(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """ListGroups: one page; the token is the offset of the next page."""
+        query = _query(request.filter, request.sort, request.ascending, context)
+        limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
+        offset = 0
+        if request.page_token:
+            if not request.page_token.isdigit():
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
+            offset = int(request.page_token)
+        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+        following = offset + len(groups)
+        return control_pb2.ListGroupsResponse(
+            groups=[to_message(group) for group in groups],
+            next_page_token=str(following) if following < total else "",
+            total=total,
+        )
+
+    def get_group(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """GetGroup by fingerprint or unique prefix (at least 4 characters)."""
+        fingerprint = request.fingerprint.strip().lower()
+        if len(fingerprint) < 4:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give a fingerprint or a prefix of at least 4 characters",
+            )
+        try:
+            return to_message(self._store.get_group(fingerprint))
+        except GroupNotFound as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except AmbiguousFingerprint as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        """ExportGroups: every matching group, streamed."""
+        query = _query(request.filter, request.sort, request.ascending, context)
+        for group in self._store.iter_groups(query):
+            if not context.is_active():
+                return
+            yield to_message(group)
+
+
+def _query(filter_: Any, sort: int, ascending: bool, context: grpc.ServicerContext) -> GroupQuery:
+    for name, values, allowed in (
+        ("status", filter_.statuses, STATUSES),
+        ("severity", filter_.severities, semconv.SEVERITIES),
+    ):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unknown {name} {', '.join(unknown)}; use one of {', '.join(allowed)}",
+            )
+    if sort not in SORT_KEYS:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    return GroupQuery(
+        statuses=tuple(filter_.statuses),
+        services=tuple(filter_.services),
+        categories=tuple(filter_.categories),
+        severities=tuple(filter_.severities),
+        since_unix_nano=filter_.since_unix_nano,
+        sort=SORT_KEYS[sort],
+        ascending=ascending,
+    )
+
+
+def to_message(group: Group) -> Any:
+    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message."""
+    return control_pb2.FailureGroup(
+        fingerprint=group.fingerprint,
+        exception_type=group.exception_type,
+        message=group.message,
+        stacktrace=group.stacktrace,
+        category=group.category,
+        severity=group.severity,
+        status=group.status,
+        count=group.count,
+        first_seen_unix_nano=group.first_seen,
+        last_seen_unix_nano=group.last_seen,
+        service_counts=group.service_counts,
+        span_names=group.span_names,
+        samples=[
+            control_pb2.Sample(
+                trace_id=sample.trace_id,
+                span_id=sample.span_id,
+                service=sample.service,
+                time_unix_nano=sample.time_unix_nano,
+            )
+            for sample in group.samples
+        ],
+        handled_count=group.handled_count,
+    )

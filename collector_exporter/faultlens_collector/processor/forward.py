@@ -1,0 +1,217 @@
+"""``--forward``: pass every acknowledged OTLP request on, byte for byte, to the next hop.
+
+The forwarder never slows ingest down: :meth:`Forwarder.enqueue` only appends
+to a bounded in-memory queue (``max_bytes`` of request bodies and ``max_items``
+requests) and returns; sender threads deliver the bodies, unchanged, to the
+same OTLP method on the next hop.
+
+What is dropped, and how it is counted (``faultlens.processor.forward.dropped``
+by ``reason``):
+
+* ``queue_full`` — the queue is at its bound when a request arrives (the next
+  hop is slower than ingest, or down for longer than the queue covers); the
+  arriving request is dropped, the queued ones keep their order;
+* ``rejected`` — the next hop refused the request with a non-retryable status
+  (e.g. ``INVALID_ARGUMENT``, ``UNAUTHENTICATED``);
+* ``expired`` — retryable failures (``UNAVAILABLE``, ``DEADLINE_EXCEEDED`` …)
+  went on for longer than ``max_retry_seconds``;
+* ``shutdown`` — still queued when the processor stopped after
+  ``drain_seconds``.
+
+Retries back off exponentially (0.5 s doubling, capped at 30 s) or wait the
+delay the next hop asks for in a ``google.rpc.RetryInfo`` trailer.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+from google.rpc import error_details_pb2
+
+_log = logging.getLogger(__name__)
+
+#: OTLP method paths by signal.
+METHODS: Final = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+_RETRYABLE: Final = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+DROP_REASONS: Final = ("queue_full", "rejected", "expired", "shutdown")
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    """Where and how to forward. ``target`` is ``host:port`` or ``http(s)://host:port``."""
+
+    target: str
+    headers: tuple[tuple[str, str], ...] = ()
+    max_bytes: int = 64 * 1024 * 1024
+    max_items: int = 10_000
+    max_retry_seconds: float = 300.0
+    timeout_seconds: float = 10.0
+    workers: int = 2
+    drain_seconds: float = 5.0
+    root_certificates: bytes | None = None
+
+
+def channel_for(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
+    """A channel to ``target``: TLS for ``https://``, plaintext for ``http://`` or ``host:port``."""
+    if target.startswith("https://"):
+        credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        return grpc.secure_channel(target.removeprefix("https://"), credentials)
+    return grpc.insecure_channel(target.removeprefix("http://"))
+
+
+class Forwarder:
+    """Bounded, retrying, order-keeping pass-through to the next OTLP hop."""
+
+    def __init__(
+        self,
+        settings: ForwardSettings,
+        *,
+        on_drop: Callable[[str, int], None] | None = None,
+        on_forwarded: Callable[[int], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._channel = channel_for(settings.target, settings.root_certificates)
+        self._calls = {signal: self._channel.unary_unary(path) for signal, path in METHODS.items()}
+        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._bytes = 0
+        self._condition = threading.Condition()
+        self._stopping = threading.Event()
+        self._on_drop = on_drop or (lambda reason, count: None)
+        self._on_forwarded = on_forwarded or (lambda count: None)
+        self._sleep = sleep or self._stopping.wait
+        self._threads: list[threading.Thread] = []
+        self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+        self.forwarded = 0
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting to be sent."""
+        return len(self._queue)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of request bodies waiting to be sent."""
+        return self._bytes
+
+    def start(self) -> None:
+        """Start the sender threads."""
+        for index in range(max(1, self.settings.workers)):
+            thread = threading.Thread(
+                target=self._run, name=f"faultlens-forward-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def enqueue(self, signal: str, body: bytes) -> bool:
+        """Queue a request body for ``signal``; False (and counted) when it was dropped."""
+        with self._condition:
+            if (
+                len(self._queue) >= self.settings.max_items
+                or self._bytes + len(body) > self.settings.max_bytes
+            ):
+                accepted = False
+            else:
+                self._queue.append((signal, body))
+                self._bytes += len(body)
+                self._condition.notify()
+                accepted = True
+        if not accepted:
+            self._drop("queue_full")
+        return accepted
+
+    def stop(self) -> None:
+        """Send what can be sent within ``drain_seconds``, then drop the rest (``shutdown``)."""
+        deadline = time.monotonic() + self.settings.drain_seconds
+        with self._condition:
+            while self._queue and time.monotonic() < deadline:
+                self._condition.wait(0.05)
+            left = len(self._queue)
+            self._queue.clear()
+            self._bytes = 0
+            self._stopping.set()
+            self._condition.notify_all()
+        for _ in range(left):
+            self._drop("shutdown")
+        for thread in self._threads:
+            thread.join(self.settings.timeout_seconds + 1)
+        self._channel.close()
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] += 1
+        self._on_drop(reason, 1)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue and not self._stopping.is_set():
+                    self._condition.wait()
+                if self._stopping.is_set():
+                    return
+                signal, body = self._queue.popleft()
+                self._bytes -= len(body)
+                self._condition.notify_all()
+            self._deliver(signal, body)
+
+    def _deliver(self, signal: str, body: bytes) -> None:
+        call = self._calls[signal]
+        give_up = time.monotonic() + self.settings.max_retry_seconds
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                call(body, timeout=self.settings.timeout_seconds, metadata=self.settings.headers)
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else None
+                if code not in _RETRYABLE:
+                    _log.warning(
+                        "faultlens: %s refused forwarded %s: %s",
+                        self.settings.target,
+                        signal,
+                        code,
+                    )
+                    self._drop("rejected")
+                    return
+                delay = _retry_delay(error) or backoff
+                backoff = min(backoff * 2, 30.0)
+                if time.monotonic() + delay > give_up:
+                    self._drop("expired")
+                    return
+                self._sleep(delay)
+                continue
+            self.forwarded += 1
+            self._on_forwarded(1)
+            return
+        self._drop("shutdown")
+
+
+def _retry_delay(error: Any) -> float | None:
+    try:
+        trailers: Sequence[tuple[str, Any]] = error.trailing_metadata() or ()
+        for key, value in trailers:
+            if key == "google.rpc.retryinfo-bin" and isinstance(value, bytes):
+                info = error_details_pb2.RetryInfo.FromString(value)
+                return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+    except Exception:
+        return None
+    return None

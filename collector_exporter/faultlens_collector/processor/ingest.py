@@ -1,0 +1,177 @@
+"""OTLP/gRPC ingest: TraceService, LogsService and MetricsService ``Export``.
+
+Handlers receive the raw request bytes (no generated servicer), so every way a
+request can be wrong gets the right status instead of a crash:
+
+* undecodable bytes → ``INVALID_ARGUMENT`` naming the message type;
+* a decodable request with invalid failures (an ``exception`` event with
+  neither type nor message) → success with ``partial_success`` counting the
+  rejected spans or log records and saying why;
+* an empty request → success, nothing written;
+* more than the size limit → ``RESOURCE_EXHAUSTED`` (enforced by gRPC before
+  the handler runs; ``grpc.max_receive_message_length``);
+* overload (the store's write queue full) or a store that cannot commit →
+  ``UNAVAILABLE`` with a RetryInfo delay (see :mod:`.retry_info`); nothing of
+  that request was kept, so the client's retry loses nothing and counts nothing
+  twice.
+
+A request is acknowledged only after the transaction holding its failures
+committed. Acknowledged requests are then handed to the forwarder, unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from faultlens_collector.processor.forward import Forwarder
+from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
+from faultlens_collector.processor.retry_info import abort_unavailable
+from faultlens_collector.processor.selfmetrics import ProcessorMetrics
+from faultlens_collector.processor.writer import BatchWriter
+
+_log = logging.getLogger(__name__)
+
+TRACE_SERVICE: Final = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE: Final = "opentelemetry.proto.collector.logs.v1.LogsService"
+METRICS_SERVICE: Final = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+
+MetricsListener = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """Tuning of the ingest path."""
+
+    #: How long a handler waits for its commit before answering ``UNAVAILABLE``.
+    commit_timeout_seconds: float = 10.0
+    #: The retry delay announced when shedding load.
+    retry_delay_seconds: float = 1.0
+
+
+class IngestService:
+    """The three OTLP services, writing failures through one :class:`BatchWriter`."""
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        metrics: ProcessorMetrics,
+        *,
+        settings: IngestSettings | None = None,
+        forwarder: Forwarder | None = None,
+        on_metrics: MetricsListener | None = None,
+    ) -> None:
+        self._writer = writer
+        self._metrics = metrics
+        self._settings = settings or IngestSettings()
+        self._forwarder = forwarder
+        self._on_metrics = on_metrics
+        self._attrs = {signal: {"signal": signal} for signal in ("traces", "logs", "metrics")}
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """Generic handlers for the three services (raw bytes in and out)."""
+        return [
+            grpc.method_handlers_generic_handler(
+                service, {"Export": grpc.unary_unary_rpc_method_handler(handler)}
+            )
+            for service, handler in (
+                (TRACE_SERVICE, self.export_traces),
+                (LOGS_SERVICE, self.export_logs),
+                (METRICS_SERVICE, self.export_metrics),
+            )
+        ]
+
+    def export_traces(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        """TraceService/Export."""
+        request = self._decode(trace_service_pb2.ExportTraceServiceRequest, body, context)
+        found = self._extract(extract_spans, request, "traces", context)
+        self._commit(found, "traces", context)
+        self._forward("traces", body)
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if found.rejected:
+            response.partial_success.rejected_spans = found.rejected
+            response.partial_success.error_message = found.message
+        return bytes(response.SerializeToString())
+
+    def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        """LogsService/Export."""
+        request = self._decode(logs_service_pb2.ExportLogsServiceRequest, body, context)
+        found = self._extract(extract_logs, request, "logs", context)
+        self._commit(found, "logs", context)
+        self._forward("logs", body)
+        response = logs_service_pb2.ExportLogsServiceResponse()
+        if found.rejected:
+            response.partial_success.rejected_log_records = found.rejected
+            response.partial_success.error_message = found.message
+        return bytes(response.SerializeToString())
+
+    def export_metrics(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        """MetricsService/Export: metrics carry no failures; they feed the action engine."""
+        request = self._decode(metrics_service_pb2.ExportMetricsServiceRequest, body, context)
+        self._metrics.received.add(1, self._attrs["metrics"])
+        if self._on_metrics is not None and request.resource_metrics:
+            try:
+                self._on_metrics(request)
+            except Exception:  # a listener never fails the export
+                _log.exception("faultlens: the metrics listener failed")
+        self._forward("metrics", body)
+        return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+    def _extract(
+        self,
+        extract: Callable[[Any], Extraction],
+        request: Any,
+        signal: str,
+        context: grpc.ServicerContext,
+    ) -> Extraction:
+        try:
+            found = extract(request)
+        except Exception:  # a defect here must be a status, never a dead server
+            _log.exception("faultlens: could not read a %s request", signal)
+            context.abort(grpc.StatusCode.INTERNAL, f"faultlens could not read the {signal}")
+        if found.items:
+            self._metrics.received.add(found.items, self._attrs[signal])
+        if found.rejected:
+            self._metrics.rejected.add(found.rejected, {"signal": signal, "reason": "invalid"})
+        return found
+
+    def _commit(self, found: Extraction, signal: str, context: grpc.ServicerContext) -> None:
+        if not found.occurrences:
+            return
+        delay = self._settings.retry_delay_seconds
+        future = self._writer.submit(found.occurrences)
+        if future is None:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
+            abort_unavailable(context, "faultlens is overloaded; retry later", delay)
+        try:
+            future.result(timeout=self._settings.commit_timeout_seconds)
+        except FutureTimeout:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
+            abort_unavailable(context, "faultlens could not store the failures in time", delay)
+        except Exception as exc:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
+            abort_unavailable(context, f"faultlens could not store the failures: {exc}", delay)
+        self._metrics.failures.add(len(found.occurrences), self._attrs[signal])
+
+    def _forward(self, signal: str, body: bytes) -> None:
+        if self._forwarder is not None:
+            self._forwarder.enqueue(signal, body)
+
+    def _decode(self, message_type: Any, body: bytes, context: grpc.ServicerContext) -> Any:
+        try:
+            return message_type.FromString(body)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            self._metrics.refused.add(1, {"reason": "undecodable"})
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is not a valid {message_type.DESCRIPTOR.name}: {exc}",
+            )

@@ -1,0 +1,228 @@
+"""The processor: OTLP ingest, the failure store and the control API on one gRPC port.
+
+::
+
+    processor = Processor(ProcessorSettings(listen="127.0.0.1:0", store_path="faults.db"))
+    processor.start()          # binds, opens and migrates the store, starts the threads
+    print(processor.address)   # 127.0.0.1:<port>
+    ...
+    processor.stop()           # stops accepting, commits what was acknowledged, closes
+
+``faultlens serve`` is a thin command-line front of this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from faultlens.redact import Redactor
+from opentelemetry.metrics import MeterProvider
+
+from faultlens_collector.processor.auth import BearerTokenInterceptor
+from faultlens_collector.processor.control import ControlService
+from faultlens_collector.processor.forward import Forwarder, ForwardSettings
+from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
+from faultlens_collector.processor.selfmetrics import ProcessorMetrics
+from faultlens_collector.processor.store import GroupStore
+from faultlens_collector.processor.writer import BatchWriter, ChangeListener
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = "127.0.0.1:4317"
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+class ProcessorError(RuntimeError):
+    """The processor cannot start (port taken, store unusable, bad TLS files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """Server TLS: certificate chain and key (PEM); a client CA makes it mutual TLS."""
+
+    certificate_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    """Everything ``faultlens serve`` can set."""
+
+    store_path: str | Path
+    listen: str = DEFAULT_LISTEN
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    token: str | None = None
+    tls: TlsSettings | None = None
+    forward: ForwardSettings | None = None
+    #: Threads serving RPCs.
+    workers: int = 16
+    #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones.
+    max_concurrent_rpcs: int = 512
+    #: Requests waiting for the store before ingest sheds load with ``UNAVAILABLE``.
+    max_pending_writes: int = 256
+    #: ``synchronous=FULL``: commits also survive an OS crash or power loss.
+    durable: bool = False
+    #: Redact secrets from stored messages and stack traces.
+    redact: bool = True
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+
+
+class Processor:
+    """One running processor (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        *,
+        meter_provider: MeterProvider | None = None,
+        redactor: Redactor | None = None,
+        on_commit: ChangeListener | None = None,
+        on_metrics: MetricsListener | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redactor = redactor or Redactor()
+        self.metrics = ProcessorMetrics(meter_provider)
+        self._on_commit = on_commit
+        self._on_metrics = on_metrics
+        self._server: grpc.Server | None = None
+        self.store: GroupStore | None = None
+        self.writer: BatchWriter | None = None
+        self.forwarder: Forwarder | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the processor listens on (the real port when 0 was asked for)."""
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> None:
+        """Open the store, start the threads and the gRPC server.
+
+        Raises :class:`ProcessorError` with a readable message when any part
+        cannot start; whatever was started is stopped again.
+        """
+        settings = self.settings
+        try:
+            redact = self.redactor.redact if settings.redact else str
+            self.store = GroupStore(settings.store_path, redact=redact, durable=settings.durable)
+        except Exception as exc:
+            raise ProcessorError(str(exc)) from exc
+        store = self.store
+        self.writer = BatchWriter(
+            store.apply,
+            max_pending=settings.max_pending_writes,
+            on_commit=self._on_commit,
+            on_latency=self.metrics.commit_duration.record,
+        )
+        if settings.forward is not None:
+            self.forwarder = Forwarder(
+                settings.forward,
+                on_drop=lambda reason, n: self.metrics.forward_dropped.add(n, {"reason": reason}),
+                on_forwarded=self.metrics.forward_sent.add,
+            )
+        forwarder = self.forwarder
+        writer = self.writer
+        self.metrics.observe(
+            store_queue=lambda: writer.pending,
+            forward_queue=(lambda: forwarder.queued) if forwarder else None,
+            forward_bytes=(lambda: forwarder.queued_bytes) if forwarder else None,
+            groups=lambda: store.group_count,
+        )
+        try:
+            self._server = self._build_server()
+            self.port = self._bind(self._server)
+        except Exception:
+            store.close()
+            raise
+        writer.start()
+        if forwarder is not None:
+            forwarder.start()
+        self._server.start()
+        _log.info("faultlens processor listening on %s, store %s", self.address, store.path)
+
+    def _build_server(self) -> grpc.Server:
+        settings = self.settings
+        interceptors: list[Any] = []
+        if settings.token:
+            interceptors.append(
+                BearerTokenInterceptor(
+                    settings.token,
+                    on_refused=lambda method: self.metrics.refused.add(
+                        1, {"reason": "unauthenticated"}
+                    ),
+                )
+            )
+        assert self.writer is not None
+        assert self.store is not None
+        ingest = IngestService(
+            self.writer,
+            self.metrics,
+            settings=settings.ingest,
+            forwarder=self.forwarder,
+            on_metrics=self._on_metrics,
+        )
+        server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.workers, thread_name_prefix="faultlens-rpc"
+            ),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_request_bytes),
+                ("grpc.max_send_message_length", DEFAULT_MAX_REQUEST_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        server.add_generic_rpc_handlers(
+            [*ingest.handlers(), *ControlService(self.store).handlers()]
+        )
+        return server
+
+    def _bind(self, server: grpc.Server) -> int:
+        settings = self.settings
+        try:
+            if settings.tls is None:
+                port = server.add_insecure_port(settings.listen)
+            else:
+                port = server.add_secure_port(settings.listen, _server_credentials(settings.tls))
+        except (RuntimeError, OSError) as exc:
+            raise ProcessorError(f"cannot listen on {settings.listen}: {exc}") from exc
+        if not port:
+            raise ProcessorError(f"cannot listen on {settings.listen} (address in use?)")
+        return int(port)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops (or ``timeout``); True when it stopped."""
+        return self._server is not None and bool(self._server.wait_for_termination(timeout))
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting calls, let running ones finish (``grace`` s), flush and close."""
+        if self._server is not None:
+            self._server.stop(grace).wait()
+        if self.writer is not None:
+            self.writer.stop()
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        if self.store is not None:
+            self.store.close()
+
+
+def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    try:
+        key = tls.key_file.read_bytes()
+        chain = tls.certificate_file.read_bytes()
+        client_ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    except OSError as exc:
+        raise ProcessorError(f"cannot read a TLS file: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, chain)],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )

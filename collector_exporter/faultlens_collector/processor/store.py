@@ -1,0 +1,348 @@
+"""The failure-group store: one SQLite database, written in batches.
+
+:meth:`GroupStore.apply` merges the occurrences of one or more requests into
+their groups in a single transaction and returns what changed; nothing is
+acknowledged to a client before that transaction committed (see
+:mod:`faultlens_collector.sqlite_db` for what "committed" survives). Reads
+(:meth:`list_groups`, :meth:`iter_groups`, :meth:`get_group`) use their own
+connections, so the control API never waits for ingest and vice versa (WAL).
+
+Memory does not depend on the number of groups: nothing per group is kept in
+memory, and SQLite's page cache is bounded (``cache_kib``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from faultlens import semconv
+
+from faultlens_collector import sqlite_db
+from faultlens_collector.processor.groups import Change, Group, Sample, merge, new_group
+from faultlens_collector.processor.occurrences import Occurrence
+
+COMPONENT: Final = "groups"
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE failure_groups (
+            fingerprint TEXT PRIMARY KEY,
+            exception_type TEXT NOT NULL,
+            message TEXT NOT NULL,
+            stacktrace TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            severity_rank INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            handled_count INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            service_counts TEXT NOT NULL,
+            span_names TEXT NOT NULL,
+            samples TEXT NOT NULL,
+            category_locked INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE INDEX failure_groups_last_seen ON failure_groups (last_seen)",
+        "CREATE INDEX failure_groups_first_seen ON failure_groups (first_seen)",
+        "CREATE INDEX failure_groups_count ON failure_groups (count)",
+        "CREATE INDEX failure_groups_severity ON failure_groups (severity_rank, last_seen)",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+_COLUMNS: Final = (
+    "fingerprint, exception_type, message, stacktrace, category, severity, status, count, "
+    "handled_count, first_seen, last_seen, service_counts, span_names, samples, category_locked"
+)
+# Columns each sort key orders by, most significant first; the fingerprint breaks ties.
+_SORT_COLUMNS: Final = {
+    "last_seen": ("last_seen",),
+    "first_seen": ("first_seen",),
+    "count": ("count",),
+    "severity": ("severity_rank", "last_seen"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupQuery:
+    """Which groups to read, in which order. Empty tuples mean "any"."""
+
+    statuses: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    since_unix_nano: int = 0
+    sort: str = "last_seen"
+    ascending: bool = False
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for column, values in (
+            ("status", self.statuses),
+            ("category", self.categories),
+            ("severity", self.severities),
+        ):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                parameters.extend(values)
+        if self.services:
+            marks = ", ".join("?" * len(self.services))
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM json_each(service_counts) WHERE key IN ({marks}))"
+            )
+            parameters.extend(self.services)
+        if self.since_unix_nano:
+            clauses.append("last_seen >= ?")
+            parameters.append(self.since_unix_nano)
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
+
+    def order(self) -> str:
+        """The SQL ``ORDER BY`` clause; ties are broken by fingerprint, so pages are stable.
+
+        ``severity`` orders by severity, then by ``last_seen``.
+        """
+        columns = _SORT_COLUMNS.get(self.sort)
+        if columns is None:
+            raise ValueError(f"cannot sort by {self.sort!r}; use one of {sorted(_SORT_COLUMNS)}")
+        direction = "ASC" if self.ascending else "DESC"
+        return "ORDER BY " + ", ".join(
+            f"{column} {direction}" for column in (*columns, "fingerprint")
+        )
+
+
+class GroupNotFound(LookupError):
+    """No group has the fingerprint (or prefix)."""
+
+
+class AmbiguousFingerprint(ValueError):
+    """A fingerprint prefix matches more than one group."""
+
+
+class GroupStore:
+    """Failure groups in the SQLite file at ``path`` (created and migrated on open).
+
+    ``redact`` is applied to each group's representative message and stack
+    trace before they are first stored. Raises
+    :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot be
+    used.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        redact: Callable[[str], str] = str,
+        durable: bool = False,
+        cache_kib: int = 16 * 1024,
+    ) -> None:
+        self.path = str(path)
+        self._redact = redact
+        self._cache_kib = cache_kib
+        self._lock = threading.Lock()
+        self._db = sqlite_db.open_database(self.path, what="failure store", durable=durable)
+        self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+        try:
+            sqlite_db.apply_migrations(self._db, COMPONENT, MIGRATIONS)
+            (self._group_count,) = self._db.execute(
+                "SELECT COUNT(*) FROM failure_groups"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise sqlite_db.SchemaError(
+                f"cannot use {self.path} as the failure store: {exc}"
+            ) from exc
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The writer connection (for components that keep their tables in the same file)."""
+        return self._db
+
+    @property
+    def group_count(self) -> int:
+        """Groups in the store (kept current by :meth:`apply`, not re-counted)."""
+        return int(self._group_count)
+
+    def close(self) -> None:
+        """Close the writer connection; further writes raise ``sqlite3.ProgrammingError``."""
+        with self._lock:
+            self._db.close()
+
+    def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
+        """Merge ``occurrences`` into their groups in one transaction; a :class:`Change` per group.
+
+        Raises ``sqlite3.Error`` (and changes nothing) when the transaction cannot commit.
+        """
+        by_fingerprint: dict[str, list[Occurrence]] = {}
+        for occurrence in occurrences:
+            by_fingerprint.setdefault(occurrence.fingerprint, []).append(occurrence)
+        if not by_fingerprint:
+            return []
+        changes: list[Change] = []
+        with self._lock:
+            created = 0
+            with sqlite_db.transaction(self._db):
+                for fingerprint, batch in by_fingerprint.items():
+                    row = self._db.execute(
+                        f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
+                        (fingerprint,),
+                    ).fetchone()
+                    group = _group(row) if row else new_group(batch[0], self._redact)
+                    added, regressed, last = merge(group, batch)
+                    if row is None:
+                        self._db.execute(_INSERT, _row(group))
+                    else:
+                        self._db.execute(_UPDATE, _merged_columns(group))
+                    created += row is None
+                    changes.append(Change(group, added, row is None, regressed, last or batch[-1]))
+            self._group_count += created
+        return changes
+
+    def update_status(self, fingerprints: Sequence[str], status: str) -> int:
+        """Set the status of the named groups; returns how many exist."""
+        with self._lock, sqlite_db.transaction(self._db):
+            changed = 0
+            for fingerprint in fingerprints:
+                changed += self._db.execute(
+                    "UPDATE failure_groups SET status = ? WHERE fingerprint = ?",
+                    (status, fingerprint),
+                ).rowcount
+        return changed
+
+    def list_groups(
+        self, query: GroupQuery, *, limit: int, offset: int = 0
+    ) -> tuple[list[Group], int]:
+        """One page of groups matching ``query`` and the number of all that match."""
+        where, parameters = query.where()
+        with self._reader() as reader:
+            (total,) = reader.execute(
+                f"SELECT COUNT(*) FROM failure_groups {where}", parameters
+            ).fetchone()
+            rows = reader.execute(
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {query.order()} LIMIT ? OFFSET ?",
+                [*parameters, limit, offset],
+            ).fetchall()
+        return [_group(row) for row in rows], int(total)
+
+    def iter_groups(self, query: GroupQuery, *, chunk: int = 500) -> Iterator[Group]:
+        """Every group matching ``query``, in order, read ``chunk`` rows at a time."""
+        where, parameters = query.where()
+        with self._reader() as reader:
+            cursor = reader.execute(
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {query.order()}", parameters
+            )
+            while rows := cursor.fetchmany(chunk):
+                for row in rows:
+                    yield _group(row)
+
+    def get_group(self, fingerprint: str) -> Group:
+        """The group with this fingerprint, or the only one whose fingerprint starts with it.
+
+        Raises :class:`GroupNotFound` or :class:`AmbiguousFingerprint`.
+        """
+        with self._reader() as reader:
+            rows = reader.execute(
+                f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint >= ? "
+                "AND fingerprint < ? ORDER BY fingerprint LIMIT 2",
+                (fingerprint, fingerprint + "\uffff"),
+            ).fetchall()
+        exact = [row for row in rows if row[0] == fingerprint]
+        if exact:
+            return _group(exact[0])
+        if not rows:
+            raise GroupNotFound(f"no failure group has fingerprint {fingerprint!r}")
+        if len(rows) > 1:
+            raise AmbiguousFingerprint(
+                f"{fingerprint!r} names more than one failure group; give more characters"
+            )
+        return _group(rows[0])
+
+    def _reader(self) -> _Reader:
+        return _Reader(self.path, self._cache_kib)
+
+
+class _Reader:
+    """A short-lived read-only connection (closed on exit)."""
+
+    def __init__(self, path: str, cache_kib: int) -> None:
+        self._path = path
+        self._cache_kib = min(cache_kib, 4096)
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._connection = sqlite3.connect(
+            f"file:{self._path}?mode=ro", uri=True, check_same_thread=False
+        )
+        self._connection.execute(f"PRAGMA cache_size = -{self._cache_kib}")
+        self._connection.execute("PRAGMA busy_timeout = 5000")
+        return self._connection
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._connection.close()
+
+
+# Built once: json.dumps/loads with options build a new encoder on every call.
+_encode: Final = json.JSONEncoder(separators=(",", ":")).encode
+_decode: Final = json.JSONDecoder().decode
+
+_INSERT: Final = (
+    "INSERT INTO failure_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# What merging an occurrence can change; the rest of a row is written once.
+_UPDATE: Final = (
+    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
+    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
+    "span_names = ?, samples = ? WHERE fingerprint = ?"
+)
+
+
+def _merged_columns(group: Group) -> tuple[Any, ...]:
+    row = _row(group)
+    return (*row[4:15], group.fingerprint)
+
+
+def _row(group: Group) -> tuple[Any, ...]:
+    return (
+        group.fingerprint,
+        group.exception_type,
+        group.message,
+        group.stacktrace,
+        group.category,
+        group.severity,
+        semconv.SEVERITY_RANK.get(group.severity, -1),
+        group.status,
+        group.count,
+        group.handled_count,
+        group.first_seen,
+        group.last_seen,
+        _encode(group.service_counts),
+        _encode(group.span_names),
+        _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
+        int(group.category_locked),
+    )
+
+
+def _group(row: Sequence[Any]) -> Group:
+    return Group(
+        fingerprint=row[0],
+        exception_type=row[1],
+        message=row[2],
+        stacktrace=row[3],
+        category=row[4],
+        severity=row[5],
+        status=row[6],
+        count=row[7],
+        handled_count=row[8],
+        first_seen=row[9],
+        last_seen=row[10],
+        service_counts=_decode(row[11]),
+        span_names=_decode(row[12]),
+        samples=[Sample(*sample) for sample in _decode(row[13])],
+        category_locked=bool(row[14]),
+    )

@@ -1,0 +1,73 @@
+"""Failure groups as JSON an engineer, a script or an AI agent can read.
+
+One object per group with stable keys: ``fingerprint``, ``category``,
+``severity``, ``count``, ``handled_count``, ``first_seen``, ``last_seen`` (ISO
+8601, UTC), ``status``, ``service`` (the one with the most occurrences),
+``services`` (occurrences per service), ``exception_type``, ``message``,
+``span_names``, ``samples`` (trace and span ids, with a ``url`` when a trace-URL
+template is given) and, in detailed form, ``stacktrace``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Final
+
+#: Where ``--trace-url`` is read from when not given.
+TRACE_URL_ENV: Final = "FAULTLENS_TRACE_URL"
+
+
+def iso_time(unix_nano: int) -> str | None:
+    """``2026-11-23T10:15:02.123456Z`` for a nanosecond timestamp; None for 0."""
+    if not unix_nano:
+        return None
+    moment = datetime.fromtimestamp(unix_nano / 1e9, tz=timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def trace_url(template: str | None, trace_id: str, span_id: str) -> str | None:
+    """The template with ``{trace_id}`` and ``{span_id}`` filled in (None without a template)."""
+    if not template:
+        return None
+    return template.replace("{trace_id}", trace_id).replace("{span_id}", span_id)
+
+
+def primary_service(service_counts: Any) -> str:
+    """The service with the most occurrences ("" when none)."""
+    if not service_counts:
+        return ""
+    return str(max(service_counts.items(), key=lambda item: (item[1], item[0]))[0])
+
+
+def group_json(
+    group: Any, *, detailed: bool = False, trace_url_template: str | None = None
+) -> dict[str, Any]:
+    """A ``FailureGroup`` message as a JSON-ready dict (see the module docstring)."""
+    data: dict[str, Any] = {
+        "fingerprint": group.fingerprint,
+        "status": group.status,
+        "category": group.category,
+        "severity": group.severity,
+        "count": group.count,
+        "handled_count": group.handled_count,
+        "first_seen": iso_time(group.first_seen_unix_nano),
+        "last_seen": iso_time(group.last_seen_unix_nano),
+        "service": primary_service(group.service_counts),
+        "services": dict(sorted(group.service_counts.items())),
+        "exception_type": group.exception_type,
+        "message": group.message,
+        "span_names": list(group.span_names),
+        "samples": [
+            {
+                "trace_id": sample.trace_id,
+                "span_id": sample.span_id,
+                "service": sample.service,
+                "time": iso_time(sample.time_unix_nano),
+                "url": trace_url(trace_url_template, sample.trace_id, sample.span_id),
+            }
+            for sample in group.samples
+        ],
+    }
+    if detailed:
+        data["stacktrace"] = group.stacktrace
+    return data

@@ -1,0 +1,210 @@
+"""The failure-group store: merging, status, bounds, queries, schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from faultlens_collector.processor import groups
+from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.processor.store import (
+    SCHEMA_VERSION,
+    AmbiguousFingerprint,
+    GroupNotFound,
+    GroupQuery,
+    GroupStore,
+)
+from faultlens_collector.sqlite_db import SchemaError
+
+
+def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occurrence:
+    values: dict[str, object] = {
+        "fingerprint": fingerprint,
+        "exception_type": "ValueError",
+        "message": "bad value",
+        "stacktrace": "",
+        "category": "value",
+        "severity": "medium",
+        "handled": None,
+        "count": 1,
+        "time_unix_nano": 1_000,
+        "service": "checkout",
+        "span_name": "pay",
+        "trace_id": "",
+        "span_id": "",
+    }
+    values.update(fields)
+    return Occurrence(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GroupStore:
+    result = GroupStore(tmp_path / "groups.db")
+    yield result
+    result.close()
+
+
+def test_occurrences_of_one_fingerprint_merge_into_one_group(store: GroupStore) -> None:
+    changes = store.apply(
+        [
+            occurrence(count=3, time_unix_nano=2_000, handled=True),
+            occurrence(time_unix_nano=1_000, severity="critical", service="api", span_name="get"),
+            occurrence("00000000000000bb"),
+        ]
+    )
+    assert [(c.group.fingerprint, c.created, c.occurrences) for c in changes] == [
+        ("00000000000000aa", True, 4),
+        ("00000000000000bb", True, 1),
+    ]
+    group = store.get_group("00000000000000aa")
+    assert group.count == 4
+    assert group.handled_count == 3
+    assert (group.first_seen, group.last_seen) == (1_000, 2_000)
+    assert group.severity == "critical"
+    assert group.service_counts == {"checkout": 3, "api": 1}
+    assert group.span_names == ["pay", "get"]
+    assert store.group_count == 2
+    (change,) = store.apply([occurrence(time_unix_nano=5_000)])
+    assert not change.created
+    assert store.get_group("00000000000000aa").count == 5
+    assert store.group_count == 2
+
+
+def test_severity_only_rises_and_category_fills_in_once(store: GroupStore) -> None:
+    store.apply([occurrence(severity="high", category="unknown")])
+    store.apply([occurrence(severity="low", category="timeout")])
+    store.apply([occurrence(category="io")])
+    group = store.get_group("00000000000000aa")
+    assert group.severity == "high"
+    assert group.category == "timeout"
+
+
+def test_the_first_message_and_stacktrace_stay_and_are_redacted(tmp_path: Path) -> None:
+    store = GroupStore(tmp_path / "db", redact=lambda text: text.replace("hunter2", "[REDACTED]"))
+    store.apply([occurrence(message="password hunter2", stacktrace="at hunter2")])
+    store.apply([occurrence(message="another message")])
+    group = store.get_group("00000000000000aa")
+    assert group.message == "password [REDACTED]"
+    assert group.stacktrace == "at [REDACTED]"
+    store.close()
+
+
+def test_a_resolved_group_seen_again_regresses(store: GroupStore) -> None:
+    store.apply([occurrence()])
+    assert store.update_status(["00000000000000aa", "ffffffffffffffff"], "resolved") == 1
+    (change,) = store.apply([occurrence()])
+    assert change.regressed
+    assert store.get_group("00000000000000aa").status == "regressed"
+    (change,) = store.apply([occurrence()])
+    assert not change.regressed
+    store.update_status(["00000000000000aa"], "dismissed")
+    store.apply([occurrence()])
+    assert store.get_group("00000000000000aa").status == "dismissed"
+
+
+def test_per_group_lists_are_bounded(store: GroupStore) -> None:
+    batch = [
+        occurrence(
+            service=f"svc{i}",
+            span_name=f"span{i}",
+            trace_id=f"{i:032x}",
+            span_id=f"{i:016x}",
+            time_unix_nano=i,
+        )
+        for i in range(1, 200)
+    ]
+    store.apply(batch)
+    group = store.get_group("00000000000000aa")
+    assert len(group.service_counts) == groups.MAX_SERVICES + 1
+    assert group.service_counts[groups.OTHER_SERVICES] == 199 - groups.MAX_SERVICES
+    assert sum(group.service_counts.values()) == 199
+    assert len(group.span_names) == groups.MAX_SPAN_NAMES
+    assert [s.time_unix_nano for s in group.samples] == list(range(195, 200))
+
+
+def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:
+    store.apply([occurrence()])
+    store.connection.execute("PRAGMA query_only = ON")
+    with pytest.raises(sqlite3.Error):
+        store.apply([occurrence(), occurrence("00000000000000bb")])
+    store.connection.execute("PRAGMA query_only = OFF")
+    assert store.group_count == 1
+    assert store.get_group("00000000000000aa").count == 1
+
+
+def test_queries_filter_sort_and_page(store: GroupStore) -> None:
+    store.apply(
+        [
+            occurrence("000000000000000a", count=5, time_unix_nano=10, severity="low"),
+            occurrence("000000000000000b", count=1, time_unix_nano=30, service="api"),
+            occurrence("000000000000000c", count=9, time_unix_nano=20, category="timeout"),
+        ]
+    )
+    store.update_status(["000000000000000c"], "dismissed")
+
+    def fingerprints(query: GroupQuery, **page: int) -> list[str]:
+        found, _ = store.list_groups(
+            query, limit=page.get("limit", 10), offset=page.get("offset", 0)
+        )
+        return [group.fingerprint[-1] for group in found]
+
+    assert fingerprints(GroupQuery()) == ["b", "c", "a"]
+    assert fingerprints(GroupQuery(sort="count")) == ["c", "a", "b"]
+    assert fingerprints(GroupQuery(sort="first_seen", ascending=True)) == ["a", "c", "b"]
+    assert fingerprints(GroupQuery(sort="severity")) == ["b", "c", "a"]
+    assert fingerprints(GroupQuery(statuses=("open",))) == ["b", "a"]
+    assert fingerprints(GroupQuery(services=("api",))) == ["b"]
+    assert fingerprints(GroupQuery(categories=("timeout",))) == ["c"]
+    assert fingerprints(GroupQuery(severities=("low",))) == ["a"]
+    assert fingerprints(GroupQuery(since_unix_nano=20)) == ["b", "c"]
+    assert fingerprints(GroupQuery(), limit=2, offset=1) == ["c", "a"]
+    assert store.list_groups(GroupQuery(statuses=("open",)), limit=1)[1] == 2
+    assert [g.fingerprint[-1] for g in store.iter_groups(GroupQuery(sort="count"), chunk=1)] == [
+        "c",
+        "a",
+        "b",
+    ]
+    with pytest.raises(ValueError, match="cannot sort by 'name'"):
+        GroupQuery(sort="name").order()
+
+
+def test_groups_are_found_by_unique_prefix(store: GroupStore) -> None:
+    store.apply([occurrence("abcd100000000000"), occurrence("abcd200000000000")])
+    assert store.get_group("abcd200000000000").fingerprint == "abcd200000000000"
+    assert store.get_group("abcd1").fingerprint == "abcd100000000000"
+    with pytest.raises(AmbiguousFingerprint):
+        store.get_group("abcd")
+    with pytest.raises(GroupNotFound):
+        store.get_group("ffff")
+
+
+def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    GroupStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute(
+        "SELECT version FROM faultlens_schema WHERE component = 'groups'"
+    ).fetchone() == (SCHEMA_VERSION,)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.execute("UPDATE faultlens_schema SET version = 99 WHERE component = 'groups'")
+    db.commit()
+    db.close()
+    with pytest.raises(SchemaError, match="schema version 99, newer than this faultlens"):
+        GroupStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db"
+    path.write_bytes(b"hello, this is not SQLite" * 100)
+    with pytest.raises(SchemaError, match=r"cannot use .*not-a-db as the failure store"):
+        GroupStore(path)
+
+
+def test_group_count_survives_reopening(tmp_path: Path) -> None:
+    store = GroupStore(tmp_path / "db")
+    store.apply([occurrence(f"{i:016x}") for i in range(25)])
+    store.close()
+    reopened = GroupStore(tmp_path / "db")
+    assert reopened.group_count == 25
+    reopened.close()
