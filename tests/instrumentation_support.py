@@ -51,8 +51,8 @@ class Modules:
                 del sys.modules[name]
 
 
-@pytest.fixture
-def modules(tmp_path: Path) -> Iterator[Modules]:
+@pytest.fixture(name="modules")
+def modules_fixture(tmp_path: Path) -> Iterator[Modules]:
     sys.path.insert(0, str(tmp_path))
     made = Modules(tmp_path)
     try:
@@ -62,8 +62,8 @@ def modules(tmp_path: Path) -> Iterator[Modules]:
         made.forget()
 
 
-@pytest.fixture
-def instrumentor() -> Iterator[FaultlensInstrumentor]:
+@pytest.fixture(name="instrumentor")
+def instrumentor_fixture() -> Iterator[FaultlensInstrumentor]:
     """The (singleton) instrumentor, uninstrumented after the test whatever happened."""
     instance = FaultlensInstrumentor()
     try:

@@ -13,11 +13,11 @@ import wrapt
 from faultlens.asyncio_hook import asyncio_hook_installed
 from faultlens.excepthooks import excepthooks_installed
 from faultlens.logcapture import logging_capture_installed
-from instrumentation_support import (  # noqa: F401  (fixtures)
+from instrumentation_support import (  # noqa: F401 (fixtures)
     instrument,
-    instrumentor,
+    instrumentor_fixture,
     is_wrapped,
-    modules,
+    modules_fixture,
 )
 
 SOURCE = """
@@ -64,13 +64,16 @@ def test_uninstrument_restores_every_original_exactly(telemetry, modules, instru
     instrument(instrumentor, f"{n}:*,{n}:Service.*,{n}:Service.inherited,{later}:run")
     session = instrumentor.session
     assert session is not None
-    assert is_wrapped(mod.plain) and is_wrapped(consumer.plain)
+    assert is_wrapped(mod.plain)
+    assert is_wrapped(consumer.plain)
     assert all(is_wrapped(vars(mod.Service)[k]) for k in ("method", "static", "klass"))
     assert is_wrapped(vars(mod.Service)["inherited"])
     parent = later.rsplit(".", 1)[0]  # the package is not imported either: its hook waits
     assert [(h.module, h.registered()) for h in session.import_hooks] == [(parent, True)]
     assert parent in _pending_hooks()
-    assert excepthooks_installed() and asyncio_hook_installed() and logging_capture_installed()
+    assert excepthooks_installed()
+    assert asyncio_hook_installed()
+    assert logging_capture_installed()
 
     instrumentor.uninstrument()
 
@@ -97,7 +100,9 @@ def test_hooks_installed_before_instrumenting_stay(telemetry, instrumentor) -> N
     faultlens.install()
     instrument(instrumentor, None)
     instrumentor.uninstrument()
-    assert excepthooks_installed() and asyncio_hook_installed() and logging_capture_installed()
+    assert excepthooks_installed()
+    assert asyncio_hook_installed()
+    assert logging_capture_installed()
 
 
 def test_a_wrapper_replaced_meanwhile_is_left_alone(telemetry, modules, instrumentor) -> None:

@@ -9,11 +9,11 @@ import sys
 
 import faultlens
 import pytest
-from instrumentation_support import (  # noqa: F401  (fixtures)
+from instrumentation_support import (  # noqa: F401 (fixtures)
     instrument,
-    instrumentor,
+    instrumentor_fixture,
     is_wrapped,
-    modules,
+    modules_fixture,
 )
 
 KINDS = """
@@ -170,10 +170,14 @@ def test_module_wildcard_wraps_functions_defined_there(telemetry, modules, instr
         """,
     )
     instrument(instrumentor, f"{mod.__name__}:*")
-    assert is_wrapped(mod.one) and is_wrapped(mod.two)
+    assert is_wrapped(mod.one)
+    assert is_wrapped(mod.two)
     assert not is_wrapped(mod.join)  # imported from elsewhere
-    assert not is_wrapped(mod.Keep) and not is_wrapped(vars(mod.Keep)["m"])
-    assert mod.one() == 1 and asyncio.run(mod.two()) == 2 and mod.value == 4
+    assert not is_wrapped(mod.Keep)
+    assert not is_wrapped(vars(mod.Keep)["m"])
+    assert mod.one() == 1
+    assert asyncio.run(mod.two()) == 2
+    assert mod.value == 4
 
 
 def test_a_module_imported_later_is_wrapped_when_imported(telemetry, modules, instrumentor) -> None:
@@ -195,13 +199,15 @@ def test_from_imports_made_before_instrumenting_are_rebound(
     consumer = modules.load("consumer", f"from {target.__name__} import charge\nalias = charge\n")
     original = target.charge
     instrument(instrumentor, f"{target.__name__}:charge")
-    assert consumer.charge is target.charge and consumer.alias is target.charge
+    assert consumer.charge is target.charge
+    assert consumer.alias is target.charge
     assert is_wrapped(consumer.charge)
     with pytest.raises(ZeroDivisionError):
         consumer.charge(0)
     assert failures(telemetry) == [("ZeroDivisionError", False, "auto")]
     instrumentor.uninstrument()
-    assert consumer.charge is original and consumer.alias is original
+    assert consumer.charge is original
+    assert consumer.alias is original
 
 
 def test_a_re_exported_function_imported_later_is_wrapped_where_callers_find_it(
@@ -212,7 +218,8 @@ def test_a_re_exported_function_imported_later_is_wrapped_where_callers_find_it(
     (modules.root / package / "__init__.py").write_text("from .impl import f\n")
     instrument(instrumentor, f"{impl}:f")
     pkg = importlib.import_module(package)
-    assert is_wrapped(pkg.f) and pkg.f is sys.modules[impl].f
+    assert is_wrapped(pkg.f)
+    assert pkg.f is sys.modules[impl].f
 
 
 def test_bad_targets_get_one_warning_each_and_the_rest_still_works(
@@ -269,7 +276,8 @@ def test_a_module_imported_later_with_a_bad_target_warns_at_import_and_imports(
     instrument(instrumentor, f"{name}:ok,{name}:gone")
     assert caplog.records == []
     mod = importlib.import_module(name)
-    assert mod.ok() == 1 and is_wrapped(mod.ok)
+    assert mod.ok() == 1
+    assert is_wrapped(mod.ok)
     assert [r.getMessage() for r in caplog.records] == [
         f"faultlens: FAULTLENS_INSTRUMENT target '{name}:gone' not wrapped: "
         f"module '{name}' has no attribute 'gone'"
