@@ -222,6 +222,35 @@ def test_a_re_exported_function_imported_later_is_wrapped_where_callers_find_it(
     assert pkg.f is sys.modules[impl].f
 
 
+def test_a_circular_from_import_made_while_importing_the_target_is_rebound(
+    telemetry, modules, instrumentor
+) -> None:
+    helper = modules.write("circ.helper", "")
+    target = modules.write("circ.target", f"def f():\n    return 1\n\nimport {helper}\n")
+    (modules.root / f"{helper.replace('.', '/')}.py").write_text(f"from {target} import f\n")
+    unrelated = modules.load("unrelated", "def f():\n    return 2\n")
+    instrument(instrumentor, f"{target}:f")
+    importlib.import_module(target)
+    assert is_wrapped(sys.modules[helper].f)
+    assert sys.modules[helper].f is sys.modules[target].f
+    assert not is_wrapped(unrelated.f)
+
+
+def test_a_missing_submodule_is_reported_once_its_package_is_imported(
+    telemetry, modules, instrumentor, caplog
+) -> None:
+    package = modules.write("sub.real", "").rsplit(".", 1)[0]
+    caplog.set_level(logging.WARNING, logger="faultlens")
+    instrument(instrumentor, f"{package}.nothere:f,{package}.real:g")
+    assert caplog.records == []  # the package's path is not known before it is imported
+    importlib.import_module(package)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        f"faultlens: FAULTLENS_INSTRUMENT target '{package}.nothere:f' not wrapped: "
+        f"module '{package}.nothere' not found (wrapped if it is ever imported)"
+    ]
+
+
 def test_bad_targets_get_one_warning_each_and_the_rest_still_works(
     telemetry, modules, instrumentor, caplog
 ) -> None:

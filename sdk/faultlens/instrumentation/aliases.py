@@ -7,12 +7,24 @@ the namespaces of the modules loaded *now* and points every global that is the
 very same object as a wrapped original (``is``) at its wrapper, recording an
 :class:`Alias` so the rebinding can be undone exactly.
 
+Which modules are scanned:
+
+* when targets of modules already imported are wrapped (``instrument()``):
+  every module in ``sys.modules``;
+* when a module is wrapped by its post-import hook: the modules that entered
+  ``sys.modules`` after it (``sys.modules`` keeps insertion order, and a module
+  is inserted before its body runs), i.e. the ones imported *while* it was
+  being imported, the only ones that could have bound its brand-new functions
+  (circular imports, a package ``__init__`` re-exporting a submodule's
+  function), plus the module that defines each wrapped function. See
+  :func:`scan_after_import`.
+
 Only module globals are scanned; references held anywhere else (class
 attributes, containers, closures, default arguments, bound methods, callbacks
-already registered) keep the original. Cost: one pass over every loaded
-module's namespace, where a module with no match costs one C-level set test
-(``map(id, values)`` against the index of originals), so a pass over ~1,000
-modules stays around a millisecond; see ``benchmarks/bench_instrument.py``.
+already registered) keep the original. Cost: a module with no match costs one
+C-level set test (``map(id, values)`` against the index of originals); a full
+pass over ~300 modules (14,000 globals) takes under a millisecond, see
+``benchmarks/bench_instrument.py``.
 """
 
 from __future__ import annotations
@@ -72,3 +84,23 @@ def rebind_aliases(patches: Iterable[Patch], modules: Iterable[Any] | None = Non
                 namespace[name] = patch.wrapper
                 aliases.append(Alias(namespace, name, value, patch.wrapper))
     return aliases
+
+
+def scan_after_import(module: ModuleType, patches: Iterable[Patch]) -> list[ModuleType]:
+    """The modules to scan after ``module``'s post-import hook wrapped ``patches``.
+
+    Those that entered ``sys.modules`` from ``module`` on, plus the module
+    defining each wrapped function.
+    """
+    names = list(sys.modules)
+    try:
+        start = names.index(module.__name__)
+    except ValueError:
+        start = len(names)
+    chosen = dict.fromkeys(names[start:])
+    for patch in patches:
+        defined_in = getattr(patch.original, "__module__", None)
+        if isinstance(defined_in, str):
+            chosen.setdefault(defined_in, None)
+    found = (sys.modules.get(name) for name in chosen)
+    return [candidate for candidate in found if isinstance(candidate, ModuleType)]

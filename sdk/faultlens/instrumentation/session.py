@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
-from faultlens.instrumentation.aliases import Alias, rebind_aliases
+from faultlens.instrumentation.aliases import Alias, rebind_aliases, scan_after_import
 from faultlens.instrumentation.imports import (
     HookHandle,
     find_missing,
@@ -140,31 +140,38 @@ class Session:
             warn_target(target.text, reason)
 
     def _await(self, name: str) -> None:
-        """Wrap ``name``'s targets once it is imported; warn now if it cannot be found."""
+        """Wrap ``name``'s targets once it is imported; warn now if it cannot be found.
+
+        The hook goes on the module itself, so it runs as soon as the module's
+        body has, before a parent package's ``from .module import func`` binds
+        anything.
+        """
+        self.import_hooks.append(when_imported(name, self._on_import))
+        self._check_findable(name)
+
+    def _check_findable(self, name: str) -> None:
+        """Warn if ``name`` cannot be imported; for a submodule of a package not imported
+        yet, check again once the package is (finding it needs the package's path)."""
         missing = first_missing(name)
-        if missing is None:  # imported meanwhile (e.g. by a parent package's __init__)
-            self._on_import(sys.modules[name])
+        if missing is None:
             return
         targets = self._targets[name]
         if missing == name and is_main_script(name):
             for target in targets:
                 self._warn(target, f"{name!r} is the script being run{_MAIN_HINT}")
-        else:
-            reason = find_missing(missing)
-            if reason is not None:
-                for target in targets:
-                    self._warn(target, f"{reason} (wrapped if it is ever imported)")
-        if missing == name:
-            handle = when_imported(name, self._on_import)
-        else:
-            handle = when_imported(missing, lambda _parent: self._on_parent(name))
-        self.import_hooks.append(handle)
+            return
+        reason = find_missing(missing)
+        if reason is not None:
+            for target in targets:
+                self._warn(target, f"{reason} (wrapped if it is ever imported)")
+        elif missing != name:
+            self.import_hooks.append(when_imported(missing, lambda _: self._recheck(name)))
 
-    def _on_parent(self, name: str) -> None:
+    def _recheck(self, name: str) -> None:
         try:
             with self._lock:
                 if self.active:
-                    self._await(name)
+                    self._check_findable(name)
         except Exception:
             report_internal_error("instrumentation import hook")
 
@@ -175,7 +182,8 @@ class Session:
                 if not self.active:
                     return
                 patches = self._wrap(module, self._targets.get(module.__name__, []))
-                self.aliases += rebind_aliases(patches)
+                if patches:
+                    self.aliases += rebind_aliases(patches, scan_after_import(module, patches))
         except Exception:
             report_internal_error("instrumentation import hook")
 
