@@ -7,6 +7,8 @@
    a. in-process, the module already imported (wrapping plus the alias scan of
       every loaded module), named one by one and as ``module:*``;
    b. in-process, the module imported after instrumenting (post-import hook);
+   b'. in-process, the worst spread: 1,000 targets in 1,000 modules not imported
+      yet (each module's existence is checked, each gets a hook);
    c. end to end: ``opentelemetry-instrument python -c "import <module>"`` with
       the 1,000 targets vs without ``FAULTLENS_INSTRUMENT``, best of several
       interleaved runs.
@@ -39,6 +41,8 @@ MODULE = "fl_bench_targets"
 def _write_module(directory: Path) -> None:
     lines = [f"def f{i}(a, b):\n    return a + b + {i}\n" for i in range(TARGETS)]
     (directory / f"{MODULE}.py").write_text("\n".join(lines))
+    for i in range(TARGETS):
+        (directory / f"{MODULE}_{i}.py").write_text("def f(a, b):\n    return a + b\n")
     importlib.invalidate_caches()
 
 
@@ -117,6 +121,16 @@ def bench_startup_in_process() -> bool:
         f"{TARGETS} targets named one by one, module imported": already_imported(_spec()),
         f"one target {MODULE}:* ({TARGETS} functions), imported": already_imported(f"{MODULE}:*"),
     }
+    spread = ",".join(f"{MODULE}_{i}:f" for i in range(TARGETS))
+
+    def spread_run() -> float:
+        start = time.perf_counter()
+        instrumentor.instrument(targets=spread, skip_dep_check=True)
+        elapsed = time.perf_counter() - start
+        instrumentor.uninstrument()
+        return elapsed
+
+    cases[f"{TARGETS} targets in {TARGETS} modules not imported yet"] = spread_run
     for label, run in cases.items():
         seconds = _best_of(7, run)
         within = seconds < 0.1
