@@ -37,7 +37,7 @@ KIND_TARGETS = ",".join(
         "kinds_more:*",
     ]
 )
-BAD_TARGETS = ["kinds_targets:nope", "no_such_module_zz:run", "not-a-target"]
+BAD_TARGETS = ["kinds_targets:nope", "no_such_module_zz:run", "not-a-target", "kinds_app:main"]
 EXAMPLE_TARGETS = "order_worker.jobs:*,order_worker.inventory:Inventory.*"
 
 
@@ -197,6 +197,8 @@ def test_a_bad_spec_gets_one_warning_per_entry_and_the_app_runs(runs) -> None:
     for entry in BAD_TARGETS:
         assert sum(repr(entry) in line for line in warnings) == 1, (entry, warnings)
     assert "Traceback" not in run.result.stderr.split("pricing timed out", 1)[0]
+    main_script = next(line for line in warnings if "kinds_app:main" in line)
+    assert "'kinds_app' is the script being run" in main_script
 
 
 @pytest.mark.parametrize("switch", ["otel-disabled", "faultlens-disabled"])
