@@ -188,6 +188,8 @@ def test_a_swallowed_and_logged_exception_arrives_handled(runs) -> None:
     assert event["failure.category"] == "timeout"
     assert event["_status"] != STATUS_ERROR  # a handled failure leaves the status alone
     assert event["code.function.name"] == "main"
+    # the program configured no logging: its error is printed as it would be without faultlens
+    assert "pricing timed out; using the cached rate\nTraceback" in runs["kinds"].result.stderr
 
 
 def test_a_bad_spec_gets_one_warning_per_entry_and_the_app_runs(runs) -> None:

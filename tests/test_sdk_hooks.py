@@ -227,7 +227,7 @@ LOGGING_OUTPUT = textwrap.dedent(
     import faultlens
 
     original = logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig
-    faultlens.install_logging_capture()
+    faultlens.install_logging_capture(last_resort=True)
     log = logging.getLogger("app")
     log.warning("unconfigured warning")  # no handler of the app's: printed as without faultlens
     log.info("unconfigured info")  # below lastResort's level: not printed, as without faultlens

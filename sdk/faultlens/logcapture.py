@@ -13,16 +13,18 @@ the root logger) and records of the ``faultlens`` and ``opentelemetry`` loggers
 example by ``capture`` before it was caught and logged) is not recorded twice.
 ``FAULTLENS_CAPTURE_LOGGING=false`` makes installation a no-op.
 
-The handler does not change what the application's logging prints:
+While it is installed, ``logging.basicConfig``, ``logging.config.dictConfig``
+and ``logging.config.fileConfig`` are wrapped so they run as if the handler were
+not attached (``basicConfig`` configures the root logger instead of finding a
+handler and doing nothing) and keep it attached afterwards; uninstalling
+restores those functions exactly.
 
-* while it is the only handler a record reaches, it passes the record on to
-  :data:`logging.lastResort` as the logging module would with no handler at all
-  (an unconfigured program still prints its warnings and errors to stderr);
-* ``logging.basicConfig``, ``logging.config.dictConfig`` and
-  ``logging.config.fileConfig`` are wrapped while it is installed so they run
-  as if it were not attached (``basicConfig`` configures the root logger
-  instead of finding a handler and doing nothing) and keep it attached
-  afterwards. Uninstalling restores those functions exactly.
+With ``last_resort=True`` (what the zero-code instrumentation installs) the
+handler also leaves an unconfigured program's output alone: while it is the
+only handler a record reaches, it passes the record on to
+:data:`logging.lastResort`, as the logging module would with no handler at all.
+By default it does not, so a program with no logging configuration of its own
+prints no log records while the handler is attached.
 """
 
 from __future__ import annotations
@@ -44,15 +46,18 @@ _lock = threading.Lock()
 class FailureLogHandler(logging.Handler):
     """A logging handler that records exceptions attached to log records."""
 
-    def __init__(self, ignored_loggers: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, ignored_loggers: tuple[str, ...] | None = None, *, last_resort: bool = False
+    ) -> None:
         super().__init__(level=logging.NOTSET)
         self._ignored = ignored_loggers
+        self.last_resort = last_resort
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self._record(record)
         finally:
-            if not _reaches_other_handler(self, record):
+            if self.last_resort and not _reaches_other_handler(self, record):
                 last = logging.lastResort
                 if last is not None and record.levelno >= last.level:
                     last.handle(record)
@@ -134,16 +139,17 @@ def _restore_config_functions() -> None:
             setattr(module, name, original)
 
 
-def install_logging_capture(*, force: bool = False) -> bool:
+def install_logging_capture(*, force: bool = False, last_resort: bool = False) -> bool:
     """Attach the handler to the root logger; returns True if it is attached.
 
-    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent.
+    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent (a handler
+    already attached stays as it is). ``last_resort``: see the module docstring.
     """
     if not force and not runtime_settings().capture_logging:
         return False
     with _lock:
         if not _handler:
-            handler = FailureLogHandler()
+            handler = FailureLogHandler(last_resort=last_resort)
             _handler.append(handler)
             logging.getLogger().addHandler(handler)
             _wrap_config_functions()
