@@ -3,13 +3,16 @@
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
 its client (:mod:`faultlens_collector.client`). Service wiring is written here
 by hand over the generated messages, so no grpcio-tools version is baked in.
-Bad arguments (an unknown status, sort key or severity; a malformed page token;
-an ambiguous fingerprint prefix) end with ``INVALID_ARGUMENT`` and a message
-naming the problem; an unknown fingerprint with ``NOT_FOUND``.
+Bad arguments (a request that does not decode; an unknown status, sort key or
+severity; a malformed page token; an ambiguous fingerprint prefix) end with
+``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
+with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
+(2^63 - 1) selects nothing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -17,6 +20,7 @@ import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.processor.decoding import decoding_handler
 from faultlens_collector.processor.groups import STATUSES, Group
 from faultlens_collector.processor.store import (
     AmbiguousFingerprint,
@@ -28,6 +32,9 @@ from faultlens_collector.processor.store import (
 SERVICE: Final = "faultlens.v1.Control"
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
+#: The largest time (Unix ns) and offset the SQLite store can hold.
+MAX_INT64: Final = (1 << 63) - 1
+_PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -52,26 +59,26 @@ class ControlService:
         """The generic handler serving every Control RPC."""
         unary = grpc.unary_unary_rpc_method_handler
         stream = grpc.unary_stream_rpc_method_handler
+        methods = {
+            "ListGroups": unary(
+                self.list_groups,
+                request_deserializer=control_pb2.ListGroupsRequest.FromString,
+                response_serializer=control_pb2.ListGroupsResponse.SerializeToString,
+            ),
+            "GetGroup": unary(
+                self.get_group,
+                request_deserializer=control_pb2.GetGroupRequest.FromString,
+                response_serializer=control_pb2.FailureGroup.SerializeToString,
+            ),
+            "ExportGroups": stream(
+                self.export_groups,
+                request_deserializer=control_pb2.ExportGroupsRequest.FromString,
+                response_serializer=control_pb2.FailureGroup.SerializeToString,
+            ),
+        }
         return [
             grpc.method_handlers_generic_handler(
-                SERVICE,
-                {
-                    "ListGroups": unary(
-                        self.list_groups,
-                        request_deserializer=control_pb2.ListGroupsRequest.FromString,
-                        response_serializer=control_pb2.ListGroupsResponse.SerializeToString,
-                    ),
-                    "GetGroup": unary(
-                        self.get_group,
-                        request_deserializer=control_pb2.GetGroupRequest.FromString,
-                        response_serializer=control_pb2.FailureGroup.SerializeToString,
-                    ),
-                    "ExportGroups": stream(
-                        self.export_groups,
-                        request_deserializer=control_pb2.ExportGroupsRequest.FromString,
-                        response_serializer=control_pb2.FailureGroup.SerializeToString,
-                    ),
-                },
+                SERVICE, {name: decoding_handler(handler) for name, handler in methods.items()}
             )
         ]
 
@@ -81,7 +88,7 @@ class ControlService:
         limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
         offset = 0
         if request.page_token:
-            if not request.page_token.isdigit():
+            if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
         groups, total = self._store.list_groups(query, limit=limit, offset=offset)
@@ -134,7 +141,7 @@ def _query(filter_: Any, sort: int, ascending: bool, context: grpc.ServicerConte
         services=tuple(filter_.services),
         categories=tuple(filter_.categories),
         severities=tuple(filter_.severities),
-        since_unix_nano=filter_.since_unix_nano,
+        since_unix_nano=min(filter_.since_unix_nano, MAX_INT64),
         sort=SORT_KEYS[sort],
         ascending=ascending,
     )

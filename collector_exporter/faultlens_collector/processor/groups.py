@@ -4,7 +4,8 @@ Merging is a pure function so the store, the tests and any future backend agree
 on it: counts add up, ``first_seen``/``last_seen`` widen, the severity is the
 highest seen, the category stays unless it was ``unknown`` (or an operator set
 it), and a ``resolved`` group seen again becomes ``regressed``. Per-group lists
-are bounded so a group's size does not grow with its occurrences.
+are bounded so a group's size does not grow with its occurrences; counts stop at
+:data:`MAX_GROUP_COUNT` rather than overflow the store.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MAX_SPAN_NAMES: Final = 20
 MAX_SAMPLES: Final = 5
 #: Longest representative stack trace stored (characters).
 MAX_STORED_STACKTRACE: Final = 32 * 1024
+#: Counts stop growing here (the store holds signed 64-bit integers).
+MAX_GROUP_COUNT: Final = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +99,9 @@ def merge(group: Group, occurrences: Iterable[Occurrence]) -> tuple[int, bool, O
     for occurrence in occurrences:
         count = occurrence.count
         added += count
-        group.count += count
+        group.count = min(group.count + count, MAX_GROUP_COUNT)
         if occurrence.handled:
-            group.handled_count += count
+            group.handled_count = min(group.handled_count + count, MAX_GROUP_COUNT)
         when = occurrence.time_unix_nano
         if when:
             if not group.first_seen or when < group.first_seen:
@@ -133,7 +136,7 @@ def merge(group: Group, occurrences: Iterable[Occurrence]) -> tuple[int, bool, O
 def _count_service(counts: dict[str, int], service: str, count: int) -> None:
     if service not in counts and len(counts) >= MAX_SERVICES:
         service = OTHER_SERVICES
-    counts[service] = counts.get(service, 0) + count
+    counts[service] = min(counts.get(service, 0) + count, MAX_GROUP_COUNT)
 
 
 def _add_sample(samples: list[Sample], occurrence: Occurrence) -> None:

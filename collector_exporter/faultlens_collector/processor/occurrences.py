@@ -34,6 +34,8 @@ MAX_NAME: Final = 256
 MAX_COUNT: Final = 1_000_000_000
 #: Attributes of a span or event copied for halt-rule keys beyond this many are ignored.
 MAX_ATTRIBUTES: Final = 64
+#: Times (Unix ns) past this are not times (the store holds signed 64-bit integers).
+MAX_TIME: Final = (1 << 63) - 1
 
 _EXCEPTION_KEYS: Final = frozenset(
     {semconv.EXCEPTION_TYPE, semconv.EXCEPTION_MESSAGE, semconv.EXCEPTION_STACKTRACE}
@@ -146,7 +148,8 @@ def failure_fields(key_values: Iterable[Any]) -> dict[str, Any]:
 def extract_spans(request: Any, *, attributes: bool = False) -> Extraction:
     """The failures of an ``ExportTraceServiceRequest``: every ``exception`` span event.
 
-    An occurrence's time is the event's, else the span's end, else now. With
+    An occurrence's time is the event's, else the span's end, else now (a time
+    past :data:`MAX_TIME` counts as none). With
     ``attributes``, each occurrence also carries the span's attributes merged
     with the event's (the event's win), for halt-rule keys; without, only the
     failure fields are decoded.
@@ -165,9 +168,7 @@ def extract_spans(request: Any, *, attributes: bool = False) -> Extraction:
                     if event.name != semconv.EXCEPTION_EVENT_NAME:
                         continue
                     fields = failure_fields(event.attributes)
-                    if not (
-                        fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
-                    ):
+                    if not _identified(fields):
                         found.reject("exception event without exception.type or exception.message")
                         continue
                     context: dict[str, Any] = {}
@@ -178,7 +179,9 @@ def extract_spans(request: Any, *, attributes: bool = False) -> Extraction:
                         _occurrence(
                             fields,
                             context,
-                            time_unix_nano=event.time_unix_nano or span.end_time_unix_nano or now,
+                            time_unix_nano=_time(
+                                event.time_unix_nano, span.end_time_unix_nano, now
+                            ),
                             service=service,
                             span_name=span.name,
                             trace_id=span.trace_id,
@@ -204,18 +207,16 @@ def extract_logs(request: Any, *, attributes: bool = False) -> Extraction:
                 fields = failure_fields(record.attributes)
                 if not any(key in _EXCEPTION_KEYS for key in fields):
                     continue
-                if not (
-                    fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
-                ):
+                if not _identified(fields):
                     found.reject("log record with empty exception.type and exception.message")
                     continue
                 found.occurrences.append(
                     _occurrence(
                         fields,
                         attributes_of(record.attributes) if attributes else {},
-                        time_unix_nano=record.time_unix_nano
-                        or record.observed_time_unix_nano
-                        or now,
+                        time_unix_nano=_time(
+                            record.time_unix_nano, record.observed_time_unix_nano, now
+                        ),
                         service=service,
                         span_name="",
                         trace_id=record.trace_id,
@@ -265,6 +266,14 @@ def _occurrence(
     )
 
 
+def _identified(fields: Mapping[str, Any]) -> bool:
+    """Whether a failure has a type or a message: a non-empty string in either."""
+    return bool(
+        _text(fields.get(semconv.EXCEPTION_TYPE), 1)
+        or _text(fields.get(semconv.EXCEPTION_MESSAGE), 1)
+    )
+
+
 def _handled(attributes: Mapping[str, Any]) -> bool | None:
     handled = attributes.get(semconv.FAILURE_HANDLED)
     if isinstance(handled, bool):
@@ -273,6 +282,15 @@ def _handled(attributes: Mapping[str, Any]) -> bool | None:
     if isinstance(escaped, bool):
         return not escaped
     return None
+
+
+def _time(first: int, second: int, now: int) -> int:
+    """The first of two OTLP times that is set and fits the store, else ``now``."""
+    if 0 < first <= MAX_TIME:
+        return first
+    if 0 < second <= MAX_TIME:
+        return second
+    return now
 
 
 def _count(value: Any) -> int:

@@ -9,8 +9,12 @@ requests instead of one each.
 
 The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
 when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
-retry delay, so overload sheds load instead of growing memory. A store error
-fails every future of the batch (nothing of it was committed).
+retry delay, so overload sheds load instead of growing memory. When the
+transaction of a batch fails, each of its requests is tried again in a
+transaction of its own: one request the store cannot take (a poison request)
+fails alone instead of failing everything committed with it, and a store that
+cannot commit at all (disk full, read-only) fails every one (nothing of them
+was committed).
 """
 
 from __future__ import annotations
@@ -108,7 +112,11 @@ class BatchWriter:
         try:
             changes = self._apply(everything)
         except BaseException as exc:
-            self._finish(batch, exc)
+            if len(batch) == 1:
+                self._finish(batch, exc)
+            else:
+                for item in batch:
+                    self._commit([item])
             return
         if self._on_latency is not None:
             self._on_latency(time.perf_counter() - started)
