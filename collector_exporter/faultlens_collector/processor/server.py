@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,10 @@ import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
+from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
+from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
@@ -62,8 +63,12 @@ class ProcessorSettings:
     forward: ForwardSettings | None = None
     #: Threads serving RPCs.
     workers: int = 16
-    #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones.
+    #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones
+    #: (``RESOURCE_EXHAUSTED``).
     max_concurrent_rpcs: int = 512
+    #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
+    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
+    max_pending_requests: int = 256
     #: Requests waiting for the store before ingest sheds load with ``UNAVAILABLE``.
     max_pending_writes: int = 256
     #: ``synchronous=FULL``: commits also survive an OS crash or power loss.
@@ -94,6 +99,8 @@ class Processor:
         self.store: GroupStore | None = None
         self.writer: BatchWriter | None = None
         self.forwarder: Forwarder | None = None
+        self.executor: CountingExecutor | None = None
+        self._admission: Admission | None = None
         self.port = 0
 
     @property
@@ -149,6 +156,8 @@ class Processor:
 
     def _build_server(self) -> grpc.Server:
         settings = self.settings
+        self.executor = CountingExecutor(settings.workers, thread_name_prefix="faultlens-rpc")
+        # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
         if settings.token:
             interceptors.append(
@@ -159,6 +168,14 @@ class Processor:
                     ),
                 )
             )
+        self._admission = Admission(
+            self.executor,
+            settings.max_pending_requests,
+            frozenset(OTLP_METHODS.values()),
+            retry_delay_seconds=settings.ingest.retry_delay_seconds,
+            on_shed=lambda: self.metrics.refused.add(1, {"reason": "overloaded"}),
+        )
+        interceptors.append(self._admission)
         assert self.writer is not None
         assert self.store is not None
         ingest = IngestService(
@@ -169,9 +186,7 @@ class Processor:
             on_metrics=self._on_metrics,
         )
         server = grpc.server(
-            futures.ThreadPoolExecutor(
-                max_workers=settings.workers, thread_name_prefix="faultlens-rpc"
-            ),
+            self.executor,
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
@@ -206,6 +221,8 @@ class Processor:
         """Stop accepting calls, let running ones finish (``grace`` s), flush and close."""
         if self._server is not None:
             self._server.stop(grace).wait()
+        if self._admission is not None:
+            self._admission.close()
         if self.writer is not None:
             self.writer.stop()
         if self.forwarder is not None:

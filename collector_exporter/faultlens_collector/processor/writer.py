@@ -5,7 +5,10 @@ wait on the returned future; the writer thread takes everything pending (up to
 ``max_batch`` requests), applies it to the store in **one** transaction and then
 resolves every future (listeners get the changes) — so each request is acknowledged only
 after its data committed, and a busy processor pays one commit for many
-requests instead of one each.
+requests instead of one each. A handler that gives up waiting cancels its
+future: when that succeeds, the writer has not taken the request and never
+will (so telling the client to retry cannot store it twice); when it fails, the
+request is being committed and its outcome is near.
 
 The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
 when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
@@ -102,11 +105,23 @@ class BatchWriter:
                     stop = True
                     break
                 batch.append(more)
-            self._commit(batch)  # type: ignore[arg-type]
+            self._commit(self._claim(batch))  # type: ignore[arg-type]
             if stop:
                 return
 
+    def _claim(
+        self, batch: list[tuple[Sequence[Occurrence], Future[None]]]
+    ) -> list[tuple[Sequence[Occurrence], Future[None]]]:
+        """The requests of ``batch`` whose handlers still wait (their futures now running)."""
+        claimed = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if len(claimed) < len(batch):
+            with self._pending_lock:
+                self._pending -= len(batch) - len(claimed)
+        return claimed
+
     def _commit(self, batch: list[tuple[Sequence[Occurrence], Future[None]]]) -> None:
+        if not batch:
+            return
         everything = [occurrence for occurrences, _ in batch for occurrence in occurrences]
         started = time.perf_counter()
         try:
