@@ -148,7 +148,7 @@ def send(address: str, bodies: list[bytes], threads: int) -> float:
     return elapsed
 
 
-def ingest(rounds: int, requests: int, threads: int) -> None:
+def ingest(rounds: int, requests: int, threads: int) -> bool:
     rng = random.Random(7)
     fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
     bodies = [build_request(rng, 1000, 0.10, fingerprints) for _ in range(requests)]
@@ -174,10 +174,12 @@ def ingest(rounds: int, requests: int, threads: int) -> None:
             if name == "faultlens"
             else f"  {name:<12} {rate:12,.0f} spans/s"
         )
-    verdict("faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False)
+    return verdict(
+        "faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False
+    )
 
 
-def memory(groups: int) -> None:
+def memory(groups: int) -> bool:
     print(f"\nmemory: {groups:,} distinct fingerprints")
     with tempfile.TemporaryDirectory() as tmp:
         processor = Server(
@@ -205,11 +207,11 @@ def memory(groups: int) -> None:
         finally:
             processor.stop()
     print(f"  {sent:,} failures in {elapsed:.1f} s ({sent / elapsed:,.0f}/s), store {size:.0f} MB")
-    verdict("peak RSS (MB) / 300 MB", rss / 300, 1.0)
     print(f"  peak RSS {rss:.0f} MB")
+    return verdict("peak RSS (MB) / 300 MB", rss / 300, 1.0)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200)
@@ -217,10 +219,11 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
-    ingest(args.rounds, args.requests, args.threads)
+    ok = ingest(args.rounds, args.requests, args.threads)
     if not args.skip_memory:
-        memory(args.groups)
+        ok = memory(args.groups) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
