@@ -110,7 +110,7 @@ def test_per_group_lists_are_bounded(store: GroupStore) -> None:
             span_name=f"span{i}",
             trace_id=f"{i:032x}",
             span_id=f"{i:016x}",
-            time_unix_nano=i,
+            time_unix_nano=i * groups.SAMPLE_SPACING_NANOS,
         )
         for i in range(1, 200)
     ]
@@ -120,7 +120,23 @@ def test_per_group_lists_are_bounded(store: GroupStore) -> None:
     assert group.service_counts[groups.OTHER_SERVICES] == 199 - groups.MAX_SERVICES
     assert sum(group.service_counts.values()) == 199
     assert len(group.span_names) == groups.MAX_SPAN_NAMES
-    assert [s.time_unix_nano for s in group.samples] == list(range(195, 200))
+    assert [s.time_unix_nano // groups.SAMPLE_SPACING_NANOS for s in group.samples] == list(
+        range(195, 200)
+    )
+
+
+def test_a_full_sample_list_takes_new_samples_only_when_spaced(store: GroupStore) -> None:
+    second = groups.SAMPLE_SPACING_NANOS // 10
+    store.apply(
+        [
+            occurrence(trace_id=f"{i:032x}", span_id=f"{i:016x}", time_unix_nano=i * second)
+            for i in range(1, 8)
+        ]
+    )
+    assert [s.trace_id[-1] for s in store.get_group("00000000000000aa").samples] == list("12345")
+    store.apply([occurrence(trace_id="f" * 32, span_id="f" * 16, time_unix_nano=16 * second)])
+    samples = store.get_group("00000000000000aa").samples
+    assert [s.trace_id[-1] for s in samples] == list("2345f")
 
 
 def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:
@@ -131,6 +147,24 @@ def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:
     store.connection.execute("PRAGMA query_only = OFF")
     assert store.group_count == 1
     assert store.get_group("00000000000000aa").count == 1
+    # What was merged in memory for the failed transaction is not counted again.
+    store.apply([occurrence()])
+    assert store.get_group("00000000000000aa").count == 2
+    assert store.group_count == 1
+
+
+def test_recently_written_groups_merge_without_a_read_and_stay_bounded(tmp_path: Path) -> None:
+    store = GroupStore(tmp_path / "db", hot_groups=2)
+    for _ in range(3):
+        store.apply([occurrence(f"{i:016x}", time_unix_nano=i + 1) for i in range(5)])
+    assert len(store._hot) == 2
+    assert [store.get_group(f"{i:016x}").count for i in range(5)] == [3] * 5
+    # A status set by an operator is not overwritten by the cached copy.
+    store.update_status(["0000000000000004"], "resolved")
+    (change,) = store.apply([occurrence("0000000000000004")])
+    assert change.regressed
+    assert store.get_group("0000000000000004").status == "regressed"
+    store.close()
 
 
 def test_queries_filter_sort_and_page(store: GroupStore) -> None:

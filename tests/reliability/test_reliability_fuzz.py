@@ -173,14 +173,16 @@ def test_one_request_the_store_cannot_take_fails_alone_not_its_whole_batch() -> 
 
 
 def test_group_counts_stop_at_the_largest_value_the_store_holds(tmp_path: Path) -> None:
+    huge = _occurrence("00000000000c0417", count=MAX_COUNT, handled=True)
     store = GroupStore(tmp_path / "db")
+    store.apply([huge])
+    store.connection.execute(
+        "UPDATE failure_groups SET count = ?, handled_count = ?, service_counts = ?",
+        (MAX_GROUP_COUNT - 5, MAX_GROUP_COUNT - 5, f'{{"svc":{MAX_GROUP_COUNT - 5}}}'),
+    )
+    store.close()
+    store = GroupStore(tmp_path / "db")  # reads the rows again
     try:
-        huge = _occurrence("00000000000c0417", count=MAX_COUNT, handled=True)
-        store.apply([huge])
-        store.connection.execute(
-            "UPDATE failure_groups SET count = ?, handled_count = ?, service_counts = ?",
-            (MAX_GROUP_COUNT - 5, MAX_GROUP_COUNT - 5, f'{{"svc":{MAX_GROUP_COUNT - 5}}}'),
-        )
         store.apply([huge, huge])
         group = store.get_group("00000000000c0417")
     finally:

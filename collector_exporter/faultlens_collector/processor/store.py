@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -129,6 +129,10 @@ class AmbiguousFingerprint(ValueError):
 class GroupStore:
     """Failure groups in the SQLite file at ``path`` (created and migrated on open).
 
+    The ``hot_groups`` groups written most recently stay in memory so that a
+    failure storm merges without reading its group back; the rows stay the
+    truth (a failed transaction empties that cache).
+
     ``redact`` is applied to each group's representative message and stack
     trace before they are first stored. Raises
     :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot be
@@ -142,11 +146,16 @@ class GroupStore:
         redact: Callable[[str], str] = str,
         durable: bool = False,
         cache_kib: int = 16 * 1024,
+        hot_groups: int = 2048,
     ) -> None:
         self.path = str(path)
         self._redact = redact
         self._cache_kib = cache_kib
         self._lock = threading.Lock()
+        # The groups written last, in write order (oldest first): merged again without a
+        # read. Only apply() fills it; every other write drops what it touches.
+        self._hot: dict[str, Group] = {}
+        self._hot_groups = hot_groups
         self._db = sqlite_db.open_database(self.path, what="failure store", durable=durable)
         self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         try:
@@ -188,26 +197,50 @@ class GroupStore:
         changes: list[Change] = []
         with self._lock:
             created = 0
-            with sqlite_db.transaction(self._db):
-                for fingerprint, batch in by_fingerprint.items():
-                    row = self._db.execute(
-                        f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
-                        (fingerprint,),
-                    ).fetchone()
-                    group = _group(row) if row else new_group(batch[0], self._redact)
-                    added, regressed, last = merge(group, batch)
-                    if row is None:
-                        self._db.execute(_INSERT, _row(group))
-                    else:
-                        self._db.execute(_UPDATE, _merged_columns(group))
-                    created += row is None
-                    changes.append(Change(group, added, row is None, regressed, last or batch[-1]))
+            hot = self._hot
+            try:
+                with sqlite_db.transaction(self._db):
+                    for fingerprint, batch in by_fingerprint.items():
+                        group = hot.pop(fingerprint, None)
+                        is_new = False
+                        if group is None:
+                            row = self._db.execute(
+                                f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
+                                (fingerprint,),
+                            ).fetchone()
+                            is_new = row is None
+                            group = new_group(batch[0], self._redact) if is_new else _group(row)
+                        lists = (len(group.span_names), group.samples[-1:])
+                        added, regressed, last = merge(group, batch)
+                        if is_new:
+                            self._db.execute(_INSERT, _row(group))
+                        elif lists == (len(group.span_names), group.samples[-1:]):
+                            self._db.execute(_UPDATE_COUNTS, _count_columns(group))
+                        else:
+                            self._db.execute(_UPDATE, _merged_columns(group))
+                        hot[fingerprint] = group
+                        created += is_new
+                        changes.append(Change(group, added, is_new, regressed, last or batch[-1]))
+            except BaseException:
+                hot.clear()  # merged in memory, not committed: the rows are the truth
+                raise
+            while len(hot) > self._hot_groups:
+                del hot[next(iter(hot))]
             self._group_count += created
         return changes
+
+    def _forget(self, fingerprints: Iterable[str] | None = None) -> None:
+        """Drop cached groups (all when None). Every write besides :meth:`apply` calls this."""
+        if fingerprints is None:
+            self._hot.clear()
+        else:
+            for fingerprint in fingerprints:
+                self._hot.pop(fingerprint, None)
 
     def update_status(self, fingerprints: Sequence[str], status: str) -> int:
         """Set the status of the named groups; returns how many exist."""
         with self._lock, sqlite_db.transaction(self._db):
+            self._forget(fingerprints)
             changed = 0
             for fingerprint in fingerprints:
                 changed += self._db.execute(
@@ -300,6 +333,29 @@ _UPDATE: Final = (
     "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
     "span_names = ?, samples = ? WHERE fingerprint = ?"
 )
+
+
+# The common case: a known group, no new span name or sample.
+_UPDATE_COUNTS: Final = (
+    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
+    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ? "
+    "WHERE fingerprint = ?"
+)
+
+
+def _count_columns(group: Group) -> tuple[Any, ...]:
+    return (
+        group.category,
+        group.severity,
+        semconv.SEVERITY_RANK.get(group.severity, -1),
+        group.status,
+        group.count,
+        group.handled_count,
+        group.first_seen,
+        group.last_seen,
+        _encode(group.service_counts),
+        group.fingerprint,
+    )
 
 
 def _merged_columns(group: Group) -> tuple[Any, ...]:
