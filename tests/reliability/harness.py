@@ -50,3 +50,13 @@ def server_output(serve: ServeProcess, settle: float = 0.2) -> str:
 def report(title: str, figures: Mapping[str, Any]) -> None:
     """Print a scenario's figures (seen with ``pytest -s`` and in the soak output)."""
     print(f"\n[{title}] " + json.dumps(figures, sort_keys=False, default=str))
+
+
+def stored_occurrences(address: str, token: str | None = None) -> int:
+    """The sum of every group's count in a running processor."""
+    from faultlens_collector.client import ControlClient
+
+    from tests.processor_support import all_groups
+
+    with ControlClient(address, timeout=30, token=token) as client:
+        return sum(group.count for group in all_groups(client).values())

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from faultlens_collector.client import ControlClient
 from faultlens_collector.processor.admission import CountingExecutor
 from faultlens_collector.processor.ingest import IngestSettings
 
 from tests.processor_support import (
     TRACE_EXPORT,
     ServeProcess,
-    all_groups,
     failure_attributes,
     raw_call,
     running_processor,
@@ -30,15 +28,10 @@ from tests.processor_support import (
     trace_request,
 )
 from tests.reliability import load
-from tests.reliability.harness import peak_rss_mib, report, rss_mib
+from tests.reliability.harness import peak_rss_mib, report, rss_mib, stored_occurrences
 
 CLIENTS = 32
 SECONDS = 4.0
-
-
-def stored_occurrences(address: str) -> int:
-    with ControlClient(address, timeout=30) as client:
-        return sum(group.count for group in all_groups(client).values())
 
 
 @pytest.mark.slow
