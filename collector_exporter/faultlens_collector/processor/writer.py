@@ -17,7 +17,10 @@ transaction of a batch fails, each of its requests is tried again in a
 transaction of its own: one request the store cannot take (a poison request)
 fails alone instead of failing everything committed with it, and a store that
 cannot commit at all (disk full, read-only) fails every one (nothing of them
-was committed).
+was committed). A failing store is logged as one error line naming the cause,
+and its recovery as one warning, each at most once a minute: an operator
+sees a store in trouble (or flapping on a nearly full disk) without a line per
+request.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from faultlens_collector.processor.occurrences import Occurrence
 
 _log = logging.getLogger(__name__)
 _STOP: Final = object()
+#: Seconds between two log lines about the store failing (or recovering).
+LOG_INTERVAL: Final = 60.0
 
 ChangeListener = Callable[[Sequence[Change]], None]
 
@@ -60,6 +65,10 @@ class BatchWriter:
         self._on_commit = on_commit
         self._on_latency = on_latency
         self._thread: threading.Thread | None = None
+        self._failing = False
+        self._failures = 0
+        self._failure_logged = -LOG_INTERVAL
+        self._recovery_logged = -LOG_INTERVAL
 
     @property
     def pending(self) -> int:
@@ -128,11 +137,14 @@ class BatchWriter:
             changes = self._apply(everything)
         except BaseException as exc:
             if len(batch) == 1:
+                self._failed(exc)
                 self._finish(batch, exc)
             else:
                 for item in batch:
                     self._commit([item])
             return
+        if self._failing:
+            self._recovered()
         if self._on_latency is not None:
             self._on_latency(time.perf_counter() - started)
         self._finish(batch, None)
@@ -141,6 +153,35 @@ class BatchWriter:
                 self._on_commit(changes)
             except Exception:  # a listener must never stop the writer
                 _log.exception("faultlens: a commit listener failed")
+
+    def _failed(self, error: BaseException) -> None:
+        self._failing = True
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged >= LOG_INTERVAL:
+            self._failure_logged = now
+            cause = f"{type(error).__name__}: {error}"
+            if self._failures == 1:
+                _log.error(
+                    "faultlens: the store cannot commit (%s); ingest answers UNAVAILABLE "
+                    "with a retry delay until it can",
+                    cause,
+                )
+            else:
+                _log.error(
+                    "faultlens: the store still cannot commit (%s): %d commits failed since "
+                    "the last report",
+                    cause,
+                    self._failures,
+                )
+            self._failures = 0
+
+    def _recovered(self) -> None:
+        self._failing = False
+        now = time.monotonic()
+        if now - self._recovery_logged >= LOG_INTERVAL:
+            self._recovery_logged = now
+            _log.warning("faultlens: the store commits again")
 
     def _finish(
         self,
