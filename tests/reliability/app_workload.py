@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -54,6 +55,9 @@ def main() -> int:
     parser.add_argument("--faultlens")
     parser.add_argument("--timeout", type=float, default=1.0)
     parser.add_argument("--payload", type=int, default=1024, help="bytes of attribute per span")
+    parser.add_argument(
+        "--skip-shutdown", action="store_true", help="leave at once, without flushing (os._exit)"
+    )
     args = parser.parse_args()
 
     provider = TracerProvider(resource=Resource.create({"service.name": "app-side"}))
@@ -98,7 +102,8 @@ def main() -> int:
             unexpected += 1
     loop = time.perf_counter() - started
     started = time.perf_counter()
-    provider.shutdown()
+    if not args.skip_shutdown:
+        provider.shutdown()
     shutdown = time.perf_counter() - started
     peak_kib = _vm_hwm_kib()
     print(
@@ -113,6 +118,8 @@ def main() -> int:
         ),
         flush=True,
     )
+    if args.skip_shutdown:
+        os._exit(0)
     return 0
 
 

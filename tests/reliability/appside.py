@@ -40,10 +40,12 @@ def run_app(
     *,
     payload: int = 1024,
     export_timeout: float = 1.0,
+    shutdown: bool = True,
     timeout: float = 120,
 ) -> AppRun:
     """Run the workload with ``mode`` ``none`` (no exporter), ``up`` (both exporters to live
-    receivers) or ``down`` (both to closed ports); ``export_timeout`` bounds each export."""
+    receivers) or ``down`` (both to closed ports); ``export_timeout`` bounds each export;
+    without ``shutdown`` the program leaves without flushing."""
     receivers: list[OtlpReceiver] = []
     args: list[str] = []
     if mode == "up":
@@ -56,10 +58,10 @@ def run_app(
             [
                 sys.executable,
                 str(WORKLOAD),
-                "--spans",
-                str(spans),
-                "--payload",
-                str(payload),
+                f"--spans={spans}",
+                f"--payload={payload}",
+                f"--timeout={export_timeout}",
+                *([] if shutdown else ["--skip-shutdown"]),
                 *args,
             ],
             capture_output=True,
