@@ -17,6 +17,7 @@ import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.actions import ActionEngine
 from faultlens_collector.processor.groups import STATUSES, Group
 from faultlens_collector.processor.store import (
     AmbiguousFingerprint,
@@ -45,8 +46,12 @@ def method(name: str) -> str:
 class ControlService:
     """Reads of the failure groups for operators."""
 
-    def __init__(self, store: GroupStore) -> None:
+    def __init__(self, store: GroupStore, engine: ActionEngine | None = None) -> None:
         self._store = store
+        self._engine = engine
+
+    def close_streams(self) -> None:
+        """End every open stream (the processor is stopping)."""
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """The generic handler serving every Control RPC."""

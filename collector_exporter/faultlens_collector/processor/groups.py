@@ -9,7 +9,7 @@ are bounded so a group's size does not grow with its occurrences.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -62,13 +62,20 @@ class Group:
 
 @dataclass(slots=True)
 class Change:
-    """What one write did to a group: the group after it and how it got there."""
+    """What one write did to a group: the group after it and how it got there.
+
+    ``batch`` holds the occurrences merged (in arrival order), ``last`` the latest
+    of them by time.
+    """
 
     group: Group
     occurrences: int
     created: bool
     regressed: bool
     last: Occurrence
+    batch: Sequence[Occurrence] = ()
+    #: A dismissal lapsed because the group's rate passed the operator's limit.
+    reopened: bool = False
 
 
 def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:

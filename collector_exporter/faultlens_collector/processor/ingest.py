@@ -17,6 +17,9 @@ request can be wrong gets the right status instead of a crash:
 
 A request is acknowledged only after the transaction holding its failures
 committed. Acknowledged requests are then handed to the forwarder, unchanged.
+With a :class:`~.successes.SuccessFeed` (only when a halt rule counts
+consecutive failures), the keys of a trace request's spans that ended without
+failure are handed on after its failures committed.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from faultlens_collector.processor.forward import Forwarder
 from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
+from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.writer import BatchWriter
 
 _log = logging.getLogger(__name__)
@@ -69,8 +73,10 @@ class IngestService:
         settings: IngestSettings | None = None,
         forwarder: Forwarder | None = None,
         on_metrics: MetricsListener | None = None,
+        successes: SuccessFeed | None = None,
     ) -> None:
         self._writer = writer
+        self._successes = successes
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -95,6 +101,11 @@ class IngestService:
         request = self._decode(trace_service_pb2.ExportTraceServiceRequest, body, context)
         found = self._extract(extract_spans, request, "traces", context)
         self._commit(found, "traces", context)
+        if self._successes is not None:
+            try:
+                self._successes.feed(request)
+            except Exception:  # a listener never fails the export
+                _log.exception("faultlens: the success listener failed")
         self._forward("traces", body)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if found.rejected:

@@ -202,7 +202,9 @@ class GroupStore:
                         _row(group),
                     )
                     created += row is None
-                    changes.append(Change(group, added, row is None, regressed, last or batch[-1]))
+                    changes.append(
+                        Change(group, added, row is None, regressed, last or batch[-1], batch)
+                    )
             self._group_count += created
         return changes
 
