@@ -21,6 +21,7 @@ command-line front of this class.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -77,6 +78,11 @@ class ProcessorSettings:
     workers: int = 16
     #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones.
     max_concurrent_rpcs: int = 512
+    #: Open server streams (SDK halt guards, alert followers); each holds a thread of
+    #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.
+    max_streams: int = 256
+    #: How often dismissals whose end time passed are lifted (seconds).
+    maintenance_interval: float = 30.0
     #: Requests waiting for the store before ingest sheds load with ``UNAVAILABLE``.
     max_pending_writes: int = 256
     #: ``synchronous=FULL``: commits also survive an OS crash or power loss.
@@ -114,6 +120,8 @@ class Processor:
         self.action_store: SQLiteActionStore | None = None
         self.engine: ActionEngine | None = None
         self.control: ControlService | None = None
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
         self.forwarder: Forwarder | None = None
         self.port = 0
@@ -171,6 +179,10 @@ class Processor:
             raise
         engine.start()
         writer.start()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="faultlens-maintenance", daemon=True
+        )
+        self._maintenance.start()
         if forwarder is not None:
             forwarder.start()
         self._server.start()
@@ -229,10 +241,11 @@ class Processor:
             on_metrics=_chain(engine.on_metrics, self._on_metrics),
             successes=SuccessFeed(fields, engine.on_success) if fields else None,
         )
-        self.control = ControlService(self.store, engine)
+        self.control = ControlService(self.store, engine, max_streams=settings.max_streams)
         server = grpc.server(
             futures.ThreadPoolExecutor(
-                max_workers=settings.workers, thread_name_prefix="faultlens-rpc"
+                max_workers=settings.workers + settings.max_streams,
+                thread_name_prefix="faultlens-rpc",
             ),
             interceptors=interceptors,
             options=[
@@ -240,7 +253,7 @@ class Processor:
                 ("grpc.max_send_message_length", DEFAULT_MAX_REQUEST_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
         server.add_generic_rpc_handlers([*ingest.handlers(), *self.control.handlers()])
         return server
@@ -268,6 +281,10 @@ class Processor:
         Streams that never end on their own (halts, alerts) are ended first, so they
         do not hold the stop for the whole grace period.
         """
+        self._stopping.set()
+        if self._maintenance is not None:
+            self._maintenance.join()
+            self._maintenance = None
         if self.control is not None:
             self.control.close_streams()
         if self._server is not None:
@@ -279,6 +296,16 @@ class Processor:
         if self.engine is not None:
             self.engine.stop()
         self._close_stores()
+
+    def _maintain(self) -> None:
+        """Lift dismissals whose end time passed, every ``maintenance_interval``."""
+        while not self._stopping.wait(self.settings.maintenance_interval):
+            store = self.store
+            try:
+                if store is not None:
+                    store.expire_dismissals()
+            except Exception:
+                _log.exception("faultlens: could not lift expired dismissals")
 
     def _close_stores(self) -> None:
         if self.action_store is not None:
