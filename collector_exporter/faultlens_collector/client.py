@@ -107,16 +107,20 @@ class ControlClient:
         except grpc.RpcError as error:
             raise self._error(error) from None
 
-    def stream(self, name: str, request: Any) -> Iterator[Any]:
+    def stream(self, name: str, request: Any, *, timeout: float | None = None) -> Iterator[Any]:
         """The streaming Control RPC ``name`` (see :data:`STREAMS`): its items, until the
-        server ends it (no deadline)."""
+        server ends it or ``timeout`` seconds pass (None: no deadline). The call starts
+        at once; errors surface while iterating."""
         call = self._channel.unary_stream(
             method(name),
             request_serializer=type(request).SerializeToString,
             response_deserializer=STREAMS[name].FromString,
         )
+        return self._items(call(request, metadata=self._metadata, timeout=timeout))
+
+    def _items(self, responses: Iterator[Any]) -> Iterator[Any]:
         try:
-            yield from call(request, metadata=self._metadata, timeout=None)
+            yield from responses
         except grpc.RpcError as error:
             raise self._error(error) from None
 
