@@ -30,7 +30,7 @@ def test_span_events_carry_service_span_context_and_faultlens_attributes() -> No
         ],
         service="payments",
     )
-    found = extract.extract_spans(request)
+    found = extract.extract_spans(request, attributes=True)
     assert (found.items, found.rejected) == (1, 0)
     (item,) = found.occurrences
     assert item.fingerprint == "0123456789abcdef"
@@ -121,10 +121,17 @@ def test_nested_and_binary_attribute_values_are_skipped() -> None:
             ),
         ]
     )
-    (item,) = extract.extract_spans(trace_request([event])).occurrences
+    (item,) = extract.extract_spans(trace_request([event]), attributes=True).occurrences
     assert "blob" not in item.attributes
     assert "nested" not in item.attributes
     assert item.attributes["list"] == (1,)
+
+
+def test_without_attributes_only_the_failure_fields_are_read() -> None:
+    request = trace_request([span(attributes={"tenant": "acme"}, events=[failure_attributes()])])
+    (item,) = extract.extract_spans(request).occurrences
+    assert item.attributes == {}
+    assert item.fingerprint == "0123456789abcdef"
 
 
 def test_log_records_with_exception_attributes_are_failures() -> None:

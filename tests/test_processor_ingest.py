@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -338,3 +339,25 @@ def test_the_control_api_requires_the_token_too(tmp_path: Path) -> None:
         assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
         with ControlClient(processor.address, token="s3cret") as client:
             assert all_groups(client) == {}
+
+
+def test_a_dead_next_hop_never_slows_ingest_and_drops_are_counted(tmp_path: Path) -> None:
+    request = trace_request([span(events=[failure_attributes()])]).SerializeToString()
+    settings = ForwardSettings(
+        target="127.0.0.1:1", max_items=2, max_retry_seconds=60, drain_seconds=0.2
+    )
+    with running_processor(tmp_path, forward=settings) as processor:
+        started = time.monotonic()
+        for _ in range(10):
+            _, error = raw_call(processor.address, TRACE_EXPORT, request)
+            assert error is None
+        elapsed = time.monotonic() - started
+        assert processor.forwarder is not None
+        dropped = processor.forwarder.dropped["queue_full"]
+        queued = processor.forwarder.queued
+        with ControlClient(processor.address) as client:
+            assert all_groups(client)["0123456789abcdef"].count == 10
+    assert elapsed < 5
+    # Two wait in the queue and each of the two senders retries one; the rest were dropped.
+    assert dropped >= 10 - settings.max_items - settings.workers
+    assert dropped + queued <= 10

@@ -110,7 +110,7 @@ def test_per_group_lists_are_bounded(store: GroupStore) -> None:
             span_name=f"span{i}",
             trace_id=f"{i:032x}",
             span_id=f"{i:016x}",
-            time_unix_nano=i,
+            time_unix_nano=i * groups.SAMPLE_SPACING_NANOS,
         )
         for i in range(1, 200)
     ]
@@ -120,7 +120,23 @@ def test_per_group_lists_are_bounded(store: GroupStore) -> None:
     assert group.service_counts[groups.OTHER_SERVICES] == 199 - groups.MAX_SERVICES
     assert sum(group.service_counts.values()) == 199
     assert len(group.span_names) == groups.MAX_SPAN_NAMES
-    assert [s.time_unix_nano for s in group.samples] == list(range(195, 200))
+    assert [s.time_unix_nano // groups.SAMPLE_SPACING_NANOS for s in group.samples] == list(
+        range(195, 200)
+    )
+
+
+def test_a_full_sample_list_takes_new_samples_only_when_spaced(store: GroupStore) -> None:
+    second = groups.SAMPLE_SPACING_NANOS // 10
+    store.apply(
+        [
+            occurrence(trace_id=f"{i:032x}", span_id=f"{i:016x}", time_unix_nano=i * second)
+            for i in range(1, 8)
+        ]
+    )
+    assert [s.trace_id[-1] for s in store.get_group("00000000000000aa").samples] == list("12345")
+    store.apply([occurrence(trace_id="f" * 32, span_id="f" * 16, time_unix_nano=16 * second)])
+    samples = store.get_group("00000000000000aa").samples
+    assert [s.trace_id[-1] for s in samples] == list("2345f")
 
 
 def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:

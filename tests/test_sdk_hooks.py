@@ -219,3 +219,33 @@ def test_install_is_a_no_op_when_disabled(telemetry) -> None:
     assert not excepthooks_installed()
     assert not asyncio_hook_installed()
     assert not logging_capture_installed()
+
+
+LOGGING_OUTPUT = textwrap.dedent(
+    """
+    import logging, logging.config
+    import faultlens
+
+    original = logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig
+    faultlens.install_logging_capture(last_resort=True)
+    log = logging.getLogger("app")
+    log.warning("unconfigured warning")  # no handler of the app's: printed as without faultlens
+    log.info("unconfigured info")  # below lastResort's level: not printed, as without faultlens
+    logging.basicConfig(level=logging.INFO, format="CONFIGURED %(message)s")
+    log.info("after basicConfig")
+    print(len(logging.getLogger().handlers))
+    faultlens.uninstall_logging_capture()
+    print((logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig) == original)
+    """
+)
+
+
+def test_logging_capture_leaves_the_programs_own_log_output_alone(tmp_path) -> None:
+    script = tmp_path / "logs.py"
+    script.write_text(LOGGING_OUTPUT)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["unconfigured warning", "CONFIGURED after basicConfig"]
+    assert result.stdout.splitlines() == ["2", "True"]

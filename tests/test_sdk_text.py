@@ -32,6 +32,22 @@ from faultlens.redact import REDACTED, Redactor
         ("peer [::1]:8080 and fe80::1ff:fe23:4567:890a", "peer <ip> and <ip>"),
         ("got 42 items, expected 7.5", "got <num> items, expected <num>"),
         ("worker-17 died after 300ms", "worker-<num> died after <duration>"),
+        ("context deadline exceeded after 1m30s", "context deadline exceeded after <duration>"),
+        (
+            "took 1h2m3.5s, limit PT30S, retention P1DT12H",
+            "took <duration>, limit <duration>, retention <duration>",
+        ),
+        ("expires 01/03/2024 or 1.3.2024, 12:00", "expires <timestamp> or <timestamp>"),
+        ("at Mon, 01 Mar 2024 12:00:00 GMT", "at <timestamp>"),
+        ("due Tuesday, March 5th, 2024 and 5 May 2023", "due <timestamp> and <timestamp>"),
+        (
+            "column `total` and \u201cAlice\u201d and \u2018x\u2019",
+            "column <str> and <str> and <str>",
+        ),
+        (
+            "May I help? PTSD is no duration, P5 no period",
+            "May I help? PTSD is no duration, P5 no period",
+        ),
         ("module.attribute has no len()", "module.attribute has no len()"),
         ("std::vector overflow", "std::vector overflow"),
     ],

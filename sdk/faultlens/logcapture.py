@@ -12,12 +12,31 @@ the root logger) and records of the ``faultlens`` and ``opentelemetry`` loggers
 (telemetry trouble must not feed itself). An exception already recorded (for
 example by ``capture`` before it was caught and logged) is not recorded twice.
 ``FAULTLENS_CAPTURE_LOGGING=false`` makes installation a no-op.
+
+While it is installed, ``logging.basicConfig``, ``logging.config.dictConfig``
+and ``logging.config.fileConfig`` are wrapped so they run as if the handler were
+not attached (``basicConfig`` configures the root logger instead of finding a
+handler and doing nothing) and keep it attached afterwards; uninstalling
+restores those functions exactly.
+
+With ``last_resort=True`` (what the zero-code instrumentation installs) the
+handler also leaves an unconfigured program's output alone: while it is the
+only handler a record reaches, it passes the record on to
+:data:`logging.lastResort`, as the logging module would with no handler at all.
+By default it does not, so a program with no logging configuration of its own
+prints no log records while the handler is attached.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.config
 import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import wrapt
 
 from faultlens.recorder import record_failure, runtime_settings
 
@@ -27,11 +46,23 @@ _lock = threading.Lock()
 class FailureLogHandler(logging.Handler):
     """A logging handler that records exceptions attached to log records."""
 
-    def __init__(self, ignored_loggers: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, ignored_loggers: tuple[str, ...] | None = None, *, last_resort: bool = False
+    ) -> None:
         super().__init__(level=logging.NOTSET)
         self._ignored = ignored_loggers
+        self.last_resort = last_resort
 
     def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._record(record)
+        finally:
+            if self.last_resort and not _reaches_other_handler(self, record):
+                last = logging.lastResort
+                if last is not None and record.levelno >= last.level:
+                    last.handle(record)
+
+    def _record(self, record: logging.LogRecord) -> None:
         exc_info = record.exc_info
         if not exc_info or exc_info[1] is None:
             return
@@ -55,27 +86,80 @@ class FailureLogHandler(logging.Handler):
         return
 
 
+def _reaches_other_handler(handler: logging.Handler, record: logging.LogRecord) -> bool:
+    """True if a handler other than ``handler`` sees ``record`` on its way to the root."""
+    root = logging.getLogger()
+    if any(other is not handler for other in root.handlers):
+        return True
+    logger = logging.Logger.manager.loggerDict.get(record.name)
+    while isinstance(logger, logging.Logger) and logger is not root:
+        if logger.handlers or not logger.propagate:
+            return True
+        logger = logger.parent
+    return False
+
+
 _handler: list[FailureLogHandler] = []
+#: (namespace, name, original, wrapper) of the logging configuration functions wrapped.
+_config_patches: list[tuple[ModuleType, str, Callable[..., Any], Callable[..., Any]]] = []
 
 
-def install_logging_capture(*, force: bool = False) -> bool:
+def _configure_without_handler(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run a logging configuration function as if the capture handler were not attached."""
+    root = logging.getLogger()
+    ours = [handler for handler in list(root.handlers) if handler in _handler]
+    for handler in ours:
+        root.removeHandler(handler)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        for handler in ours:
+            if handler in _handler:
+                root.addHandler(handler)
+
+
+def _wrap_config_functions() -> None:
+    for module, name in (
+        (logging, "basicConfig"),
+        (logging.config, "dictConfig"),
+        (logging.config, "fileConfig"),
+    ):
+        original = getattr(module, name)
+        wrapper = wrapt.FunctionWrapper(original, _configure_without_handler)
+        setattr(module, name, wrapper)
+        _config_patches.append((module, name, original, wrapper))
+
+
+def _restore_config_functions() -> None:
+    while _config_patches:
+        module, name, original, wrapper = _config_patches.pop()
+        if getattr(module, name, None) is wrapper:  # someone wrapped it after us: leave it
+            setattr(module, name, original)
+
+
+def install_logging_capture(*, force: bool = False, last_resort: bool = False) -> bool:
     """Attach the handler to the root logger; returns True if it is attached.
 
-    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent.
+    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent (a handler
+    already attached stays as it is). ``last_resort``: see the module docstring.
     """
     if not force and not runtime_settings().capture_logging:
         return False
     with _lock:
         if not _handler:
-            handler = FailureLogHandler()
-            logging.getLogger().addHandler(handler)
+            handler = FailureLogHandler(last_resort=last_resort)
             _handler.append(handler)
+            logging.getLogger().addHandler(handler)
+            _wrap_config_functions()
     return True
 
 
 def uninstall_logging_capture() -> None:
-    """Detach the handler from the root logger."""
+    """Detach the handler from the root logger; restore the configuration functions."""
     with _lock:
+        _restore_config_functions()
         while _handler:
             logging.getLogger().removeHandler(_handler.pop())
 

@@ -29,6 +29,9 @@ OTHER_SERVICES: Final = "(other)"
 MAX_SPAN_NAMES: Final = 20
 #: Sample occurrences with a trace context kept per group (the most recent).
 MAX_SAMPLES: Final = 5
+#: A full sample list takes a new sample only this much later than its newest one, so the
+#: samples spread over time instead of five traces of one burst (and a storm costs no re-sort).
+SAMPLE_SPACING_NANOS: Final = 10 * 1_000_000_000
 #: Longest representative stack trace stored (characters).
 MAX_STORED_STACKTRACE: Final = 32 * 1024
 HOUR_NANOS: Final = 3600 * 10**9
@@ -231,6 +234,11 @@ def _count_service(counts: dict[str, int], service: str, count: int) -> None:
 
 
 def _add_sample(samples: list[Sample], occurrence: Occurrence) -> None:
+    if (
+        len(samples) >= MAX_SAMPLES
+        and occurrence.time_unix_nano < samples[-1].time_unix_nano + SAMPLE_SPACING_NANOS
+    ):
+        return
     sample = Sample(
         occurrence.trace_id, occurrence.span_id, occurrence.service, occurrence.time_unix_nano
     )

@@ -14,7 +14,6 @@ reads per span. Oversized strings are truncated, never rejected.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Final
 
 from faultlens import semconv
 
-from faultlens_collector.grouping.fingerprint import compute_fingerprint
+from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.processor.categories import category_of_type
 
 #: Longest ``exception.message`` kept (characters).
@@ -39,7 +38,15 @@ MAX_ATTRIBUTES: Final = 64
 _EXCEPTION_KEYS: Final = frozenset(
     {semconv.EXCEPTION_TYPE, semconv.EXCEPTION_MESSAGE, semconv.EXCEPTION_STACKTRACE}
 )
-_HEX16: Final = re.compile("[0-9a-f]{16}")
+_FAILURE_KEYS: Final = _EXCEPTION_KEYS | {
+    "exception.escaped",
+    semconv.FAILURE_CATEGORY,
+    semconv.FAILURE_SEVERITY,
+    semconv.FAILURE_FINGERPRINT,
+    semconv.FAILURE_HANDLED,
+    semconv.FAILURE_COUNT,
+    semconv.FAILURE_SOURCE,
+}
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 
 
@@ -119,11 +126,30 @@ def resource_service(resource: Any) -> str:
     return "unknown_service"
 
 
-def extract_spans(request: Any) -> Extraction:
+def failure_fields(key_values: Iterable[Any]) -> dict[str, Any]:
+    """The ``exception.*`` and ``failure.*`` attributes of a repeated ``KeyValue``.
+
+    Only these keys are decoded (the hot path of ingest); other attributes cost
+    one key comparison each.
+    """
+    result: dict[str, Any] = {}
+    for item in key_values:
+        key = item.key
+        if key in _FAILURE_KEYS:
+            value = item.value
+            kind = value.WhichOneof("value")
+            if kind in _SCALARS:
+                result[key] = getattr(value, kind)
+    return result
+
+
+def extract_spans(request: Any, *, attributes: bool = False) -> Extraction:
     """The failures of an ``ExportTraceServiceRequest``: every ``exception`` span event.
 
-    An occurrence's time is the event's, else the span's end, else now. The span's
-    attributes come with the event's (the event's win) for halt-rule keys.
+    An occurrence's time is the event's, else the span's end, else now. With
+    ``attributes``, each occurrence also carries the span's attributes merged
+    with the event's (the event's win), for halt-rule keys; without, only the
+    failure fields are decoded.
     """
     found = Extraction()
     now = time.time_ns()
@@ -138,17 +164,19 @@ def extract_spans(request: Any) -> Extraction:
                 for event in span.events:
                     if event.name != semconv.EXCEPTION_EVENT_NAME:
                         continue
-                    attributes = attributes_of(event.attributes)
+                    fields = failure_fields(event.attributes)
                     if not (
-                        attributes.get(semconv.EXCEPTION_TYPE)
-                        or attributes.get(semconv.EXCEPTION_MESSAGE)
+                        fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
                     ):
                         found.reject("exception event without exception.type or exception.message")
                         continue
-                    context = attributes_of(span.attributes)
-                    context.update(attributes)
+                    context: dict[str, Any] = {}
+                    if attributes:
+                        context = attributes_of(span.attributes)
+                        context.update(attributes_of(event.attributes))
                     found.occurrences.append(
                         _occurrence(
+                            fields,
                             context,
                             time_unix_nano=event.time_unix_nano or span.end_time_unix_nano or now,
                             service=service,
@@ -160,8 +188,11 @@ def extract_spans(request: Any) -> Extraction:
     return found
 
 
-def extract_logs(request: Any) -> Extraction:
-    """The failures of an ``ExportLogsServiceRequest``: records with ``exception.*`` attributes."""
+def extract_logs(request: Any, *, attributes: bool = False) -> Extraction:
+    """The failures of an ``ExportLogsServiceRequest``: records with ``exception.*`` attributes.
+
+    ``attributes`` as for :func:`extract_spans` (the record's attributes).
+    """
     found = Extraction()
     now = time.time_ns()
     for resource_logs in request.resource_logs:
@@ -170,18 +201,18 @@ def extract_logs(request: Any) -> Extraction:
             records = scope_logs.log_records
             found.items += len(records)
             for record in records:
-                if not any(item.key in _EXCEPTION_KEYS for item in record.attributes):
+                fields = failure_fields(record.attributes)
+                if not any(key in _EXCEPTION_KEYS for key in fields):
                     continue
-                attributes = attributes_of(record.attributes)
                 if not (
-                    attributes.get(semconv.EXCEPTION_TYPE)
-                    or attributes.get(semconv.EXCEPTION_MESSAGE)
+                    fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
                 ):
                     found.reject("log record with empty exception.type and exception.message")
                     continue
                 found.occurrences.append(
                     _occurrence(
-                        attributes,
+                        fields,
+                        attributes_of(record.attributes) if attributes else {},
                         time_unix_nano=record.time_unix_nano
                         or record.observed_time_unix_nano
                         or now,
@@ -195,7 +226,8 @@ def extract_logs(request: Any) -> Extraction:
 
 
 def _occurrence(
-    attributes: dict[str, Any],
+    fields: dict[str, Any],
+    context: dict[str, Any],
     *,
     time_unix_nano: int,
     service: str,
@@ -203,41 +235,34 @@ def _occurrence(
     trace_id: bytes,
     span_id: bytes,
 ) -> Occurrence:
-    exception_type = _text(attributes.pop(semconv.EXCEPTION_TYPE, ""), MAX_NAME)
-    message = _text(attributes.pop(semconv.EXCEPTION_MESSAGE, ""), MAX_MESSAGE)
-    stacktrace = _text(attributes.pop(semconv.EXCEPTION_STACKTRACE, ""), MAX_STACKTRACE)
-    handled = _handled(attributes)
-    severity = attributes.get(semconv.FAILURE_SEVERITY)
+    exception_type = _text(fields.get(semconv.EXCEPTION_TYPE), MAX_NAME)
+    message = _text(fields.get(semconv.EXCEPTION_MESSAGE), MAX_MESSAGE)
+    stacktrace = _text(fields.get(semconv.EXCEPTION_STACKTRACE), MAX_STACKTRACE)
+    for key in _EXCEPTION_KEYS:
+        context.pop(key, None)
+    handled = _handled(fields)
+    severity = fields.get(semconv.FAILURE_SEVERITY)
     if severity not in semconv.SEVERITY_RANK:
         severity = "medium" if handled is not False else "high"
-    category = _text(attributes.get(semconv.FAILURE_CATEGORY, ""), MAX_NAME) or category_of_type(
+    category = _text(fields.get(semconv.FAILURE_CATEGORY), MAX_NAME) or category_of_type(
         exception_type
     )
     return Occurrence(
-        fingerprint=_fingerprint(attributes, exception_type, stacktrace, message),
+        fingerprint=fingerprint_of(fields),
         exception_type=exception_type,
         message=message,
         stacktrace=stacktrace,
         category=category,
         severity=str(severity),
         handled=handled,
-        count=_count(attributes.get(semconv.FAILURE_COUNT)),
+        count=_count(fields.get(semconv.FAILURE_COUNT)),
         time_unix_nano=time_unix_nano,
         service=service,
         span_name=span_name[:MAX_NAME],
         trace_id=trace_id.hex() if len(trace_id) == 16 and any(trace_id) else "",
         span_id=span_id.hex() if len(span_id) == 8 and any(span_id) else "",
-        attributes=attributes,
+        attributes=context,
     )
-
-
-def _fingerprint(
-    attributes: Mapping[str, Any], exception_type: str, stacktrace: str, message: str
-) -> str:
-    given = attributes.get(semconv.FAILURE_FINGERPRINT)
-    if isinstance(given, str) and _HEX16.fullmatch(given):
-        return given
-    return compute_fingerprint(exception_type, stacktrace, message)
 
 
 def _handled(attributes: Mapping[str, Any]) -> bool | None:

@@ -92,10 +92,6 @@ _STORED_COLUMNS: Final = (
     "status, count, handled_count, first_seen, last_seen, service_counts, span_names, samples, "
     "category_locked, tags, severity_locked, dismissal, dismissed_until"
 )
-_REPLACE: Final = (
-    f"INSERT OR REPLACE INTO failure_groups ({_STORED_COLUMNS}) VALUES "
-    f"({', '.join('?' * len(_STORED_COLUMNS.split(',')))})"
-)
 # Columns each sort key orders by, most significant first; the fingerprint breaks ties.
 _SORT_COLUMNS: Final = {
     "last_seen": ("last_seen",),
@@ -313,7 +309,12 @@ class GroupStore:
                     ).fetchone()
                     group = _group(row) if row else new_group(batch[0], self._redact)
                     merged = merge(group, batch, now)
-                    self._db.execute(_REPLACE, _row(group))
+                    if row is None:
+                        self._db.execute(_INSERT, _row(group))
+                    elif row[17] is not None:  # a dismissal's counters or its end changed too
+                        self._db.execute(_UPDATE_DISMISSED, _merged_columns(group, dismissal=True))
+                    else:
+                        self._db.execute(_UPDATE, _merged_columns(group))
                     created += row is None
                     changes.append(
                         Change(
@@ -478,6 +479,29 @@ class _Reader:
         self._connection.close()
 
 
+# Built once: json.dumps/loads with options build a new encoder on every call.
+_encode: Final = json.JSONEncoder(separators=(",", ":")).encode
+_decode: Final = json.JSONDecoder().decode
+
+_INSERT: Final = (
+    f"INSERT INTO failure_groups ({_STORED_COLUMNS}) VALUES "
+    f"({', '.join('?' * len(_STORED_COLUMNS.split(',')))})"
+)
+# What merging an occurrence can change; the rest of a row is written once.
+_UPDATE: Final = (
+    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
+    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
+    "span_names = ?, samples = ? WHERE fingerprint = ?"
+)
+# ... and for a dismissed group, its dismissal (rate window, or lifted).
+_UPDATE_DISMISSED: Final = _UPDATE.replace(" WHERE", ", dismissal = ?, dismissed_until = ? WHERE")
+
+
+def _merged_columns(group: Group, *, dismissal: bool = False) -> tuple[Any, ...]:
+    row = _row(group)
+    return (*row[4:15], *(row[18:20] if dismissal else ()), group.fingerprint)
+
+
 def _row(group: Group) -> tuple[Any, ...]:
     return (
         group.fingerprint,
@@ -492,17 +516,14 @@ def _row(group: Group) -> tuple[Any, ...]:
         group.handled_count,
         group.first_seen,
         group.last_seen,
-        json.dumps(group.service_counts, separators=(",", ":")),
-        json.dumps(group.span_names, separators=(",", ":")),
-        json.dumps(
-            [[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples],
-            separators=(",", ":"),
-        ),
+        _encode(group.service_counts),
+        _encode(group.span_names),
+        _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
         int(group.category_locked),
-        json.dumps(group.tags, separators=(",", ":")),
+        _encode(group.tags),
         int(group.severity_locked),
-        None if group.dismissal is None else json.dumps(group.dismissal.as_json()),
-        group.dismissal.until or None if group.dismissal is not None else None,
+        None if group.dismissal is None else _encode(group.dismissal.as_json()),
+        (group.dismissal.until or None) if group.dismissal is not None else None,
     )
 
 
@@ -519,11 +540,11 @@ def _group(row: Sequence[Any]) -> Group:
         handled_count=row[8],
         first_seen=row[9],
         last_seen=row[10],
-        service_counts=json.loads(row[11]),
-        span_names=json.loads(row[12]),
-        samples=[Sample(*sample) for sample in json.loads(row[13])],
+        service_counts=_decode(row[11]),
+        span_names=_decode(row[12]),
+        samples=[Sample(*sample) for sample in _decode(row[13])],
         category_locked=bool(row[14]),
-        tags=json.loads(row[15]),
+        tags=_decode(row[15]),
         severity_locked=bool(row[16]),
-        dismissal=None if row[17] is None else Dismissal.from_json(json.loads(row[17])),
+        dismissal=None if row[17] is None else Dismissal.from_json(_decode(row[17])),
     )

@@ -1,0 +1,214 @@
+"""Find the objects a :class:`~faultlens.instrumentation.spec.Target` names and wrap them.
+
+Every wrap is a :class:`Patch`: the owner (a module or a class), the attribute
+name, the exact object that was there, and the wrapt ``FunctionWrapper`` put in
+its place. :meth:`Patch.restore` puts the original object back, identical
+(``is``) to what was there before.
+
+What each target form wraps:
+
+* ``module:func`` — the module attribute ``func``: any callable that is not a
+  class (classes are reported: name ``Class.*`` or ``Class.method``).
+* ``module:Class.method`` — the raw class attribute (plain function,
+  ``staticmethod`` or ``classmethod`` object, or another callable) found along
+  the class's MRO without running descriptors. A method the class inherits is
+  wrapped *on that class only* (the base class and its other subclasses stay
+  untouched); restoring removes the attribute again. Properties are reported,
+  not wrapped.
+* ``module:Class.*`` — every function, ``staticmethod`` and ``classmethod`` in
+  the class's own ``__dict__`` (inherited ones are not), except dunder methods
+  other than ``__init__`` and ``__call__``: protocol methods such as
+  ``__getattr__`` or ``__next__`` raise as part of normal control flow. Name a
+  dunder explicitly (``Class.__enter__``) to wrap it.
+* ``module:*`` — every plain function in the module's namespace whose
+  ``__module__`` is that module (functions imported from elsewhere are not).
+
+The wrappers come from :func:`faultlens.capture.make_wrapper` with source
+``auto``: sync, coroutine, generator and async generator functions each get the
+right one. An attribute already wrapped by this instrumentation is not wrapped
+twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Final
+
+import wrapt
+
+from faultlens.capture import CaptureOptions, Kind, WrapperFunction, function_kind, make_wrapper
+from faultlens.instrumentation.spec import WILDCARD, Target
+
+#: Dunder methods ``Class.*`` still wraps; other dunders must be named explicitly.
+WILDCARD_DUNDERS: Final = frozenset({"__init__", "__call__"})
+
+_OPTIONS: Final = CaptureOptions(source="auto")
+
+
+class TargetProblem(Exception):
+    """A target that cannot be wrapped; the message says why (without the target)."""
+
+
+@dataclass(slots=True)
+class Patch:
+    """One wrapped attribute and what it replaced."""
+
+    target: str
+    owner: Any
+    name: str
+    original: Any
+    wrapper: Any
+    own: bool  # the original lived in owner.__dict__ (False: inherited by a class)
+
+    def restore(self) -> bool:
+        """Put the original back; False if someone replaced the wrapper meanwhile.
+
+        A replaced wrapper is left alone: the newer object wins.
+        """
+        namespace = vars(self.owner)
+        if namespace.get(self.name) is not self.wrapper:
+            return False
+        if self.own:
+            setattr(self.owner, self.name, self.original)
+        else:
+            delattr(self.owner, self.name)
+        return True
+
+
+class Wrapping:
+    """Builds wrappers (one shared wrapper function per kind) and applies patches."""
+
+    def __init__(self) -> None:
+        self._wrappers: dict[Kind, WrapperFunction] = {}
+        #: Attributes currently patched, keyed by (id(owner), name); the Patch keeps
+        #: the owner alive, so the id cannot be reused while the key is present.
+        self.applied: dict[tuple[int, str], Patch] = {}
+
+    def wrap_object(self, original: Any) -> Any:
+        """A wrapt ``FunctionWrapper`` recording what escapes ``original``."""
+        kind = function_kind(original)
+        wrapper = self._wrappers.get(kind)
+        if wrapper is None:
+            wrapper = self._wrappers[kind] = make_wrapper(kind, _OPTIONS)
+        return wrapt.FunctionWrapper(original, wrapper)
+
+    def apply(self, module: ModuleType, target: Target) -> list[Patch]:
+        """Wrap what ``target`` names in the imported ``module``.
+
+        Raises :class:`TargetProblem` when nothing can be wrapped; attributes
+        this instance already wrapped are skipped silently.
+        """
+        owner: Any = module
+        where = module.__name__
+        for name in target.owner_path:
+            owner = _class_attribute(owner, name, where)
+            where = f"{where}.{name}"
+        patches = []
+        for name, original, own in _members(owner, target, where):
+            key = (id(owner), name)
+            if key in self.applied:
+                continue
+            patch = Patch(target.text, owner, name, original, self.wrap_object(original), own)
+            try:
+                setattr(owner, name, patch.wrapper)
+            except (AttributeError, TypeError) as err:
+                raise TargetProblem(f"{where}.{name} cannot be replaced ({err})") from None
+            self.applied[key] = patch
+            patches.append(patch)
+        return patches
+
+    def restore_all(self) -> list[Patch]:
+        """Restore every applied patch, newest first; returns those left as they were."""
+        kept = []
+        for patch in reversed(list(self.applied.values())):
+            try:
+                restored = patch.restore()
+            except (AttributeError, TypeError):
+                restored = False
+            if not restored:
+                kept.append(patch)
+        self.applied.clear()
+        return kept
+
+
+def _class_attribute(owner: Any, name: str, where: str) -> type:
+    """The class ``owner.name`` (looked up without running descriptors)."""
+    value = inspect.getattr_static(owner, name, None)
+    if value is None:
+        raise TargetProblem(f"{where} has no attribute {name!r}")
+    if not isinstance(value, type):
+        raise TargetProblem(f"{where}.{name} is not a class ({type(value).__name__})")
+    return value
+
+
+def _members(owner: Any, target: Target, where: str) -> Iterator[tuple[str, Any, bool]]:
+    """(name, raw original, own) for each attribute ``target`` names in ``owner``."""
+    name = target.attribute
+    if isinstance(owner, ModuleType):
+        yield from _module_members(owner, name, where)
+    else:
+        yield from _class_members(owner, name, where)
+
+
+def _module_members(module: ModuleType, name: str, where: str) -> Iterator[tuple[str, Any, bool]]:
+    namespace = vars(module)
+    if name == WILDCARD:
+        found = [
+            (key, value, True)
+            for key, value in namespace.items()
+            if inspect.isfunction(value) and getattr(value, "__module__", None) == module.__name__
+        ]
+        if not found:
+            raise TargetProblem(f"module {where!r} defines no functions")
+        yield from found
+        return
+    if name not in namespace:
+        raise TargetProblem(f"module {where!r} has no attribute {name!r}")
+    value = namespace[name]
+    _check_callable(value, f"{where}.{name}", class_hint=f"{where}:{name}")
+    yield name, value, True
+
+
+def _class_members(owner: type, name: str, where: str) -> Iterator[tuple[str, Any, bool]]:
+    if name == WILDCARD:
+        found = [
+            (key, value, True)
+            for key, value in vars(owner).items()
+            if _is_method(value) and (not _is_dunder(key) or key in WILDCARD_DUNDERS)
+        ]
+        if not found:
+            raise TargetProblem(f"class {where} defines no methods")
+        yield from found
+        return
+    for klass in owner.__mro__:
+        if name in vars(klass):
+            value = vars(klass)[name]
+            _check_callable(value, f"{where}.{name}", class_hint=None)
+            yield name, value, klass is owner
+            return
+    raise TargetProblem(f"class {where} has no attribute {name!r}")
+
+
+def _check_callable(value: Any, where: str, class_hint: str | None) -> None:
+    if isinstance(value, type):
+        hint = f" (name {class_hint}.* or {class_hint}.<method>)" if class_hint else ""
+        raise TargetProblem(f"{where} is a class{hint}")
+    if isinstance(value, property):
+        raise TargetProblem(f"{where} is a property; properties are not wrapped")
+    if isinstance(value, ModuleType):
+        raise TargetProblem(f"{where} is a module")
+    if not (callable(value) or isinstance(value, (staticmethod, classmethod))):
+        raise TargetProblem(f"{where} is not callable ({type(value).__name__})")
+
+
+def _is_method(value: Any) -> bool:
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    return inspect.isfunction(value)
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
