@@ -210,6 +210,35 @@ def test_one_commit_counts_each_service_of_a_group_on_its_own(tmp_path: Path) ->
         assert halt.key[0].string_value == "alpha"
 
 
+def test_halt_keys_and_rules_read_span_attributes(tmp_path: Path) -> None:
+    cfg = recording_config(
+        tmp_path,
+        halts=[{"name": "tenant-down", "key": ["tenant"], "consecutive": 2}],
+        rules=[{"name": "eu", "attributes": {"region": "eu-*"}, "fix": ["record"]}],
+    )
+
+    def tenant_span(index: int, tenant: str, region: str = "us-1") -> Any:
+        return span(
+            "charge",
+            index=index,
+            time_unix_nano=now_ns(),
+            attributes={"tenant": tenant, "region": region},
+            events=[failure_attributes(FP)],
+        )
+
+    with (
+        running_processor(tmp_path, actions=cfg) as processor,
+        ControlClient(processor.address) as client,
+    ):
+        send(processor, tenant_span(1, "a"), tenant_span(2, "b"), tenant_span(3, "a", "eu-2"))
+        (halt,) = halts(client)
+        assert [(item.name, item.string_value) for item in halt.key] == [("tenant", "a")]
+        wait_until(lambda: len(runs(tmp_path)) == 1)
+    (run,) = runs(tmp_path)
+    assert run["failure"]["attributes"]["region"] == "eu-2"
+    assert run["failure"]["attributes"]["tenant"] == "a"
+
+
 def test_breaker_open_from_metrics_service_is_alerted(
     tmp_path: Path, receiver: OtlpReceiver
 ) -> None:

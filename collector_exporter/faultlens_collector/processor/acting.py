@@ -23,7 +23,8 @@ ended without failure (``on_success``): none unless a halt rule counts
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
@@ -98,11 +99,14 @@ def success_fields(config: ActionsConfig) -> tuple[str, ...]:
     )
 
 
-def _context_attributes(config: ActionsConfig) -> tuple[str, ...] | None:
-    """Attribute names that tell occurrences apart for rules and halt rules; None when
-    nothing in the configuration looks at an occurrence's context."""
-    if not config.rules and not config.halts:
-        return None
+def needs_attributes(config: ActionsConfig) -> bool:
+    """Whether occurrences must carry their span's and event's attributes: a rule or a
+    halt rule names an attribute, or hooks (which receive them) are configured."""
+    return bool(config.hooks or _context_attributes(config))
+
+
+def _context_attributes(config: ActionsConfig) -> tuple[str, ...]:
+    """Attribute names (not group or occurrence fields) that rules or halt rules read."""
     names: set[str] = set()
     for rule in config.halts:
         names.update(rule.key)
@@ -112,12 +116,45 @@ def _context_attributes(config: ActionsConfig) -> tuple[str, ...] | None:
     return tuple(sorted(names - _GROUP_FIELDS - _OCCURRENCE_FIELDS))
 
 
+def context_of(config: ActionsConfig) -> Callable[[Occurrence], Hashable] | None:
+    """What tells occurrences of one group apart for this configuration's rules and halt
+    rules — the fields they read (service, span name, ``failure.handled``, attributes) —
+    as a function of an occurrence; None when they read none of them."""
+    matches = [rule.match for rule in config.rules] + [rule.match for rule in config.halts]
+    keys = {name for rule in config.halts for name in rule.key}
+    fields = [
+        field
+        for field, used in (
+            ("service", SERVICE_NAME in keys or any(m.services is not None for m in matches)),
+            ("span_name", SPAN_NAME in keys or any(m.span_names is not None for m in matches)),
+            (
+                "handled",
+                semconv.FAILURE_HANDLED in keys or any(m.handled is not None for m in matches),
+            ),
+        )
+        if used
+    ]
+    names = _context_attributes(config)
+    if not fields and not names:
+        return None
+    occurrence_fields = attrgetter(*fields) if fields else None
+    if not names:
+        return occurrence_fields
+
+    def context(occurrence: Occurrence) -> Hashable:
+        attributes: Mapping[str, Any] = occurrence.attributes
+        own = occurrence_fields(occurrence) if occurrence_fields is not None else None
+        return (own, *(attributes.get(name) for name in names))
+
+    return context
+
+
 class EngineFeed:
     """Hands committed changes to one :class:`ActionEngine` (a writer's ``on_commit``)."""
 
     def __init__(self, engine: ActionEngine) -> None:
         self._engine = engine
-        self._attributes = _context_attributes(engine.config)
+        self._context = context_of(engine.config)
 
     def on_commit(self, changes: Sequence[Change]) -> None:
         """Called by the writer after each committed transaction. Never raises (the
@@ -144,12 +181,15 @@ class EngineFeed:
     def _split(self, change: Change) -> list[tuple[int, Occurrence]] | None:
         """(occurrences, latest occurrence) per context, or None for a single context."""
         batch = change.batch
-        names = self._attributes
-        if names is None or len(batch) < 2:
+        context = self._context
+        if context is None or len(batch) < 2:
             return None
-        parts: dict[tuple[Any, ...], list[Any]] = {}
+        first = context(batch[0])
+        if all(context(occurrence) == first for occurrence in batch):
+            return None
+        parts: dict[Hashable, list[Any]] = {}
         for occurrence in batch:
-            key = _context(occurrence, names)
+            key = context(occurrence)
             part = parts.get(key)
             if part is None:
                 parts[key] = [occurrence.count, occurrence]
@@ -157,16 +197,4 @@ class EngineFeed:
                 part[0] += occurrence.count
                 if occurrence.time_unix_nano >= part[1].time_unix_nano:
                     part[1] = occurrence
-        if len(parts) == 1:
-            return None
         return [(count, last) for count, last in parts.values()]
-
-
-def _context(occurrence: Occurrence, names: tuple[str, ...]) -> tuple[Any, ...]:
-    attributes: Mapping[str, Any] = occurrence.attributes
-    return (
-        occurrence.service,
-        occurrence.span_name,
-        occurrence.handled,
-        *(attributes.get(name) for name in names),
-    )

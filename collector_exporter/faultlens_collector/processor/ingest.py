@@ -24,6 +24,7 @@ failure are handed on after its failures committed.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -74,9 +75,12 @@ class IngestService:
         forwarder: Forwarder | None = None,
         on_metrics: MetricsListener | None = None,
         successes: SuccessFeed | None = None,
+        attributes: bool = False,
     ) -> None:
         self._writer = writer
         self._successes = successes
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes)
+        self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -99,7 +103,7 @@ class IngestService:
     def export_traces(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """TraceService/Export."""
         request = self._decode(trace_service_pb2.ExportTraceServiceRequest, body, context)
-        found = self._extract(extract_spans, request, "traces", context)
+        found = self._extract(self._extract_spans, request, "traces", context)
         self._commit(found, "traces", context)
         if self._successes is not None:
             try:
@@ -116,7 +120,7 @@ class IngestService:
     def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """LogsService/Export."""
         request = self._decode(logs_service_pb2.ExportLogsServiceRequest, body, context)
-        found = self._extract(extract_logs, request, "logs", context)
+        found = self._extract(self._extract_logs, request, "logs", context)
         self._commit(found, "logs", context)
         self._forward("logs", body)
         response = logs_service_pb2.ExportLogsServiceResponse()

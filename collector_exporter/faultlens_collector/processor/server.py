@@ -34,7 +34,7 @@ from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
 from faultlens_collector.actions.sender import otlp_log_exporter
-from faultlens_collector.processor.acting import EngineFeed, success_fields
+from faultlens_collector.processor.acting import EngineFeed, needs_attributes, success_fields
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
@@ -240,6 +240,7 @@ class Processor:
             forwarder=self.forwarder,
             on_metrics=_chain(engine.on_metrics, self._on_metrics),
             successes=SuccessFeed(fields, engine.on_success) if fields else None,
+            attributes=needs_attributes(engine.config),
         )
         self.control = ControlService(self.store, engine, max_streams=settings.max_streams)
         server = grpc.server(

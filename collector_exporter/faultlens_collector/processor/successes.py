@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from faultlens import semconv
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from faultlens_collector.actions.facts import SERVICE_NAME, SPAN_NAME
@@ -35,8 +36,11 @@ class SuccessFeed:
     on_success: Callable[[Mapping[str, Any]], None]
 
     def feed(self, request: Any) -> int:
-        """Tell ``on_success`` about each distinct key among the request's successful
-        spans; returns how many keys that was."""
+        """Tell ``on_success`` about each distinct key among the successful spans of an
+        ``ExportTraceServiceRequest`` (or its serialized bytes); returns how many keys
+        that was."""
+        if isinstance(request, bytes):
+            request = ExportTraceServiceRequest.FromString(request)
         keys = success_keys(request, self.fields)
         for key in keys:
             self.on_success(dict(key))
@@ -49,13 +53,17 @@ def success_keys(request: Any, fields: tuple[str, ...]) -> set[SuccessKey]:
     key needs it then ignores that success)."""
     keys: set[SuccessKey] = set()
     attribute_fields = tuple(name for name in fields if name not in (SERVICE_NAME, SPAN_NAME))
+    per_span = any(name != SERVICE_NAME for name in fields)
     for resource_spans in request.resource_spans:
         service = resource_service(resource_spans.resource)
+        if not per_span:
+            # The key is the resource's: one successful span of it is enough.
+            if any(_succeeded(span) for ss in resource_spans.scope_spans for span in ss.spans):
+                keys.add(((SERVICE_NAME, service),))
+            continue
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                if span.status.code == _ERROR or any(
-                    event.name == semconv.EXCEPTION_EVENT_NAME for event in span.events
-                ):
+                if not _succeeded(span):
                     continue
                 attributes = attributes_of(span.attributes) if attribute_fields else {}
                 key = []
@@ -68,3 +76,9 @@ def success_keys(request: Any, fields: tuple[str, ...]) -> set[SuccessKey]:
                         key.append((name, attributes[name]))
                 keys.add(tuple(key))
     return keys
+
+
+def _succeeded(span: Any) -> bool:
+    return span.status.code != _ERROR and not any(
+        event.name == semconv.EXCEPTION_EVENT_NAME for event in span.events
+    )
