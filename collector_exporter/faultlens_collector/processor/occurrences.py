@@ -358,16 +358,18 @@ def _occurrence(
     trace_id: bytes,
     span_id: bytes,
 ) -> Occurrence:
-    for key in _EXCEPTION_KEYS:
-        context.pop(key, None)
+    if context:
+        for key in _EXCEPTION_KEYS:
+            context.pop(key, None)
+    # Positional: the hot path builds one per failure.
     return Occurrence(
         *template,
-        time_unix_nano=time_unix_nano,
-        service=service,
-        span_name=span_name[:MAX_NAME],
-        trace_id=trace_id.hex() if len(trace_id) == 16 and any(trace_id) else "",
-        span_id=span_id.hex() if len(span_id) == 8 and any(span_id) else "",
-        attributes=context,
+        time_unix_nano,
+        service,
+        span_name[:MAX_NAME],
+        trace_id.hex() if len(trace_id) == 16 and trace_id.strip(b"\0") else "",
+        span_id.hex() if len(span_id) == 8 and span_id.strip(b"\0") else "",
+        context,
     )
 
 
