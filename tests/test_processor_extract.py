@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from faultlens_collector.processor import occurrences as extract
 from faultlens_collector.processor.categories import category_of_type
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 from tests.processor_support import failure_attributes, logs_request, span, trace_request
+
+
+def extract_spans(request: Any, **options: bool) -> extract.Extraction:
+    return extract.extract_spans(request.SerializeToString(), **options)
+
+
+def extract_logs(request: Any, **options: bool) -> extract.Extraction:
+    return extract.extract_logs(request.SerializeToString(), **options)
 
 
 def test_span_events_carry_service_span_context_and_faultlens_attributes() -> None:
@@ -30,7 +40,7 @@ def test_span_events_carry_service_span_context_and_faultlens_attributes() -> No
         ],
         service="payments",
     )
-    found = extract.extract_spans(request, attributes=True)
+    found = extract_spans(request, attributes=True)
     assert (found.items, found.rejected) == (1, 0)
     (item,) = found.occurrences
     assert item.fingerprint == "0123456789abcdef"
@@ -58,7 +68,7 @@ def test_foreign_failures_get_derived_fingerprint_category_and_severity() -> Non
         "exception.message": "Read timed out",
         "exception.escaped": True,
     }
-    (item,) = extract.extract_spans(trace_request([span(events=[event])])).occurrences
+    (item,) = extract_spans(trace_request([span(events=[event])])).occurrences
     assert len(item.fingerprint) == 16
     assert item.category == "timeout"
     assert item.handled is False
@@ -72,13 +82,13 @@ def test_foreign_failures_get_derived_fingerprint_category_and_severity() -> Non
 )
 def test_failure_count_is_clamped_to_sane_values(value: object, expected: int) -> None:
     event = failure_attributes(failure_count=value)
-    (item,) = extract.extract_spans(trace_request([span(events=[event])])).occurrences
+    (item,) = extract_spans(trace_request([span(events=[event])])).occurrences
     assert item.count == expected
 
 
 def test_a_bad_fingerprint_or_severity_is_replaced() -> None:
     event = failure_attributes("NOT-HEX", failure_severity="apocalyptic")
-    (item,) = extract.extract_spans(trace_request([span(events=[event])])).occurrences
+    (item,) = extract_spans(trace_request([span(events=[event])])).occurrences
     assert item.fingerprint != "NOT-HEX"
     assert len(item.fingerprint) == 16
     assert item.severity == "medium"
@@ -86,7 +96,7 @@ def test_a_bad_fingerprint_or_severity_is_replaced() -> None:
 
 def test_oversized_strings_are_truncated_not_rejected() -> None:
     event = failure_attributes(message="m" * 100_000, exception_stacktrace="s" * 500_000)
-    (item,) = extract.extract_spans(trace_request([span("n" * 1000, events=[event])])).occurrences
+    (item,) = extract_spans(trace_request([span("n" * 1000, events=[event])])).occurrences
     assert len(item.message) == extract.MAX_MESSAGE
     assert len(item.stacktrace) == extract.MAX_STACKTRACE
     assert len(item.span_name) == extract.MAX_NAME
@@ -96,7 +106,7 @@ def test_other_events_and_invalid_ids_are_ignored() -> None:
     plain = span(events=[failure_attributes()])
     plain.events[0].name = "retry"
     zero_ids = span(index=0, events=[failure_attributes()])
-    found = extract.extract_spans(trace_request([plain, zero_ids]))
+    found = extract_spans(trace_request([plain, zero_ids]))
     (item,) = found.occurrences
     assert (item.trace_id, item.span_id) == ("", "")
     assert item.time_unix_nano > 0
@@ -121,7 +131,7 @@ def test_nested_and_binary_attribute_values_are_skipped() -> None:
             ),
         ]
     )
-    (item,) = extract.extract_spans(trace_request([event]), attributes=True).occurrences
+    (item,) = extract_spans(trace_request([event]), attributes=True).occurrences
     assert "blob" not in item.attributes
     assert "nested" not in item.attributes
     assert item.attributes["list"] == (1,)
@@ -129,7 +139,7 @@ def test_nested_and_binary_attribute_values_are_skipped() -> None:
 
 def test_without_attributes_only_the_failure_fields_are_read() -> None:
     request = trace_request([span(attributes={"tenant": "acme"}, events=[failure_attributes()])])
-    (item,) = extract.extract_spans(request).occurrences
+    (item,) = extract_spans(request).occurrences
     assert item.attributes == {}
     assert item.fingerprint == "0123456789abcdef"
 
@@ -144,7 +154,7 @@ def test_log_records_with_exception_attributes_are_failures() -> None:
         service="inventory",
         index=3,
     )
-    found = extract.extract_logs(request)
+    found = extract_logs(request)
     assert found.items == 3
     assert [(o.exception_type, o.message) for o in found.occurrences] == [
         ("KeyError", "'sku'"),
@@ -163,7 +173,7 @@ def test_log_records_with_exception_attributes_are_failures() -> None:
 def test_a_missing_service_name_is_unknown_service() -> None:
     request = trace_request([span(events=[failure_attributes()])])
     del request.resource_spans[0].resource.attributes[:]
-    (item,) = extract.extract_spans(request).occurrences
+    (item,) = extract_spans(request).occurrences
     assert item.service == "unknown_service"
 
 

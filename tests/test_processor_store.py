@@ -147,6 +147,24 @@ def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:
     store.connection.execute("PRAGMA query_only = OFF")
     assert store.group_count == 1
     assert store.get_group("00000000000000aa").count == 1
+    # What was merged in memory for the failed transaction is not counted again.
+    store.apply([occurrence()])
+    assert store.get_group("00000000000000aa").count == 2
+    assert store.group_count == 1
+
+
+def test_recently_written_groups_merge_without_a_read_and_stay_bounded(tmp_path: Path) -> None:
+    store = GroupStore(tmp_path / "db", hot_groups=2)
+    for _ in range(3):
+        store.apply([occurrence(f"{i:016x}", time_unix_nano=i + 1) for i in range(5)])
+    assert len(store._hot) == 2
+    assert [store.get_group(f"{i:016x}").count for i in range(5)] == [3] * 5
+    # A status set by an operator is not overwritten by the cached copy.
+    store.update_status(["0000000000000004"], "resolved")
+    (change,) = store.apply([occurrence("0000000000000004")])
+    assert change.regressed
+    assert store.get_group("0000000000000004").status == "regressed"
+    store.close()
 
 
 def test_queries_filter_sort_and_page(store: GroupStore) -> None:

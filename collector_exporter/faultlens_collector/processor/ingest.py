@@ -3,10 +3,13 @@
 Handlers receive the raw request bytes (no generated servicer), so every way a
 request can be wrong gets the right status instead of a crash:
 
-* undecodable bytes → ``INVALID_ARGUMENT`` naming the message type;
-* a decodable request with invalid failures (an ``exception`` event with
-  neither type nor message) → success with ``partial_success`` counting the
-  rejected spans or log records and saying why;
+* a request whose frame (resources, scopes, the list of spans or records) does
+  not decode → ``INVALID_ARGUMENT`` naming the message type;
+* invalid failures — a span or record holding an ``exception`` marker that does
+  not decode, an ``exception`` event with neither type nor message → success
+  with ``partial_success`` counting the rejected spans or log records and
+  saying why. Spans and records without failures are not decoded at all (the
+  next hop validates what it reads; :mod:`.framing`);
 * an empty request → success, nothing written;
 * more than the size limit → ``RESOURCE_EXHAUSTED`` (enforced by gRPC before
   the handler runs; ``grpc.max_receive_message_length``);
@@ -45,6 +48,11 @@ from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.writer import BatchWriter
 
 _log = logging.getLogger(__name__)
+_REQUEST_NAMES: Final = {
+    "traces": "ExportTraceServiceRequest",
+    "logs": "ExportLogsServiceRequest",
+    "metrics": "ExportMetricsServiceRequest",
+}
 
 TRACE_SERVICE: Final = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE: Final = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -102,12 +110,11 @@ class IngestService:
 
     def export_traces(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """TraceService/Export."""
-        request = self._decode(trace_service_pb2.ExportTraceServiceRequest, body, context)
-        found = self._extract(self._extract_spans, request, "traces", context)
+        found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
         if self._successes is not None:
             try:
-                self._successes.feed(request)
+                self._successes.feed(body)
             except Exception:  # a listener never fails the export
                 _log.exception("faultlens: the success listener failed")
         self._forward("traces", body)
@@ -119,8 +126,7 @@ class IngestService:
 
     def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """LogsService/Export."""
-        request = self._decode(logs_service_pb2.ExportLogsServiceRequest, body, context)
-        found = self._extract(self._extract_logs, request, "logs", context)
+        found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
         self._forward("logs", body)
         response = logs_service_pb2.ExportLogsServiceResponse()
@@ -131,7 +137,7 @@ class IngestService:
 
     def export_metrics(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """MetricsService/Export: metrics carry no failures; they feed the action engine."""
-        request = self._decode(metrics_service_pb2.ExportMetricsServiceRequest, body, context)
+        request = self._decode_metrics(body, context)
         self._metrics.received.add(1, self._attrs["metrics"])
         if self._on_metrics is not None and request.resource_metrics:
             try:
@@ -143,13 +149,19 @@ class IngestService:
 
     def _extract(
         self,
-        extract: Callable[[Any], Extraction],
-        request: Any,
+        extract: Callable[[bytes], Extraction],
+        body: bytes,
         signal: str,
         context: grpc.ServicerContext,
     ) -> Extraction:
         try:
-            found = extract(request)
+            found = extract(body)
+        except DecodeError as exc:
+            self._metrics.refused.add(1, {"reason": "undecodable"})
+            name = _REQUEST_NAMES[signal]
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {name}: {exc}"
+            )
         except Exception:  # a defect here must be a status, never a dead server
             _log.exception("faultlens: could not read a %s request", signal)
             context.abort(grpc.StatusCode.INTERNAL, f"faultlens could not read the {signal}")
@@ -181,12 +193,12 @@ class IngestService:
         if self._forwarder is not None:
             self._forwarder.enqueue(signal, body)
 
-    def _decode(self, message_type: Any, body: bytes, context: grpc.ServicerContext) -> Any:
+    def _decode_metrics(self, body: bytes, context: grpc.ServicerContext) -> Any:
         try:
-            return message_type.FromString(body)
+            return metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
         except (DecodeError, RuntimeError, ValueError) as exc:
             self._metrics.refused.add(1, {"reason": "undecodable"})
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"the request is not a valid {message_type.DESCRIPTOR.name}: {exc}",
+                f"the request is not a valid {_REQUEST_NAMES['metrics']}: {exc}",
             )

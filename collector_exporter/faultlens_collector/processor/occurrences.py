@@ -7,22 +7,33 @@ valid; otherwise the processor derives them: the fingerprint from the type, the
 stack trace and the message; the category from the type's name; the severity
 ``medium`` (``high`` for a failure that escaped).
 
-Only what the group store needs is copied out of the protobuf messages, and only
-for the spans that carry a failure: walking a request costs a few attribute
-reads per span. Oversized strings are truncated, never rejected.
+Only the spans and log records that carry a failure are decoded (see
+:mod:`.framing`), and only what the group store needs is copied out of them.
+Oversized strings are truncated, never rejected.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from faultlens import semconv
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.processor.categories import category_of_type
+from faultlens_collector.processor.framing import (
+    LOG_MARKERS,
+    SPAN_MARKERS,
+    LogRecordFrame,
+    SpanFrame,
+    candidates,
+    parse_frames,
+)
 
 #: Longest ``exception.message`` kept (characters).
 MAX_MESSAGE: Final = 8 * 1024
@@ -47,6 +58,14 @@ _FAILURE_KEYS: Final = _EXCEPTION_KEYS | {
     semconv.FAILURE_COUNT,
     semconv.FAILURE_SOURCE,
 }
+#: Decoded ``KeyValue``s kept, and the largest one kept (stack traces are decoded each time).
+_CACHED_KEY_VALUES: Final = 16_384
+_CACHED_KEY_VALUE_BYTES: Final = 1024
+_KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
+#: Failure templates kept, and the longest message plus stack trace a kept one may have.
+_CACHED_TEMPLATES: Final = 1024
+_CACHED_TEMPLATE_CHARS: Final = 16 * 1024
+_TEMPLATES: dict[tuple[bytes, ...], Template] = {}
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 
 
@@ -126,107 +145,211 @@ def resource_service(resource: Any) -> str:
     return "unknown_service"
 
 
-def failure_fields(key_values: Iterable[Any]) -> dict[str, Any]:
-    """The ``exception.*`` and ``failure.*`` attributes of a repeated ``KeyValue``.
+def key_value(raw: bytes) -> tuple[str, Any]:
+    """``(key, value)`` of a serialized ``KeyValue`` (value as :func:`any_value` gives it).
 
-    Only these keys are decoded (the hot path of ingest); other attributes cost
-    one key comparison each.
+    Small entries are cached (bounded): the same attribute recurs in every
+    failure of a defect. Raises ``DecodeError`` for bytes that are not a
+    ``KeyValue`` (including invalid UTF-8).
+    """
+    cached = _KEY_VALUES.get(raw)
+    if cached is not None:
+        return cached
+    item = KeyValue.FromString(raw)
+    decoded = (item.key, any_value(item.value))
+    if len(raw) <= _CACHED_KEY_VALUE_BYTES:
+        if len(_KEY_VALUES) >= _CACHED_KEY_VALUES:
+            _KEY_VALUES.clear()
+        _KEY_VALUES[raw] = decoded
+    return decoded
+
+
+def failure_fields(attributes: Iterable[bytes]) -> dict[str, Any]:
+    """The scalar ``exception.*`` and ``failure.*`` attributes among serialized ``KeyValue``s.
+
+    Raises ``DecodeError`` when one of them does not decode.
     """
     result: dict[str, Any] = {}
-    for item in key_values:
-        key = item.key
-        if key in _FAILURE_KEYS:
-            value = item.value
-            kind = value.WhichOneof("value")
-            if kind in _SCALARS:
-                result[key] = getattr(value, kind)
+    for raw in attributes:
+        key, value = key_value(raw)
+        if key in _FAILURE_KEYS and value is not None and not isinstance(value, tuple):
+            result[key] = value
     return result
 
 
-def extract_spans(request: Any, *, attributes: bool = False) -> Extraction:
-    """The failures of an ``ExportTraceServiceRequest``: every ``exception`` span event.
+def attributes_of_serialized(
+    attributes: Iterable[bytes], limit: int = MAX_ATTRIBUTES
+) -> dict[str, Any]:
+    """Scalar and array attributes among serialized ``KeyValue``s (undecodable ones skipped)."""
+    result: dict[str, Any] = {}
+    for raw in attributes:
+        if len(result) >= limit:
+            break
+        try:
+            key, value = key_value(raw)
+        except DecodeError:
+            continue
+        if value is not None:
+            result[key] = value
+    return result
 
-    An occurrence's time is the event's, else the span's end, else now. With
-    ``attributes``, each occurrence also carries the span's attributes merged
-    with the event's (the event's win), for halt-rule keys; without, only the
-    failure fields are decoded.
+
+def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
+    """The failures in a serialized ``ExportTraceServiceRequest``: its ``exception`` events.
+
+    Only spans whose bytes contain an ``exception`` event name are decoded (see
+    :mod:`.framing`); one that does not decode is rejected (counted in the
+    result), the others are not inspected. An occurrence's time is the
+    event's, else the span's end, else now. With ``attributes``, each
+    occurrence also carries the span's attributes merged with the event's (the
+    event's win), for halt-rule keys; without, only the failure fields are
+    decoded. Raises ``DecodeError`` when the request's frame does not decode.
     """
     found = Extraction()
     now = time.time_ns()
-    for resource_spans in request.resource_spans:
-        service = resource_service(resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            spans = scope_spans.spans
-            found.items += len(spans)
-            for span in spans:
-                if not span.events:
+    for service, items in scopes(parse_frames(body)):
+        found.items += len(items)
+        for raw in candidates(items, SPAN_MARKERS):
+            try:
+                span = SpanFrame.FromString(raw)
+            except DecodeError:
+                found.reject("a span with an exception event does not decode")
+                continue
+            for event in span.events:
+                if event.name != semconv.EXCEPTION_EVENT_NAME:
                     continue
-                for event in span.events:
-                    if event.name != semconv.EXCEPTION_EVENT_NAME:
-                        continue
-                    fields = failure_fields(event.attributes)
-                    if not (
-                        fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
-                    ):
-                        found.reject("exception event without exception.type or exception.message")
-                        continue
-                    context: dict[str, Any] = {}
-                    if attributes:
-                        context = attributes_of(span.attributes)
-                        context.update(attributes_of(event.attributes))
-                    found.occurrences.append(
-                        _occurrence(
-                            fields,
-                            context,
-                            time_unix_nano=event.time_unix_nano or span.end_time_unix_nano or now,
-                            service=service,
-                            span_name=span.name,
-                            trace_id=span.trace_id,
-                            span_id=span.span_id,
-                        )
-                    )
-    return found
-
-
-def extract_logs(request: Any, *, attributes: bool = False) -> Extraction:
-    """The failures of an ``ExportLogsServiceRequest``: records with ``exception.*`` attributes.
-
-    ``attributes`` as for :func:`extract_spans` (the record's attributes).
-    """
-    found = Extraction()
-    now = time.time_ns()
-    for resource_logs in request.resource_logs:
-        service = resource_service(resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            records = scope_logs.log_records
-            found.items += len(records)
-            for record in records:
-                fields = failure_fields(record.attributes)
-                if not any(key in _EXCEPTION_KEYS for key in fields):
+                try:
+                    template = failure_template(event.attributes)
+                except InvalidFailure as exc:
+                    found.reject(f"exception event {exc}")
                     continue
-                if not (
-                    fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)
-                ):
-                    found.reject("log record with empty exception.type and exception.message")
-                    continue
+                context: dict[str, Any] = {}
+                if attributes:
+                    context = attributes_of_serialized(span.attributes)
+                    context.update(attributes_of_serialized(event.attributes))
                 found.occurrences.append(
                     _occurrence(
-                        fields,
-                        attributes_of(record.attributes) if attributes else {},
-                        time_unix_nano=record.time_unix_nano
-                        or record.observed_time_unix_nano
-                        or now,
+                        template,
+                        context,
+                        time_unix_nano=event.time_unix_nano or span.end_time_unix_nano or now,
                         service=service,
-                        span_name="",
-                        trace_id=record.trace_id,
-                        span_id=record.span_id,
+                        span_name=span.name,
+                        trace_id=span.trace_id,
+                        span_id=span.span_id,
                     )
                 )
     return found
 
 
+def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
+    """The failures in a serialized ``ExportLogsServiceRequest``: records with ``exception.*``.
+
+    Only records whose bytes contain an ``exception.type`` or
+    ``exception.message`` key are decoded; ``attributes`` and errors as for
+    :func:`extract_spans`.
+    """
+    found = Extraction()
+    now = time.time_ns()
+    for service, items in scopes(parse_frames(body)):
+        found.items += len(items)
+        for raw in candidates(items, LOG_MARKERS):
+            try:
+                record = LogRecordFrame.FromString(raw)
+                template = failure_template(record.attributes)
+            except DecodeError:
+                found.reject("a log record with exception attributes does not decode")
+                continue
+            except InvalidFailure as exc:
+                if exc.has_exception_keys:
+                    found.reject(f"log record {exc}")
+                continue
+            found.occurrences.append(
+                _occurrence(
+                    template,
+                    attributes_of_serialized(record.attributes) if attributes else {},
+                    time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano or now,
+                    service=service,
+                    span_name="",
+                    trace_id=record.trace_id,
+                    span_id=record.span_id,
+                )
+            )
+    return found
+
+
+def scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
+    """``(service.name, serialized items)`` per scope of a request frame."""
+    for entry in frame.resources:
+        service = resource_service(Resource.FromString(entry.resource))
+        for scope in entry.scopes:
+            yield service, scope.items
+
+
+class InvalidFailure(ValueError):
+    """An ``exception`` event or record that cannot be a failure (the message says why)."""
+
+    def __init__(self, message: str, *, has_exception_keys: bool = True) -> None:
+        super().__init__(message)
+        self.has_exception_keys = has_exception_keys
+
+
+#: What an occurrence takes from its attributes alone: the first eight fields of
+#: :class:`Occurrence`, fingerprint to count.
+Template = tuple[str, str, str, str, str, str, "bool | None", int]
+
+
+def failure_template(attributes: Sequence[bytes]) -> Template:
+    """The failure fields of serialized attributes, fingerprint computed (cached per set).
+
+    The same attribute set — one defect with the same message — recurs in every
+    repeat, so the result is cached (bounded; sets with long messages or stack
+    traces are not kept). Raises :class:`InvalidFailure` when neither
+    ``exception.type`` nor ``exception.message`` is set (``has_exception_keys``
+    tells whether any ``exception.*`` key was there), or when an attribute does
+    not decode.
+    """
+    key = tuple(attributes)
+    template = _TEMPLATES.get(key)
+    if template is not None:
+        return template
+    try:
+        fields = failure_fields(key)
+    except DecodeError:
+        raise InvalidFailure("attributes do not decode") from None
+    if not (fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)):
+        raise InvalidFailure(
+            "without exception.type or exception.message",
+            has_exception_keys=any(name in _EXCEPTION_KEYS for name in fields),
+        )
+    exception_type = _text(fields.get(semconv.EXCEPTION_TYPE), MAX_NAME)
+    message = _text(fields.get(semconv.EXCEPTION_MESSAGE), MAX_MESSAGE)
+    stacktrace = _text(fields.get(semconv.EXCEPTION_STACKTRACE), MAX_STACKTRACE)
+    handled = _handled(fields)
+    severity = fields.get(semconv.FAILURE_SEVERITY)
+    if severity not in semconv.SEVERITY_RANK:
+        severity = "medium" if handled is not False else "high"
+    category = _text(fields.get(semconv.FAILURE_CATEGORY), MAX_NAME) or category_of_type(
+        exception_type
+    )
+    template = (
+        fingerprint_of(fields),
+        exception_type,
+        message,
+        stacktrace,
+        category,
+        str(severity),
+        handled,
+        _count(fields.get(semconv.FAILURE_COUNT)),
+    )
+    if len(message) + len(stacktrace) <= _CACHED_TEMPLATE_CHARS:
+        if len(_TEMPLATES) >= _CACHED_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = template
+    return template
+
+
 def _occurrence(
-    fields: dict[str, Any],
+    template: Template,
     context: dict[str, Any],
     *,
     time_unix_nano: int,
@@ -235,33 +358,18 @@ def _occurrence(
     trace_id: bytes,
     span_id: bytes,
 ) -> Occurrence:
-    exception_type = _text(fields.get(semconv.EXCEPTION_TYPE), MAX_NAME)
-    message = _text(fields.get(semconv.EXCEPTION_MESSAGE), MAX_MESSAGE)
-    stacktrace = _text(fields.get(semconv.EXCEPTION_STACKTRACE), MAX_STACKTRACE)
-    for key in _EXCEPTION_KEYS:
-        context.pop(key, None)
-    handled = _handled(fields)
-    severity = fields.get(semconv.FAILURE_SEVERITY)
-    if severity not in semconv.SEVERITY_RANK:
-        severity = "medium" if handled is not False else "high"
-    category = _text(fields.get(semconv.FAILURE_CATEGORY), MAX_NAME) or category_of_type(
-        exception_type
-    )
+    if context:
+        for key in _EXCEPTION_KEYS:
+            context.pop(key, None)
+    # Positional: the hot path builds one per failure.
     return Occurrence(
-        fingerprint=fingerprint_of(fields),
-        exception_type=exception_type,
-        message=message,
-        stacktrace=stacktrace,
-        category=category,
-        severity=str(severity),
-        handled=handled,
-        count=_count(fields.get(semconv.FAILURE_COUNT)),
-        time_unix_nano=time_unix_nano,
-        service=service,
-        span_name=span_name[:MAX_NAME],
-        trace_id=trace_id.hex() if len(trace_id) == 16 and any(trace_id) else "",
-        span_id=span_id.hex() if len(span_id) == 8 and any(span_id) else "",
-        attributes=context,
+        *template,
+        time_unix_nano,
+        service,
+        span_name[:MAX_NAME],
+        trace_id.hex() if len(trace_id) == 16 and trace_id.strip(b"\0") else "",
+        span_id.hex() if len(span_id) == 8 and span_id.strip(b"\0") else "",
+        context,
     )
 
 

@@ -21,15 +21,51 @@ name                                        unit          attributes
 ``faultlens.processor.groups``              ``{group}``   — (failure groups in the store)
 =========================================== ============= ==========================================
 
-Counters are added once per request (never per item); queue depths and the
-group count are observed when the metric reader collects.
+Counts are kept in process (a dictionary update per request, never per item)
+and published as observable counters; queue depths and the group count are
+observed when the metric reader collects; the commit duration is recorded once
+per transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Mapping
 
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter_provider
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Meter,
+    MeterProvider,
+    Observation,
+    get_meter_provider,
+)
+
+
+class LocalCounter:
+    """A monotonic count kept in process and published as an observable counter.
+
+    :meth:`add` costs a dictionary update (a ``Counter.add`` of the OTel SDK
+    costs several microseconds); the meter reads the totals when it collects.
+    Attribute sets are few and fixed (signal, reason), so the table stays small.
+    """
+
+    def __init__(self, meter: Meter, name: str, unit: str, description: str) -> None:
+        self._totals: dict[tuple[tuple[str, str], ...], int] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_counter(
+            name, callbacks=[self._observe], unit=unit, description=description
+        )
+
+    def add(self, amount: int, attributes: Mapping[str, str] | None = None) -> None:
+        """Add ``amount`` to the count for ``attributes``."""
+        key = tuple(sorted(attributes.items())) if attributes else ()
+        with self._lock:
+            self._totals[key] = self._totals.get(key, 0) + amount
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            totals = list(self._totals.items())
+        return [Observation(total, dict(key)) for key, total in totals]
 
 
 class ProcessorMetrics:
@@ -37,38 +73,40 @@ class ProcessorMetrics:
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         meter = (meter_provider or get_meter_provider()).get_meter("faultlens.processor")
-        self.received = meter.create_counter(
-            "faultlens.processor.items.received", unit="{item}", description="Items received."
+        self.received = LocalCounter(
+            meter, "faultlens.processor.items.received", "{item}", "Items received."
         )
-        self.failures = meter.create_counter(
-            "faultlens.processor.failures.received",
-            unit="{failure}",
-            description="Failure events stored.",
+        self.failures = LocalCounter(
+            meter, "faultlens.processor.failures.received", "{failure}", "Failure events stored."
         )
-        self.rejected = meter.create_counter(
+        self.rejected = LocalCounter(
+            meter,
             "faultlens.processor.items.rejected",
-            unit="{item}",
-            description="Items not accepted, by reason.",
+            "{item}",
+            "Items not accepted, by reason.",
         )
-        self.refused = meter.create_counter(
+        self.refused = LocalCounter(
+            meter,
             "faultlens.processor.requests.refused",
-            unit="{request}",
-            description="Requests refused before reading them.",
+            "{request}",
+            "Requests refused before reading them.",
         )
         self.commit_duration = meter.create_histogram(
             "faultlens.processor.store.commit.duration",
             unit="s",
             description="Time to apply and commit one batch of requests.",
         )
-        self.forward_sent = meter.create_counter(
+        self.forward_sent = LocalCounter(
+            meter,
             "faultlens.processor.forward.sent",
-            unit="{request}",
-            description="Requests delivered to the next hop.",
+            "{request}",
+            "Requests delivered to the next hop.",
         )
-        self.forward_dropped = meter.create_counter(
+        self.forward_dropped = LocalCounter(
+            meter,
             "faultlens.processor.forward.dropped",
-            unit="{request}",
-            description="Requests not delivered to the next hop, by reason.",
+            "{request}",
+            "Requests not delivered to the next hop, by reason.",
         )
         self._meter = meter
 

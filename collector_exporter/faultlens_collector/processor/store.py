@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -241,6 +241,10 @@ class AmbiguousFingerprint(ValueError):
 class GroupStore:
     """Failure groups in the SQLite file at ``path`` (created and migrated on open).
 
+    The ``hot_groups`` groups written most recently stay in memory so that a
+    failure storm merges without reading its group back; the rows stay the
+    truth (a failed transaction empties that cache).
+
     ``redact`` is applied to each group's representative message and stack
     trace before they are first stored. Raises
     :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot be
@@ -254,11 +258,16 @@ class GroupStore:
         redact: Callable[[str], str] = str,
         durable: bool = False,
         cache_kib: int = 16 * 1024,
+        hot_groups: int = 2048,
     ) -> None:
         self.path = str(path)
         self._redact = redact
         self._cache_kib = cache_kib
         self._lock = threading.Lock()
+        # The groups written last, in write order (oldest first): merged again without a
+        # read. Only apply() fills it; every other write drops what it touches.
+        self._hot: dict[str, Group] = {}
+        self._hot_groups = hot_groups
         self._db = sqlite_db.open_database(self.path, what="failure store", durable=durable)
         self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         try:
@@ -292,7 +301,6 @@ class GroupStore:
 
         Raises ``sqlite3.Error`` (and changes nothing) when the transaction cannot commit.
         """
-        now = time.time_ns()
         by_fingerprint: dict[str, list[Occurrence]] = {}
         for occurrence in occurrences:
             by_fingerprint.setdefault(occurrence.fingerprint, []).append(occurrence)
@@ -301,34 +309,61 @@ class GroupStore:
         changes: list[Change] = []
         with self._lock:
             created = 0
-            with sqlite_db.transaction(self._db):
-                for fingerprint, batch in by_fingerprint.items():
-                    row = self._db.execute(
-                        f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
-                        (fingerprint,),
-                    ).fetchone()
-                    group = _group(row) if row else new_group(batch[0], self._redact)
-                    merged = merge(group, batch, now)
-                    if row is None:
-                        self._db.execute(_INSERT, _row(group))
-                    elif row[17] is not None:  # a dismissal's counters or its end changed too
-                        self._db.execute(_UPDATE_DISMISSED, _merged_columns(group, dismissal=True))
-                    else:
-                        self._db.execute(_UPDATE, _merged_columns(group))
-                    created += row is None
-                    changes.append(
-                        Change(
-                            group,
-                            merged.added,
-                            row is None,
-                            merged.regressed,
-                            merged.last or batch[-1],
-                            batch,
-                            merged.reopened,
+            hot = self._hot
+            now = time.time_ns()
+            try:
+                with sqlite_db.transaction(self._db):
+                    for fingerprint, batch in by_fingerprint.items():
+                        group = hot.pop(fingerprint, None)
+                        is_new = False
+                        if group is None:
+                            row = self._db.execute(
+                                f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
+                                (fingerprint,),
+                            ).fetchone()
+                            is_new = row is None
+                            group = new_group(batch[0], self._redact) if is_new else _group(row)
+                        dismissed = group.dismissal is not None
+                        lists = (len(group.span_names), group.samples[-1:])
+                        merged = merge(group, batch, now)
+                        if is_new:
+                            self._db.execute(_INSERT, _row(group))
+                        elif dismissed:  # its rate window moved, or it lapsed
+                            self._db.execute(
+                                _UPDATE_DISMISSED, _merged_columns(group, dismissal=True)
+                            )
+                        elif lists == (len(group.span_names), group.samples[-1:]):
+                            self._db.execute(_UPDATE_COUNTS, _count_columns(group))
+                        else:
+                            self._db.execute(_UPDATE, _merged_columns(group))
+                        hot[fingerprint] = group
+                        created += is_new
+                        changes.append(
+                            Change(
+                                group,
+                                merged.added,
+                                is_new,
+                                merged.regressed,
+                                merged.last or batch[-1],
+                                batch,
+                                merged.reopened,
+                            )
                         )
-                    )
+            except BaseException:
+                hot.clear()  # merged in memory, not committed: the rows are the truth
+                raise
+            while len(hot) > self._hot_groups:
+                del hot[next(iter(hot))]
             self._group_count += created
         return changes
+
+    def _forget(self, fingerprints: Iterable[str] | None = None) -> None:
+        """Drop cached groups (all when None). Every write besides :meth:`apply` calls this."""
+        if fingerprints is None:
+            self._hot.clear()
+        else:
+            for fingerprint in fingerprints:
+                self._hot.pop(fingerprint, None)
 
     def update_groups(
         self, query: GroupQuery, update: GroupUpdate, action: OperatorAction
@@ -339,6 +374,7 @@ class GroupStore:
         items, values = update.assignments()
         where, parameters = query.where()
         with self._lock, sqlite_db.transaction(self._db):
+            self._forget()
             logged = oplog.attach_groups(
                 self._db, oplog.insert(self._db, action), where, parameters
             )
@@ -371,6 +407,7 @@ class GroupStore:
         """Reopen the dismissed groups whose dismissal's end time passed; how many."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
         with self._lock, sqlite_db.transaction(self._db):
+            self._forget()
             return self._db.execute(
                 "UPDATE failure_groups SET status = 'open', dismissal = NULL, "
                 "dismissed_until = NULL WHERE dismissed_until IS NOT NULL "
@@ -400,6 +437,7 @@ class GroupStore:
     def update_status(self, fingerprints: Sequence[str], status: str) -> int:
         """Set the status of the named groups; returns how many exist."""
         with self._lock, sqlite_db.transaction(self._db):
+            self._forget(fingerprints)
             changed = 0
             for fingerprint in fingerprints:
                 changed += self._db.execute(
@@ -495,6 +533,29 @@ _UPDATE: Final = (
 )
 # ... and for a dismissed group, its dismissal (rate window, or lifted).
 _UPDATE_DISMISSED: Final = _UPDATE.replace(" WHERE", ", dismissal = ?, dismissed_until = ? WHERE")
+
+
+# The common case: a known group, no new span name or sample.
+_UPDATE_COUNTS: Final = (
+    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
+    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ? "
+    "WHERE fingerprint = ?"
+)
+
+
+def _count_columns(group: Group) -> tuple[Any, ...]:
+    return (
+        group.category,
+        group.severity,
+        semconv.SEVERITY_RANK.get(group.severity, -1),
+        group.status,
+        group.count,
+        group.handled_count,
+        group.first_seen,
+        group.last_seen,
+        _encode(group.service_counts),
+        group.fingerprint,
+    )
 
 
 def _merged_columns(group: Group, *, dismissal: bool = False) -> tuple[Any, ...]:
