@@ -16,7 +16,9 @@ from actions_support import breaker_request, config, python_hook, wait_until
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
 from faultlens_collector.processor.server import Processor
+from faultlens_collector.processor.successes import success_keys
 from faultlens_collector.processor.wire import key_items
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tests.otlp_receiver import OtlpReceiver, attributes
 from tests.processor_support import (
@@ -177,6 +179,22 @@ def test_a_consecutive_halt_rule_halts_the_key_and_a_success_resets_the_streak(
         assert "3 consecutive failures" in halt.reason
         assert list(halt.fingerprints) == [FP]
         assert receiver.wait_for(lambda: "halt" in alert_kinds(receiver))
+
+
+def test_success_keys_skip_failed_and_error_spans() -> None:
+    failed = failing(index=1, name="pay")
+    error = succeeding(index=2, name="refund")
+    error.status.code = Status.STATUS_CODE_ERROR
+    fine = span("search", index=3, attributes={"tenant": "t1"})
+    other = span("search", index=4, attributes={"tenant": "t2"})
+    body = trace_request([failed, error, fine, other]).SerializeToString()
+    assert success_keys(body, ("service.name",)) == {(("service.name", "checkout"),)}
+    assert success_keys(body, ("span.name", "tenant")) == {
+        (("span.name", "search"), ("tenant", "t1")),
+        (("span.name", "search"), ("tenant", "t2")),
+    }
+    only_failures = trace_request([failed]).SerializeToString()
+    assert success_keys(only_failures, ("service.name",)) == set()
 
 
 def test_a_windowed_halt_rule_needs_no_successes(tmp_path: Path) -> None:
