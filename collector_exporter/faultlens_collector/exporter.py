@@ -38,8 +38,6 @@ without failures returns ``SUCCESS`` at once, without touching the network.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -50,15 +48,12 @@ from faultlens.endpoint import (
     ENDPOINT_ENV,
     HEADERS_ENV,
     Headers,
-    endpoint_from_env,
     parse_endpoint,
-    parse_headers,
+    resolve,
 )
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-_log = logging.getLogger("faultlens")
 
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 
@@ -75,10 +70,6 @@ class _Metadata(tuple[tuple[str, str], ...]):
 
     def __bool__(self) -> bool:
         return True
-
-
-def _metadata(headers: Headers) -> _Metadata:
-    return _Metadata(parse_headers(headers))
 
 
 def carries_failure(span: ReadableSpan) -> bool:
@@ -118,18 +109,14 @@ class FaultlensSpanExporter(SpanExporter):
         compression: grpc.Compression | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        env = os.environ if environ is None else environ
-        if endpoint is not None:
-            target, secure = parse_endpoint(endpoint)
-        else:
-            target, secure = endpoint_from_env(env.get(ENDPOINT_ENV))
+        target, secure, metadata = resolve(endpoint, headers, environ)
         if insecure is not None:
             secure = not insecure
         if secure and credentials is None:
             credentials = grpc.ssl_channel_credentials()
         self._endpoint = target
         self._secure = secure
-        self._metadata = _metadata(headers if headers is not None else env.get(HEADERS_ENV, ""))
+        self._metadata = _Metadata(metadata)
         self._shut_down = False
         self._exporter = OTLPSpanExporter(
             endpoint=target,

@@ -16,6 +16,7 @@ Shared by everything in an application that talks to the processor — the
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -81,3 +82,22 @@ def parse_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
         return tuple(parse_env_headers(headers, liberal=True).items())
     items = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((str(key).lower(), str(item)) for key, item in items)
+
+
+def resolve(
+    endpoint: str | None, headers: Headers | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, bool, tuple[tuple[str, str], ...]]:
+    """(``host:port``, uses TLS, metadata): the arguments given, else ``FAULTLENS_ENDPOINT``
+    and ``FAULTLENS_HEADERS`` from ``environ`` (default ``os.environ``). A malformed
+    ``endpoint`` argument raises ``ValueError``; a malformed variable is logged and the
+    default used."""
+    env = os.environ if environ is None else environ
+    if endpoint is not None:
+        target, secure = parse_endpoint(endpoint)
+    else:
+        target, secure = endpoint_from_env(env.get(ENDPOINT_ENV))
+    return (
+        target,
+        secure,
+        parse_headers(headers if headers is not None else env.get(HEADERS_ENV, "")),
+    )

@@ -40,6 +40,17 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_actor_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--actor`` (who is acting, for the processor's operator log)."""
     parser.add_argument(

@@ -15,7 +15,7 @@ from typing import Any, Final, TextIO
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import CommandError, triage
-from faultlens_collector.cli.connect import add_connection_options, call, connect
+from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
 from faultlens_collector.cli.selection import add_group_filters, group_filter
 from faultlens_collector.cli.table import render_table
 from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time, primary_service
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser("list", help="list failure groups, most recent first")
     _add_filters(listing)
     listing.add_argument(
-        "--limit", type=_positive, default=50, help="at most this many groups (default 50)"
+        "--limit", type=positive_int, default=50, help="at most this many groups (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON only (one array)")
     add_connection_options(listing)
@@ -85,16 +85,6 @@ def _add_trace_url(parser: argparse.ArgumentParser) -> None:
             f"(default ${TRACE_URL_ENV})"
         ),
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from faultlens_collector.cli.connect import (
     call,
     connect,
     parse_until,
+    positive_int,
 )
 from faultlens_collector.cli.selection import add_selection, selection
 
@@ -56,7 +57,7 @@ def register(commands: Any) -> None:
             )
             parser.add_argument(
                 "--reopen-above",
-                type=_positive,
+                type=positive_int,
                 metavar="N",
                 help="open again as soon as more than N occurrences fall within an hour",
             )
@@ -73,16 +74,6 @@ def register(commands: Any) -> None:
         add_actor_option(parser)
         add_connection_options(parser)
         parser.set_defaults(handler=run, triage_command=name)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def build_request(args: argparse.Namespace) -> Any:

@@ -51,19 +51,13 @@ _OCCURRENCE_FIELDS: Final = frozenset({SERVICE_NAME, SPAN_NAME, semconv.FAILURE_
 
 def facts_of(group: Group, last: Occurrence) -> FailureFacts:
     """The engine's view of ``group`` updated by occurrences whose latest is ``last``."""
-    return FailureFacts(
-        fingerprint=group.fingerprint,
-        exception_type=group.exception_type,
-        message=group.message,
-        category=group.category,
-        severity=group.severity,
+    return _facts(
+        group,
         service=last.service,
         span_name=last.span_name,
         attributes=last.attributes,
-        count=group.count,
-        status=group.status,
         handled=last.handled,
-        last_seen=last.time_unix_nano / 1e9 if last.time_unix_nano else None,
+        last_seen=last.time_unix_nano,
     )
 
 
@@ -76,18 +70,38 @@ def facts_of_group(group: Group) -> FailureFacts:
         handled = True
     elif group.handled_count == 0:
         handled = False
+    return _facts(
+        group,
+        service=primary_service(group.service_counts),
+        span_name=group.span_names[0] if group.span_names else "",
+        attributes={},
+        handled=handled,
+        last_seen=group.last_seen,
+    )
+
+
+def _facts(
+    group: Group,
+    *,
+    service: str,
+    span_name: str,
+    attributes: Mapping[str, Any],
+    handled: bool | None,
+    last_seen: int,
+) -> FailureFacts:
     return FailureFacts(
         fingerprint=group.fingerprint,
         exception_type=group.exception_type,
         message=group.message,
         category=group.category,
         severity=group.severity,
-        service=primary_service(group.service_counts),
-        span_name=group.span_names[0] if group.span_names else "",
+        service=service,
+        span_name=span_name,
+        attributes=attributes,
         count=group.count,
         status=group.status,
         handled=handled,
-        last_seen=group.last_seen / 1e9 if group.last_seen else None,
+        last_seen=last_seen / 1e9 if last_seen else None,
     )
 
 

@@ -12,7 +12,7 @@ naming the problem; an unknown fingerprint with ``NOT_FOUND``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
@@ -29,6 +29,7 @@ from faultlens_collector.processor.store import (
 )
 
 SERVICE: Final = "faultlens.v1.Control"
+Handler = Callable[[Any, grpc.ServicerContext], Any]
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
 SORT_KEYS: Final = {
@@ -43,6 +44,24 @@ SORT_KEYS: Final = {
 def method(name: str) -> str:
     """The full gRPC method path of a Control RPC."""
     return f"/{SERVICE}/{name}"
+
+
+def unary(handler: Handler, request_type: Any, reply_type: Any) -> grpc.RpcMethodHandler:
+    """A unary RPC handler over generated message types."""
+    return grpc.unary_unary_rpc_method_handler(
+        handler,
+        request_deserializer=request_type.FromString,
+        response_serializer=reply_type.SerializeToString,
+    )
+
+
+def server_stream(handler: Handler, request_type: Any, item_type: Any) -> grpc.RpcMethodHandler:
+    """A server-streaming RPC handler over generated message types."""
+    return grpc.unary_stream_rpc_method_handler(
+        handler,
+        request_deserializer=request_type.FromString,
+        response_serializer=item_type.SerializeToString,
+    )
 
 
 class ControlService:
@@ -67,26 +86,17 @@ class ControlService:
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """The generic handler serving every Control RPC."""
-        unary = grpc.unary_unary_rpc_method_handler
-        stream = grpc.unary_stream_rpc_method_handler
+        pb = control_pb2
         return [
             grpc.method_handlers_generic_handler(
                 SERVICE,
                 {
                     "ListGroups": unary(
-                        self.list_groups,
-                        request_deserializer=control_pb2.ListGroupsRequest.FromString,
-                        response_serializer=control_pb2.ListGroupsResponse.SerializeToString,
+                        self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse
                     ),
-                    "GetGroup": unary(
-                        self.get_group,
-                        request_deserializer=control_pb2.GetGroupRequest.FromString,
-                        response_serializer=control_pb2.FailureGroup.SerializeToString,
-                    ),
-                    "ExportGroups": stream(
-                        self.export_groups,
-                        request_deserializer=control_pb2.ExportGroupsRequest.FromString,
-                        response_serializer=control_pb2.FailureGroup.SerializeToString,
+                    "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
+                    "ExportGroups": server_stream(
+                        self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
                     ),
                     **self._more,
                 },

@@ -29,6 +29,7 @@ import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.feed import Subscription
+from faultlens_collector.processor.control import server_stream, unary
 from faultlens_collector.processor.oplog import OperatorAction
 from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.triage import invalid, who
@@ -107,44 +108,18 @@ class EngineApi:
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
-        unary = grpc.unary_unary_rpc_method_handler
-        stream = grpc.unary_stream_rpc_method_handler
         pb = control_pb2
         return {
-            "ListHalts": unary(
-                self.list_halts,
-                request_deserializer=pb.ListHaltsRequest.FromString,
-                response_serializer=pb.ListHaltsResponse.SerializeToString,
-            ),
-            "ResumeHalt": unary(
-                self.resume_halt,
-                request_deserializer=pb.ResumeHaltRequest.FromString,
-                response_serializer=pb.ResumeHaltResponse.SerializeToString,
-            ),
-            "StartHalt": unary(
-                self.start_halt,
-                request_deserializer=pb.StartHaltRequest.FromString,
-                response_serializer=pb.Halt.SerializeToString,
-            ),
-            "WatchHalts": stream(
-                self.watch_halts,
-                request_deserializer=pb.WatchHaltsRequest.FromString,
-                response_serializer=pb.HaltEvent.SerializeToString,
-            ),
-            "StreamAlerts": stream(
-                self.stream_alerts,
-                request_deserializer=pb.StreamAlertsRequest.FromString,
-                response_serializer=pb.Alert.SerializeToString,
-            ),
+            "ListHalts": unary(self.list_halts, pb.ListHaltsRequest, pb.ListHaltsResponse),
+            "ResumeHalt": unary(self.resume_halt, pb.ResumeHaltRequest, pb.ResumeHaltResponse),
+            "StartHalt": unary(self.start_halt, pb.StartHaltRequest, pb.Halt),
+            "WatchHalts": server_stream(self.watch_halts, pb.WatchHaltsRequest, pb.HaltEvent),
+            "StreamAlerts": server_stream(self.stream_alerts, pb.StreamAlertsRequest, pb.Alert),
             "ListHookRuns": unary(
-                self.list_hook_runs,
-                request_deserializer=pb.ListHookRunsRequest.FromString,
-                response_serializer=pb.ListHookRunsResponse.SerializeToString,
+                self.list_hook_runs, pb.ListHookRunsRequest, pb.ListHookRunsResponse
             ),
             "GetEffectiveness": unary(
-                self.get_effectiveness,
-                request_deserializer=pb.GetEffectivenessRequest.FromString,
-                response_serializer=pb.GetEffectivenessResponse.SerializeToString,
+                self.get_effectiveness, pb.GetEffectivenessRequest, pb.GetEffectivenessResponse
             ),
         }
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -29,7 +28,7 @@ from faultlens import semconv
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.processor.acting import facts_of_group
-from faultlens_collector.processor.control import query_of
+from faultlens_collector.processor.control import query_of, unary
 from faultlens_collector.processor.groups import Dismissal
 from faultlens_collector.processor.oplog import OperatorAction
 from faultlens_collector.processor.store import (
@@ -48,8 +47,6 @@ _MAX_TAG: Final = 64
 _MAX_AUDIT: Final = 10_000
 #: The actor logged when a request does not name one.
 UNKNOWN_ACTOR: Final = "unknown"
-
-Handler = Callable[[Any, grpc.ServicerContext], Any]
 
 
 def who(actor: str, context: grpc.ServicerContext) -> tuple[str, str]:
@@ -72,13 +69,6 @@ class Triage:
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
-
-        def unary(handler: Handler, request_type: Any, response_type: Any) -> Any:
-            return grpc.unary_unary_rpc_method_handler(
-                handler,
-                request_deserializer=request_type.FromString,
-                response_serializer=response_type.SerializeToString,
-            )
 
         bulk = control_pb2.BulkResponse
         return {
@@ -241,28 +231,18 @@ class Triage:
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"the processor's configuration defines no hook named {hook!r} (hooks: {defined})",
             )
-        query = self.select(request.selection, context)
-        if request.dry_run:
-            return control_pb2.BulkResponse(matched=self._store.count_groups(query), dry_run=True)
+        reply = self._apply(request, context, "fix", GroupUpdate(), {"hook": hook})
+        if reply.dry_run:
+            return reply
         actor, peer = who(request.actor, context)
-        logged = self._store.update_groups(
-            query,
-            GroupUpdate(),
-            OperatorAction(
-                "fix", actor, peer, {"hook": hook, "selection": _describe(request.selection)}
-            ),
-        )
         requested_by = f"{actor} ({peer})" if peer else actor
-        queued = dropped = 0
-        for group in self._store.iter_groups(GroupQuery(action_id=logged.id)):
+        for group in self._store.iter_groups(GroupQuery(action_id=reply.action_id)):
             outcome = self._engine.run_hook(hook, facts_of_group(group), requested_by=requested_by)
             if outcome in ("queued", "deferred"):
-                queued += 1
+                reply.queued += 1
             else:
-                dropped += 1
-        return control_pb2.BulkResponse(
-            matched=logged.count, action_id=logged.id, queued=queued, dropped=dropped
-        )
+                reply.dropped += 1
+        return reply
 
     def list_audit(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListAudit: the operator log, newest first."""

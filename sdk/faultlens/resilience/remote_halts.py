@@ -46,7 +46,6 @@ exporter), imported when the first guard is created; nothing from
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -54,14 +53,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
-from faultlens.endpoint import (
-    ENDPOINT_ENV,
-    HEADERS_ENV,
-    Headers,
-    endpoint_from_env,
-    parse_endpoint,
-    parse_headers,
-)
+from faultlens.endpoint import Headers, resolve
 from faultlens.resilience import _halt_wire
 from faultlens.resilience.backoff import Backoff, exponential
 from faultlens.resilience.halts import Halt, KeyValue, covers, make_key
@@ -118,12 +110,7 @@ class RemoteHalts:
         environ: Mapping[str, str] | None = None,
         start: bool = True,
     ) -> None:
-        env = os.environ if environ is None else environ
-        if endpoint is not None:
-            self.endpoint, secure = parse_endpoint(endpoint)
-        else:
-            self.endpoint, secure = endpoint_from_env(env.get(ENDPOINT_ENV))
-        metadata = parse_headers(headers if headers is not None else env.get(HEADERS_ENV, ""))
+        self.endpoint, secure, metadata = resolve(endpoint, headers, environ)
         if token:
             metadata = (
                 *(item for item in metadata if item[0] != "authorization"),
