@@ -128,6 +128,36 @@ def test_a_fix_rule_runs_its_hook_once_per_cooldown_and_audits_it(tmp_path: Path
     assert len(runs(tmp_path)) == 1  # the second match was in cooldown
 
 
+def test_a_fix_that_holds_is_verified_and_one_that_does_not_alerts(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    cfg = recording_config(
+        tmp_path,
+        engine={"tick_interval": "50ms", "verification_window": "500ms"},
+        rules=[{"name": "all", "service": "checkout", "fix": ["record"]}],
+    )
+    with (
+        running_processor(tmp_path, actions=cfg, alerts=receiver.endpoint) as processor,
+        ControlClient(processor.address) as client,
+    ):
+
+        def record() -> Any:
+            hooks = client.call("GetEffectiveness", control_pb2.GetEffectivenessRequest()).hooks
+            return {hook.hook: hook for hook in hooks}["record"]
+
+        send(processor, failing("00000000000000a1", index=1))  # stays quiet: verified
+        wait_until(lambda: record().verified == 1)
+        send(processor, failing("00000000000000a2", index=2))
+        wait_until(lambda: record().pending == 1)
+        send(processor, failing("00000000000000a2", index=3))  # recurs within the window
+        assert receiver.wait_for(lambda: "fix_failed" in alert_kinds(receiver))
+        (failed,) = [a for a in alerts(receiver) if a["faultlens.alert.kind"] == "fix_failed"]
+        assert failed["failure.fingerprint"] == "00000000000000a2"
+        assert failed["faultlens.fix.reason"] == "the group recurred"
+        effectiveness = record()
+        assert (effectiveness.samples, effectiveness.verified) == (2, 1)
+
+
 def test_alert_rules_new_failures_and_regressions_reach_an_otlp_receiver(
     tmp_path: Path, receiver: OtlpReceiver
 ) -> None:

@@ -407,13 +407,17 @@ class GroupStore:
         """Reopen the dismissed groups whose dismissal's end time passed; how many."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
         with self._lock, sqlite_db.transaction(self._db):
-            self._forget()
-            return self._db.execute(
-                "UPDATE failure_groups SET status = 'open', dismissal = NULL, "
-                "dismissed_until = NULL WHERE dismissed_until IS NOT NULL "
-                "AND dismissed_until <= ? AND status = 'dismissed'",
-                (now,),
-            ).rowcount
+            lifted = int(
+                self._db.execute(
+                    "UPDATE failure_groups SET status = 'open', dismissal = NULL, "
+                    "dismissed_until = NULL WHERE dismissed_until IS NOT NULL "
+                    "AND dismissed_until <= ? AND status = 'dismissed'",
+                    (now,),
+                ).rowcount
+            )
+            if lifted:
+                self._forget()
+        return lifted
 
     def count_groups(self, query: GroupQuery) -> int:
         """How many groups ``query`` selects."""
