@@ -20,10 +20,14 @@ request can be wrong gets the right status instead of a crash:
 
 A request is acknowledged only after the transaction holding its failures
 committed. Acknowledged requests are then handed to the forwarder, unchanged.
+With a :class:`~.successes.SuccessFeed` (only when a halt rule counts
+consecutive failures), the keys of a trace request's spans that ended without
+failure are handed on after its failures committed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -40,6 +44,7 @@ from faultlens_collector.processor.forward import Forwarder
 from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
+from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.writer import BatchWriter
 
 _log = logging.getLogger(__name__)
@@ -77,8 +82,13 @@ class IngestService:
         settings: IngestSettings | None = None,
         forwarder: Forwarder | None = None,
         on_metrics: MetricsListener | None = None,
+        successes: SuccessFeed | None = None,
+        attributes: bool = False,
     ) -> None:
         self._writer = writer
+        self._successes = successes
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes)
+        self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -100,8 +110,13 @@ class IngestService:
 
     def export_traces(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """TraceService/Export."""
-        found = self._extract(extract_spans, body, "traces", context)
+        found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
+        if self._successes is not None:
+            try:
+                self._successes.feed(body)
+            except Exception:  # a listener never fails the export
+                _log.exception("faultlens: the success listener failed")
         self._forward("traces", body)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if found.rejected:
@@ -111,7 +126,7 @@ class IngestService:
 
     def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """LogsService/Export."""
-        found = self._extract(extract_logs, body, "logs", context)
+        found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
         self._forward("logs", body)
         response = logs_service_pb2.ExportLogsServiceResponse()

@@ -207,7 +207,7 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in _scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body)):
         found.items += len(items)
         for raw in candidates(items, SPAN_MARKERS):
             try:
@@ -250,7 +250,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in _scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body)):
         found.items += len(items)
         for raw in candidates(items, LOG_MARKERS):
             try:
@@ -277,7 +277,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     return found
 
 
-def _scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
+def scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
     """``(service.name, serialized items)`` per scope of a request frame."""
     for entry in frame.resources:
         service = resource_service(Resource.FromString(entry.resource))

@@ -2,10 +2,11 @@
 
 Request handlers :meth:`~BatchWriter.submit` the occurrences of a request and
 wait on the returned future; the writer thread takes everything pending (up to
-``max_batch`` requests), applies it to the store in **one** transaction and then
-resolves every future (listeners get the changes) — so each request is acknowledged only
-after its data committed, and a busy processor pays one commit for many
-requests instead of one each.
+``max_batch`` requests), applies it to the store in **one** transaction, hands
+the changes to the listener (``on_commit``: the action engine) and then resolves
+every future — so each request is acknowledged only after its data committed
+and the engine saw it, and a busy processor pays one commit for many requests
+instead of one each. The listener runs on the writer thread: it must be quick.
 
 The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
 when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
@@ -112,12 +113,12 @@ class BatchWriter:
             return
         if self._on_latency is not None:
             self._on_latency(time.perf_counter() - started)
-        self._finish(batch, None)
         if self._on_commit is not None and changes:
             try:
                 self._on_commit(changes)
             except Exception:  # a listener must never stop the writer
                 _log.exception("faultlens: a commit listener failed")
+        self._finish(batch, None)
 
     def _finish(
         self,
