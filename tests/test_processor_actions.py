@@ -404,3 +404,29 @@ def test_serve_with_a_malformed_config_is_one_line_and_exit_2(tmp_path: Path) ->
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"faultlens: {bad}: hooks.x.command: must be an argument list")
     assert "Traceback" not in result.stderr
+
+
+def test_a_rate_spike_is_alerted_once_through_a_real_processor(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    bucket = 0.3
+    cfg = config(
+        {"alerts": {"rate_spike": {"bucket": bucket, "warmup": 2, "factor": 5.0, "min_count": 10}}}
+    )
+    with running_processor(tmp_path, actions=cfg, alerts=receiver.endpoint) as processor:
+        # A baseline of one failure per bucket for three buckets...
+        for index in range(3):
+            send(processor, failing(index=index + 1))
+            time.sleep(bucket)
+        assert "rate_spike" not in alert_kinds(receiver)
+        # ...then forty in one bucket: a spike, alerted once however much more follows.
+        send(processor, failing(index=10, failure_count=20))
+        send(processor, failing(index=11, failure_count=20))
+        assert receiver.wait_for(lambda: "rate_spike" in alert_kinds(receiver))
+        send(processor, failing(index=12, failure_count=20))
+        time.sleep(0.2)
+        spikes = [
+            alert for alert in alerts(receiver) if alert["faultlens.alert.kind"] == "rate_spike"
+        ]
+        assert len(spikes) == 1
+        assert spikes[0]["failure.fingerprint"] == FP
