@@ -113,37 +113,23 @@ class IngestService:
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
         if self._successes is not None:
-            try:
-                self._successes.feed(body)
-            except Exception:  # a listener never fails the export
-                _log.exception("faultlens: the success listener failed")
+            _notify(self._successes.feed, body, "success")
         self._forward("traces", body)
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if found.rejected:
-            response.partial_success.rejected_spans = found.rejected
-            response.partial_success.error_message = found.message
-        return bytes(response.SerializeToString())
+        return _response(trace_service_pb2.ExportTraceServiceResponse, "rejected_spans", found)
 
     def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """LogsService/Export."""
         found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
         self._forward("logs", body)
-        response = logs_service_pb2.ExportLogsServiceResponse()
-        if found.rejected:
-            response.partial_success.rejected_log_records = found.rejected
-            response.partial_success.error_message = found.message
-        return bytes(response.SerializeToString())
+        return _response(logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", found)
 
     def export_metrics(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """MetricsService/Export: metrics carry no failures; they feed the action engine."""
         request = self._decode_metrics(body, context)
         self._metrics.received.add(1, self._attrs["metrics"])
         if self._on_metrics is not None and request.resource_metrics:
-            try:
-                self._on_metrics(request)
-            except Exception:  # a listener never fails the export
-                _log.exception("faultlens: the metrics listener failed")
+            _notify(self._on_metrics, request, "metrics")
         self._forward("metrics", body)
         return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
 
@@ -202,3 +188,20 @@ class IngestService:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"the request is not a valid {_REQUEST_NAMES['metrics']}: {exc}",
             )
+
+
+def _notify(listener: Callable[[Any], None], argument: Any, what: str) -> None:
+    """Call a listener; its failure is logged and never fails the export."""
+    try:
+        listener(argument)
+    except Exception:
+        _log.exception("faultlens: the %s listener failed", what)
+
+
+def _response(response_type: Any, rejected_field: str, found: Extraction) -> bytes:
+    """The serialized export response, with ``partial_success`` when items were rejected."""
+    response = response_type()
+    if found.rejected:
+        setattr(response.partial_success, rejected_field, found.rejected)
+        response.partial_success.error_message = found.message
+    return bytes(response.SerializeToString())
