@@ -190,7 +190,7 @@ class IngestService:
             )
 
 
-def _notify(listener: Callable[[Any], None], argument: Any, what: str) -> None:
+def _notify(listener: Callable[[Any], object], argument: Any, what: str) -> None:
     """Call a listener; its failure is logged and never fails the export."""
     try:
         listener(argument)
