@@ -19,6 +19,11 @@ from faultlens_collector.actions import (
     parse_config,
 )
 from faultlens_collector.actions.store import ActionStore
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from resilience_support import FakeClock
 
 FP = "0123456789abcdef"
@@ -95,3 +100,61 @@ __all__ = [
     "facts",
     "python_hook",
 ]
+
+
+def _kv(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def breaker_request(
+    state: str | None,
+    opens: int | None = None,
+    *,
+    start: int = 1,
+    delta: bool = False,
+    service: str = "checkout",
+    breaker: str = "db",
+) -> ExportMetricsServiceRequest:
+    """What the SDK reports for one breaker: a status point per state, the open transitions."""
+    temporality = (
+        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
+        if delta
+        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
+    metrics = []
+    if state is not None:
+        points = [
+            metrics_pb2.NumberDataPoint(
+                attributes=[_kv("breaker.name", breaker), _kv("breaker.state", name)],
+                as_int=int(name == state),
+                time_unix_nano=10,
+            )
+            for name in ("closed", "open", "half_open", "forced_open")
+        ]
+        metrics.append(
+            metrics_pb2.Metric(
+                name="faultlens.breaker.status",
+                sum=metrics_pb2.Sum(data_points=points, aggregation_temporality=temporality),
+            )
+        )
+    if opens is not None:
+        point = metrics_pb2.NumberDataPoint(
+            attributes=[_kv("breaker.name", breaker), _kv("breaker.state", "open")],
+            as_int=opens,
+            start_time_unix_nano=start,
+        )
+        metrics.append(
+            metrics_pb2.Metric(
+                name="faultlens.breaker.transitions",
+                sum=metrics_pb2.Sum(
+                    data_points=[point], aggregation_temporality=temporality, is_monotonic=True
+                ),
+            )
+        )
+    resource = metrics_pb2.ResourceMetrics(
+        scope_metrics=[metrics_pb2.ScopeMetrics(metrics=metrics)],
+    )
+    resource.resource.attributes.extend(
+        [_kv("service.name", service), _kv("service.instance.id", "i-1")]
+    )
+    return ExportMetricsServiceRequest(resource_metrics=[resource])

@@ -213,7 +213,7 @@ class ServeProcess:
         return self.process.wait(20)
 
     def __enter__(self) -> ServeProcess:
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None and self.process.poll() is None:

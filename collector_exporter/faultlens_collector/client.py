@@ -17,6 +17,28 @@ from faultlens_collector.processor.control import method
 from faultlens_collector.processor.forward import channel_for
 
 DEFAULT_TARGET: Final = "127.0.0.1:4317"
+#: The reply type of each unary Control RPC.
+REPLIES: Final = {
+    "ListGroups": control_pb2.ListGroupsResponse,
+    "GetGroup": control_pb2.FailureGroup,
+    "Dismiss": control_pb2.BulkResponse,
+    "Categorize": control_pb2.BulkResponse,
+    "Resolve": control_pb2.BulkResponse,
+    "Reopen": control_pb2.BulkResponse,
+    "Fix": control_pb2.BulkResponse,
+    "ListHalts": control_pb2.ListHaltsResponse,
+    "ResumeHalt": control_pb2.ResumeHaltResponse,
+    "StartHalt": control_pb2.Halt,
+    "ListAudit": control_pb2.ListAuditResponse,
+    "ListHookRuns": control_pb2.ListHookRunsResponse,
+    "GetEffectiveness": control_pb2.GetEffectivenessResponse,
+}
+#: The item type of each streaming Control RPC.
+STREAMS: Final = {
+    "ExportGroups": control_pb2.FailureGroup,
+    "WatchHalts": control_pb2.HaltEvent,
+    "StreamAlerts": control_pb2.Alert,
+}
 
 
 class ControlError(RuntimeError):
@@ -63,36 +85,42 @@ class ControlClient:
 
     def list_groups(self, request: Any) -> Any:
         """``ListGroups`` (a ``ListGroupsRequest``) → ``ListGroupsResponse``."""
-        return self._unary("ListGroups", request, control_pb2.ListGroupsResponse)
+        return self.call("ListGroups", request)
 
     def get_group(self, fingerprint: str) -> Any:
         """``GetGroup`` → ``FailureGroup``."""
-        return self._unary(
-            "GetGroup",
-            control_pb2.GetGroupRequest(fingerprint=fingerprint),
-            control_pb2.FailureGroup,
-        )
+        return self.call("GetGroup", control_pb2.GetGroupRequest(fingerprint=fingerprint))
 
     def export_groups(self, request: Any) -> Iterator[Any]:
         """``ExportGroups``: every matching ``FailureGroup``."""
-        call = self._channel.unary_stream(
-            method("ExportGroups"),
-            request_serializer=type(request).SerializeToString,
-            response_deserializer=control_pb2.FailureGroup.FromString,
-        )
-        try:
-            yield from call(request, metadata=self._metadata, timeout=None)
-        except grpc.RpcError as error:
-            raise self._error(error) from None
+        return self.stream("ExportGroups", request)
 
-    def _unary(self, name: str, request: Any, response_type: Any) -> Any:
+    def call(self, name: str, request: Any) -> Any:
+        """The unary Control RPC ``name`` (see :data:`REPLIES`) with ``request``."""
         call = self._channel.unary_unary(
             method(name),
             request_serializer=type(request).SerializeToString,
-            response_deserializer=response_type.FromString,
+            response_deserializer=REPLIES[name].FromString,
         )
         try:
             return call(request, metadata=self._metadata, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+
+    def stream(self, name: str, request: Any, *, timeout: float | None = None) -> Iterator[Any]:
+        """The streaming Control RPC ``name`` (see :data:`STREAMS`): its items, until the
+        server ends it or ``timeout`` seconds pass (None: no deadline). The call starts
+        at once; errors surface while iterating."""
+        call = self._channel.unary_stream(
+            method(name),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=STREAMS[name].FromString,
+        )
+        return self._items(call(request, metadata=self._metadata, timeout=timeout))
+
+    def _items(self, responses: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from responses
         except grpc.RpcError as error:
             raise self._error(error) from None
 
@@ -125,6 +153,7 @@ def filter_message(
     categories: Sequence[str] = (),
     severities: Sequence[str] = (),
     since_unix_nano: int = 0,
+    tags: Sequence[str] = (),
 ) -> Any:
     """A ``GroupFilter`` message."""
     return control_pb2.GroupFilter(
@@ -133,4 +162,5 @@ def filter_message(
         categories=categories,
         severities=severities,
         since_unix_nano=since_unix_nano,
+        tags=tags,
     )

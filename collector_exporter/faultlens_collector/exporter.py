@@ -38,27 +38,24 @@ without failures returns ``SUCCESS`` at once, without touching the network.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 import grpc
 from faultlens import semconv
+from faultlens.endpoint import (
+    DEFAULT_ENDPOINT,
+    ENDPOINT_ENV,
+    HEADERS_ENV,
+    Headers,
+    parse_endpoint,
+    resolve,
+)
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.util.re import parse_env_headers
 
-_log = logging.getLogger("faultlens")
-
-ENDPOINT_ENV: Final = "FAULTLENS_ENDPOINT"
-HEADERS_ENV: Final = "FAULTLENS_HEADERS"
-DEFAULT_ENDPOINT: Final = "localhost:4317"
-DEFAULT_PORT: Final = 4317
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
-
-Headers = Mapping[str, str] | Sequence[tuple[str, str]] | str
 
 
 class _Metadata(tuple[tuple[str, str], ...]):
@@ -73,43 +70,6 @@ class _Metadata(tuple[tuple[str, str], ...]):
 
     def __bool__(self) -> bool:
         return True
-
-
-def parse_endpoint(value: str) -> tuple[str, bool]:
-    """Split an endpoint into (``host:port``, uses TLS).
-
-    Accepts ``host:port``, ``http://host:port`` and ``https://host:port`` (IPv6
-    hosts in brackets, a trailing ``/``); a missing port means 4317. Raises
-    ``ValueError`` naming the problem for anything else.
-    """
-    text = value.strip()
-    scheme, separator, rest = text.partition("://")
-    if not separator:
-        scheme, rest = "", text
-    scheme = scheme.lower()
-    if scheme not in ("", "http", "https"):
-        raise ValueError(f"endpoint {value!r}: scheme must be http or https, not {scheme!r}")
-    rest = rest.rstrip("/")
-    if not rest or "/" in rest or "@" in rest or "?" in rest:
-        raise ValueError(f"endpoint {value!r}: expected host:port or http(s)://host:port")
-    if rest.startswith("["):  # [::1]:4317
-        close = rest.find("]")
-        host, port = rest[: close + 1], rest[close + 1 :]
-        if close < 0 or (port and not port.startswith(":")):
-            raise ValueError(f"endpoint {value!r}: malformed IPv6 address")
-        port = port[1:]
-    else:
-        host, _, port = rest.partition(":")
-    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-        raise ValueError(f"endpoint {value!r}: expected host:port with a port in 1-65535")
-    return f"{host}:{port or DEFAULT_PORT}", scheme == "https"
-
-
-def _metadata(headers: Headers) -> _Metadata:
-    if isinstance(headers, str):
-        return _Metadata(parse_env_headers(headers, liberal=True).items())
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return _Metadata((str(key).lower(), str(item)) for key, item in items)
 
 
 def carries_failure(span: ReadableSpan) -> bool:
@@ -149,18 +109,14 @@ class FaultlensSpanExporter(SpanExporter):
         compression: grpc.Compression | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        env = os.environ if environ is None else environ
-        if endpoint is not None:
-            target, secure = parse_endpoint(endpoint)
-        else:
-            target, secure = _endpoint_from_env(env.get(ENDPOINT_ENV))
+        target, secure, metadata = resolve(endpoint, headers, environ)
         if insecure is not None:
             secure = not insecure
         if secure and credentials is None:
             credentials = grpc.ssl_channel_credentials()
         self._endpoint = target
         self._secure = secure
-        self._metadata = _metadata(headers if headers is not None else env.get(HEADERS_ENV, ""))
+        self._metadata = _Metadata(metadata)
         self._shut_down = False
         self._exporter = OTLPSpanExporter(
             endpoint=target,
@@ -203,16 +159,6 @@ class FaultlensSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Delegate to the wrapped exporter (which buffers nothing)."""
         return self._exporter.force_flush(timeout_millis)
-
-
-def _endpoint_from_env(raw: str | None) -> tuple[str, bool]:
-    if raw is None or not raw.strip():
-        return parse_endpoint(DEFAULT_ENDPOINT)
-    try:
-        return parse_endpoint(raw)
-    except ValueError as exc:
-        _log.warning("faultlens: %s: %s; using %s", ENDPOINT_ENV, exc, DEFAULT_ENDPOINT)
-        return parse_endpoint(DEFAULT_ENDPOINT)
 
 
 __all__ = [

@@ -5,7 +5,9 @@ One object per group with stable keys: ``fingerprint``, ``category``,
 8601, UTC), ``status``, ``service`` (the one with the most occurrences),
 ``services`` (occurrences per service), ``exception_type``, ``message``,
 ``span_names``, ``samples`` (trace and span ids, with a ``url`` when a trace-URL
-template is given) and, in detailed form, ``stacktrace``.
+template is given), ``tags``, ``dismissal`` (``reason``, ``by``, ``at``, ``until``,
+``reopen_above_per_hour``; null unless dismissed), ``category_locked``,
+``severity_locked`` and, in detailed form, ``stacktrace``.
 """
 
 from __future__ import annotations
@@ -67,7 +69,22 @@ def group_json(
             }
             for sample in group.samples
         ],
+        "tags": list(group.tags),
+        "dismissal": _dismissal(group) if group.HasField("dismissal") else None,
+        "category_locked": group.category_locked,
+        "severity_locked": group.severity_locked,
     }
     if detailed:
         data["stacktrace"] = group.stacktrace
     return data
+
+
+def _dismissal(group: Any) -> dict[str, Any]:
+    dismissal = group.dismissal
+    return {
+        "reason": dismissal.reason,
+        "by": dismissal.by,
+        "at": iso_time(dismissal.dismissed_unix_nano),
+        "until": iso_time(dismissal.until_unix_nano),
+        "reopen_above_per_hour": dismissal.reopen_above_per_hour or None,
+    }

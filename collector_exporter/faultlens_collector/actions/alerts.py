@@ -98,6 +98,19 @@ class AlertBuilder:
             attributes=self._group(facts),
         )
 
+    def reopened(self, facts: FailureFacts, now: float) -> Alert:
+        """A dismissed group whose dismissal lapsed when its rate passed the operator's
+        limit."""
+        return self._alert(
+            "reopened",
+            f"reopened:{facts.fingerprint}:{_millis(now)}",
+            now,
+            severity=_severity(semconv.max_severity(facts.severity, "medium")),
+            body=f"reopened: {self._summary(facts)} was dismissed and came back above the "
+            "rate it was dismissed for",
+            attributes=self._group(facts),
+        )
+
     def rule_match(self, rule: str, facts: FailureFacts, now: float) -> Alert:
         return self._alert(
             "rule_match",

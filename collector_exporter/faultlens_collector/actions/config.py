@@ -61,6 +61,7 @@ HaltMode = Literal["consecutive", "window"]
 ALERT_KINDS: Final = (
     "new_failure",
     "regression",
+    "reopened",
     "rule_match",
     "halt",
     "fix_failed",

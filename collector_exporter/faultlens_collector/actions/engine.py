@@ -57,7 +57,7 @@ from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
-_GROUP_ALERTS = frozenset({"new_failure", "regression", "rate_spike", "rule_match"})
+_GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
 _HOUSEKEEPING_SECONDS = 3600.0
 
 
@@ -182,23 +182,29 @@ class ActionEngine:
         *,
         is_new: bool = False,
         is_regression: bool = False,
+        is_reopened: bool = False,
         occurrences: int = 1,
     ) -> None:
         """A failure group was created or updated with ``occurrences`` new occurrences.
 
         ``is_new``: the group did not exist before (``new_failure`` alert);
         ``is_regression``: it had been resolved and occurred again (``regression``
-        alert; rule alerts for the group re-arm). Never raises.
+        alert; rule alerts for the group re-arm); ``is_reopened``: it had been
+        dismissed until its rate passed a limit, and it did (``reopened`` alert;
+        rule alerts re-arm). Never raises.
         """
         try:
             now = self._clock()
             if is_new:
                 self._emit(self._alerts.new_failure(facts, now))
-            if is_regression:
+            if is_regression or is_reopened:
                 self.latch.clear(
                     f"rule_match:{rule}:{facts.fingerprint}" for rule in self._alerting_rules
                 )
+            if is_regression:
                 self._emit(self._alerts.regression(facts, now))
+            if is_reopened:
+                self._emit(self._alerts.reopened(facts, now))
             self.verifier.on_occurrence(facts, now)
             for halt in self.halts.on_failure(facts, occurrences, now):
                 self._halted(halt, facts, now)

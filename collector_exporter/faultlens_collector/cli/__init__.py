@@ -21,6 +21,9 @@ SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.demo",
     "faultlens_collector.cli.serve",
     "faultlens_collector.cli.failures",
+    "faultlens_collector.cli.halts",
+    "faultlens_collector.cli.alerts",
+    "faultlens_collector.cli.audit",
 )
 
 

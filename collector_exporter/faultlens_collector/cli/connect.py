@@ -1,8 +1,10 @@
-"""Options every control-API subcommand shares: ``--target``, ``--token``, ``--tls-ca``."""
+"""Options every control-API subcommand shares: ``--target``, ``--token``, ``--tls-ca``;
+``--actor`` for those that change something; times given on the command line."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import re
 import time
@@ -15,6 +17,7 @@ from faultlens_collector.client import DEFAULT_TARGET, ControlClient, ControlErr
 
 TOKEN_ENV: Final = "FAULTLENS_TOKEN"
 TARGET_ENV: Final = "FAULTLENS_TARGET"
+ACTOR_ENV: Final = "FAULTLENS_ACTOR"
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -35,6 +38,33 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-ca", type=Path, metavar="FILE", help="CA certificate (PEM) to verify the processor"
     )
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_actor_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--actor`` (who is acting, for the processor's operator log)."""
+    parser.add_argument(
+        "--actor",
+        default=os.environ.get(ACTOR_ENV) or _login(),
+        help=f"who is acting, for the operator log (default ${ACTOR_ENV} or your login name)",
+    )
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment
+        return ""
 
 
 def connect(args: argparse.Namespace) -> ControlClient:
@@ -58,16 +88,26 @@ def parse_since(text: str, *, now: float | None = None) -> int:
 
     Naive ISO times are taken as UTC. Raises :class:`CommandError` for anything else.
     """
+    return _moment(text, "--since", -1, now)
+
+
+def parse_until(text: str, *, now: float | None = None) -> int:
+    """``30m``, ``2h``, ``7d``, ``1w`` from now, or an ISO 8601 date/time → Unix
+    nanoseconds (naive ISO times are UTC). Raises :class:`CommandError` otherwise."""
+    return _moment(text, "--until", 1, now)
+
+
+def _moment(text: str, option: str, sign: int, now: float | None) -> int:
     text = text.strip()
     match = _DURATION.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        return int(((time.time() if now is None else now) - seconds) * 1e9)
+        return int(((time.time() if now is None else now) + sign * seconds) * 1e9)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise CommandError(
-            f"--since {text!r}: give a duration like 30m, 2h, 7d or an ISO date like 2026-11-20"
+            f"{option} {text!r}: give a duration like 30m, 2h, 7d or an ISO date like 2026-11-20"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -16,11 +16,12 @@ def register(subparsers: Any) -> None:
         "demo",
         help="run a sample app through the whole faultlens pipeline and show the failure groups",
         description=(
-            "Start a faultlens processor on a free loopback port with a temporary store, run "
-            "a small order-processing worker that fails the ways real services fail (timeouts "
-            "swallowed and logged, escaped lookups, a full disk, an error storm, a forgotten "
-            "asyncio task, a dying thread) with the OpenTelemetry SDK and the faultlens "
-            "exporter, and print the failure groups the processor built."
+            "Start a faultlens processor on a free loopback port with a temporary store, a "
+            "few rules and an OTLP log receiver for its alerts; run a small order-processing "
+            "worker that fails the ways real services fail (timeouts swallowed and logged, "
+            "escaped lookups, a full disk, an error storm, a forgotten asyncio task, a dying "
+            "thread) with the OpenTelemetry SDK and the faultlens exporter; watch a fix hook "
+            "run and get verified and a halt stop a failing payment loop; print it all."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the groups as JSON only")
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_pipeline_demo()
     if args.json:
-        print(json.dumps([group_json(group) for group in result.groups], indent=2))
+        print(json.dumps(_as_json(result), indent=2))
         return 0
     outcome = result.outcome
     print(
@@ -58,13 +59,72 @@ def run(args: argparse.Namespace) -> int:
     headers = ("fingerprint", "count", "category", "severity", "outcome", "service", "type")
     print(render_table((*headers, "message"), rows, max_width=48))
     total = sum(group.count for group in result.groups)
+    print(f"\n{total} failures in {len(result.groups)} groups.")
+    print("\n" + "\n".join(_acting(result)))
     print(
-        f"\n{total} failures in {len(result.groups)} groups. Against a running processor "
-        "(faultlens serve) the same view is: faultlens failures list; details and trace "
-        "links: faultlens failures show FINGERPRINT --trace-url "
-        "'http://localhost:16686/trace/{trace_id}'"
+        "\nAgainst a running processor (faultlens serve --config FILE --alerts HOST:PORT) the "
+        "same views are: faultlens failures list; faultlens failures show FINGERPRINT "
+        "--trace-url 'http://localhost:16686/trace/{trace_id}'; faultlens audit --hooks; "
+        "faultlens halts list; faultlens halts resume ID."
     )
     return 0
+
+
+def _acting(result: Any) -> list[str]:
+    lines = ["fix hook restart-pricing (rule pricing-timeouts):"]
+    for run in result.fix_runs:
+        output = " ".join(run.output_tail.split())
+        lines.append(
+            f"  ran on group {run.fingerprint}: {run.outcome} in {run.duration:.2f} s"
+            + (f" — {output}" if output else "")
+        )
+    record = result.fix_record
+    if record is not None:
+        lines.append(
+            f"  fixes verified: {record.verified} of {record.samples} decided, "
+            f"{record.pending} pending (a fix is verified when its group stays quiet for "
+            "the verification window)"
+        )
+    payments = result.payments
+    lines.append(
+        f"halt rule card-processor-down (3 consecutive failures of charge-card): "
+        f"{payments.failed} charges failed, then {payments.refused} calls refused by the "
+        "worker's fleet-wide halt guard"
+    )
+    for halt in result.halts:
+        key = ", ".join(f"{name}={value}" for name, value in halt.key)
+        lines.append(f"  halt {halt.id} in force: {key} — {halt.reason}")
+    kinds = ", ".join(f"{kind} x{count}" for kind, count in sorted(_kinds(result).items()))
+    lines.append(f"alerts received by the OTLP log receiver: {kinds or 'none'}")
+    return lines
+
+
+def _kinds(result: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for alert in result.alerts:
+        counts[alert.kind] = counts.get(alert.kind, 0) + 1
+    return counts
+
+
+def _as_json(result: Any) -> dict[str, Any]:
+    record = result.fix_record
+    return {
+        "groups": [group_json(group) for group in result.groups],
+        "fix_runs": [run.as_json() for run in result.fix_runs],
+        "fix_record": None
+        if record is None
+        else {"verified": record.verified, "decided": record.samples, "pending": record.pending},
+        "payments": {
+            "attempts": result.payments.attempts,
+            "failed": result.payments.failed,
+            "refused": result.payments.refused,
+        },
+        "halts": [halt.as_json() for halt in result.halts],
+        "alerts": [
+            {"kind": alert.kind, "body": alert.body, "attributes": alert.attributes}
+            for alert in result.alerts
+        ],
+    }
 
 
 def _outcome(group: Any) -> str:

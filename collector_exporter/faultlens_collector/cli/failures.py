@@ -1,4 +1,8 @@
-"""``faultlens failures list|show|export``: read failure groups from a processor."""
+"""``faultlens failures list|show|export``: read failure groups from a processor.
+
+The bulk subcommands (dismiss, categorize, resolve, reopen, fix) are in
+:mod:`faultlens_collector.cli.triage`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from faultlens import semconv
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.cli import CommandError
-from faultlens_collector.cli.connect import add_connection_options, call, connect, parse_since
+from faultlens_collector.cli import CommandError, triage
+from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
+from faultlens_collector.cli.selection import add_group_filters, group_filter
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.client import filter_message
-from faultlens_collector.processor.groups import STATUSES
 from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time, primary_service
 
 SORT_KEYS: Final = {
@@ -30,7 +31,8 @@ SORT_KEYS: Final = {
 def register(subparsers: Any) -> None:
     """Add ``failures`` and its subcommands."""
     parser = subparsers.add_parser(
-        "failures", help="list, show and export failure groups of a processor"
+        "failures",
+        help="list, show, export and triage (dismiss, categorize, resolve, fix) failure groups",
     )
     commands = parser.add_subparsers(dest="failures_command", metavar="SUBCOMMAND")
     commands.required = True
@@ -38,7 +40,7 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser("list", help="list failure groups, most recent first")
     _add_filters(listing)
     listing.add_argument(
-        "--limit", type=_positive, default=50, help="at most this many groups (default 50)"
+        "--limit", type=positive_int, default=50, help="at most this many groups (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON only (one array)")
     add_connection_options(listing)
@@ -62,18 +64,11 @@ def register(subparsers: Any) -> None:
     _add_trace_url(export)
     add_connection_options(export)
     export.set_defaults(handler=run_export)
+    triage.register(commands)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
-    parser.add_argument("--service", action="append", help="service.name (repeatable)")
-    parser.add_argument("--category", action="append", help="failure category (repeatable)")
-    parser.add_argument(
-        "--severity", action="append", choices=semconv.SEVERITIES, help="repeatable"
-    )
-    parser.add_argument(
-        "--since", help="only groups seen since: 30m, 2h, 7d, or an ISO date/time (UTC)"
-    )
+    add_group_filters(parser)
     parser.add_argument(
         "--sort", choices=tuple(SORT_KEYS), default="last_seen", help="default last_seen"
     )
@@ -92,26 +87,6 @@ def _add_trace_url(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _filter(args: argparse.Namespace) -> Any:
-    return filter_message(
-        statuses=args.status or (),
-        services=args.service or (),
-        categories=args.category or (),
-        severities=args.severity or (),
-        since_unix_nano=parse_since(args.since) if args.since else 0,
-    )
-
-
 def run_list(args: argparse.Namespace) -> int:
     """``failures list``: pages through ListGroups until ``--limit`` groups."""
     groups: list[Any] = []
@@ -120,7 +95,7 @@ def run_list(args: argparse.Namespace) -> int:
     with connect(args) as client:
         while len(groups) < args.limit:
             request = control_pb2.ListGroupsRequest(
-                filter=_filter(args),
+                filter=group_filter(args),
                 sort=SORT_KEYS[args.sort],
                 ascending=args.asc,
                 limit=min(args.limit - len(groups), 1000),
@@ -195,6 +170,16 @@ def _describe(data: dict[str, Any]) -> str:
         + ", ".join(f"{name} ({count})" for name, count in data["services"].items()),
         "spans        " + ", ".join(data["span_names"]),
     ]
+    if data["tags"]:
+        lines.append("tags         " + ", ".join(data["tags"]))
+    dismissal = data["dismissal"]
+    if dismissal:
+        terms = [f"by {dismissal['by']} at {dismissal['at']}"]
+        if dismissal["until"]:
+            terms.append(f"until {dismissal['until']}")
+        if dismissal["reopen_above_per_hour"]:
+            terms.append(f"reopens above {dismissal['reopen_above_per_hour']}/h")
+        lines.append(f"dismissed    {dismissal['reason']} ({', '.join(terms)})")
     if data["samples"]:
         lines.append("samples")
         for sample in data["samples"]:
@@ -208,7 +193,7 @@ def _describe(data: dict[str, Any]) -> str:
 def run_export(args: argparse.Namespace) -> int:
     """``failures export``: streams ExportGroups into JSON or JSON Lines."""
     request = control_pb2.ExportGroupsRequest(
-        filter=_filter(args), sort=SORT_KEYS[args.sort], ascending=args.asc
+        filter=group_filter(args), sort=SORT_KEYS[args.sort], ascending=args.asc
     )
     try:
         output: TextIO = args.output.open("w") if args.output else sys.stdout

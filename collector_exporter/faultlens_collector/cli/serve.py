@@ -65,6 +65,18 @@ def register(subparsers: Any) -> None:
         help="larger requests are refused with RESOURCE_EXHAUSTED (default 64)",
     )
     parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="rules, fix hooks, halt rules and alert settings (TOML; see docs/actions.md)",
+    )
+    parser.add_argument(
+        "--alerts",
+        metavar="HOST:PORT",
+        help="send alerts as OTLP log records to this endpoint (https:// for TLS); "
+        "overrides [alerts] target",
+    )
+    parser.add_argument(
         "--token-file",
         type=Path,
         metavar="FILE",
@@ -133,6 +145,16 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
             headers=tuple(headers),
             max_bytes=int(args.forward_queue_mib * 1024 * 1024),
         )
+    actions = None
+    if args.config is not None:
+        from faultlens_collector.actions import ConfigError, load_config
+
+        try:
+            actions = load_config(args.config)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from exc
+    if args.alerts is not None and not args.alerts.strip():
+        raise CommandError("--alerts needs HOST:PORT")
     return ProcessorSettings(
         store_path=args.store,
         listen=args.listen,
@@ -144,6 +166,8 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
         max_pending_requests=args.max_pending_requests,
         durable=args.durable,
         redact=not args.no_redact,
+        actions=actions,
+        alerts=args.alerts,
     )
 
 
@@ -164,9 +188,13 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    engine = processor.engine
+    alerts = settings.alerts or (engine.config.alerts.target if engine else None)
     print(
         f"faultlens: listening on {processor.address}, store {settings.store_path}"
-        + (f", forwarding to {settings.forward.target}" if settings.forward else ""),
+        + (f", forwarding to {settings.forward.target}" if settings.forward else "")
+        + (f", config {settings.actions.source}" if settings.actions else "")
+        + (f", alerts to {alerts}" if alerts else ""),
         file=sys.stderr,
         flush=True,
     )

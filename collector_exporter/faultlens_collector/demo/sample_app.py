@@ -14,6 +14,10 @@ and logged (*silent* failures), some escape, one storms.
   different messages — one fingerprint, aggregated, counted exactly;
 * an asyncio task fails and nobody retrieves its result;
 * a background thread dies with ``ZeroDivisionError`` (``threading.excepthook``).
+
+:func:`take_payments` is the second act: the card processor refuses every
+charge, and a fleet-wide halt guard makes the worker stop calling it once the
+faultlens processor halts ``charge-card``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ import gc
 import logging
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import faultlens
 from opentelemetry import trace
@@ -46,15 +53,22 @@ class Outcome:
 
 
 class PricingClient:
-    """Talks to a pricing service that accepts connections but never answers."""
+    """Talks to a pricing service that accepts connections but never answers.
 
-    def __init__(self) -> None:
+    Once ``restarted`` names an existing file (the demo's fix hook creates it),
+    the service answers with the list price.
+    """
+
+    def __init__(self, restarted: Path | None = None) -> None:
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.bind(("127.0.0.1", 0))
         self._server.listen(8)
         self.address = self._server.getsockname()
+        self._restarted = restarted
 
     def price(self, sku: str) -> float:
+        if self._restarted is not None and self._restarted.exists():
+            return LIST_PRICES[sku]
         with socket.create_connection(self.address, timeout=0.05) as conn:
             conn.sendall(f"PRICE {sku}\n".encode())
             conn.recv(64)  # the service never answers: socket.timeout
@@ -65,6 +79,7 @@ class PricingClient:
 
 
 CACHED_PRICES = {"sku-1": 9.99, "sku-2": 24.5, "sku-3": 3.25}
+LIST_PRICES = {"sku-1": 10.49, "sku-2": 25.0, "sku-3": 3.5}
 
 
 def price_with_fallback(client: PricingClient, sku: str, outcome: Outcome) -> float:
@@ -129,21 +144,28 @@ def reconcile_ledger() -> None:
     log.info("ratio %s", ratio)
 
 
+def process_orders(
+    client: PricingClient, skus: list[str], outcome: Outcome, *, first_id: int = 1
+) -> None:
+    """Price, configure and record one order per SKU."""
+    for order_id, sku in enumerate(skus, start=first_id):
+        with tracer.start_as_current_span("process-order") as span:
+            span.set_attribute("order.id", order_id)
+            total = price_with_fallback(client, sku, outcome)
+            try:
+                load_setting({"currency": "EUR"}, "tax_region")
+            except KeyError:
+                outcome.escaped += 1
+            write_receipt(order_id, total)
+            outcome.orders += 1
+
+
 def run(outcome: Outcome | None = None) -> Outcome:
     """Run the worker once; failures go wherever the OpenTelemetry providers send them."""
     outcome = outcome or Outcome()
     client = PricingClient()
     try:
-        for order_id, sku in enumerate(["sku-1", "sku-2", "sku-3", "sku-1"], start=1):
-            with tracer.start_as_current_span("process-order") as span:
-                span.set_attribute("order.id", order_id)
-                total = price_with_fallback(client, sku, outcome)
-                try:
-                    load_setting({"currency": "EUR"}, "tax_region")
-                except KeyError:
-                    outcome.escaped += 1
-                write_receipt(order_id, total)
-                outcome.orders += 1
+        process_orders(client, ["sku-1", "sku-2", "sku-3", "sku-1"], outcome)
         with tracer.start_as_current_span("import-batch"):
             import_batch([f"{n}x" for n in range(STORM_RECORDS)], outcome)
         fire_and_forget_refresh()
@@ -153,3 +175,59 @@ def run(outcome: Outcome | None = None) -> Outcome:
     finally:
         client.close()
     return outcome
+
+
+def more_orders(outcome: Outcome, *, pricing_restarted: Path, count: int = 4) -> None:
+    """Process ``count`` more orders (after the fix hook ran: pricing answers again)."""
+    client = PricingClient(pricing_restarted)
+    try:
+        skus = [f"sku-{1 + index % 3}" for index in range(count)]
+        process_orders(client, skus, outcome, first_id=outcome.orders + 1)
+    finally:
+        client.close()
+
+
+@dataclass
+class Payments:
+    """What the payment loop did."""
+
+    attempts: int = 0
+    failed: int = 0
+    refused: int = 0
+
+
+@faultlens.capture(category="dependency")
+def charge_card(order_id: int) -> None:
+    raise ConnectionRefusedError(f"card processor refused the charge for order {order_id}")
+
+
+def take_payments(
+    guard: Callable[[], None],
+    *,
+    max_attempts: int = 100,
+    pause: float = 0.1,
+    stop_after_refused: int = 3,
+) -> Payments:
+    """Charge cards until ``guard`` refused ``stop_after_refused`` calls (or attempts run out).
+
+    ``guard`` raises :class:`faultlens.resilience.HaltedError` while the work is halted.
+    """
+    from faultlens.resilience import HaltedError
+
+    payments = Payments()
+    for attempt in range(max_attempts):
+        payments.attempts += 1
+        with tracer.start_as_current_span("charge-card"):
+            try:
+                guard()
+            except HaltedError:
+                payments.refused += 1
+                if payments.refused >= stop_after_refused:
+                    break
+            else:
+                try:
+                    charge_card(attempt)
+                except ConnectionRefusedError:
+                    payments.failed += 1
+        time.sleep(pause)
+    return payments

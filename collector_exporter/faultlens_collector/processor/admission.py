@@ -1,8 +1,9 @@
 """Admission control: overload is shed at the door, with ``UNAVAILABLE`` + RetryInfo.
 
-Every RPC waits in the server's thread pool for one of its ``workers``
-threads. :class:`CountingExecutor` counts the RPCs queued for or holding a
-thread; when an OTLP ``Export`` call arrives while that count is at
+Every RPC waits in the server's thread pool for one of its threads.
+:class:`CountingExecutor` counts the RPCs queued for or holding a thread; the
+long-lived server streams (halt guards, alert followers) are taken out of that
+count (``waiting``). When an OTLP ``Export`` call arrives while the rest is at
 ``limit``, :class:`Admission` answers it at once with ``UNAVAILABLE`` and a
 RetryInfo delay (see :mod:`.retry_info`) — the status OTLP exporters retry
 after the delay — instead of queueing it. Its body is never read (the shedding
@@ -62,11 +63,11 @@ class CountingExecutor(futures.ThreadPoolExecutor):
 
 
 class Admission(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Sheds the ``methods`` (full paths) while ``executor``'s backlog is at ``limit``."""
+    """Sheds the ``methods`` (full paths) while ``waiting()`` is at ``limit``."""
 
     def __init__(
         self,
-        executor: CountingExecutor,
+        waiting: Callable[[], int],
         limit: int,
         methods: frozenset[str],
         *,
@@ -75,7 +76,7 @@ class Admission(grpc.ServerInterceptor):  # type: ignore[misc]
     ) -> None:
         if limit < 1:
             raise ValueError("the admission limit must be at least 1")
-        self._executor = executor
+        self._waiting = waiting
         self._limit = limit
         self._methods = methods
         self._delay = retry_delay_seconds
@@ -87,8 +88,8 @@ class Admission(grpc.ServerInterceptor):  # type: ignore[misc]
         handler = continuation(handler_call_details)
         if (
             handler is not None
-            and self._executor.backlog >= self._limit
             and handler_call_details.method in self._methods
+            and self._waiting() >= self._limit
         ):
             return self._handler
         return handler

@@ -3,6 +3,8 @@
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
 its client (:mod:`faultlens_collector.client`). Service wiring is written here
 by hand over the generated messages, so no grpcio-tools version is baked in.
+This module serves the reads; bulk triage is in :mod:`.triage`, halts, streams
+and hook records in :mod:`.engine_api`.
 Bad arguments (a request that does not decode; an unknown status, sort key or
 severity; a malformed page token; an ambiguous fingerprint prefix) end with
 ``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
@@ -13,15 +15,16 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.actions import ActionEngine
 from faultlens_collector.processor.decoding import decoding_handler
-from faultlens_collector.processor.groups import STATUSES, Group
+from faultlens_collector.processor.groups import STATUSES, Dismissal, Group
 from faultlens_collector.processor.store import (
     AmbiguousFingerprint,
     GroupNotFound,
@@ -30,6 +33,7 @@ from faultlens_collector.processor.store import (
 )
 
 SERVICE: Final = "faultlens.v1.Control"
+Handler = Callable[[Any, grpc.ServicerContext], Any]
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
 #: The largest time (Unix ns) and offset the SQLite store can hold.
@@ -49,33 +53,56 @@ def method(name: str) -> str:
     return f"/{SERVICE}/{name}"
 
 
-class ControlService:
-    """Reads of the failure groups for operators."""
+def unary(handler: Handler, request_type: Any, reply_type: Any) -> grpc.RpcMethodHandler:
+    """A unary RPC handler over generated message types."""
+    return grpc.unary_unary_rpc_method_handler(
+        handler,
+        request_deserializer=request_type.FromString,
+        response_serializer=reply_type.SerializeToString,
+    )
 
-    def __init__(self, store: GroupStore) -> None:
+
+def server_stream(handler: Handler, request_type: Any, item_type: Any) -> grpc.RpcMethodHandler:
+    """A server-streaming RPC handler over generated message types."""
+    return grpc.unary_stream_rpc_method_handler(
+        handler,
+        request_deserializer=request_type.FromString,
+        response_serializer=item_type.SerializeToString,
+    )
+
+
+class ControlService:
+    """The whole ``faultlens.v1.Control`` service for one store (and engine)."""
+
+    def __init__(
+        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
+    ) -> None:
+        from faultlens_collector.processor.engine_api import EngineApi, Streams
+        from faultlens_collector.processor.triage import Triage
+
         self._store = store
+        self.streams = Streams(max_streams)
+        self._more: dict[str, grpc.RpcMethodHandler] = {}
+        if engine is not None:
+            self._more.update(Triage(store, engine).methods())
+            self._more.update(EngineApi(engine, store, self.streams).methods())
+
+    def close_streams(self) -> None:
+        """End every open stream and refuse new ones (the processor is stopping)."""
+        self.streams.close_all()
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """The generic handler serving every Control RPC."""
-        unary = grpc.unary_unary_rpc_method_handler
-        stream = grpc.unary_stream_rpc_method_handler
+        pb = control_pb2
         methods = {
-            "ListGroups": unary(
-                self.list_groups,
-                request_deserializer=control_pb2.ListGroupsRequest.FromString,
-                response_serializer=control_pb2.ListGroupsResponse.SerializeToString,
+            "ListGroups": unary(self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse),
+            "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
+            "ExportGroups": server_stream(
+                self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
             ),
-            "GetGroup": unary(
-                self.get_group,
-                request_deserializer=control_pb2.GetGroupRequest.FromString,
-                response_serializer=control_pb2.FailureGroup.SerializeToString,
-            ),
-            "ExportGroups": stream(
-                self.export_groups,
-                request_deserializer=control_pb2.ExportGroupsRequest.FromString,
-                response_serializer=control_pb2.FailureGroup.SerializeToString,
-            ),
+            **self._more,
         }
+        # Requests are decoded in the handlers: a malformed one is INVALID_ARGUMENT.
         return [
             grpc.method_handlers_generic_handler(
                 SERVICE, {name: decoding_handler(handler) for name, handler in methods.items()}
@@ -84,7 +111,7 @@ class ControlService:
 
     def list_groups(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListGroups: one page; the token is the offset of the next page."""
-        query = _query(request.filter, request.sort, request.ascending, context)
+        query = query_of(request.filter, context, request.sort, request.ascending)
         limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
         offset = 0
         if request.page_token:
@@ -116,14 +143,18 @@ class ControlService:
 
     def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """ExportGroups: every matching group, streamed."""
-        query = _query(request.filter, request.sort, request.ascending, context)
+        query = query_of(request.filter, context, request.sort, request.ascending)
         for group in self._store.iter_groups(query):
             if not context.is_active():
                 return
             yield to_message(group)
 
 
-def _query(filter_: Any, sort: int, ascending: bool, context: grpc.ServicerContext) -> GroupQuery:
+def query_of(
+    filter_: Any, context: grpc.ServicerContext, sort: int = 0, ascending: bool = False
+) -> GroupQuery:
+    """A ``GroupFilter`` (with a sort) as a :class:`GroupQuery`; aborts the call with
+    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key."""
     for name, values, allowed in (
         ("status", filter_.statuses, STATUSES),
         ("severity", filter_.severities, semconv.SEVERITIES),
@@ -144,6 +175,7 @@ def _query(filter_: Any, sort: int, ascending: bool, context: grpc.ServicerConte
         since_unix_nano=min(filter_.since_unix_nano, MAX_INT64),
         sort=SORT_KEYS[sort],
         ascending=ascending,
+        tags=tuple(filter_.tags),
     )
 
 
@@ -172,4 +204,19 @@ def to_message(group: Group) -> Any:
             for sample in group.samples
         ],
         handled_count=group.handled_count,
+        tags=group.tags,
+        dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
+        category_locked=group.category_locked,
+        severity_locked=group.severity_locked,
+    )
+
+
+def dismissal_message(dismissal: Dismissal) -> Any:
+    """A group's :class:`Dismissal` as a ``Dismissal`` message."""
+    return control_pb2.Dismissal(
+        reason=dismissal.reason,
+        by=dismissal.by,
+        dismissed_unix_nano=dismissal.at,
+        until_unix_nano=dismissal.until,
+        reopen_above_per_hour=dismissal.max_per_hour,
     )

@@ -2,17 +2,21 @@
 
 Merging is a pure function so the store, the tests and any future backend agree
 on it: counts add up, ``first_seen``/``last_seen`` widen, the severity is the
-highest seen, the category stays unless it was ``unknown`` (or an operator set
-it), and a ``resolved`` group seen again becomes ``regressed``. Per-group lists
-are bounded so a group's size does not grow with its occurrences; counts stop at
+highest seen (unless an operator set it), the category stays unless it was
+``unknown`` (or an operator set it), and a ``resolved`` group seen again becomes
+``regressed``. A ``dismissed`` group stays dismissed until its :class:`Dismissal`
+lapses: its end time passed, or — for a dismissal "until the rate exceeds N per
+hour" — more than N occurrences fell within one hour (see
+:meth:`Dismissal.count`); the group is then ``open`` again. Per-group lists are
+bounded so a group's size does not grow with its occurrences; counts stop at
 :data:`MAX_GROUP_COUNT` rather than overflow the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from faultlens import semconv
 
@@ -33,6 +37,64 @@ SAMPLE_SPACING_NANOS: Final = 10 * 1_000_000_000
 MAX_STORED_STACKTRACE: Final = 32 * 1024
 #: Counts stop growing here (the store holds signed 64-bit integers).
 MAX_GROUP_COUNT: Final = (1 << 63) - 1
+HOUR_NANOS: Final = 3600 * 10**9
+
+
+@dataclass(slots=True)
+class Dismissal:
+    """Why and until when an operator dismissed a group.
+
+    ``until`` (Unix ns, 0: no end) is compared with the processor's clock.
+    ``max_per_hour`` (0: no limit) reopens the group when more than that many
+    occurrences fall within one hour, counted by the occurrences' own times: the
+    first occurrence after the dismissal opens a one-hour window, the first one
+    after the window ends opens the next (``window_start``, ``window_count``).
+    """
+
+    reason: str
+    by: str
+    at: int
+    until: int = 0
+    max_per_hour: int = 0
+    window_start: int = 0
+    window_count: int = 0
+
+    def count(self, when: int, occurrences: int) -> bool:
+        """Count ``occurrences`` at ``when`` (Unix ns); True when the rate limit is passed."""
+        if not self.max_per_hour:
+            return False
+        if not self.window_start or when - self.window_start >= HOUR_NANOS:
+            self.window_start = when
+            self.window_count = 0
+        self.window_count += occurrences
+        return self.window_count > self.max_per_hour
+
+    def expired(self, now: int) -> bool:
+        """Whether the end time passed at ``now`` (Unix ns)."""
+        return bool(self.until) and now >= self.until
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "reason": self.reason,
+            "by": self.by,
+            "at": self.at,
+            "until": self.until,
+            "max_per_hour": self.max_per_hour,
+            "window_start": self.window_start,
+            "window_count": self.window_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dismissal:
+        return cls(
+            reason=str(data.get("reason", "")),
+            by=str(data.get("by", "")),
+            at=int(data.get("at", 0)),
+            until=int(data.get("until", 0)),
+            max_per_hour=int(data.get("max_per_hour", 0)),
+            window_start=int(data.get("window_start", 0)),
+            window_count=int(data.get("window_count", 0)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +125,31 @@ class Group:
     service_counts: dict[str, int] = field(default_factory=dict)
     span_names: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
+    #: An operator set the category / the severity: occurrences no longer change it.
     category_locked: bool = False
+    severity_locked: bool = False
+    #: Operator's labels, sorted.
+    tags: list[str] = field(default_factory=list)
+    #: Set while the group is dismissed.
+    dismissal: Dismissal | None = None
 
 
 @dataclass(slots=True)
 class Change:
-    """What one write did to a group: the group after it and how it got there."""
+    """What one write did to a group: the group after it and how it got there.
+
+    ``batch`` holds the occurrences merged (in arrival order), ``last`` the latest
+    of them by time.
+    """
 
     group: Group
     occurrences: int
     created: bool
     regressed: bool
     last: Occurrence
+    batch: Sequence[Occurrence] = ()
+    #: A dismissal lapsed because the group's rate passed the operator's limit.
+    reopened: bool = False
 
 
 def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:
@@ -91,14 +166,27 @@ def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:
     )
 
 
-def merge(group: Group, occurrences: Iterable[Occurrence]) -> tuple[int, bool, Occurrence | None]:
+@dataclass(slots=True)
+class Merged:
+    """What :func:`merge` did: occurrences added, the latest of them, and whether the
+    group regressed (``resolved`` → ``regressed``) or was reopened (a dismissal
+    lapsed because of the group's rate)."""
+
+    added: int
+    last: Occurrence | None
+    regressed: bool
+    reopened: bool
+
+
+def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merged:
     """Add ``occurrences`` (all of ``group``'s fingerprint) to ``group`` in place.
 
-    Returns the number of occurrences added, whether the group regressed
-    (``resolved`` → ``regressed``), and the latest occurrence merged.
+    ``now`` (Unix ns; 0: unknown) decides whether a dismissal's end time passed.
     """
     added = 0
     last: Occurrence | None = None
+    dismissal = group.dismissal if group.status == "dismissed" else None
+    reopened = False
     for occurrence in occurrences:
         count = occurrence.count
         added += count
@@ -114,7 +202,10 @@ def merge(group: Group, occurrences: Iterable[Occurrence]) -> tuple[int, bool, O
                 last = occurrence
         if last is None:
             last = occurrence
-        group.severity = semconv.max_severity(group.severity, occurrence.severity)
+        if dismissal is not None and not reopened:
+            reopened = dismissal.count(when, count)
+        if not group.severity_locked:
+            group.severity = semconv.max_severity(group.severity, occurrence.severity)
         if (
             not group.category_locked
             and group.category == "unknown"
@@ -133,7 +224,10 @@ def merge(group: Group, occurrences: Iterable[Occurrence]) -> tuple[int, bool, O
     regressed = added > 0 and group.status == "resolved"
     if regressed:
         group.status = "regressed"
-    return added, regressed, last
+    if dismissal is not None and (reopened or (now and dismissal.expired(now))):
+        group.status = "open"
+        group.dismissal = None
+    return Merged(added, last, regressed, reopened)
 
 
 def _count_service(counts: dict[str, int], service: str, count: int) -> None:

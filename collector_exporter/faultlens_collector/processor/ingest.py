@@ -21,10 +21,14 @@ request can be wrong gets the right status instead of a crash:
 
 A request is acknowledged only after the transaction holding its failures
 committed. Acknowledged requests are then handed to the forwarder, unchanged.
+With a :class:`~.successes.SuccessFeed` (only when a halt rule counts
+consecutive failures), the keys of a trace request's spans that ended without
+failure are handed on after its failures committed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -42,6 +46,7 @@ from faultlens_collector.processor.forward import Forwarder
 from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
+from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.writer import BatchWriter
 
 _log = logging.getLogger(__name__)
@@ -102,8 +107,13 @@ class IngestService:
         settings: IngestSettings | None = None,
         forwarder: Forwarder | None = None,
         on_metrics: MetricsListener | None = None,
+        successes: SuccessFeed | None = None,
+        attributes: bool = False,
     ) -> None:
         self._writer = writer
+        self._successes = successes
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes)
+        self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -125,35 +135,26 @@ class IngestService:
 
     def export_traces(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """TraceService/Export."""
-        found = self._extract(extract_spans, body, "traces", context)
+        found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
+        if self._successes is not None:
+            _notify(self._successes.feed, body, "success")
         self._forward("traces", body)
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if found.rejected:
-            response.partial_success.rejected_spans = found.rejected
-            response.partial_success.error_message = found.message
-        return bytes(response.SerializeToString())
+        return _response(trace_service_pb2.ExportTraceServiceResponse, "rejected_spans", found)
 
     def export_logs(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """LogsService/Export."""
-        found = self._extract(extract_logs, body, "logs", context)
+        found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
         self._forward("logs", body)
-        response = logs_service_pb2.ExportLogsServiceResponse()
-        if found.rejected:
-            response.partial_success.rejected_log_records = found.rejected
-            response.partial_success.error_message = found.message
-        return bytes(response.SerializeToString())
+        return _response(logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", found)
 
     def export_metrics(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         """MetricsService/Export: metrics carry no failures; they feed the action engine."""
         request = self._decode_metrics(body, context)
         self._metrics.received.add(1, self._attrs["metrics"])
         if self._on_metrics is not None and request.resource_metrics:
-            try:
-                self._on_metrics(request)
-            except Exception:  # a listener never fails the export
-                _log.exception("faultlens: the metrics listener failed")
+            _notify(self._on_metrics, request, "metrics")
         self._forward("metrics", body)
         return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
 
@@ -211,3 +212,20 @@ class IngestService:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"the request is not a valid {_REQUEST_NAMES['metrics']}: {exc}",
             )
+
+
+def _notify(listener: Callable[[Any], object], argument: Any, what: str) -> None:
+    """Call a listener; its failure is logged and never fails the export."""
+    try:
+        listener(argument)
+    except Exception:
+        _log.exception("faultlens: the %s listener failed", what)
+
+
+def _response(response_type: Any, rejected_field: str, found: Extraction) -> bytes:
+    """The serialized export response, with ``partial_success`` when items were rejected."""
+    response = response_type()
+    if found.rejected:
+        setattr(response.partial_success, rejected_field, found.rejected)
+        response.partial_success.error_message = found.message
+    return bytes(response.SerializeToString())

@@ -210,7 +210,7 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in _scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body)):
         found.items += len(items)
         for raw in candidates(items, SPAN_MARKERS):
             try:
@@ -253,7 +253,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in _scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body)):
         found.items += len(items)
         for raw in candidates(items, LOG_MARKERS):
             try:
@@ -282,7 +282,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     return found
 
 
-def _scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
+def scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
     """``(service.name, serialized items)`` per scope of a request frame."""
     for entry in frame.resources:
         service = resource_service(Resource.FromString(entry.resource))
@@ -363,16 +363,18 @@ def _occurrence(
     trace_id: bytes,
     span_id: bytes,
 ) -> Occurrence:
-    for key in _EXCEPTION_KEYS:
-        context.pop(key, None)
+    if context:
+        for key in _EXCEPTION_KEYS:
+            context.pop(key, None)
+    # Positional: the hot path builds one per failure.
     return Occurrence(
         *template,
-        time_unix_nano=time_unix_nano,
-        service=service,
-        span_name=span_name[:MAX_NAME],
-        trace_id=trace_id.hex() if len(trace_id) == 16 and any(trace_id) else "",
-        span_id=span_id.hex() if len(span_id) == 8 and any(span_id) else "",
-        attributes=context,
+        time_unix_nano,
+        service,
+        span_name[:MAX_NAME],
+        trace_id.hex() if len(trace_id) == 16 and trace_id.strip(b"\0") else "",
+        span_id.hex() if len(span_id) == 8 and span_id.strip(b"\0") else "",
+        context,
     )
 
 

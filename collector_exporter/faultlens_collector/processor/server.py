@@ -8,20 +8,32 @@
     ...
     processor.stop()           # stops accepting, commits what was acknowledged, closes
 
-``faultlens serve`` is a thin command-line front of this class.
+Every processor runs an :class:`~faultlens_collector.actions.ActionEngine`
+(``settings.actions``, the ``--config`` file; defaults without one) whose tables
+live in the same SQLite file as the groups: each committed transaction is
+handed to it (:class:`~faultlens_collector.processor.acting.EngineFeed`), every
+MetricsService request too, and — only when a halt rule counts consecutive
+failures — the keys of the spans that ended without failure. Alerts go to
+``settings.alerts`` (or ``[alerts] target``). ``faultlens serve`` is a thin
+command-line front of this class.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
+from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
+from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.processor.acting import EngineFeed, needs_attributes, success_fields
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
@@ -30,9 +42,11 @@ from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.store import GroupStore
+from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.writer import BatchWriter, ChangeListener
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_LISTEN = "127.0.0.1:4317"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -69,6 +83,11 @@ class ProcessorSettings:
     #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
     #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
     max_pending_requests: int = 256
+    #: Open server streams (SDK halt guards, alert followers); each holds a thread of
+    #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.
+    max_streams: int = 256
+    #: How often dismissals whose end time passed are lifted (seconds).
+    maintenance_interval: float = 30.0
     #: Requests waiting for the store before ingest sheds load with ``UNAVAILABLE``.
     max_pending_writes: int = 256
     #: ``synchronous=FULL``: commits also survive an OS crash or power loss.
@@ -76,6 +95,11 @@ class ProcessorSettings:
     #: Redact secrets from stored messages and stack traces.
     redact: bool = True
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    #: Rules, hooks, halt rules and alert settings (the ``--config`` file); None: defaults.
+    actions: ActionsConfig | None = None
+    #: Where alerts go as OTLP log records (``--alerts``): ``host:port`` or ``http://…``
+    #: for plaintext, ``https://…`` for TLS; overrides ``[alerts] target``.
+    alerts: str | None = None
 
 
 class Processor:
@@ -93,10 +117,16 @@ class Processor:
         self.settings = settings
         self.redactor = redactor or Redactor()
         self.metrics = ProcessorMetrics(meter_provider)
+        self._meter_provider = meter_provider
         self._on_commit = on_commit
         self._on_metrics = on_metrics
         self._server: grpc.Server | None = None
         self.store: GroupStore | None = None
+        self.action_store: SQLiteActionStore | None = None
+        self.engine: ActionEngine | None = None
+        self.control: ControlService | None = None
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
         self.forwarder: Forwarder | None = None
         self.executor: CountingExecutor | None = None
@@ -122,10 +152,16 @@ class Processor:
         except Exception as exc:
             raise ProcessorError(str(exc)) from exc
         store = self.store
+        try:
+            engine = self._build_engine()
+        except Exception:
+            store.close()
+            raise
+        feed = EngineFeed(engine)
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=self._on_commit,
+            on_commit=_chain(feed.on_commit, self._on_commit),
             on_latency=self.metrics.commit_duration.record,
         )
         if settings.forward is not None:
@@ -146,17 +182,59 @@ class Processor:
             self._server = self._build_server()
             self.port = self._bind(self._server)
         except Exception:
-            store.close()
+            self._close_stores()
             raise
+        engine.start()
         writer.start()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="faultlens-maintenance", daemon=True
+        )
+        self._maintenance.start()
         if forwarder is not None:
             forwarder.start()
         self._server.start()
         _log.info("faultlens processor listening on %s, store %s", self.address, store.path)
 
+    def _build_engine(self) -> ActionEngine:
+        settings = self.settings
+        config = settings.actions or ActionsConfig()
+        target = settings.alerts or config.alerts.target
+        try:
+            self.action_store = SQLiteActionStore(settings.store_path)
+            exporter = None
+            if target:
+                insecure = config.alerts.insecure
+                exporter = otlp_log_exporter(
+                    target,
+                    insecure=not target.startswith("https://") if insecure is None else insecure,
+                    headers=config.alerts.headers,
+                )
+            self.engine = ActionEngine(
+                config,
+                self.action_store,
+                alert_exporter=exporter,
+                redactor=self.redactor,
+                meter_provider=self._meter_provider,
+            )
+        except Exception as exc:
+            if self.action_store is not None:
+                self.action_store.close()
+                self.action_store = None
+            raise ProcessorError(f"cannot start the action engine: {exc}") from exc
+        return self.engine
+
     def _build_server(self) -> grpc.Server:
         settings = self.settings
-        self.executor = CountingExecutor(settings.workers, thread_name_prefix="faultlens-rpc")
+        # Streams hold a thread each for as long as they are open: room for them on top.
+        executor = CountingExecutor(
+            settings.workers + settings.max_streams, thread_name_prefix="faultlens-rpc"
+        )
+        self.executor = executor
+        assert self.store is not None
+        engine = self.engine
+        assert engine is not None
+        control = ControlService(self.store, engine, max_streams=settings.max_streams)
+        self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
         if settings.token:
@@ -169,7 +247,7 @@ class Processor:
                 )
             )
         self._admission = Admission(
-            self.executor,
+            lambda: executor.backlog - len(control.streams),
             settings.max_pending_requests,
             frozenset(OTLP_METHODS.values()),
             retry_delay_seconds=settings.ingest.retry_delay_seconds,
@@ -177,27 +255,27 @@ class Processor:
         )
         interceptors.append(self._admission)
         assert self.writer is not None
-        assert self.store is not None
+        fields = success_fields(engine.config)
         ingest = IngestService(
             self.writer,
             self.metrics,
             settings=settings.ingest,
             forwarder=self.forwarder,
-            on_metrics=self._on_metrics,
+            on_metrics=_chain(engine.on_metrics, self._on_metrics),
+            successes=SuccessFeed(fields, engine.on_success) if fields else None,
+            attributes=needs_attributes(engine.config),
         )
         server = grpc.server(
-            self.executor,
+            executor,
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", DEFAULT_MAX_REQUEST_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
-        server.add_generic_rpc_handlers(
-            [*ingest.handlers(), *ControlService(self.store).handlers()]
-        )
+        server.add_generic_rpc_handlers([*ingest.handlers(), *control.handlers()])
         return server
 
     def _bind(self, server: grpc.Server) -> int:
@@ -218,7 +296,17 @@ class Processor:
         return self._server is not None and bool(self._server.wait_for_termination(timeout))
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting calls, let running ones finish (``grace`` s), flush and close."""
+        """Stop accepting calls, let running ones finish (``grace`` s), flush and close.
+
+        Streams that never end on their own (halts, alerts) are ended first, so they
+        do not hold the stop for the whole grace period.
+        """
+        self._stopping.set()
+        if self._maintenance is not None:
+            self._maintenance.join()
+            self._maintenance = None
+        if self.control is not None:
+            self.control.close_streams()
         if self._server is not None:
             self._server.stop(grace).wait()
         if self._admission is not None:
@@ -227,8 +315,37 @@ class Processor:
             self.writer.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.engine is not None:
+            self.engine.stop()
+        self._close_stores()
+
+    def _maintain(self) -> None:
+        """Lift dismissals whose end time passed, every ``maintenance_interval``."""
+        while not self._stopping.wait(self.settings.maintenance_interval):
+            store = self.store
+            try:
+                if store is not None:
+                    store.expire_dismissals()
+            except Exception:
+                _log.exception("faultlens: could not lift expired dismissals")
+
+    def _close_stores(self) -> None:
+        if self.action_store is not None:
+            self.action_store.close()
         if self.store is not None:
             self.store.close()
+
+
+def _chain(first: Callable[[T], None], then: Callable[[T], None] | None) -> Callable[[T], None]:
+    """``first``, then ``then`` (when given) with the same argument."""
+    if then is None:
+        return first
+
+    def both(value: T) -> None:
+        first(value)
+        then(value)
+
+    return both
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:

@@ -7,6 +7,11 @@ acknowledged to a client before that transaction committed (see
 (:meth:`list_groups`, :meth:`iter_groups`, :meth:`get_group`) use their own
 connections, so the control API never waits for ingest and vice versa (WAL).
 
+Operators change groups in bulk with :meth:`GroupStore.update_groups` (status,
+dismissal, category, severity, tags): one ``UPDATE`` over the selected rows, in
+the transaction that also writes the :mod:`operator log
+<faultlens_collector.processor.oplog>` entry and the list of groups it touched.
+
 Memory does not depend on the number of groups: nothing per group is kept in
 memory, and SQLite's page cache is bounded (``cache_kib``).
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +30,17 @@ from typing import Any, Final
 from faultlens import semconv
 
 from faultlens_collector import sqlite_db
-from faultlens_collector.processor.groups import Change, Group, Sample, merge, new_group
+from faultlens_collector.processor import oplog
+from faultlens_collector.processor.groups import (
+    Change,
+    Dismissal,
+    Group,
+    Sample,
+    merge,
+    new_group,
+)
 from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.processor.oplog import OperatorAction
 
 COMPONENT: Final = "groups"
 
@@ -53,12 +68,29 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX failure_groups_count ON failure_groups (count)",
         "CREATE INDEX failure_groups_severity ON failure_groups (severity_rank, last_seen)",
     ),
+    (
+        # Operator triage: tags, a severity an operator set, dismissals that lapse.
+        "ALTER TABLE failure_groups ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE failure_groups ADD COLUMN severity_locked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE failure_groups ADD COLUMN dismissal TEXT",
+        "ALTER TABLE failure_groups ADD COLUMN dismissed_until INTEGER",
+        "CREATE INDEX failure_groups_dismissed_until ON failure_groups (dismissed_until) "
+        "WHERE dismissed_until IS NOT NULL",
+        "CREATE INDEX failure_groups_status ON failure_groups (status, last_seen)",
+        *oplog.TABLES,
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, status, count, "
-    "handled_count, first_seen, last_seen, service_counts, span_names, samples, category_locked"
+    "handled_count, first_seen, last_seen, service_counts, span_names, samples, category_locked, "
+    "tags, severity_locked, dismissal, dismissed_until"
+)
+_STORED_COLUMNS: Final = (
+    "fingerprint, exception_type, message, stacktrace, category, severity, severity_rank, "
+    "status, count, handled_count, first_seen, last_seen, service_counts, span_names, samples, "
+    "category_locked, tags, severity_locked, dismissal, dismissed_until"
 )
 # Columns each sort key orders by, most significant first; the fingerprint breaks ties.
 _SORT_COLUMNS: Final = {
@@ -71,7 +103,11 @@ _SORT_COLUMNS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class GroupQuery:
-    """Which groups to read, in which order. Empty tuples mean "any"."""
+    """Which groups to read, in which order. Empty tuples mean "any".
+
+    ``tags`` selects groups carrying any of them; ``fingerprints`` (None: any)
+    exactly these groups; ``action_id`` the groups an operator action touched.
+    """
 
     statuses: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
@@ -80,6 +116,23 @@ class GroupQuery:
     since_unix_nano: int = 0
     sort: str = "last_seen"
     ascending: bool = False
+    tags: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] | None = None
+    action_id: int = 0
+
+    @property
+    def selects_everything(self) -> bool:
+        """No criterion at all: every group matches."""
+        return not (
+            self.statuses
+            or self.services
+            or self.categories
+            or self.severities
+            or self.since_unix_nano
+            or self.tags
+            or self.fingerprints is not None
+            or self.action_id
+        )
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
@@ -102,6 +155,19 @@ class GroupQuery:
         if self.since_unix_nano:
             clauses.append("last_seen >= ?")
             parameters.append(self.since_unix_nano)
+        if self.tags:
+            marks = ", ".join("?" * len(self.tags))
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
+            parameters.extend(self.tags)
+        if self.fingerprints is not None:
+            clauses.append("fingerprint IN (SELECT value FROM json_each(?))")
+            parameters.append(json.dumps(self.fingerprints))
+        if self.action_id:
+            clauses.append(
+                "fingerprint IN (SELECT fingerprint FROM operator_action_groups "
+                "WHERE action_id = ?)"
+            )
+            parameters.append(self.action_id)
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
 
     def order(self) -> str:
@@ -116,6 +182,52 @@ class GroupQuery:
         return "ORDER BY " + ", ".join(
             f"{column} {direction}" for column in (*columns, "fingerprint")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUpdate:
+    """What a bulk operation sets on every selected group; None or empty: unchanged.
+
+    ``status`` other than ``dismissed`` clears a dismissal; ``dismissed`` needs
+    ``dismissal``. Setting ``category`` or ``severity`` locks it: occurrences no
+    longer change it. Tags are added and removed (kept sorted, each once).
+    """
+
+    status: str | None = None
+    dismissal: Dismissal | None = None
+    category: str | None = None
+    severity: str | None = None
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+
+    def assignments(self) -> tuple[list[str], list[Any]]:
+        """SQL ``SET`` items and their parameters."""
+        items: list[str] = []
+        parameters: list[Any] = []
+        if self.status is not None:
+            dismissal = self.dismissal if self.status == "dismissed" else None
+            if self.status == "dismissed" and dismissal is None:
+                raise ValueError("a dismissal needs its Dismissal record")
+            items += ["status = ?", "dismissal = ?", "dismissed_until = ?"]
+            parameters += [
+                self.status,
+                None if dismissal is None else json.dumps(dismissal.as_json()),
+                dismissal.until if dismissal is not None and dismissal.until else None,
+            ]
+        if self.category is not None:
+            items += ["category = ?", "category_locked = 1"]
+            parameters.append(self.category)
+        if self.severity is not None:
+            items += ["severity = ?", "severity_rank = ?", "severity_locked = 1"]
+            parameters += [self.severity, semconv.SEVERITY_RANK.get(self.severity, -1)]
+        if self.add_tags or self.remove_tags:
+            items.append(
+                "tags = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(tags) "
+                "WHERE value NOT IN (SELECT value FROM json_each(?)) "
+                "UNION SELECT value FROM json_each(?) ORDER BY value))"
+            )
+            parameters += [json.dumps(self.remove_tags), json.dumps(self.add_tags)]
+        return items, parameters
 
 
 class GroupNotFound(LookupError):
@@ -198,6 +310,7 @@ class GroupStore:
         with self._lock:
             created = 0
             hot = self._hot
+            now = time.time_ns()
             try:
                 with sqlite_db.transaction(self._db):
                     for fingerprint, batch in by_fingerprint.items():
@@ -210,17 +323,32 @@ class GroupStore:
                             ).fetchone()
                             is_new = row is None
                             group = new_group(batch[0], self._redact) if is_new else _group(row)
+                        dismissed = group.dismissal is not None
                         lists = (len(group.span_names), group.samples[-1:])
-                        added, regressed, last = merge(group, batch)
+                        merged = merge(group, batch, now)
                         if is_new:
                             self._db.execute(_INSERT, _row(group))
+                        elif dismissed:  # its rate window moved, or it lapsed
+                            self._db.execute(
+                                _UPDATE_DISMISSED, _merged_columns(group, dismissal=True)
+                            )
                         elif lists == (len(group.span_names), group.samples[-1:]):
                             self._db.execute(_UPDATE_COUNTS, _count_columns(group))
                         else:
                             self._db.execute(_UPDATE, _merged_columns(group))
                         hot[fingerprint] = group
                         created += is_new
-                        changes.append(Change(group, added, is_new, regressed, last or batch[-1]))
+                        changes.append(
+                            Change(
+                                group,
+                                merged.added,
+                                is_new,
+                                merged.regressed,
+                                merged.last or batch[-1],
+                                batch,
+                                merged.reopened,
+                            )
+                        )
             except BaseException:
                 hot.clear()  # merged in memory, not committed: the rows are the truth
                 raise
@@ -236,6 +364,79 @@ class GroupStore:
         else:
             for fingerprint in fingerprints:
                 self._hot.pop(fingerprint, None)
+
+    def update_groups(
+        self, query: GroupQuery, update: GroupUpdate, action: OperatorAction
+    ) -> OperatorAction:
+        """Apply ``update`` to every group ``query`` selects and log ``action`` with the
+        groups it touched, in one transaction; the logged action (its ``count`` is the
+        number of groups). An update that changes nothing only logs."""
+        items, values = update.assignments()
+        where, parameters = query.where()
+        with self._lock, sqlite_db.transaction(self._db):
+            self._forget()
+            logged = oplog.attach_groups(
+                self._db, oplog.insert(self._db, action), where, parameters
+            )
+            if items and logged.count:
+                self._db.execute(
+                    f"UPDATE failure_groups SET {', '.join(items)} WHERE fingerprint IN "
+                    "(SELECT fingerprint FROM operator_action_groups WHERE action_id = ?)",
+                    [*values, logged.id],
+                )
+        return logged
+
+    def log_action(self, action: OperatorAction) -> OperatorAction:
+        """Log an operator action that touched no group (a halt, a resume)."""
+        with self._lock, sqlite_db.transaction(self._db):
+            return oplog.insert(self._db, action)
+
+    def set_action_count(self, action: OperatorAction, count: int) -> OperatorAction:
+        """Correct how many things a logged action touched (a bulk fix that dropped jobs)."""
+        with self._lock, sqlite_db.transaction(self._db):
+            return oplog.set_count(self._db, action, count)
+
+    def operator_actions(
+        self, *, limit: int = 100, fingerprint: str | None = None, action: str | None = None
+    ) -> list[OperatorAction]:
+        """Logged operator actions, newest first (see :func:`.oplog.select`)."""
+        with self._reader() as reader:
+            return oplog.select(reader, limit=limit, fingerprint=fingerprint, action=action)
+
+    def expire_dismissals(self, now_unix_nano: int | None = None) -> int:
+        """Reopen the dismissed groups whose dismissal's end time passed; how many."""
+        now = time.time_ns() if now_unix_nano is None else now_unix_nano
+        with self._lock, sqlite_db.transaction(self._db):
+            lifted = int(
+                self._db.execute(
+                    "UPDATE failure_groups SET status = 'open', dismissal = NULL, "
+                    "dismissed_until = NULL WHERE dismissed_until IS NOT NULL "
+                    "AND dismissed_until <= ? AND status = 'dismissed'",
+                    (now,),
+                ).rowcount
+            )
+            if lifted:
+                self._forget()
+        return lifted
+
+    def count_groups(self, query: GroupQuery) -> int:
+        """How many groups ``query`` selects."""
+        where, parameters = query.where()
+        with self._reader() as reader:
+            (total,) = reader.execute(
+                f"SELECT COUNT(*) FROM failure_groups {where}", parameters
+            ).fetchone()
+        return int(total)
+
+    def missing(self, fingerprints: Sequence[str]) -> list[str]:
+        """Those of ``fingerprints`` that name no group (in the order given)."""
+        with self._reader() as reader:
+            rows = reader.execute(
+                "SELECT value FROM json_each(?) WHERE value NOT IN "
+                "(SELECT fingerprint FROM failure_groups) ORDER BY key",
+                (json.dumps(list(fingerprints)),),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def update_status(self, fingerprints: Sequence[str], status: str) -> int:
         """Set the status of the named groups; returns how many exist."""
@@ -325,7 +526,8 @@ _encode: Final = json.JSONEncoder(separators=(",", ":")).encode
 _decode: Final = json.JSONDecoder().decode
 
 _INSERT: Final = (
-    "INSERT INTO failure_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO failure_groups ({_STORED_COLUMNS}) VALUES "
+    f"({', '.join('?' * len(_STORED_COLUMNS.split(',')))})"
 )
 # What merging an occurrence can change; the rest of a row is written once.
 _UPDATE: Final = (
@@ -333,6 +535,8 @@ _UPDATE: Final = (
     "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
     "span_names = ?, samples = ? WHERE fingerprint = ?"
 )
+# ... and for a dismissed group, its dismissal (rate window, or lifted).
+_UPDATE_DISMISSED: Final = _UPDATE.replace(" WHERE", ", dismissal = ?, dismissed_until = ? WHERE")
 
 
 # The common case: a known group, no new span name or sample.
@@ -358,9 +562,9 @@ def _count_columns(group: Group) -> tuple[Any, ...]:
     )
 
 
-def _merged_columns(group: Group) -> tuple[Any, ...]:
+def _merged_columns(group: Group, *, dismissal: bool = False) -> tuple[Any, ...]:
     row = _row(group)
-    return (*row[4:15], group.fingerprint)
+    return (*row[4:15], *(row[18:20] if dismissal else ()), group.fingerprint)
 
 
 def _row(group: Group) -> tuple[Any, ...]:
@@ -381,6 +585,10 @@ def _row(group: Group) -> tuple[Any, ...]:
         _encode(group.span_names),
         _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
         int(group.category_locked),
+        _encode(group.tags),
+        int(group.severity_locked),
+        None if group.dismissal is None else _encode(group.dismissal.as_json()),
+        (group.dismissal.until or None) if group.dismissal is not None else None,
     )
 
 
@@ -401,4 +609,7 @@ def _group(row: Sequence[Any]) -> Group:
         span_names=_decode(row[12]),
         samples=[Sample(*sample) for sample in _decode(row[13])],
         category_locked=bool(row[14]),
+        tags=_decode(row[15]),
+        severity_locked=bool(row[16]),
+        dismissal=None if row[17] is None else Dismissal.from_json(_decode(row[17])),
     )

@@ -2,13 +2,15 @@
 
 Request handlers :meth:`~BatchWriter.submit` the occurrences of a request and
 wait on the returned future; the writer thread takes everything pending (up to
-``max_batch`` requests), applies it to the store in **one** transaction and then
-resolves every future (listeners get the changes) — so each request is acknowledged only
-after its data committed, and a busy processor pays one commit for many
-requests instead of one each. A handler that gives up waiting cancels its
-future: when that succeeds, the writer has not taken the request and never
-will (so telling the client to retry cannot store it twice); when it fails, the
-request is being committed and its outcome is near.
+``max_batch`` requests), applies it to the store in **one** transaction, hands
+the changes to the listener (``on_commit``: the action engine) and then resolves
+every future — so each request is acknowledged only after its data committed
+and the engine saw it, and a busy processor pays one commit for many requests
+instead of one each. The listener runs on the writer thread: it must be quick.
+A handler that gives up waiting cancels its future: when that succeeds, the
+writer has not taken the request and never will (so telling the client to
+retry cannot store it twice); when it fails, the request is being committed
+and its outcome is near.
 
 The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
 when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
@@ -147,12 +149,12 @@ class BatchWriter:
             self._recovered()
         if self._on_latency is not None:
             self._on_latency(time.perf_counter() - started)
-        self._finish(batch, None)
         if self._on_commit is not None and changes:
             try:
                 self._on_commit(changes)
             except Exception:  # a listener must never stop the writer
                 _log.exception("faultlens: a commit listener failed")
+        self._finish(batch, None)
 
     def _failed(self, error: BaseException) -> None:
         self._failing = True

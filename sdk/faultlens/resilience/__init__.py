@@ -13,7 +13,9 @@ failures recorded through :func:`faultlens.record_failure` with
     @psp
     def charge(order): ...
 
-See docs/resilience.md for every option, metric and environment variable.
+:class:`RemoteHalts` follows the halts a faultlens processor holds (a fleet-wide
+kill switch) and plugs into a tracker as a halt source. See docs/resilience.md
+for every option, metric and environment variable.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from faultlens.resilience.errors import (
 )
 from faultlens.resilience.fallback import Fallback, fallback
 from faultlens.resilience.halts import Halt, HaltSource
+from faultlens.resilience.remote_halts import RemoteHalts, RemoteHaltsStatus
 from faultlens.resilience.report import ComponentHealth, HealthReport, health
 from faultlens.resilience.retry import Retry, retry
 from faultlens.resilience.settings import ResilienceDefaults, defaults
@@ -48,6 +51,8 @@ __all__ = [
     "HaltedError",
     "HealthReport",
     "KeyStatus",
+    "RemoteHalts",
+    "RemoteHaltsStatus",
     "ResilienceDefaults",
     "Retry",
     "RetryExhaustedError",

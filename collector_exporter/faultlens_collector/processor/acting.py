@@ -1,0 +1,214 @@
+"""Feeding the action engine from the processor: committed changes and successes.
+
+:class:`EngineFeed` turns the :class:`~faultlens_collector.processor.groups.Change`
+list of each committed transaction into
+:meth:`~faultlens_collector.actions.ActionEngine.on_group_updated` calls — one per
+group per commit. When the configuration has rules or halt rules and a group's
+occurrences in one commit came from different *contexts* (service, span name,
+``failure.handled``, or an attribute a rule or a halt key names), it makes one call
+per context instead, each with the occurrences of that context, so a halt keyed on
+``service.name`` counts each service's own failures and a rule for one service is
+not missed because the latest occurrence came from another. ``is_new``,
+``is_regression`` and ``is_reopened`` go with the first call only.
+
+The :class:`~faultlens_collector.actions.FailureFacts` of a call hold the group's
+stored (redacted) type, message, category, severity, count and status, and the
+service, span name, attributes, ``handled`` and time of the latest occurrence of
+that context.
+
+:func:`success_fields` says which key fields the engine needs from spans that
+ended without failure (``on_success``): none unless a halt rule counts
+*consecutive* failures, so the ingest path reads successes only when they matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, Final
+
+from faultlens import semconv
+
+from faultlens_collector.actions import ActionEngine, ActionsConfig, FailureFacts
+from faultlens_collector.actions.facts import SERVICE_NAME, SPAN_NAME
+from faultlens_collector.processor.groups import Change, Group
+from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.report import primary_service
+
+#: Key fields a halt rule may name that are the same for every occurrence of a group.
+_GROUP_FIELDS: Final = frozenset(
+    {
+        semconv.EXCEPTION_TYPE,
+        semconv.EXCEPTION_MESSAGE,
+        semconv.FAILURE_CATEGORY,
+        semconv.FAILURE_SEVERITY,
+        semconv.FAILURE_FINGERPRINT,
+    }
+)
+#: Key fields read from the occurrence itself rather than from its attributes.
+_OCCURRENCE_FIELDS: Final = frozenset({SERVICE_NAME, SPAN_NAME, semconv.FAILURE_HANDLED})
+
+
+def facts_of(group: Group, last: Occurrence) -> FailureFacts:
+    """The engine's view of ``group`` updated by occurrences whose latest is ``last``."""
+    return _facts(
+        group,
+        service=last.service,
+        span_name=last.span_name,
+        attributes=last.attributes,
+        handled=last.handled,
+        last_seen=last.time_unix_nano,
+    )
+
+
+def facts_of_group(group: Group) -> FailureFacts:
+    """The engine's view of a stored group with no occurrence at hand (an operator's
+    bulk fix): its most frequent service, its first span name, no attributes;
+    ``handled`` when all (True) or none (False) of its occurrences were handled."""
+    handled: bool | None = None
+    if group.handled_count == group.count:
+        handled = True
+    elif group.handled_count == 0:
+        handled = False
+    return _facts(
+        group,
+        service=primary_service(group.service_counts),
+        span_name=group.span_names[0] if group.span_names else "",
+        attributes={},
+        handled=handled,
+        last_seen=group.last_seen,
+    )
+
+
+def _facts(
+    group: Group,
+    *,
+    service: str,
+    span_name: str,
+    attributes: Mapping[str, Any],
+    handled: bool | None,
+    last_seen: int,
+) -> FailureFacts:
+    return FailureFacts(
+        fingerprint=group.fingerprint,
+        exception_type=group.exception_type,
+        message=group.message,
+        category=group.category,
+        severity=group.severity,
+        service=service,
+        span_name=span_name,
+        attributes=attributes,
+        count=group.count,
+        status=group.status,
+        handled=handled,
+        last_seen=last_seen / 1e9 if last_seen else None,
+    )
+
+
+def success_fields(config: ActionsConfig) -> tuple[str, ...]:
+    """Key fields of the halt rules that count consecutive failures (sorted); empty
+    when no rule needs successes."""
+    return tuple(
+        sorted({name for rule in config.halts if rule.mode == "consecutive" for name in rule.key})
+    )
+
+
+def needs_attributes(config: ActionsConfig) -> bool:
+    """Whether occurrences must carry their span's and event's attributes: a rule or a
+    halt rule names an attribute, or hooks (which receive them) are configured."""
+    return bool(config.hooks or _context_attributes(config))
+
+
+def _context_attributes(config: ActionsConfig) -> tuple[str, ...]:
+    """Attribute names (not group or occurrence fields) that rules or halt rules read."""
+    names: set[str] = set()
+    for rule in config.halts:
+        names.update(rule.key)
+        names.update(rule.match.attributes)
+    for match in (rule.match for rule in config.rules):
+        names.update(match.attributes)
+    return tuple(sorted(names - _GROUP_FIELDS - _OCCURRENCE_FIELDS))
+
+
+def context_of(config: ActionsConfig) -> Callable[[Occurrence], Hashable] | None:
+    """What tells occurrences of one group apart for this configuration's rules and halt
+    rules — the fields they read (service, span name, ``failure.handled``, attributes) —
+    as a function of an occurrence; None when they read none of them."""
+    matches = [rule.match for rule in config.rules] + [rule.match for rule in config.halts]
+    keys = {name for rule in config.halts for name in rule.key}
+    fields = [
+        field
+        for field, used in (
+            ("service", SERVICE_NAME in keys or any(m.services is not None for m in matches)),
+            ("span_name", SPAN_NAME in keys or any(m.span_names is not None for m in matches)),
+            (
+                "handled",
+                semconv.FAILURE_HANDLED in keys or any(m.handled is not None for m in matches),
+            ),
+        )
+        if used
+    ]
+    names = _context_attributes(config)
+    if not fields and not names:
+        return None
+    occurrence_fields = attrgetter(*fields) if fields else None
+    if not names:
+        return occurrence_fields
+
+    def context(occurrence: Occurrence) -> Hashable:
+        attributes: Mapping[str, Any] = occurrence.attributes
+        own = occurrence_fields(occurrence) if occurrence_fields is not None else None
+        return (own, *(attributes.get(name) for name in names))
+
+    return context
+
+
+class EngineFeed:
+    """Hands committed changes to one :class:`ActionEngine` (a writer's ``on_commit``)."""
+
+    def __init__(self, engine: ActionEngine) -> None:
+        self._engine = engine
+        self._context = context_of(engine.config)
+
+    def on_commit(self, changes: Sequence[Change]) -> None:
+        """Called by the writer after each committed transaction. Never raises (the
+        engine's calls do not)."""
+        for change in changes:
+            parts = self._split(change)
+            if parts is None:
+                self._update(change, change.last, change.occurrences, first=True)
+                continue
+            first = True
+            for count, last in parts:
+                self._update(change, last, count, first=first)
+                first = False
+
+    def _update(self, change: Change, last: Occurrence, occurrences: int, *, first: bool) -> None:
+        self._engine.on_group_updated(
+            facts_of(change.group, last),
+            is_new=first and change.created,
+            is_regression=first and change.regressed,
+            is_reopened=first and change.reopened,
+            occurrences=occurrences,
+        )
+
+    def _split(self, change: Change) -> list[tuple[int, Occurrence]] | None:
+        """(occurrences, latest occurrence) per context, or None for a single context."""
+        batch = change.batch
+        context = self._context
+        if context is None or len(batch) < 2:
+            return None
+        first = context(batch[0])
+        if all(context(occurrence) == first for occurrence in batch):
+            return None
+        parts: dict[Hashable, list[Any]] = {}
+        for occurrence in batch:
+            key = context(occurrence)
+            part = parts.get(key)
+            if part is None:
+                parts[key] = [occurrence.count, occurrence]
+            else:
+                part[0] += occurrence.count
+                if occurrence.time_unix_nano >= part[1].time_unix_nano:
+                    part[1] = occurrence
+        return [(count, last) for count, last in parts.values()]

@@ -1,0 +1,125 @@
+"""The operator log: who did what to which failure groups (and halts), and when.
+
+Every operator action through the control API — dismiss, categorize, resolve,
+reopen, fix, halt, resume — is one :class:`OperatorAction` row in
+``operator_actions``, written in the same transaction as the change itself; the
+groups it touched are listed in ``operator_action_groups``, so "who dismissed
+this group?" is one indexed query. ``actor`` is what the client declared
+(``--actor`` / ``FAULTLENS_ACTOR``), ``peer`` the network address the processor
+saw; neither is authenticated beyond the bearer token every call carries.
+
+The tables belong to the ``groups`` schema (see
+:mod:`faultlens_collector.processor.store`, migration 2).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+#: Schema statements, applied by the group store's migration 2.
+TABLES: Final = (
+    """CREATE TABLE operator_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        action TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        detail TEXT NOT NULL)""",
+    """CREATE TABLE operator_action_groups (
+        action_id INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (action_id, fingerprint)) WITHOUT ROWID""",
+    "CREATE INDEX operator_action_groups_by_group ON operator_action_groups (fingerprint)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """One operator action. ``count`` is how many groups (or halts) it touched;
+    ``detail`` holds its arguments (reason, category, hook, the filter, …)."""
+
+    action: str
+    actor: str
+    peer: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    count: int = 0
+    at: int = field(default_factory=time.time_ns)
+    id: int = 0
+
+
+def insert(db: sqlite3.Connection, action: OperatorAction) -> OperatorAction:
+    """Write ``action`` (inside the caller's transaction); the action with its id."""
+    cursor = db.execute(
+        "INSERT INTO operator_actions (at, actor, peer, action, count, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            action.at,
+            action.actor,
+            action.peer,
+            action.action,
+            action.count,
+            json.dumps(dict(action.detail), separators=(",", ":"), sort_keys=True),
+        ),
+    )
+    return replace(action, id=int(cursor.lastrowid or 0))
+
+
+def attach_groups(
+    db: sqlite3.Connection, action: OperatorAction, where: str, parameters: Sequence[Any]
+) -> OperatorAction:
+    """Record the groups ``where`` selects as touched by ``action``; the action with
+    its ``count`` set (inside the caller's transaction)."""
+    count = db.execute(
+        f"INSERT INTO operator_action_groups SELECT ?, fingerprint FROM failure_groups {where}",
+        [action.id, *parameters],
+    ).rowcount
+    db.execute("UPDATE operator_actions SET count = ? WHERE id = ?", (count, action.id))
+    return replace(action, count=count)
+
+
+def set_count(db: sqlite3.Connection, action: OperatorAction, count: int) -> OperatorAction:
+    """Correct the number of things ``action`` touched."""
+    db.execute("UPDATE operator_actions SET count = ? WHERE id = ?", (count, action.id))
+    return replace(action, count=count)
+
+
+def select(
+    db: sqlite3.Connection,
+    *,
+    limit: int,
+    fingerprint: str | None = None,
+    action: str | None = None,
+) -> list[OperatorAction]:
+    """The newest actions first; only those that touched ``fingerprint`` / of one kind."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    if fingerprint:
+        clauses.append("id IN (SELECT action_id FROM operator_action_groups WHERE fingerprint = ?)")
+        parameters.append(fingerprint)
+    if action:
+        clauses.append("action = ?")
+        parameters.append(action)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.execute(
+        "SELECT id, at, actor, peer, action, count, detail FROM operator_actions "
+        f"{where} ORDER BY id DESC LIMIT ?",
+        [*parameters, limit],
+    ).fetchall()
+    return [
+        OperatorAction(
+            id=row[0],
+            at=row[1],
+            actor=row[2],
+            peer=row[3],
+            action=row[4],
+            count=row[5],
+            detail=json.loads(row[6]),
+        )
+        for row in rows
+    ]
