@@ -16,16 +16,13 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from faultlens_collector import sqlite_db
 
-from tests.otlp_receiver import OtlpReceiver
 from tests.processor_support import FAULTLENS, ServeProcess, running_processor
-from tests.reliability import load
+from tests.reliability import forwarding, load
 from tests.reliability.harness import report, server_output, stored_occurrences
-from tests.reliability.hops import SlowReceiver, closed_port, metric_env, metric_totals, total
 
 UNLIMITED_PAGES = 1_073_741_823
 
@@ -162,60 +159,18 @@ def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
     connection.close()
 
 
-def _forward_run(tmp_path: Path, mode: str, seconds: float) -> dict[str, Any]:
-    """Ingest under load with the forward hop ``mode``; figures and the processor's counts."""
-    hop: OtlpReceiver | None = None
-    args: tuple[str, ...] = ()
-    if mode == "healthy":
-        hop = OtlpReceiver()
-    elif mode == "slow":
-        hop = SlowReceiver(0.5)
-        args = ("--forward-queue-mib", "0.25")
-    if hop is not None:
-        hop.__enter__()
-        args = ("--forward", hop.endpoint, *args)
-    elif mode == "down":
-        args = ("--forward", f"127.0.0.1:{closed_port()}")
-    try:
-        with OtlpReceiver() as metrics:
-            serve = ServeProcess(tmp_path / f"{mode}.db", *args, env=metric_env(metrics))
-            with serve:
-                result = load.drive(serve.address, clients=4, seconds=seconds, seed=21)
-            totals = metric_totals(metrics)
-    finally:
-        if hop is not None:
-            hop.__exit__(None, None, None)
-    return {
-        "result": result,
-        "sent": sum(total(totals, "faultlens.processor.forward.sent").values()),
-        "dropped": total(totals, "faultlens.processor.forward.dropped"),
-        "received by the hop": len(hop.requests["traces"]) if hop is not None else 0,
-        "output": server_output(serve),
-    }
-
-
 @pytest.mark.slow
 def test_a_forward_hop_down_or_slow_changes_nothing_for_ingest_and_drops_add_up(
     tmp_path: Path,
 ) -> None:
-    runs = {mode: _forward_run(tmp_path, mode, 1.0) for mode in ("none", "healthy", "down", "slow")}
-    baseline = runs["none"]["result"]
-    base_rate = baseline.acknowledged_requests / baseline.seconds
-    figures: dict[str, Any] = {}
-    for mode, run in runs.items():
-        result = run["result"]
-        figures[mode] = {
-            "acknowledged requests/s": round(result.acknowledged_requests / result.seconds, 1),
-            "vs no forwarding": round(result.acknowledged_requests / result.seconds / base_rate, 2),
-            "ack p99 (ms)": load.percentile(result.ok_latencies, 99, 1000),
-            "forwarded": run["sent"],
-            "dropped": run["dropped"],
-        }
+    runs = forwarding.forward_runs(tmp_path, 1.0)
+    figures = forwarding.figures(runs)
     report("forward hop", figures)
     for mode, run in runs.items():
         result = run["result"]
         assert dict(result.other) == {}, mode
         assert result.shed == 0, mode
+        assert run["exit code"] == 0, mode
         assert "Traceback" not in run["output"]
         if mode == "none":
             continue
