@@ -98,9 +98,8 @@ def test_every_method_of_every_service_refuses_a_missing_or_wrong_token(tmp_path
 def test_tls_and_mutual_tls_with_a_certificate_authority_made_in_the_test(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path)
     client_cert, client_key = make_client_certificate(certs)
-    stranger = make_certificates(
-        tmp_path / "stranger" if _mkdir(tmp_path / "stranger") else tmp_path
-    )
+    (tmp_path / "stranger").mkdir()
+    stranger = make_certificates(tmp_path / "stranger")
     stranger_cert, stranger_key = make_client_certificate(stranger, "stranger")
     args = ("--tls-cert", str(certs.certificate), "--tls-key", str(certs.key))
     args += ("--tls-client-ca", str(certs.ca))
