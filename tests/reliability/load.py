@@ -199,14 +199,16 @@ def drive(
     seed: int,
     timeout: float = 30.0,
     spans: int = 20,
+    fingerprints: int = 50,
     metadata: Sequence[tuple[str, str]] = (),
 ) -> LoadReport:
-    """Run ``clients`` clients for ``seconds``; their merged report."""
+    """Run ``clients`` clients for ``seconds``; their merged report. ``fingerprints``: how
+    many distinct ones the requests draw from (many: nearly every failure a new group)."""
     stop = threading.Event()
     threads = [
         Client(
             address,
-            bodies(seed * 1000 + index, spans=spans),
+            bodies(seed * 1000 + index, spans=spans, fingerprints=fingerprints),
             stop,
             timeout=timeout,
             metadata=metadata,

@@ -39,7 +39,7 @@ def test_a_full_disk_is_refused_retryably_and_ingest_recovers_when_space_returns
         # The disk is full: the file cannot grow by a single page.
         store.connection.execute(f"PRAGMA max_page_count = {pages}")
         # New fingerprints need new rows, so every commit needs new pages.
-        full = _drive_new_groups(processor.address, seed=2)
+        full = load.drive(processor.address, clients=2, seconds=0.5, seed=2, fingerprints=1 << 40)
         store.connection.execute(f"PRAGMA max_page_count = {UNLIMITED_PAGES}")
         after = load.drive(processor.address, clients=2, seconds=0.3, seed=3)
         stored = stored_occurrences(processor.address)
@@ -68,25 +68,6 @@ def test_a_full_disk_is_refused_retryably_and_ingest_recovers_when_space_returns
         "ingest answers UNAVAILABLE with a retry delay until it can"
     ]
     assert "faultlens: the store commits again" in messages
-
-
-def _drive_new_groups(address: str, seed: int) -> load.LoadReport:
-    import threading
-
-    stop = threading.Event()
-    clients = [
-        load.Client(address, load.bodies(seed * 10 + index, count=8, fingerprints=1 << 40), stop)
-        for index in range(2)
-    ]
-    for client in clients:
-        client.start()
-    stop.wait(0.5)
-    stop.set()
-    total = load.LoadReport()
-    for client in clients:
-        client.join(30)
-        total.merge(client.report)
-    return total
 
 
 @contextmanager
