@@ -172,41 +172,39 @@ def _stored(processor: Processor) -> int:
         return sum(group.count for group in all_groups(client).values())
 
 
-@pytest.mark.slow
-@settings(
-    max_examples=60,
+def _send_and_count(processor: Processor, path: str, request: Any) -> tuple[Any, int]:
+    """Send ``request``; (the reply's partial_success, occurrences the store gained)."""
+    before = _stored(processor)
+    body, error = raw_call(processor.address, path, request.SerializeToString())
+    assert error is None, error
+    reply = {TRACE_EXPORT: ExportTraceServiceResponse, LOGS_EXPORT: ExportLogsServiceResponse}
+    return reply[path].FromString(body).partial_success, _stored(processor) - before
+
+
+SETTINGS = settings(
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=60)
 @given(request=trace_requests)
 def test_any_trace_request_stores_exactly_its_valid_failures(
     processor: Processor, request: ExportTraceServiceRequest
 ) -> None:
     expected, rejected = _oracle_spans(request)
-    before = _stored(processor)
-    body, error = raw_call(processor.address, TRACE_EXPORT, request.SerializeToString())
-    assert error is None, error
-    response = ExportTraceServiceResponse.FromString(body)
-    assert response.partial_success.rejected_spans == rejected
-    assert _stored(processor) - before == expected
+    partial, stored = _send_and_count(processor, TRACE_EXPORT, request)
+    assert (partial.rejected_spans, stored) == (rejected, expected)
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(SETTINGS, max_examples=40)
 @given(request=log_requests)
 def test_any_logs_request_stores_exactly_its_valid_failures(
     processor: Processor, request: ExportLogsServiceRequest
 ) -> None:
     expected, rejected = _oracle_logs(request)
-    before = _stored(processor)
-    body, error = raw_call(processor.address, LOGS_EXPORT, request.SerializeToString())
-    assert error is None, error
-    response = ExportLogsServiceResponse.FromString(body)
-    assert response.partial_success.rejected_log_records == rejected
-    assert _stored(processor) - before == expected
+    partial, stored = _send_and_count(processor, LOGS_EXPORT, request)
+    assert (partial.rejected_log_records, stored) == (rejected, expected)
