@@ -5,7 +5,7 @@ scenarios) and it prints each scenario's figures and checks the same promises th
 check; the exit status is non-zero when one was broken. ``--write-docs`` also rewrites
 the figures section of ``docs/reliability.md`` (between its ``soak:begin`` and
 ``soak:end`` markers) with what this run measured. ``--scenario`` picks some
-(``fuzz,overload,crash,forward,disk,app,hostile``); ``--seed`` changes every seeded choice.
+(``hostile,fuzz,overload,crash,hooks,disk,forward,app``); ``--seed`` changes every seeded choice.
 
 The scenarios:
 
@@ -16,6 +16,7 @@ The scenarios:
   ``faultlens serve`` until the time is up;
 * ``overload`` — 32 clients against ``--workers 2 --max-pending-requests 6``;
 * ``crash`` — ``kill -9`` cycles under load, some during start-up;
+* ``hooks`` — ``kill -9`` cycles while fix hooks run (``at_most_once`` and ``at_least_once``);
 * ``disk`` — a store whose disk fills up under load, then has room again;
 * ``forward`` — ingest with the forward hop absent, healthy, down and slow;
 * ``app`` — an instrumented program with no exporter, its endpoints up, and down.
@@ -49,7 +50,15 @@ from tests.processor_support import (  # noqa: E402
     raw_call,
     running_processor,
 )
-from tests.reliability import appside, crash, forwarding, fuzz, hostile, load  # noqa: E402
+from tests.reliability import (  # noqa: E402
+    appside,
+    crash,
+    forwarding,
+    fuzz,
+    hookcrash,
+    hostile,
+    load,
+)
 from tests.reliability.harness import peak_rss_mib, rss_mib, stored_occurrences  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
@@ -175,6 +184,14 @@ def soak_crash(seconds: float, seed: int, directory: Path) -> Outcome:
     return outcome
 
 
+def soak_hooks(seconds: float, seed: int, directory: Path) -> Outcome:
+    outcome = Outcome("kill -9 while fix hooks run")
+    result = hookcrash.kill_during_hooks(directory, cycles=max(2, int(seconds / 2.5)))
+    outcome.figures.update(result.figures())
+    outcome.problems += result.problems
+    return outcome
+
+
 def soak_disk(seconds: float, seed: int, directory: Path) -> Outcome:
     outcome = Outcome("Store disk full")
     share = max(0.5, seconds / 3)
@@ -252,8 +269,9 @@ SCENARIOS: dict[str, tuple[Callable[[float, int, Path], Outcome], float]] = {
     # name: (function, share of the duration)
     "hostile": (soak_hostile, 0.0),
     "fuzz": (soak_fuzz, 0.2),
-    "overload": (soak_overload, 0.2),
-    "crash": (soak_crash, 0.2),
+    "overload": (soak_overload, 0.15),
+    "crash": (soak_crash, 0.15),
+    "hooks": (soak_hooks, 0.1),
     "disk": (soak_disk, 0.1),
     "forward": (soak_forward, 0.2),
     "app": (soak_app, 0.1),

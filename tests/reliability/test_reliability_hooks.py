@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +14,11 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
 
 from tests.otlp_receiver import OtlpReceiver
-from tests.processor_support import TRACE_EXPORT, ServeProcess, raw_call, span, trace_request
+from tests.processor_support import ServeProcess
 from tests.reliability import load
 from tests.reliability.harness import peak_rss_mib, report, rss_mib, server_output, wait_until
+from tests.reliability.hookcrash import hook_table, kill_during_hooks, log_lines, send
 from tests.reliability.hops import SlowReceiver, closed_port
-
-BEHAVIOURS = Path(__file__).with_name("hook_behaviours.py")
-
-
-def hook(name: str, mode: str, log: Path, **options: str) -> str:
-    """A ``[hooks.<name>]`` table running ``hook_behaviours.py <mode>``."""
-    lines = [
-        f"[hooks.{name}]",
-        f"command = [{json.dumps(sys.executable)}, {json.dumps(str(BEHAVIOURS))}, "
-        f"{json.dumps(mode)}]",
-        f'env = {{ HOOK_LOG = {json.dumps(str(log))}, HOOK_SECONDS = "2" }}',
-    ]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
-    return "\n".join(lines) + "\n"
 
 
 def rule(name: str, fingerprints: list[str], hooks: list[str]) -> str:
@@ -44,79 +28,15 @@ def rule(name: str, fingerprints: list[str], hooks: list[str]) -> str:
     )
 
 
-def send(address: str, fingerprints: list[str], service: str = "svc", index: int = 1) -> None:
-    """One request with one failure per fingerprint; it must be acknowledged."""
-    request = trace_request(
-        [
-            span(
-                f"work-{position}",
-                index=index * 1000 + position,
-                events=[
-                    {
-                        "exception.type": "HookError",
-                        "exception.message": f"failure {fp}",
-                        "failure.fingerprint": fp,
-                    }
-                ],
-            )
-            for position, fp in enumerate(fingerprints)
-        ],
-        service=service,
-    )
-    _, error = raw_call(address, TRACE_EXPORT, request.SerializeToString())
-    assert error is None, error
-
-
-def lines(log: Path) -> list[list[str]]:
-    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-
-
 @pytest.mark.slow
-def test_kill_9_during_hook_execution_never_repeats_an_at_most_once_hook(tmp_path: Path) -> None:
-    log = tmp_path / "hooks.log"
-    once = ["00000000000000a1", "00000000000000a2"]
-    durable = ["00000000000000b1", "00000000000000b2"]
-    config = tmp_path / "faultlens.toml"
-    config.write_text(
-        "[engine]\nworkers = 4\n\n"
-        + hook("once", "slow", log, cooldown="1h", timeout="20s")
-        + hook("durable", "slow", log, cooldown="1h", timeout="20s", delivery="at_least_once")
-        + rule("once", once, ["once"])
-        + rule("durable", durable, ["durable"])
-    )
-    store = tmp_path / "store.db"
-    with ServeProcess(store, "--config", str(config)) as serve:
-        send(serve.address, once + durable)
-        assert wait_until(lambda: len(lines(log)) >= 4, 15), lines(log)
-        serve.kill()  # all four hooks are running
-    first = {fields[1]: fields[2] for fields in lines(log) if fields[0] == "start"}
-    with ServeProcess(store, "--config", str(config)) as serve:
-        # Interrupted at-least-once jobs run again, with their job ids.
-        assert wait_until(lambda: sum(fields[0] == "start" for fields in lines(log)) >= 6, 15), (
-            lines(log)
-        )
-        # The same groups again, within the cooldown: no hook runs for them.
-        send(serve.address, once + durable, index=2)
-        time.sleep(1.5)
-    assert wait_until(
-        lambda: (
-            Counter(f[0] for f in lines(log))["end"] == Counter(f[0] for f in lines(log))["start"]
-        ),
-        15,
-    )
-    starts = Counter(fields[1] for fields in lines(log) if fields[0] == "start")
-    by_fingerprint = Counter(fields[2] for fields in lines(log) if fields[0] == "start")
-    report(
-        "kill -9 during hooks",
-        {
-            "runs per at_most_once group": [by_fingerprint[fp] for fp in once],
-            "runs per at_least_once group": [by_fingerprint[fp] for fp in durable],
-        },
-    )
-    assert sorted(first.values()) == sorted(once + durable)
-    for job, fingerprint in first.items():
-        assert starts[job] == (1 if fingerprint in once else 2), (job, fingerprint)
-    assert sum(starts.values()) == 6
+def test_kill_9_during_hook_execution_never_repeats_an_at_most_once_hook(
+    tmp_path: Path,
+) -> None:
+    result = kill_during_hooks(tmp_path, cycles=2)
+    report("kill -9 during hooks", result.figures())
+    assert result.problems == []
+    assert sorted(result.once_runs.values()) == [1, 1, 1, 1]
+    assert result.durable_jobs_run_again == result.durable_jobs >= 4
 
 
 @pytest.mark.slow
@@ -160,9 +80,9 @@ def test_hooks_that_hang_flood_or_fork_cost_ingest_nothing(tmp_path: Path) -> No
     config = tmp_path / "faultlens.toml"
     config.write_text(
         '[engine]\nworkers = 3\nkill_grace = "0.5s"\n\n'
-        + hook("hang", "hang", log, timeout="1s")
-        + hook("flood", "flood", log, timeout="30s")
-        + hook("fork", "fork", log, timeout="30s")
+        + hook_table("hang", "hang", log, timeout="1s")
+        + hook_table("flood", "flood", log, timeout="30s")
+        + hook_table("fork", "fork", log, timeout="30s")
         + "".join(rule(name, [fp], [name]) for name, fp in groups.items())
     )
     with ServeProcess(tmp_path / "store.db", "--config", str(config)) as serve:
@@ -180,7 +100,7 @@ def test_hooks_that_hang_flood_or_fork_cost_ingest_nothing(tmp_path: Path) -> No
             finished = runs()
         peak = peak_rss_mib(serve)
         output = server_output(serve)
-    child = int(next(fields[1] for fields in lines(log) if fields[0] == "child"))
+    child = int(next(fields[1] for fields in log_lines(log) if fields[0] == "child"))
     report(
         "misbehaving hooks",
         {
