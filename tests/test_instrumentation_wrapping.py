@@ -313,6 +313,27 @@ def test_a_module_imported_later_with_a_bad_target_warns_at_import_and_imports(
     ]
 
 
+def test_a_module_that_fails_to_import_gets_one_warning_and_the_error_goes_on(
+    telemetry, modules, instrumentor, caplog
+) -> None:
+    name = modules.write("broken", "import json\nraise RuntimeError('no config file')\n")
+    other = modules.write("fine", "def ok():\n    return 2\n")
+    caplog.set_level(logging.WARNING, logger="faultlens")
+    instrument(instrumentor, f"{name}:run,{name}:stop,{other}:ok")
+    for _ in range(2):  # the program's own error, every time it imports
+        with pytest.raises(RuntimeError, match="no config file"):
+            importlib.import_module(name)
+    assert importlib.import_module(other).ok() == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"faultlens: FAULTLENS_INSTRUMENT target '{name}:{target}' not wrapped: module "
+        f"'{name}' failed to import (RuntimeError: no config file); the error goes on to the "
+        "program as it would without faultlens"
+        for target in ("run", "stop")
+    ]
+    instrumentor.uninstrument()
+    assert not any(type(finder).__name__ == "ImportFailureWatch" for finder in sys.meta_path)
+
+
 def test_an_unpatchable_class_is_reported_and_its_import_still_succeeds(
     telemetry, modules, instrumentor, caplog
 ) -> None:

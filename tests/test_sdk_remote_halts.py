@@ -247,3 +247,34 @@ def test_arguments_are_checked() -> None:
         RemoteHalts("ftp://x:1", start=False)
     with pytest.raises(TypeError):
         RemoteHalts("localhost:4317", context={"k": [1]}, start=False)  # type: ignore[dict-item]
+
+
+def test_the_guard_reports_its_halts_in_health(tmp_path: Path, guards: list[RemoteHalts]) -> None:
+    from faultlens.resilience import health
+
+    def mine(guard: RemoteHalts) -> Any:
+        (component,) = [
+            c for c in health().components if c.kind == "halt_guard" and c.name == guard.endpoint
+        ]
+        return component
+
+    with running_processor(tmp_path) as processor:
+        fleet = guard_for(guards, processor.address, context=PAYMENTS)
+        assert fleet.wait_synced(10)
+        assert mine(fleet).status == "healthy"
+        start_halt(processor.address, {"service.name": "search"}, "search only")
+        halt = start_halt(processor.address, {**PAYMENTS, "span.name": "charge"}, "psp down")
+        wait_until(lambda: len(fleet.halts()) == 2)
+        component = mine(fleet)
+        # Only the halt that can cover payments' work makes this application unhealthy.
+        assert component.status == "unhealthy"
+        assert [h["reason"].split(" (by")[0] for h in component.detail["halts"]] == ["psp down"]
+        assert health().status == "unhealthy"
+        resume(processor.address, halt.id)
+        wait_until(lambda: len(fleet.halts()) == 1)
+        assert mine(fleet).status == "healthy"
+    # The processor is gone: the guard is degraded and says why.
+    wait_until(lambda: fleet.status.state != "connected")
+    component = mine(fleet)
+    assert component.status == "degraded"
+    assert component.detail["state"] != "connected"

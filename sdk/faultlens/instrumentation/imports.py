@@ -12,14 +12,19 @@ registered for a module it steps aside at once.
 :func:`find_missing` tells whether a module can be imported at all without
 importing anything: it looks up the first part of the dotted name that is not
 imported yet, whose parent, if any, is imported already.
+:class:`ImportFailureWatch` tells when a target's module is found but its
+import raises.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,3 +124,79 @@ def is_main_script(module: str) -> bool:
     argv: list[str] = getattr(sys, "argv", None) or [""]
     script = Path(argv[0])
     return script.suffix == ".py" and script.stem == module
+
+
+class ImportFailureWatch(importlib.abc.MetaPathFinder):
+    """Reports modules whose import raises, without changing what the import does.
+
+    Placed first on ``sys.meta_path``, it finds a watched module through the
+    finders after it and wraps the loader's ``exec_module``: when the module's
+    body raises, ``on_failure(name, error)`` is called and the very same
+    exception propagates. Other modules, and every other loader method, are
+    untouched. :meth:`remove` takes it off ``sys.meta_path``.
+    """
+
+    def __init__(self, names: set[str], on_failure: Callable[[str, BaseException], None]) -> None:
+        self.names = names
+        self.on_failure = on_failure
+        self._finding = threading.local()
+
+    def install(self) -> ImportFailureWatch:
+        """Put the watch first on ``sys.meta_path`` (idempotent)."""
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+        return self
+
+    def remove(self) -> None:
+        """Take the watch off ``sys.meta_path`` (idempotent)."""
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.names or getattr(self._finding, "active", False):
+            return None
+        self._finding.active = True
+        spec = None
+        try:
+            for finder in list(sys.meta_path):
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
+        except Exception:  # finding is the other finders' business; stay out of it
+            return None
+        finally:
+            self._finding.active = False
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        spec.loader = _ReportingLoader(loader, fullname, self.on_failure)
+        return spec
+
+
+class _ReportingLoader(importlib.abc.Loader):
+    """A loader that reports a module body's exception and re-raises it."""
+
+    def __init__(
+        self, loader: Any, name: str, on_failure: Callable[[str, BaseException], None]
+    ) -> None:
+        self._loader = loader
+        self._name = name
+        self._on_failure = on_failure
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        try:
+            self._loader.exec_module(module)
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                self._on_failure(self._name, error)
+            raise

@@ -25,6 +25,7 @@ from types import ModuleType
 from faultlens.instrumentation.aliases import Alias, rebind_aliases, scan_after_import
 from faultlens.instrumentation.imports import (
     HookHandle,
+    ImportFailureWatch,
     find_missing,
     first_missing,
     is_main_script,
@@ -70,6 +71,7 @@ class Session:
         self.import_hooks: list[HookHandle] = []
         self._uninstallers: list[Callable[[], None]] = []
         self._warned: set[str] = set()
+        self.failure_watch = ImportFailureWatch(set(), self._import_failed)
         self.active = False
 
     @property
@@ -98,6 +100,7 @@ class Session:
             for handle in self.import_hooks:
                 handle.remove()
             self.import_hooks.clear()
+            self.failure_watch.remove()
             for alias in reversed(self.aliases):
                 alias.restore()
             self.aliases.clear()
@@ -149,6 +152,8 @@ class Session:
         anything.
         """
         self.import_hooks.append(when_imported(name, self._on_import))
+        self.failure_watch.names.add(name)
+        self.failure_watch.install()
         self._check_findable(name)
 
     def _check_findable(self, name: str) -> None:
@@ -168,6 +173,18 @@ class Session:
                 self._warn(target, f"{reason} (wrapped if it is ever imported)")
         elif missing != name:
             self.import_hooks.append(when_imported(missing, lambda _: self._recheck(name)))
+
+    def _import_failed(self, name: str, error: BaseException) -> None:
+        """The module of some targets was found but its import raised: say so, once."""
+        with self._lock:
+            if not self.active:
+                return
+            for target in self._targets.get(name, []):
+                self._warn(
+                    target,
+                    f"module {name!r} failed to import ({type(error).__name__}: {error}); "
+                    "the error goes on to the program as it would without faultlens",
+                )
 
     def _recheck(self, name: str) -> None:
         try:

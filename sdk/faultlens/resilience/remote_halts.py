@@ -54,7 +54,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 from faultlens.endpoint import Headers, resolve
-from faultlens.resilience import _halt_wire
+from faultlens.resilience import _halt_wire, report
 from faultlens.resilience.backoff import Backoff, exponential
 from faultlens.resilience.halts import Halt, KeyValue, covers, make_key
 
@@ -109,6 +109,7 @@ class RemoteHalts:
         on_change: Callable[[tuple[Halt, ...]], None] | None = None,
         environ: Mapping[str, str] | None = None,
         start: bool = True,
+        register: bool = True,
     ) -> None:
         self.endpoint, secure, metadata = resolve(endpoint, headers, environ)
         if token:
@@ -143,6 +144,8 @@ class RemoteHalts:
         self._channel: Any = None
         self._threads: list[threading.Thread] = []
         self._created = self._since
+        if register:
+            report.register(self)
         if start:
             self.start()
 
@@ -211,6 +214,33 @@ class RemoteHalts:
     def halts(self) -> tuple[Halt, ...]:
         """The halts in force, as last received."""
         return self._halts
+
+    def health(self) -> report.ComponentHealth:
+        """For :func:`faultlens.resilience.health`: ``unhealthy`` while a halt that can
+        cover this application's work is in force (its items agree with ``context``),
+        ``degraded`` while the processor is unreachable or not heard from yet."""
+        status = self.status
+        relevant = [
+            halt
+            for halt in self._halts
+            if all(self._context.get(name, value) == value for name, value in halt.key)
+        ]
+        verdict: report.HealthStatus = "healthy"
+        if relevant:
+            verdict = "unhealthy"
+        elif status.state != "connected" or not status.synced:
+            verdict = "degraded"
+        return report.ComponentHealth(
+            "halt_guard",
+            self.endpoint,
+            verdict,
+            {
+                "state": status.state,
+                "synced": status.synced,
+                "halts": [halt.as_dict() for halt in relevant],
+                "last_error": status.last_error,
+            },
+        )
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         """Wait until the processor's halts arrived once (or ``timeout``); True if so."""

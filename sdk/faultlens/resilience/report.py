@@ -1,4 +1,4 @@
-"""One call that reports every breaker, tracker and fallback, and an overall verdict.
+"""One call that reports every breaker, tracker, fallback and halt guard, and a verdict.
 
 Every :class:`~faultlens.resilience.CircuitBreaker`,
 :class:`~faultlens.resilience.FailureTracker` and
@@ -11,10 +11,13 @@ Retry policies carry no state between calls and are not reported.
 Overall status:
 
 * ``unhealthy`` — some component refuses work: a breaker is ``open`` or
-  ``forced_open``, or a tracker has a halt in force;
+  ``forced_open``, a tracker has a halt in force, or a
+  :class:`~faultlens.resilience.RemoteHalts` guard knows a processor halt that
+  can cover this application's work;
 * ``degraded`` — nothing refuses work, but something is not right: a breaker is
-  ``half_open``, a tracker key has consecutive failures, or a fallback's most
-  recent call returned the fallback's result;
+  ``half_open``, a tracker key has consecutive failures, a fallback's most
+  recent call returned the fallback's result, or a halt guard cannot reach its
+  processor (it applies the halts it last knew);
 * ``healthy`` — otherwise (also when nothing is registered).
 """
 
@@ -34,7 +37,7 @@ _RANK: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 class ComponentHealth:
     """How one breaker, tracker or fallback is doing."""
 
-    kind: Literal["breaker", "tracker", "fallback"]
+    kind: Literal["breaker", "tracker", "fallback", "halt_guard"]
     name: str
     status: HealthStatus
     detail: Mapping[str, Any] = field(default_factory=dict)
