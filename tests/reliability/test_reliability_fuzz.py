@@ -12,10 +12,11 @@ import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient, ControlError
 from faultlens_collector.processor.groups import MAX_GROUP_COUNT, Change
-from faultlens_collector.processor.occurrences import MAX_COUNT, Occurrence
+from faultlens_collector.processor.occurrences import MAX_COUNT, Occurrence, attributes_of
 from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.writer import BatchWriter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tests.processor_support import (
     TRACE_EXPORT,
@@ -208,3 +209,13 @@ def _occurrence(fingerprint: str, *, count: int = 1, handled: bool | None = None
         trace_id="",
         span_id="",
     )
+
+
+def test_attribute_values_nested_past_any_parser_limit_are_read_without_recursion() -> None:
+    deep = KeyValue(key="deep")
+    value = deep.value
+    for _ in range(5_000):  # far past the recursion limit, built in memory
+        value = value.kvlist_value.values.add(key="k").value
+    value.string_value = "bottom"
+    flat = KeyValue(key="flat", value=AnyValue(int_value=3))
+    assert attributes_of([deep, flat]) == {"flat": 3}
