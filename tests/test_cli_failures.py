@@ -223,6 +223,7 @@ def test_serve_option_errors_are_one_line(tmp_path: Path) -> None:
         (["--token-file", str(tmp_path / "missing")], "cannot read --token-file"),
         (["--listen", "256.0.0.1:99999"], "cannot listen on 256.0.0.1:99999"),
         (["--max-request-mib", "0"], "--max-request-mib must be positive"),
+        (["--max-pending-requests", "0"], "--max-pending-requests must be at least 1"),
     ]
     for args, message in cases:
         result = subprocess.run(

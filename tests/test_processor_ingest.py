@@ -171,37 +171,57 @@ def _retry_delay(error: grpc.RpcError) -> tuple[float, float]:
 
 
 def test_overload_is_unavailable_with_retry_info_in_both_trailers(tmp_path: Path) -> None:
-    request = trace_request([span(events=[failure_attributes()])]).SerializeToString()
+    def request(fingerprint: str) -> bytes:
+        return trace_request([span(events=[failure_attributes(fingerprint)])]).SerializeToString()
+
+    def send_in_background(fingerprint: str) -> tuple[threading.Thread, list[grpc.RpcError | None]]:
+        result: list[grpc.RpcError | None] = []
+        thread = threading.Thread(
+            target=lambda: result.append(
+                raw_call(processor.address, TRACE_EXPORT, request(fingerprint))[1]
+            )
+        )
+        thread.start()
+        return thread, result
+
+    def wait_for_pending(count: int) -> None:
+        while processor.writer is not None and processor.writer.pending < count:
+            threading.Event().wait(0.01)
+
     with running_processor(
         tmp_path,
-        max_pending_writes=1,
+        max_pending_writes=2,
         ingest=IngestSettings(commit_timeout_seconds=0.3, retry_delay_seconds=2.5),
     ) as processor:
         assert processor.store is not None
         # A store that cannot keep up: the writer is stuck inside its transaction.
         processor.store._lock.acquire()
         try:
-            first: list[grpc.RpcError | None] = []
-            waiting = threading.Thread(
-                target=lambda: first.append(raw_call(processor.address, TRACE_EXPORT, request)[1])
-            )
-            waiting.start()
-            while processor.writer is not None and processor.writer.pending < 1:
-                threading.Event().wait(0.01)
-            _, shed = raw_call(processor.address, TRACE_EXPORT, request)
-            waiting.join()
+            committing, first = send_in_background("000000000000000a")
+            wait_for_pending(1)
+            queued, second = send_in_background("000000000000000b")
+            wait_for_pending(2)
+            _, shed = raw_call(processor.address, TRACE_EXPORT, request("000000000000000c"))
+            queued.join()
         finally:
             processor.store._lock.release()
+        committing.join()
         assert shed is not None
         assert shed.code() == grpc.StatusCode.UNAVAILABLE
         assert "overloaded" in shed.details()
         assert _retry_delay(shed) == (2.5, 2.5)
-        # The request that waited too long for its commit is also told to retry.
-        assert first[0] is not None
-        assert first[0].code() == grpc.StatusCode.UNAVAILABLE
-        assert _retry_delay(first[0]) == (2.5, 2.5)
-        _, error = raw_call(processor.address, TRACE_EXPORT, request)
+        # The request queued behind the stuck commit waited too long: it is withdrawn
+        # (never stored) and told to retry.
+        assert second[0] is not None
+        assert second[0].code() == grpc.StatusCode.UNAVAILABLE
+        assert "in time" in second[0].details()
+        assert _retry_delay(second[0]) == (2.5, 2.5)
+        # The request being committed when its time ran out waited for the commit.
+        assert first == [None]
+        _, error = raw_call(processor.address, TRACE_EXPORT, request("000000000000000d"))
         assert error is None
+        with ControlClient(processor.address) as client:
+            assert sorted(all_groups(client)) == ["000000000000000a", "000000000000000d"]
 
 
 def test_a_store_that_cannot_commit_makes_ingest_retryable_not_acknowledged(

@@ -13,6 +13,7 @@ power loss may lose the last transactions. ``durable=True`` selects
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,14 +29,23 @@ def open_database(path: str | Path, *, what: str, durable: bool = False) -> sqli
 
     The connection is in autocommit mode (use :class:`transaction`), WAL
     journaling, a 5 s busy timeout. Raises :class:`SchemaError` naming ``what``
-    when the file cannot be used as a database.
+    when the file cannot be used as a database, or cannot be written (SQLite
+    would otherwise open a read-only file read-only, and every commit would fail
+    later).
     """
     try:
         connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise SchemaError(f"cannot use {path} as the {what}: {exc}") from exc
+    try:
         connection.execute("PRAGMA busy_timeout = 5000")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        # A write that changes nothing: fails at once on a read-only file.
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        connection.execute(f"PRAGMA user_version = {int(version)}")
     except sqlite3.Error as exc:
+        connection.close()
         raise SchemaError(f"cannot use {path} as the {what}: {exc}") from exc
     return connection
 
@@ -75,7 +85,14 @@ def apply_migrations(
 
 
 class transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises.
+
+    The error that ended the transaction is the one raised: SQLite rolls some
+    transactions back by itself (a full disk, an I/O error), and a ``ROLLBACK``
+    then would fail and hide the cause. A ``COMMIT`` that fails is rolled back
+    too, so the connection never stays inside a transaction the next
+    ``BEGIN`` would trip over.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
@@ -89,4 +106,16 @@ class transaction:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.connection.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.execute("ROLLBACK")

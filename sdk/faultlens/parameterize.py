@@ -43,7 +43,7 @@ _PATTERN: Final = re.compile(
     r"""
     (?<!\w)(?:
     (?P<url>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'"<>]+)
-  | (?P<email>\b[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+\b)
+  | (?P<email>\b[\w.+\-]{1,64}@[\w\-]+(?:\.[\w\-]+)+\b)
   | (?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)
   | (?P<timestamp>
         \b\d{4}[-/]\d{2}[-/]\d{2}
@@ -78,7 +78,7 @@ _PATTERN: Final = re.compile(
         (?:ns|us|µs|ms|s|sec|secs|seconds?|min|mins|minutes?|h|hrs?|hours?|days?)\b
     )
   | (?P<hex>\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}\b)
-  | (?P<host>\b(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?\.)+(?:"""
+  | (?P<host>\b(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?\.){1,16}(?:"""
     + _TLDS
     + r""")\b(?::\d{1,5})?)
   | (?P<num>(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b)

@@ -22,46 +22,87 @@ Users add their own with :meth:`Redactor.add` (or
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 #: What a redacted value is replaced with.
 REDACTED: Final = "[REDACTED]"
 
-_SECRET_KEY = (
-    r"[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
-    r"|private[_\-]?key|credentials?)[\w.\-]*"
+_SECRET_WORD = re.compile(
+    r"passw(?:or)?d|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
+    r"|private[_\-]?key|credentials?",
+    re.IGNORECASE,
 )
+# A key starts where a word starts (the look-behind), so each word is tried once
+# and the scan stays linear in the length of the text, whatever it holds.
+_KEY_AND_SEPARATOR = re.compile(r"(?<![\w.\-])(?P<key>[\"']?[\w.\-]+[\"']?)\s*[=:]\s*")
+_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|(?!\[REDACTED\])[^\s,;&'\")\]}]+")
 
-#: (pattern, replacement, hints): a rule runs only on text whose lowercase form
-#: contains one of its hints, so clean text costs a few substring checks.
-_BUILTIN: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
-    # URL user-info: keep the user, drop the password.
-    (r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", rf"\1:{REDACTED}@", ("://",)),
+
+def _redact_secret_values(text: str) -> str:
+    """``key=value``, ``key: value``, ``"key": "value"`` where the key names a secret:
+    the value (quoted or bare) becomes :data:`REDACTED`."""
+    parts: list[str] = []
+    kept = 0
+    position = 0
+    while (found := _KEY_AND_SEPARATOR.search(text, position)) is not None:
+        position = found.end()
+        if _SECRET_WORD.search(found.group("key")) is None:
+            continue
+        value = _VALUE.match(text, position)
+        if value is None:
+            continue
+        parts.append(text[kept:position])
+        parts.append(REDACTED)
+        kept = position = value.end()
+    if not parts:
+        return text
+    parts.append(text[kept:])
+    return "".join(parts)
+
+
+def _substitution(pattern: str, replacement: str) -> Callable[[str], str]:
+    return functools.partial(re.compile(pattern).sub, replacement)
+
+
+#: (substitution, hints): a rule runs only on text whose lowercase form contains
+#: one of its hints, so clean text costs a few substring checks. Every rule is
+#: linear in the length of the text (no backtracking over a word from each of
+#: its characters), so hostile text cannot stall the caller.
+_BUILTIN: Final[tuple[tuple[Callable[[str], str], tuple[str, ...]], ...]] = (
+    # URL user-info: keep the user, drop the password. The scheme starts where a run
+    # of scheme characters starts.
+    (
+        _substitution(
+            r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@",
+            rf"\1:{REDACTED}@",
+        ),
+        ("://",),
+    ),
     # Authorization header schemes.
     (
-        r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9\-._~+/]+=*",
-        rf"\1 {REDACTED}",
+        _substitution(r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9\-._~+/]+=*", rf"\1 {REDACTED}"),
         ("bearer", "basic", "digest"),
     ),
     # key=value, key: value, "key": "value" (value quoted or bare).
-    (
-        r"(?i)(?P<key>[\"']?" + _SECRET_KEY + r"[\"']?)(?P<sep>\s*[=:]\s*)"
-        r"(?P<val>\"[^\"\n]*\"|'[^'\n]*'|(?!\[REDACTED\])[^\s,;&'\")\]}]+)",
-        rf"\g<key>\g<sep>{REDACTED}",
-        ("pass", "pwd", "secret", "token", "key", "credential"),
-    ),
+    (_redact_secret_values, ("pass", "pwd", "secret", "token", "key", "credential")),
     # JSON Web Tokens.
-    (r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}", REDACTED, ("eyj",)),
+    (
+        _substitution(
+            r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}", REDACTED
+        ),
+        ("eyj",),
+    ),
     # AWS access key ids, GitHub tokens, Slack tokens.
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED, ("akia", "asia")),
-    (r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", REDACTED, ("gh",)),
-    (r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b", REDACTED, ("xox",)),
+    (_substitution(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED), ("akia", "asia")),
+    (_substitution(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", REDACTED), ("gh",)),
+    (_substitution(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b", REDACTED), ("xox",)),
 )
 
-_Rule = tuple[re.Pattern[str], str, tuple[str, ...]]
+_Rule = tuple[Callable[[str], str], tuple[str, ...]]
 
 
 class Redactor:
@@ -75,8 +116,8 @@ class Redactor:
         self._lock = threading.Lock()
         self._rules: tuple[_Rule, ...] = ()
         if builtin:
-            for pattern, replacement, hints in _BUILTIN:
-                self._append(re.compile(pattern), replacement, hints)
+            for substitute, hints in _BUILTIN:
+                self._append(substitute, hints)
 
     def add(self, pattern: str | re.Pattern[str], replacement: str = REDACTED) -> None:
         """Add a pattern; every match is replaced by ``replacement``.
@@ -88,24 +129,24 @@ class Redactor:
         compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
         # Validate the replacement template now, not during an error storm.
         compiled.sub(replacement, "")
-        self._append(compiled, replacement, ())
+        self._append(functools.partial(compiled.sub, replacement), ())
 
     def extend(self, rules: Iterable[tuple[str | re.Pattern[str], str]]) -> None:
         """Add several ``(pattern, replacement)`` rules in order."""
         for pattern, replacement in rules:
             self.add(pattern, replacement)
 
-    def _append(self, pattern: re.Pattern[str], replacement: str, hints: tuple[str, ...]) -> None:
+    def _append(self, substitute: Callable[[str], str], hints: tuple[str, ...]) -> None:
         with self._lock:
-            self._rules = (*self._rules, (pattern, replacement, hints))
+            self._rules = (*self._rules, (substitute, hints))
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every rule applied in order."""
         lowered = text.lower()
-        for pattern, replacement, hints in self._rules:
+        for substitute, hints in self._rules:
             if hints and not any(hint in lowered for hint in hints):
                 continue
-            text = pattern.sub(replacement, text)
+            text = substitute(text)
         return text
 
     def __call__(self, text: str) -> str:

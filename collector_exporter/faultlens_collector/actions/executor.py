@@ -242,21 +242,13 @@ class HookExecutor:
                 _log.exception("faultlens: hook worker error")
 
     def _run(self, job: HookJob) -> None:
+        self._persist_cooldown(job)
         record = self._execute(job)
         try:
             self._store.add_audit(record)
         except Exception:
             report_internal_error("actions: audit write")
         self._stats.executed(record)
-        if job.purpose == "fix" and record.outcome != "dry_run":
-            hook = self.hooks.get(job.hook)
-            if hook is not None and hook.cooldown > 0:
-                try:
-                    self._store.set_cooldown(
-                        hook.name, job.facts.fingerprint, job.created_at + hook.cooldown
-                    )
-                except Exception:
-                    report_internal_error("actions: cooldown write")
         try:
             self._on_finished(job, record)
         except Exception:
@@ -269,6 +261,25 @@ class HookExecutor:
             with self._durable_lock:
                 self._durable_ids.discard(job.id)
         self._flush_drops()
+
+    def _persist_cooldown(self, job: HookJob) -> None:
+        """Store the cooldown of a fix *before* its hook starts: a processor killed while
+        the hook runs finds it after the restart and does not run the hook again early."""
+        hook = self.hooks.get(job.hook)
+        if (
+            job.purpose != "fix"
+            or hook is None
+            or hook.cooldown <= 0
+            or hook.dry_run
+            or self.config.dry_run
+        ):
+            return
+        try:
+            self._store.set_cooldown(
+                hook.name, job.facts.fingerprint, job.created_at + hook.cooldown
+            )
+        except Exception:
+            report_internal_error("actions: cooldown write")
 
     def _execute(self, job: HookJob) -> AuditRecord:
         started = self._clock()

@@ -92,6 +92,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=16, help="RPC threads (default 16)")
     parser.add_argument(
+        "--max-pending-requests",
+        type=int,
+        default=256,
+        metavar="N",
+        help="requests waiting for or holding an RPC thread; beyond this, OTLP requests are "
+        "answered UNAVAILABLE with a retry delay (default 256)",
+    )
+    parser.add_argument(
         "--durable",
         action="store_true",
         help="fsync every commit (survives power loss, not only a crash of the process)",
@@ -122,6 +130,8 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
             raise CommandError(f"--{name.replace('_', '-')} must be positive")
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
+    if args.max_pending_requests < 1:
+        raise CommandError("--max-pending-requests must be at least 1")
     forward = None
     if args.forward:
         headers = []
@@ -153,6 +163,7 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
         tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
         forward=forward,
         workers=args.workers,
+        max_pending_requests=args.max_pending_requests,
         durable=args.durable,
         redact=not args.no_redact,
         actions=actions,

@@ -5,13 +5,16 @@ its client (:mod:`faultlens_collector.client`). Service wiring is written here
 by hand over the generated messages, so no grpcio-tools version is baked in.
 This module serves the reads; bulk triage is in :mod:`.triage`, halts, streams
 and hook records in :mod:`.engine_api`.
-Bad arguments (an unknown status, sort key or severity; a malformed page token;
-an ambiguous fingerprint prefix) end with ``INVALID_ARGUMENT`` and a message
-naming the problem; an unknown fingerprint with ``NOT_FOUND``.
+Bad arguments (a request that does not decode; an unknown status, sort key or
+severity; a malformed page token; an ambiguous fingerprint prefix) end with
+``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
+with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
+(2^63 - 1) selects nothing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -20,6 +23,7 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.processor.decoding import decoding_handler
 from faultlens_collector.processor.groups import STATUSES, Dismissal, Group
 from faultlens_collector.processor.store import (
     AmbiguousFingerprint,
@@ -32,6 +36,9 @@ SERVICE: Final = "faultlens.v1.Control"
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
+#: The largest time (Unix ns) and offset the SQLite store can hold.
+MAX_INT64: Final = (1 << 63) - 1
+_PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -87,19 +94,18 @@ class ControlService:
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """The generic handler serving every Control RPC."""
         pb = control_pb2
+        methods = {
+            "ListGroups": unary(self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse),
+            "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
+            "ExportGroups": server_stream(
+                self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
+            ),
+            **self._more,
+        }
+        # Requests are decoded in the handlers: a malformed one is INVALID_ARGUMENT.
         return [
             grpc.method_handlers_generic_handler(
-                SERVICE,
-                {
-                    "ListGroups": unary(
-                        self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse
-                    ),
-                    "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
-                    "ExportGroups": server_stream(
-                        self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
-                    ),
-                    **self._more,
-                },
+                SERVICE, {name: decoding_handler(handler) for name, handler in methods.items()}
             )
         ]
 
@@ -109,7 +115,7 @@ class ControlService:
         limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
         offset = 0
         if request.page_token:
-            if not request.page_token.isdigit():
+            if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
         groups, total = self._store.list_groups(query, limit=limit, offset=offset)
@@ -166,7 +172,7 @@ def query_of(
         services=tuple(filter_.services),
         categories=tuple(filter_.categories),
         severities=tuple(filter_.severities),
-        since_unix_nano=filter_.since_unix_nano,
+        since_unix_nano=min(filter_.since_unix_nano, MAX_INT64),
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),

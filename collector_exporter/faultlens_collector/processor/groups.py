@@ -8,7 +8,8 @@ highest seen (unless an operator set it), the category stays unless it was
 lapses: its end time passed, or — for a dismissal "until the rate exceeds N per
 hour" — more than N occurrences fell within one hour (see
 :meth:`Dismissal.count`); the group is then ``open`` again. Per-group lists are
-bounded so a group's size does not grow with its occurrences.
+bounded so a group's size does not grow with its occurrences; counts stop at
+:data:`MAX_GROUP_COUNT` rather than overflow the store.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ MAX_SAMPLES: Final = 5
 SAMPLE_SPACING_NANOS: Final = 10 * 1_000_000_000
 #: Longest representative stack trace stored (characters).
 MAX_STORED_STACKTRACE: Final = 32 * 1024
+#: Counts stop growing here (the store holds signed 64-bit integers).
+MAX_GROUP_COUNT: Final = (1 << 63) - 1
 HOUR_NANOS: Final = 3600 * 10**9
 
 
@@ -187,9 +190,9 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     for occurrence in occurrences:
         count = occurrence.count
         added += count
-        group.count += count
+        group.count = min(group.count + count, MAX_GROUP_COUNT)
         if occurrence.handled:
-            group.handled_count += count
+            group.handled_count = min(group.handled_count + count, MAX_GROUP_COUNT)
         when = occurrence.time_unix_nano
         if when:
             if not group.first_seen or when < group.first_seen:
@@ -230,7 +233,7 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
 def _count_service(counts: dict[str, int], service: str, count: int) -> None:
     if service not in counts and len(counts) >= MAX_SERVICES:
         service = OTHER_SERVICES
-    counts[service] = counts.get(service, 0) + count
+    counts[service] = min(counts.get(service, 0) + count, MAX_GROUP_COUNT)
 
 
 def _add_sample(samples: list[Sample], occurrence: Occurrence) -> None:

@@ -13,7 +13,8 @@ request can be wrong gets the right status instead of a crash:
 * an empty request → success, nothing written;
 * more than the size limit → ``RESOURCE_EXHAUSTED`` (enforced by gRPC before
   the handler runs; ``grpc.max_receive_message_length``);
-* overload (the store's write queue full) or a store that cannot commit →
+* overload (too many requests waiting for a thread, see :mod:`.admission`;
+  the store's write queue full) or a store that cannot commit →
   ``UNAVAILABLE`` with a RetryInfo delay (see :mod:`.retry_info`); nothing of
   that request was kept, so the client's retry loses nothing and counts nothing
   twice.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Final
@@ -69,6 +71,29 @@ class IngestSettings:
     commit_timeout_seconds: float = 10.0
     #: The retry delay announced when shedding load.
     retry_delay_seconds: float = 1.0
+
+
+class _GaveUp(Exception):
+    """The commit took too long and the request was withdrawn before the writer took it."""
+
+
+def _wait_for_commit(future: Future[None], timeout: float) -> BaseException | None:
+    """None once the request committed, else why not. After ``timeout`` the request is
+    withdrawn (:class:`_GaveUp`: it will never be stored) unless the writer is already
+    committing it; then that commit's outcome is awaited."""
+    try:
+        future.result(timeout=timeout)
+        return None
+    except FutureTimeout:
+        if future.cancel():
+            return _GaveUp()
+    except Exception as exc:
+        return exc
+    try:
+        future.result()
+    except Exception as exc:
+        return exc
+    return None
 
 
 class IngestService:
@@ -165,14 +190,13 @@ class IngestService:
         if future is None:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
             abort_unavailable(context, "faultlens is overloaded; retry later", delay)
-        try:
-            future.result(timeout=self._settings.commit_timeout_seconds)
-        except FutureTimeout:
+        error = _wait_for_commit(future, self._settings.commit_timeout_seconds)
+        if isinstance(error, _GaveUp):
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
             abort_unavailable(context, "faultlens could not store the failures in time", delay)
-        except Exception as exc:
+        if error is not None:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
-            abort_unavailable(context, f"faultlens could not store the failures: {exc}", delay)
+            abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)
         self._metrics.failures.add(len(found.occurrences), self._attrs[signal])
 
     def _forward(self, signal: str, body: bytes) -> None:

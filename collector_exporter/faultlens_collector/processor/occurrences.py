@@ -45,6 +45,8 @@ MAX_NAME: Final = 256
 MAX_COUNT: Final = 1_000_000_000
 #: Attributes of a span or event copied for halt-rule keys beyond this many are ignored.
 MAX_ATTRIBUTES: Final = 64
+#: Times (Unix ns) past this are not times (the store holds signed 64-bit integers).
+MAX_TIME: Final = (1 << 63) - 1
 
 _EXCEPTION_KEYS: Final = frozenset(
     {semconv.EXCEPTION_TYPE, semconv.EXCEPTION_MESSAGE, semconv.EXCEPTION_STACKTRACE}
@@ -200,7 +202,8 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     Only spans whose bytes contain an ``exception`` event name are decoded (see
     :mod:`.framing`); one that does not decode is rejected (counted in the
     result), the others are not inspected. An occurrence's time is the
-    event's, else the span's end, else now. With ``attributes``, each
+    event's, else the span's end, else now (a time past :data:`MAX_TIME`
+    counts as none). With ``attributes``, each
     occurrence also carries the span's attributes merged with the event's (the
     event's win), for halt-rule keys; without, only the failure fields are
     decoded. Raises ``DecodeError`` when the request's frame does not decode.
@@ -231,7 +234,7 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
                     _occurrence(
                         template,
                         context,
-                        time_unix_nano=event.time_unix_nano or span.end_time_unix_nano or now,
+                        time_unix_nano=_time(event.time_unix_nano, span.end_time_unix_nano, now),
                         service=service,
                         span_name=span.name,
                         trace_id=span.trace_id,
@@ -267,7 +270,9 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 _occurrence(
                     template,
                     attributes_of_serialized(record.attributes) if attributes else {},
-                    time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano or now,
+                    time_unix_nano=_time(
+                        record.time_unix_nano, record.observed_time_unix_nano, now
+                    ),
                     service=service,
                     span_name="",
                     trace_id=record.trace_id,
@@ -304,7 +309,7 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     The same attribute set — one defect with the same message — recurs in every
     repeat, so the result is cached (bounded; sets with long messages or stack
     traces are not kept). Raises :class:`InvalidFailure` when neither
-    ``exception.type`` nor ``exception.message`` is set (``has_exception_keys``
+    ``exception.type`` nor ``exception.message`` is a non-empty string (``has_exception_keys``
     tells whether any ``exception.*`` key was there), or when an attribute does
     not decode.
     """
@@ -316,7 +321,7 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
         fields = failure_fields(key)
     except DecodeError:
         raise InvalidFailure("attributes do not decode") from None
-    if not (fields.get(semconv.EXCEPTION_TYPE) or fields.get(semconv.EXCEPTION_MESSAGE)):
+    if not _identified(fields):
         raise InvalidFailure(
             "without exception.type or exception.message",
             has_exception_keys=any(name in _EXCEPTION_KEYS for name in fields),
@@ -373,6 +378,14 @@ def _occurrence(
     )
 
 
+def _identified(fields: Mapping[str, Any]) -> bool:
+    """Whether a failure has a type or a message: a non-empty string in either."""
+    return bool(
+        _text(fields.get(semconv.EXCEPTION_TYPE), 1)
+        or _text(fields.get(semconv.EXCEPTION_MESSAGE), 1)
+    )
+
+
 def _handled(attributes: Mapping[str, Any]) -> bool | None:
     handled = attributes.get(semconv.FAILURE_HANDLED)
     if isinstance(handled, bool):
@@ -381,6 +394,15 @@ def _handled(attributes: Mapping[str, Any]) -> bool | None:
     if isinstance(escaped, bool):
         return not escaped
     return None
+
+
+def _time(first: int, second: int, now: int) -> int:
+    """The first of two OTLP times that is set and fits the store, else ``now``."""
+    if 0 < first <= MAX_TIME:
+        return first
+    if 0 < second <= MAX_TIME:
+        return second
+    return now
 
 
 def _count(value: Any) -> int:

@@ -12,7 +12,8 @@ name                                        unit          attributes
                                                           (partial success), ``overloaded``,
                                                           ``store_error``
 ``faultlens.processor.requests.refused``    ``{request}`` ``reason``: ``unauthenticated``,
-                                                          ``undecodable``
+                                                          ``undecodable``, ``overloaded``
+                                                          (shed before reading)
 ``faultlens.processor.store.commit.duration`` ``s``       — (one per transaction)
 ``faultlens.processor.queue.depth``         ``{request}`` ``queue``: ``store``, ``forward``
 ``faultlens.processor.forward.queue.size``  ``By``        —

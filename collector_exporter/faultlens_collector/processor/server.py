@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,8 +34,10 @@ from opentelemetry.metrics import MeterProvider
 from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
 from faultlens_collector.actions.sender import otlp_log_exporter
 from faultlens_collector.processor.acting import EngineFeed, needs_attributes, success_fields
+from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
+from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
@@ -76,8 +77,12 @@ class ProcessorSettings:
     forward: ForwardSettings | None = None
     #: Threads serving RPCs.
     workers: int = 16
-    #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones.
+    #: RPCs in progress or waiting for a thread; beyond this gRPC refuses new ones
+    #: (``RESOURCE_EXHAUSTED``).
     max_concurrent_rpcs: int = 512
+    #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
+    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
+    max_pending_requests: int = 256
     #: Open server streams (SDK halt guards, alert followers); each holds a thread of
     #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.
     max_streams: int = 256
@@ -124,6 +129,8 @@ class Processor:
         self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
         self.forwarder: Forwarder | None = None
+        self.executor: CountingExecutor | None = None
+        self._admission: Admission | None = None
         self.port = 0
 
     @property
@@ -218,6 +225,17 @@ class Processor:
 
     def _build_server(self) -> grpc.Server:
         settings = self.settings
+        # Streams hold a thread each for as long as they are open: room for them on top.
+        executor = CountingExecutor(
+            settings.workers + settings.max_streams, thread_name_prefix="faultlens-rpc"
+        )
+        self.executor = executor
+        assert self.store is not None
+        engine = self.engine
+        assert engine is not None
+        control = ControlService(self.store, engine, max_streams=settings.max_streams)
+        self.control = control
+        # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
         if settings.token:
             interceptors.append(
@@ -228,10 +246,15 @@ class Processor:
                     ),
                 )
             )
+        self._admission = Admission(
+            lambda: executor.backlog - len(control.streams),
+            settings.max_pending_requests,
+            frozenset(OTLP_METHODS.values()),
+            retry_delay_seconds=settings.ingest.retry_delay_seconds,
+            on_shed=lambda: self.metrics.refused.add(1, {"reason": "overloaded"}),
+        )
+        interceptors.append(self._admission)
         assert self.writer is not None
-        assert self.store is not None
-        engine = self.engine
-        assert engine is not None
         fields = success_fields(engine.config)
         ingest = IngestService(
             self.writer,
@@ -242,12 +265,8 @@ class Processor:
             successes=SuccessFeed(fields, engine.on_success) if fields else None,
             attributes=needs_attributes(engine.config),
         )
-        self.control = ControlService(self.store, engine, max_streams=settings.max_streams)
         server = grpc.server(
-            futures.ThreadPoolExecutor(
-                max_workers=settings.workers + settings.max_streams,
-                thread_name_prefix="faultlens-rpc",
-            ),
+            executor,
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
@@ -256,7 +275,7 @@ class Processor:
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
-        server.add_generic_rpc_handlers([*ingest.handlers(), *self.control.handlers()])
+        server.add_generic_rpc_handlers([*ingest.handlers(), *control.handlers()])
         return server
 
     def _bind(self, server: grpc.Server) -> int:
@@ -290,6 +309,8 @@ class Processor:
             self.control.close_streams()
         if self._server is not None:
             self._server.stop(grace).wait()
+        if self._admission is not None:
+            self._admission.close()
         if self.writer is not None:
             self.writer.stop()
         if self.forwarder is not None:

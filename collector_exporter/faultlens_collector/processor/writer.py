@@ -7,11 +7,22 @@ the changes to the listener (``on_commit``: the action engine) and then resolves
 every future — so each request is acknowledged only after its data committed
 and the engine saw it, and a busy processor pays one commit for many requests
 instead of one each. The listener runs on the writer thread: it must be quick.
+A handler that gives up waiting cancels its future: when that succeeds, the
+writer has not taken the request and never will (so telling the client to
+retry cannot store it twice); when it fails, the request is being committed
+and its outcome is near.
 
 The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
 when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
-retry delay, so overload sheds load instead of growing memory. A store error
-fails every future of the batch (nothing of it was committed).
+retry delay, so overload sheds load instead of growing memory. When the
+transaction of a batch fails, each of its requests is tried again in a
+transaction of its own: one request the store cannot take (a poison request)
+fails alone instead of failing everything committed with it, and a store that
+cannot commit at all (disk full, read-only) fails every one (nothing of them
+was committed). A failing store is logged as one error line naming the cause,
+and its recovery as one warning, each at most once a minute: an operator
+sees a store in trouble (or flapping on a nearly full disk) without a line per
+request.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from faultlens_collector.processor.occurrences import Occurrence
 
 _log = logging.getLogger(__name__)
 _STOP: Final = object()
+#: Seconds between two log lines about the store failing (or recovering).
+LOG_INTERVAL: Final = 60.0
 
 ChangeListener = Callable[[Sequence[Change]], None]
 
@@ -54,6 +67,10 @@ class BatchWriter:
         self._on_commit = on_commit
         self._on_latency = on_latency
         self._thread: threading.Thread | None = None
+        self._failing = False
+        self._failures = 0
+        self._failure_logged = -LOG_INTERVAL
+        self._recovery_logged = -LOG_INTERVAL
 
     @property
     def pending(self) -> int:
@@ -99,18 +116,37 @@ class BatchWriter:
                     stop = True
                     break
                 batch.append(more)
-            self._commit(batch)  # type: ignore[arg-type]
+            self._commit(self._claim(batch))  # type: ignore[arg-type]
             if stop:
                 return
 
+    def _claim(
+        self, batch: list[tuple[Sequence[Occurrence], Future[None]]]
+    ) -> list[tuple[Sequence[Occurrence], Future[None]]]:
+        """The requests of ``batch`` whose handlers still wait (their futures now running)."""
+        claimed = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if len(claimed) < len(batch):
+            with self._pending_lock:
+                self._pending -= len(batch) - len(claimed)
+        return claimed
+
     def _commit(self, batch: list[tuple[Sequence[Occurrence], Future[None]]]) -> None:
+        if not batch:
+            return
         everything = [occurrence for occurrences, _ in batch for occurrence in occurrences]
         started = time.perf_counter()
         try:
             changes = self._apply(everything)
         except BaseException as exc:
-            self._finish(batch, exc)
+            if len(batch) == 1:
+                self._failed(exc)
+                self._finish(batch, exc)
+            else:
+                for item in batch:
+                    self._commit([item])
             return
+        if self._failing:
+            self._recovered()
         if self._on_latency is not None:
             self._on_latency(time.perf_counter() - started)
         if self._on_commit is not None and changes:
@@ -119,6 +155,35 @@ class BatchWriter:
             except Exception:  # a listener must never stop the writer
                 _log.exception("faultlens: a commit listener failed")
         self._finish(batch, None)
+
+    def _failed(self, error: BaseException) -> None:
+        self._failing = True
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged >= LOG_INTERVAL:
+            self._failure_logged = now
+            cause = f"{type(error).__name__}: {error}"
+            if self._failures == 1:
+                _log.error(
+                    "faultlens: the store cannot commit (%s); ingest answers UNAVAILABLE "
+                    "with a retry delay until it can",
+                    cause,
+                )
+            else:
+                _log.error(
+                    "faultlens: the store still cannot commit (%s): %d commits failed since "
+                    "the last report",
+                    cause,
+                    self._failures,
+                )
+            self._failures = 0
+
+    def _recovered(self) -> None:
+        self._failing = False
+        now = time.monotonic()
+        if now - self._recovery_logged >= LOG_INTERVAL:
+            self._recovery_logged = now
+            _log.warning("faultlens: the store commits again")
 
     def _finish(
         self,
