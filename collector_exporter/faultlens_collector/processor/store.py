@@ -547,7 +547,8 @@ _UPDATE_COUNTS: Final = (
 )
 
 
-def _count_columns(group: Group) -> tuple[Any, ...]:
+def _counts(group: Group) -> tuple[Any, ...]:
+    """The columns merging changes on every write (row positions 4 to 12)."""
     return (
         group.category,
         group.severity,
@@ -558,8 +559,11 @@ def _count_columns(group: Group) -> tuple[Any, ...]:
         group.first_seen,
         group.last_seen,
         _encode(group.service_counts),
-        group.fingerprint,
     )
+
+
+def _count_columns(group: Group) -> tuple[Any, ...]:
+    return (*_counts(group), group.fingerprint)
 
 
 def _merged_columns(group: Group, *, dismissal: bool = False) -> tuple[Any, ...]:
@@ -573,15 +577,7 @@ def _row(group: Group) -> tuple[Any, ...]:
         group.exception_type,
         group.message,
         group.stacktrace,
-        group.category,
-        group.severity,
-        semconv.SEVERITY_RANK.get(group.severity, -1),
-        group.status,
-        group.count,
-        group.handled_count,
-        group.first_seen,
-        group.last_seen,
-        _encode(group.service_counts),
+        *_counts(group),
         _encode(group.span_names),
         _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
         int(group.category_locked),
