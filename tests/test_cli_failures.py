@@ -204,6 +204,15 @@ def test_an_unreachable_processor_is_one_clear_line(capsys: pytest.CaptureFixtur
     assert "Traceback" not in err
 
 
+def test_a_malformed_target_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "failures", "list", "--target", "grpc://processor:4317")
+    assert code == 2
+    assert err.strip() == (
+        "faultlens: --target: endpoint 'grpc://processor:4317': scheme must be http or https, "
+        "not 'grpc'"
+    )
+
+
 def test_bad_since_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "failures", "list", "--since", "yesterday")
     assert code == 2
@@ -220,6 +229,7 @@ def test_serve_option_errors_are_one_line(tmp_path: Path) -> None:
     cases = [
         (["--tls-cert", "x.pem"], "--tls-cert and --tls-key go together"),
         (["--forward", "h:1", "--forward-header", "nope"], "expected KEY=VALUE"),
+        (["--forward", "ftp://collector:4317"], "--forward: endpoint 'ftp://collector:4317'"),
         (["--token-file", str(tmp_path / "missing")], "cannot read --token-file"),
         (["--listen", "256.0.0.1:99999"], "cannot listen on 256.0.0.1:99999"),
         (["--max-request-mib", "0"], "--max-request-mib must be positive"),

@@ -66,9 +66,10 @@ class ControlClient:
             root = ca_file.read_bytes() if ca_file else None
         except OSError as exc:
             raise ControlError(f"cannot read the CA file: {exc}") from exc
-        if root is not None and not target.startswith("https://"):
-            target = f"https://{target.removeprefix('http://')}"
-        self._channel = channel_for(target, root)
+        try:
+            self._channel = channel_for(target, root)
+        except ValueError as exc:
+            raise ControlError(f"--target: {exc}") from exc
         self._metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ()
         )

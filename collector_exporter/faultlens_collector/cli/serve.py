@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+from faultlens.endpoint import parse_endpoint
+
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import TOKEN_ENV
 from faultlens_collector.processor.forward import ForwardSettings
@@ -134,6 +136,10 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
         raise CommandError("--max-pending-requests must be at least 1")
     forward = None
     if args.forward:
+        try:
+            parse_endpoint(args.forward)
+        except ValueError as exc:
+            raise CommandError(f"--forward: {exc}") from exc
         headers = []
         for header in args.forward_header:
             key, sep, value = header.partition("=")

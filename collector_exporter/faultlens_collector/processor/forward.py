@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
+from faultlens.endpoint import parse_endpoint
 from google.rpc import error_details_pb2
 
 _log = logging.getLogger(__name__)
@@ -73,11 +74,14 @@ class ForwardSettings:
 
 
 def channel_for(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
-    """A channel to ``target``: TLS for ``https://``, plaintext for ``http://`` or ``host:port``."""
-    if target.startswith("https://"):
+    """A channel to ``target`` as :func:`faultlens.endpoint.parse_endpoint` reads it: TLS for
+    ``https://`` (or when ``root_certificates`` are given), plaintext for ``http://`` or
+    ``host:port``. Raises ``ValueError`` naming the problem for a malformed target."""
+    address, secure = parse_endpoint(target)
+    if secure or root_certificates is not None:
         credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-        return grpc.secure_channel(target.removeprefix("https://"), credentials)
-    return grpc.insecure_channel(target.removeprefix("http://"))
+        return grpc.secure_channel(address, credentials)
+    return grpc.insecure_channel(address)
 
 
 class Forwarder:
