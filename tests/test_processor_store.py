@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 from faultlens_collector.processor import groups
+from faultlens_collector.processor.groups import Dismissal
 from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.processor.oplog import OperatorAction
 from faultlens_collector.processor.store import (
     SCHEMA_VERSION,
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupStore,
+    GroupUpdate,
 )
 from faultlens_collector.sqlite_db import SchemaError
 
@@ -36,6 +39,17 @@ def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occur
     }
     values.update(fields)
     return Occurrence(**values)  # type: ignore[arg-type]
+
+
+def set_status(store: GroupStore, fingerprints: list[str], status: str) -> int:
+    """Set the status as an operator's bulk action does; how many groups existed."""
+    dismissal = Dismissal("test", "test", 1) if status == "dismissed" else None
+    logged = store.update_groups(
+        GroupQuery(fingerprints=tuple(fingerprints)),
+        GroupUpdate(status=status, dismissal=dismissal),
+        OperatorAction(status, "test", "local"),
+    )
+    return logged.count
 
 
 @pytest.fixture
@@ -92,13 +106,13 @@ def test_the_first_message_and_stacktrace_stay_and_are_redacted(tmp_path: Path) 
 
 def test_a_resolved_group_seen_again_regresses(store: GroupStore) -> None:
     store.apply([occurrence()])
-    assert store.update_status(["00000000000000aa", "ffffffffffffffff"], "resolved") == 1
+    assert set_status(store, ["00000000000000aa", "ffffffffffffffff"], "resolved") == 1
     (change,) = store.apply([occurrence()])
     assert change.regressed
     assert store.get_group("00000000000000aa").status == "regressed"
     (change,) = store.apply([occurrence()])
     assert not change.regressed
-    store.update_status(["00000000000000aa"], "dismissed")
+    set_status(store, ["00000000000000aa"], "dismissed")
     store.apply([occurrence()])
     assert store.get_group("00000000000000aa").status == "dismissed"
 
@@ -160,7 +174,7 @@ def test_recently_written_groups_merge_without_a_read_and_stay_bounded(tmp_path:
     assert len(store._hot) == 2
     assert [store.get_group(f"{i:016x}").count for i in range(5)] == [3] * 5
     # A status set by an operator is not overwritten by the cached copy.
-    store.update_status(["0000000000000004"], "resolved")
+    set_status(store, ["0000000000000004"], "resolved")
     (change,) = store.apply([occurrence("0000000000000004")])
     assert change.regressed
     assert store.get_group("0000000000000004").status == "regressed"
@@ -175,7 +189,7 @@ def test_queries_filter_sort_and_page(store: GroupStore) -> None:
             occurrence("000000000000000c", count=9, time_unix_nano=20, category="timeout"),
         ]
     )
-    store.update_status(["000000000000000c"], "dismissed")
+    set_status(store, ["000000000000000c"], "dismissed")
 
     def fingerprints(query: GroupQuery, **page: int) -> list[str]:
         found, _ = store.list_groups(

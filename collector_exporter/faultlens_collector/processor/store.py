@@ -438,18 +438,6 @@ class GroupStore:
             ).fetchall()
         return [row[0] for row in rows]
 
-    def update_status(self, fingerprints: Sequence[str], status: str) -> int:
-        """Set the status of the named groups; returns how many exist."""
-        with self._lock, sqlite_db.transaction(self._db):
-            self._forget(fingerprints)
-            changed = 0
-            for fingerprint in fingerprints:
-                changed += self._db.execute(
-                    "UPDATE failure_groups SET status = ? WHERE fingerprint = ?",
-                    (status, fingerprint),
-                ).rowcount
-        return changed
-
     def list_groups(
         self, query: GroupQuery, *, limit: int, offset: int = 0
     ) -> tuple[list[Group], int]:
