@@ -183,44 +183,54 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
 
     ``now`` (Unix ns; 0: unknown) decides whether a dismissal's end time passed.
     """
-    added = 0
+    added = handled = 0
     last: Occurrence | None = None
     dismissal = group.dismissal if group.status == "dismissed" else None
     reopened = False
+    first_seen, last_seen, severity = group.first_seen, group.last_seen, group.severity
+    take_category = not group.category_locked and group.category == "unknown"
+    counts, span_names, samples = group.service_counts, group.span_names, group.samples
     for occurrence in occurrences:
         count = occurrence.count
         added += count
-        group.count = min(group.count + count, MAX_GROUP_COUNT)
         if occurrence.handled:
-            group.handled_count = min(group.handled_count + count, MAX_GROUP_COUNT)
+            handled += count
         when = occurrence.time_unix_nano
         if when:
-            if not group.first_seen or when < group.first_seen:
-                group.first_seen = when
-            if when >= group.last_seen:
-                group.last_seen = when
+            if not first_seen or when < first_seen:
+                first_seen = when
+            if when >= last_seen:
+                last_seen = when
                 last = occurrence
         if last is None:
             last = occurrence
         if dismissal is not None and not reopened:
             reopened = dismissal.count(when, count)
-        if not group.severity_locked:
-            group.severity = semconv.max_severity(group.severity, occurrence.severity)
-        if (
-            not group.category_locked
-            and group.category == "unknown"
-            and occurrence.category != "unknown"
-        ):
+        if occurrence.severity != severity:
+            severity = semconv.max_severity(severity, occurrence.severity)
+        if take_category and occurrence.category != "unknown":
             group.category = occurrence.category
-        _count_service(group.service_counts, occurrence.service, count)
-        if (
-            occurrence.span_name
-            and occurrence.span_name not in group.span_names
-            and len(group.span_names) < MAX_SPAN_NAMES
+            take_category = False
+        service = occurrence.service
+        if service in counts:
+            counts[service] += count
+        else:
+            _count_service(counts, service, count)
+        name = occurrence.span_name
+        if name and len(span_names) < MAX_SPAN_NAMES and name not in span_names:
+            span_names.append(name)
+        if occurrence.trace_id and (
+            len(samples) < MAX_SAMPLES or when >= samples[-1].time_unix_nano + SAMPLE_SPACING_NANOS
         ):
-            group.span_names.append(occurrence.span_name)
-        if occurrence.trace_id:
-            _add_sample(group.samples, occurrence)
+            _add_sample(samples, occurrence)
+    group.first_seen, group.last_seen = first_seen, last_seen
+    if not group.severity_locked:
+        group.severity = severity
+    if group.count + added > MAX_GROUP_COUNT:  # a service's count is at most the group's
+        for service, value in counts.items():
+            counts[service] = min(value, MAX_GROUP_COUNT)
+    group.count = min(group.count + added, MAX_GROUP_COUNT)
+    group.handled_count = min(group.handled_count + handled, MAX_GROUP_COUNT)
     regressed = added > 0 and group.status == "resolved"
     if regressed:
         group.status = "regressed"
@@ -231,17 +241,14 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
 
 
 def _count_service(counts: dict[str, int], service: str, count: int) -> None:
+    """Count a service not yet counted (under ``OTHER_SERVICES`` once there are too many)."""
     if service not in counts and len(counts) >= MAX_SERVICES:
         service = OTHER_SERVICES
     counts[service] = min(counts.get(service, 0) + count, MAX_GROUP_COUNT)
 
 
 def _add_sample(samples: list[Sample], occurrence: Occurrence) -> None:
-    if (
-        len(samples) >= MAX_SAMPLES
-        and occurrence.time_unix_nano < samples[-1].time_unix_nano + SAMPLE_SPACING_NANOS
-    ):
-        return
+    """Keep ``occurrence`` among the samples (the caller checked that a full list takes it)."""
     sample = Sample(
         occurrence.trace_id, occurrence.span_id, occurrence.service, occurrence.time_unix_nano
     )

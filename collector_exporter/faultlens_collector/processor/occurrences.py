@@ -29,9 +29,11 @@ from faultlens_collector.processor.categories import category_of_type
 from faultlens_collector.processor.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
+    EventFrame,
     LogRecordFrame,
     SpanFrame,
     candidates,
+    exception_span_indexes,
     parse_frames,
 )
 
@@ -67,7 +69,13 @@ _KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
 #: Failure templates kept, and the longest message plus stack trace a kept one may have.
 _CACHED_TEMPLATES: Final = 1024
 _CACHED_TEMPLATE_CHARS: Final = 16 * 1024
-_TEMPLATES: dict[tuple[bytes, ...], Template] = {}
+#: ... and the longest serialized span event whose verdict is kept.
+_CACHED_TEMPLATE_BYTES: Final = 16 * 1024
+#: Verdicts by serialized attribute set (tuple) or span event without its time (bytes).
+_TEMPLATES: dict[object, Template | InvalidFailure | None] = {}
+_MISSING: Final = object()
+#: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
+_EVENT_TIME_TAG: Final = b"\x09"
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 
 
@@ -199,8 +207,8 @@ def attributes_of_serialized(
 def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     """The failures in a serialized ``ExportTraceServiceRequest``: its ``exception`` events.
 
-    Only spans whose bytes contain an ``exception`` event name are decoded (see
-    :mod:`.framing`); one that does not decode is rejected (counted in the
+    Only spans with an ``exception`` event are decoded (see :mod:`.framing`); one
+    whose bytes or ``exception`` events do not decode is rejected (counted in the
     result), the others are not inspected. An occurrence's time is the
     event's, else the span's end, else now (a time past :data:`MAX_TIME`
     counts as none). With ``attributes``, each
@@ -210,38 +218,99 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in scopes(parse_frames(body)):
+    frame = parse_frames(body)
+    indexes = exception_span_indexes(body)
+    for number, (service, items) in enumerate(scopes(frame)):
         found.items += len(items)
-        for raw in candidates(items, SPAN_MARKERS):
+        spans = (
+            candidates(items, SPAN_MARKERS)
+            if indexes is None
+            else [items[index] for index in indexes[number]]
+        )
+        for raw in spans:
             try:
-                span = SpanFrame.FromString(raw)
+                _add_span_failures(found, raw, service, now, attributes)
             except DecodeError:
                 found.reject("a span with an exception event does not decode")
-                continue
-            for event in span.events:
-                if event.name != semconv.EXCEPTION_EVENT_NAME:
-                    continue
-                try:
-                    template = failure_template(event.attributes)
-                except InvalidFailure as exc:
-                    found.reject(f"exception event {exc}")
-                    continue
-                context: dict[str, Any] = {}
-                if attributes:
-                    context = attributes_of_serialized(span.attributes)
-                    context.update(attributes_of_serialized(event.attributes))
-                found.occurrences.append(
-                    _occurrence(
-                        template,
-                        context,
-                        time_unix_nano=_time(event.time_unix_nano, span.end_time_unix_nano, now),
-                        service=service,
-                        span_name=span.name,
-                        trace_id=span.trace_id,
-                        span_id=span.span_id,
-                    )
-                )
     return found
+
+
+def _add_span_failures(
+    found: Extraction, raw: bytes, service: str, now: int, attributes: bool
+) -> None:
+    """Add the failures of one serialized span to ``found``; raises ``DecodeError`` (and
+    adds none of them) when the span or one of its ``exception`` events does not decode."""
+    span = SpanFrame.FromString(raw)
+    occurrences: list[Occurrence] = []
+    for event in span.events:
+        if attributes:
+            template, when, event_attributes = _decoded_event(event)
+        else:
+            template, when = exception_event(event)
+            event_attributes = ()
+        if template is None:
+            continue
+        if isinstance(template, InvalidFailure):
+            found.reject(f"exception event {template}")
+            continue
+        context: dict[str, Any] = {}
+        if attributes:
+            context = attributes_of_serialized(span.attributes)
+            context.update(attributes_of_serialized(event_attributes))
+        occurrences.append(
+            _occurrence(
+                template,
+                context,
+                time_unix_nano=_time(when, span.end_time_unix_nano, now),
+                service=service,
+                span_name=span.name,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+            )
+        )
+    found.occurrences.extend(occurrences)
+
+
+def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
+    """``(template, time)`` of a serialized span event: the template is None for an event
+    not named ``exception``, an :class:`InvalidFailure` for an ``exception`` event that
+    cannot be a failure.
+
+    The verdict is cached (bounded) by the event's bytes without its leading time —
+    the same defect sends the same event every time — so a repeat is one dictionary
+    lookup. Raises ``DecodeError`` when the event does not decode.
+    """
+    if raw[:1] == _EVENT_TIME_TAG and len(raw) >= 9:
+        key = raw[9:]
+        cached = _TEMPLATES.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached, int.from_bytes(raw[1:9], "little")  # type: ignore[return-value]
+    else:
+        key = b""
+    template, when, _ = _decoded_event(raw)
+    if key and len(key) <= _CACHED_TEMPLATE_BYTES:
+        _remember(key, template)
+    return template, when
+
+
+def _decoded_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int, Sequence[bytes]]:
+    """``(template, time, serialized attributes)`` of a span event, decoded (see
+    :func:`exception_event`)."""
+    event = EventFrame.FromString(raw)
+    if event.name != semconv.EXCEPTION_EVENT_NAME:
+        return None, event.time_unix_nano, ()
+    try:
+        template: Template | InvalidFailure = failure_template(event.attributes)
+    except InvalidFailure as exc:
+        template = exc.with_traceback(None)  # it may be cached: keep no frames alive
+    return template, event.time_unix_nano, event.attributes
+
+
+def _remember(key: object, verdict: Template | InvalidFailure | None) -> None:
+    """Cache ``verdict`` under ``key``, emptying the cache when it is full."""
+    if len(_TEMPLATES) >= _CACHED_TEMPLATES:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = verdict
 
 
 def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
@@ -315,7 +384,7 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     """
     key = tuple(attributes)
     template = _TEMPLATES.get(key)
-    if template is not None:
+    if isinstance(template, tuple):
         return template
     try:
         fields = failure_fields(key)
@@ -347,9 +416,7 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
         _count(fields.get(semconv.FAILURE_COUNT)),
     )
     if len(message) + len(stacktrace) <= _CACHED_TEMPLATE_CHARS:
-        if len(_TEMPLATES) >= _CACHED_TEMPLATES:
-            _TEMPLATES.clear()
-        _TEMPLATES[key] = template
+        _remember(key, template)
     return template
 
 
