@@ -226,11 +226,7 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     group.first_seen, group.last_seen = first_seen, last_seen
     if not group.severity_locked:
         group.severity = severity
-    if group.count + added > MAX_GROUP_COUNT:  # a service's count is at most the group's
-        for service, value in counts.items():
-            counts[service] = min(value, MAX_GROUP_COUNT)
-    group.count = min(group.count + added, MAX_GROUP_COUNT)
-    group.handled_count = min(group.handled_count + handled, MAX_GROUP_COUNT)
+    _add_counts(group, added, handled)
     regressed = added > 0 and group.status == "resolved"
     if regressed:
         group.status = "regressed"
@@ -238,6 +234,15 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
         group.status = "open"
         group.dismissal = None
     return Merged(added, last, regressed, reopened)
+
+
+def _add_counts(group: Group, added: int, handled: int) -> None:
+    """Add to the group's totals (its per-service counts already grew), clamped."""
+    if group.count + added > MAX_GROUP_COUNT:  # a service's count is at most the group's
+        for service, value in group.service_counts.items():
+            group.service_counts[service] = min(value, MAX_GROUP_COUNT)
+    group.count = min(group.count + added, MAX_GROUP_COUNT)
+    group.handled_count = min(group.handled_count + handled, MAX_GROUP_COUNT)
 
 
 def _count_service(counts: dict[str, int], service: str, count: int) -> None:

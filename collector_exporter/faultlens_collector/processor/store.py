@@ -12,13 +12,25 @@ dismissal, category, severity, tags): one ``UPDATE`` over the selected rows, in
 the transaction that also writes the :mod:`operator log
 <faultlens_collector.processor.oplog>` entry and the list of groups it touched.
 
-Memory does not depend on the number of groups: nothing per group is kept in
-memory, and SQLite's page cache is bounded (``cache_kib``).
+A write to a known group appends its new counts to ``group_log`` instead of
+updating its row (whose five indexes make an ``UPDATE`` three times the cost of
+an append); the log is folded into ``failure_groups`` — the latest entry per
+group wins — every :data:`FOLD_AFTER_ROWS` entries, before any other write, and
+before any read, so readers see every acknowledged count (unless the writer is
+stuck for longer than :data:`READ_WAIT_SECONDS` or the disk is full: reads never
+wait for it, and then show the counts of the last fold). A store opened after a
+crash folds what the log holds on first use.
+
+Memory does not depend on the number of groups: only the groups written most
+recently (``hot_groups``) and the fingerprints with unfolded log entries (at most
+:data:`FOLD_AFTER_ROWS`) are kept in memory, and SQLite's page cache is bounded
+(``cache_kib``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -43,6 +55,11 @@ from faultlens_collector.processor.occurrences import Occurrence
 from faultlens_collector.processor.oplog import OperatorAction
 
 COMPONENT: Final = "groups"
+#: ``group_log`` entries after which :meth:`GroupStore.apply` folds the log.
+FOLD_AFTER_ROWS: Final = 10_000
+#: Longest a read waits for a write in progress to fold the log first (seconds).
+READ_WAIT_SECONDS: Final = 0.25
+_log = logging.getLogger(__name__)
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
@@ -78,6 +95,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "WHERE dismissed_until IS NOT NULL",
         "CREATE INDEX failure_groups_status ON failure_groups (status, last_seen)",
         *oplog.TABLES,
+    ),
+    (
+        # The count columns of known groups, appended per write and folded into
+        # failure_groups in bulk (GroupStore._fold): an append costs a third of an UPDATE
+        # that maintains five indexes. Columns in the order of _count_columns.
+        """CREATE TABLE group_log (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            severity_rank INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            handled_count INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            service_counts TEXT NOT NULL,
+            fingerprint TEXT NOT NULL)""",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -268,6 +302,10 @@ class GroupStore:
         # read. Only apply() fills it; every other write drops what it touches.
         self._hot: dict[str, Group] = {}
         self._hot_groups = hot_groups
+        # Fingerprints with entries in group_log, and how many entries; None: not known
+        # (a store just opened, or a transaction failed) — fold before relying on rows.
+        self._logged: set[str] | None = None
+        self._log_rows = 0
         self._db = sqlite_db.open_database(self.path, what="failure store", durable=durable)
         self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         try:
@@ -292,7 +330,9 @@ class GroupStore:
         return int(self._group_count)
 
     def close(self) -> None:
-        """Close the writer connection; further writes raise ``sqlite3.ProgrammingError``."""
+        """Fold the log (when the store can still write), then close the writer
+        connection; further writes raise ``sqlite3.ProgrammingError``."""
+        self._fold_before_read()
         with self._lock:
             self._db.close()
 
@@ -311,12 +351,17 @@ class GroupStore:
             created = 0
             hot = self._hot
             now = time.time_ns()
+            logged: list[tuple[Any, ...]] = []
             try:
                 with sqlite_db.transaction(self._db):
+                    if self._logged is None:
+                        self._fold()
                     for fingerprint, batch in by_fingerprint.items():
                         group = hot.pop(fingerprint, None)
                         is_new = False
                         if group is None:
+                            if fingerprint in self._logged:  # type: ignore[operator]
+                                self._fold()  # its row lags behind the log
                             row = self._db.execute(
                                 f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
                                 (fingerprint,),
@@ -328,14 +373,12 @@ class GroupStore:
                         merged = merge(group, batch, now)
                         if is_new:
                             self._db.execute(_INSERT, _row(group))
-                        elif dismissed:  # its rate window moved, or it lapsed
-                            self._db.execute(
-                                _UPDATE_DISMISSED, _merged_columns(group, dismissal=True)
-                            )
-                        elif lists == (len(group.span_names), group.samples[-1:]):
-                            self._db.execute(_UPDATE_COUNTS, _count_columns(group))
                         else:
-                            self._db.execute(_UPDATE, _merged_columns(group))
+                            if dismissed:  # its rate window moved, or it lapsed
+                                self._db.execute(_UPDATE_DISMISSAL, _dismissal_columns(group))
+                            if lists != (len(group.span_names), group.samples[-1:]):
+                                self._db.execute(_UPDATE_LISTS, _list_columns(group))
+                            logged.append(_count_columns(group))
                         hot[fingerprint] = group
                         created += is_new
                         changes.append(
@@ -349,13 +392,61 @@ class GroupStore:
                                 merged.reopened,
                             )
                         )
+                    if logged:
+                        self._db.executemany(_LOG_COUNTS, logged)
+                        self._logged.update(columns[-1] for columns in logged)  # type: ignore[union-attr]
+                        self._log_rows += len(logged)
+                        if self._log_rows >= FOLD_AFTER_ROWS:
+                            self._fold()
             except BaseException:
                 hot.clear()  # merged in memory, not committed: the rows are the truth
+                self._logged = None
                 raise
             while len(hot) > self._hot_groups:
                 del hot[next(iter(hot))]
             self._group_count += created
         return changes
+
+    def _fold(self) -> None:
+        """Write the latest ``group_log`` entry of each group into its row and empty the
+        log (inside the caller's transaction; the caller holds the lock)."""
+        latest = self._db.execute(
+            "SELECT category, severity, severity_rank, status, count, handled_count, "
+            "first_seen, last_seen, service_counts, fingerprint FROM group_log "
+            "WHERE id IN (SELECT MAX(id) FROM group_log GROUP BY fingerprint)"
+        ).fetchall()
+        if latest:
+            self._db.executemany(_UPDATE_COUNTS, latest)
+            self._db.execute("DELETE FROM group_log")
+        self._logged = set()
+        self._log_rows = 0
+
+    def _fold_before_write(self) -> None:
+        """Fold the log inside the caller's transaction unless it is known to be empty."""
+        if self._logged is None or self._log_rows:
+            try:
+                self._fold()
+            except BaseException:
+                self._logged = None
+                raise
+
+    def _fold_before_read(self) -> None:
+        """Fold the log so readers see every acknowledged count. A read never waits long
+        for the writer: when a write holds the store longer than
+        :data:`READ_WAIT_SECONDS`, or the store cannot write (a full disk), the read
+        sees the counts of the last fold."""
+        if self._logged is not None and not self._log_rows:
+            return
+        if not self._lock.acquire(timeout=READ_WAIT_SECONDS):
+            return
+        try:
+            with sqlite_db.transaction(self._db):
+                self._fold_before_write()
+        except sqlite3.Error as exc:
+            self._logged = None
+            _log.warning("faultlens: reading groups without their latest counts: %s", exc)
+        finally:
+            self._lock.release()
 
     def _forget(self, fingerprints: Iterable[str] | None = None) -> None:
         """Drop cached groups (all when None). Every write besides :meth:`apply` calls this."""
@@ -374,6 +465,7 @@ class GroupStore:
         items, values = update.assignments()
         where, parameters = query.where()
         with self._lock, sqlite_db.transaction(self._db):
+            self._fold_before_write()
             self._forget()
             logged = oplog.attach_groups(
                 self._db, oplog.insert(self._db, action), where, parameters
@@ -407,6 +499,7 @@ class GroupStore:
         """Reopen the dismissed groups whose dismissal's end time passed; how many."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
         with self._lock, sqlite_db.transaction(self._db):
+            self._fold_before_write()
             lifted = int(
                 self._db.execute(
                     "UPDATE failure_groups SET status = 'open', dismissal = NULL, "
@@ -487,6 +580,7 @@ class GroupStore:
         return _group(rows[0])
 
     def _reader(self) -> _Reader:
+        self._fold_before_read()
         return _Reader(self.path, self._cache_kib)
 
 
@@ -517,17 +611,18 @@ _INSERT: Final = (
     f"INSERT INTO failure_groups ({_STORED_COLUMNS}) VALUES "
     f"({', '.join('?' * len(_STORED_COLUMNS.split(',')))})"
 )
-# What merging an occurrence can change; the rest of a row is written once.
-_UPDATE: Final = (
-    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
-    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ?, "
-    "span_names = ?, samples = ? WHERE fingerprint = ?"
+# The lists a merge may grow, and a dismissal whose rate window moved (or that lapsed).
+_UPDATE_LISTS: Final = "UPDATE failure_groups SET span_names = ?, samples = ? WHERE fingerprint = ?"
+_UPDATE_DISMISSAL: Final = (
+    "UPDATE failure_groups SET dismissal = ?, dismissed_until = ? WHERE fingerprint = ?"
 )
-# ... and for a dismissed group, its dismissal (rate window, or lifted).
-_UPDATE_DISMISSED: Final = _UPDATE.replace(" WHERE", ", dismissal = ?, dismissed_until = ? WHERE")
 
 
-# The common case: a known group, no new span name or sample.
+# What every merge changes: appended to group_log, and written by the fold.
+_LOG_COUNTS: Final = (
+    "INSERT INTO group_log (category, severity, severity_rank, status, count, handled_count, "
+    "first_seen, last_seen, service_counts, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _UPDATE_COUNTS: Final = (
     "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
     "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ? "
@@ -554,9 +649,23 @@ def _count_columns(group: Group) -> tuple[Any, ...]:
     return (*_counts(group), group.fingerprint)
 
 
-def _merged_columns(group: Group, *, dismissal: bool = False) -> tuple[Any, ...]:
-    row = _row(group)
-    return (*row[4:15], *(row[18:20] if dismissal else ()), group.fingerprint)
+def _list_columns(group: Group) -> tuple[Any, ...]:
+    return (_encode(group.span_names), _encode_samples(group), group.fingerprint)
+
+
+def _dismissal_columns(group: Group) -> tuple[Any, ...]:
+    return (*_encode_dismissal(group), group.fingerprint)
+
+
+def _encode_samples(group: Group) -> str:
+    return _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples])
+
+
+def _encode_dismissal(group: Group) -> tuple[str | None, int | None]:
+    """The ``dismissal`` and ``dismissed_until`` columns."""
+    if group.dismissal is None:
+        return None, None
+    return _encode(group.dismissal.as_json()), group.dismissal.until or None
 
 
 def _row(group: Group) -> tuple[Any, ...]:
@@ -567,12 +676,11 @@ def _row(group: Group) -> tuple[Any, ...]:
         group.stacktrace,
         *_counts(group),
         _encode(group.span_names),
-        _encode([[s.trace_id, s.span_id, s.service, s.time_unix_nano] for s in group.samples]),
+        _encode_samples(group),
         int(group.category_locked),
         _encode(group.tags),
         int(group.severity_locked),
-        None if group.dismissal is None else _encode(group.dismissal.as_json()),
-        (group.dismissal.until or None) if group.dismissal is not None else None,
+        *_encode_dismissal(group),
     )
 
 
