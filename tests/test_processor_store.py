@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,62 @@ def test_group_count_survives_reopening(tmp_path: Path) -> None:
     reopened = GroupStore(tmp_path / "db")
     assert reopened.group_count == 25
     reopened.close()
+
+
+def log_rows(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        (rows,) = db.execute("SELECT COUNT(*) FROM group_log").fetchone()
+        return int(rows)
+    finally:
+        db.close()
+
+
+def test_counts_of_known_groups_go_through_the_log_and_survive_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    writer = GroupStore(path, hot_groups=1)
+    for _ in range(3):  # two groups through a one-group cache: rows are read back too
+        writer.apply([occurrence("000000000000000a"), occurrence("000000000000000b", count=2)])
+    assert log_rows(path) > 0  # acknowledged counts not yet in their rows
+    # The writer dies without closing; another process opens the file.
+    reopened = GroupStore(path)
+    assert reopened.get_group("000000000000000a").count == 3
+    assert reopened.get_group("000000000000000b").count == 6
+    assert log_rows(path) == 0
+    reopened.close()
+
+
+def test_every_read_and_operator_write_sees_the_logged_counts(store: GroupStore) -> None:
+    store.apply([occurrence(count=1)])
+    store.apply([occurrence(count=4, time_unix_nano=9_000)])
+    assert store.list_groups(GroupQuery(sort="count"), limit=1)[0][0].count == 5
+    assert store.count_groups(GroupQuery(since_unix_nano=9_000)) == 1
+    store.apply([occurrence(count=2, time_unix_nano=9_500)])
+    set_status(store, ["00000000000000aa"], "resolved")
+    group = store.get_group("00000000000000aa")
+    assert (group.count, group.last_seen, group.status) == (7, 9_500, "resolved")
+
+
+def test_the_log_is_folded_when_it_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("faultlens_collector.processor.store.FOLD_AFTER_ROWS", 4)
+    path = tmp_path / "db"
+    store = GroupStore(path)
+    store.apply([occurrence(f"{i:016x}") for i in range(3)])
+    for _ in range(5):
+        store.apply([occurrence(f"{i:016x}") for i in range(3)])
+        assert log_rows(path) < 4
+    assert [store.get_group(f"{i:016x}").count for i in range(3)] == [6] * 3
+    store.close()
+
+
+def test_a_read_does_not_wait_for_a_stuck_writer(store: GroupStore) -> None:
+    store.apply([occurrence()])
+    store.get_group("00000000000000aa")  # folded
+    store.apply([occurrence()])
+    with store._lock:  # a write that does not end
+        started = time.monotonic()
+        stale = store.get_group("00000000000000aa")
+        waited = time.monotonic() - started
+    assert waited < 2.0
+    assert stale.count == 1  # the counts of the last fold
+    assert store.get_group("00000000000000aa").count == 2

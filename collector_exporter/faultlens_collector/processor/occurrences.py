@@ -76,6 +76,9 @@ _TEMPLATES: dict[object, Template | InvalidFailure | None] = {}
 _MISSING: Final = object()
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
 _EVENT_TIME_TAG: Final = b"\x09"
+#: All-zero IDs: invalid in W3C trace context, so no link to a trace.
+_INVALID_TRACE_ID: Final = bytes(16)
+_INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 
 
@@ -439,8 +442,8 @@ def _occurrence(
         time_unix_nano,
         service,
         span_name[:MAX_NAME],
-        trace_id.hex() if len(trace_id) == 16 and trace_id.strip(b"\0") else "",
-        span_id.hex() if len(span_id) == 8 and span_id.strip(b"\0") else "",
+        trace_id.hex() if len(trace_id) == 16 and trace_id != _INVALID_TRACE_ID else "",
+        span_id.hex() if len(span_id) == 8 and span_id != _INVALID_SPAN_ID else "",
         context,
     )
 
