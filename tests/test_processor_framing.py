@@ -3,13 +3,6 @@ and the cached verdicts on repeated span events (processor/occurrences.py)."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-
 from faultlens_collector.processor import occurrences
 from faultlens_collector.processor.framing import (
     SPAN_MARKERS,
@@ -17,6 +10,13 @@ from faultlens_collector.processor.framing import (
     exception_span_indexes,
     parse_frames,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
 from tests.processor_support import failure_attributes, key_values, span, trace_request
 
 EVENT_NAMES = ["exception", "exceptional", "retry", "", "exception\x12\texception", "é"]
