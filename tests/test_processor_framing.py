@@ -138,3 +138,12 @@ def test_other_events_are_not_failures_even_when_cached() -> None:
     other = Span.Event(name="retry", time_unix_nano=5).SerializeToString()
     for _ in range(2):
         assert occurrences.exception_event(other) == (None, 5)
+
+
+def test_a_later_time_field_wins_even_for_a_repeated_event() -> None:
+    event = Span.Event(
+        name="exception", time_unix_nano=5, attributes=key_values(failure_attributes())
+    )
+    twice_timed = event.SerializeToString() + Span.Event(time_unix_nano=9).SerializeToString()
+    for _ in range(2):  # decoded, then possibly from the cache
+        assert occurrences.exception_event(twice_timed)[1] == 9

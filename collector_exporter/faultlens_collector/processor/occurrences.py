@@ -245,6 +245,7 @@ def _add_span_failures(
     adds none of them) when the span or one of its ``exception`` events does not decode."""
     span = SpanFrame.FromString(raw)
     occurrences: list[Occurrence] = []
+    invalid: list[InvalidFailure] = []
     for event in span.events:
         if attributes:
             template, when, event_attributes = _decoded_event(event)
@@ -254,7 +255,7 @@ def _add_span_failures(
         if template is None:
             continue
         if isinstance(template, InvalidFailure):
-            found.reject(f"exception event {template}")
+            invalid.append(template)
             continue
         context: dict[str, Any] = {}
         if attributes:
@@ -272,6 +273,8 @@ def _add_span_failures(
             )
         )
     found.occurrences.extend(occurrences)
+    for reason in invalid:
+        found.reject(f"exception event {reason}")
 
 
 def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
@@ -291,7 +294,9 @@ def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
     else:
         key = b""
     template, when, _ = _decoded_event(raw)
-    if key and len(key) <= _CACHED_TEMPLATE_BYTES:
+    # Kept only when the leading time is the event's time (a later time field would win),
+    # so a hit, whose bytes after that time are the same, may take the leading time.
+    if key and len(key) <= _CACHED_TEMPLATE_BYTES and when == int.from_bytes(raw[1:9], "little"):
         _remember(key, template)
     return template, when
 
