@@ -410,11 +410,7 @@ class GroupStore:
     def _fold(self) -> None:
         """Write the latest ``group_log`` entry of each group into its row and empty the
         log (inside the caller's transaction; the caller holds the lock)."""
-        latest = self._db.execute(
-            "SELECT category, severity, severity_rank, status, count, handled_count, "
-            "first_seen, last_seen, service_counts, fingerprint FROM group_log "
-            "WHERE id IN (SELECT MAX(id) FROM group_log GROUP BY fingerprint)"
-        ).fetchall()
+        latest = self._db.execute(_LATEST_LOGGED_COUNTS).fetchall()
         if latest:
             self._db.executemany(_UPDATE_COUNTS, latest)
             self._db.execute("DELETE FROM group_log")
@@ -618,14 +614,29 @@ _UPDATE_DISMISSAL: Final = (
 )
 
 
-# What every merge changes: appended to group_log, and written by the fold.
+# What every merge changes, in the order of _counts: appended to group_log, read back and
+# written into failure_groups by the fold.
+_COUNT_COLUMNS: Final = (
+    "category",
+    "severity",
+    "severity_rank",
+    "status",
+    "count",
+    "handled_count",
+    "first_seen",
+    "last_seen",
+    "service_counts",
+)
 _LOG_COUNTS: Final = (
-    "INSERT INTO group_log (category, severity, severity_rank, status, count, handled_count, "
-    "first_seen, last_seen, service_counts, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO group_log ({', '.join(_COUNT_COLUMNS)}, fingerprint) "
+    f"VALUES ({', '.join('?' * (len(_COUNT_COLUMNS) + 1))})"
+)
+_LATEST_LOGGED_COUNTS: Final = (
+    f"SELECT {', '.join(_COUNT_COLUMNS)}, fingerprint FROM group_log "
+    "WHERE id IN (SELECT MAX(id) FROM group_log GROUP BY fingerprint)"
 )
 _UPDATE_COUNTS: Final = (
-    "UPDATE failure_groups SET category = ?, severity = ?, severity_rank = ?, status = ?, "
-    "count = ?, handled_count = ?, first_seen = ?, last_seen = ?, service_counts = ? "
+    f"UPDATE failure_groups SET {', '.join(f'{name} = ?' for name in _COUNT_COLUMNS)} "
     "WHERE fingerprint = ?"
 )
 
