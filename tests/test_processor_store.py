@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -18,8 +19,11 @@ from faultlens_collector.processor.store import (
     GroupQuery,
     GroupStore,
     GroupUpdate,
+    encode_counts,
 )
 from faultlens_collector.sqlite_db import SchemaError
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occurrence:
@@ -316,3 +320,31 @@ def test_a_read_does_not_wait_for_a_stuck_writer(store: GroupStore) -> None:
     assert waited < 2.0
     assert stale.count == 1  # the counts of the last fold
     assert store.get_group("00000000000000aa").count == 2
+
+
+def test_a_write_to_more_groups_than_one_log_insert_takes_keeps_every_count(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    store = GroupStore(path)
+    fingerprints = [f"{i:016x}" for i in range(250)]  # nearly three INSERTs of 90 rows
+    store.apply([occurrence(fingerprint) for fingerprint in fingerprints])
+    store.apply(
+        [occurrence(fingerprint, count=i + 1) for i, fingerprint in enumerate(fingerprints)]
+    )
+    assert log_rows(path) == 250
+    reopened = GroupStore(path)  # as after a crash: the counts come from the log
+    assert [reopened.get_group(fp).count for fp in fingerprints] == [i + 2 for i in range(250)]
+    reopened.close()
+    store.close()
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=12), st.integers(min_value=0, max_value=groups.MAX_GROUP_COUNT)
+    )
+)
+def test_service_counts_are_encoded_as_json_does(counts: dict[str, int]) -> None:
+    encoded = encode_counts(counts)
+    assert encoded == json.dumps(counts, separators=(",", ":"))
+    assert json.loads(encoded) == counts

@@ -27,9 +27,13 @@ _EMPTY: Final[Mapping[str, AttributeValue]] = MappingProxyType({})
 SILENT_STATUSES: Final = frozenset({"dismissed"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FailureFacts:
-    """One failure group as the engine sees it.
+    """One failure group as the engine sees it (read-only by convention).
+
+    It is not a frozen dataclass: the processor builds one per group on every commit,
+    and a frozen one costs about 1 µs more to build (``object.__setattr__`` per field).
+    Nothing in faultlens changes one after it is built; neither should a listener.
 
     ``count`` is the group's total number of occurrences; the number an update
     adds is passed separately (``occurrences`` of

@@ -89,19 +89,20 @@ def _facts(
     handled: bool | None,
     last_seen: int,
 ) -> FailureFacts:
+    # Positional, in field order: one is built for every group of every commit.
     return FailureFacts(
-        fingerprint=group.fingerprint,
-        exception_type=group.exception_type,
-        message=group.message,
-        category=group.category,
-        severity=group.severity,
-        service=service,
-        span_name=span_name,
-        attributes=attributes,
-        count=group.count,
-        status=group.status,
-        handled=handled,
-        last_seen=last_seen / 1e9 if last_seen else None,
+        group.fingerprint,
+        group.exception_type,
+        group.message,
+        group.category,
+        group.severity,
+        service,
+        span_name,
+        attributes,
+        group.count,
+        group.status,
+        handled,
+        last_seen / 1e9 if last_seen else None,
     )
 
 

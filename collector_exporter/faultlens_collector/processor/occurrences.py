@@ -246,31 +246,31 @@ def _add_span_failures(
     span = SpanFrame.FromString(raw)
     occurrences: list[Occurrence] = []
     invalid: list[InvalidFailure] = []
+    known: tuple[str, str, str, int] | None = None  # read from the span once, when needed
     for event in span.events:
         if attributes:
             template, when, event_attributes = _decoded_event(event)
         else:
             template, when = exception_event(event)
-            event_attributes = ()
         if template is None:
             continue
         if isinstance(template, InvalidFailure):
             invalid.append(template)
             continue
+        if known is None:
+            known = (
+                span.name[:MAX_NAME],
+                *_hex_ids(span.trace_id, span.span_id),
+                span.end_time_unix_nano,
+            )
+        name, trace_id, span_id, end = known
         context: dict[str, Any] = {}
         if attributes:
             context = attributes_of_serialized(span.attributes)
             context.update(attributes_of_serialized(event_attributes))
+            _drop_exception_keys(context)
         occurrences.append(
-            _occurrence(
-                template,
-                context,
-                time_unix_nano=_time(when, span.end_time_unix_nano, now),
-                service=service,
-                span_name=span.name,
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-            )
+            Occurrence(*template, _time(when, end, now), service, name, trace_id, span_id, context)
         )
     found.occurrences.extend(occurrences)
     for reason in invalid:
@@ -438,19 +438,30 @@ def _occurrence(
     trace_id: bytes,
     span_id: bytes,
 ) -> Occurrence:
-    if context:
-        for key in _EXCEPTION_KEYS:
-            context.pop(key, None)
-    # Positional: the hot path builds one per failure.
+    _drop_exception_keys(context)
     return Occurrence(
         *template,
         time_unix_nano,
         service,
         span_name[:MAX_NAME],
-        trace_id.hex() if len(trace_id) == 16 and trace_id != _INVALID_TRACE_ID else "",
-        span_id.hex() if len(span_id) == 8 and span_id != _INVALID_SPAN_ID else "",
+        *_hex_ids(trace_id, span_id),
         context,
     )
+
+
+def _hex_ids(trace_id: bytes, span_id: bytes) -> tuple[str, str]:
+    """Trace and span ID as hex; empty when not valid W3C IDs (wrong length, all zero)."""
+    return (
+        trace_id.hex() if len(trace_id) == 16 and trace_id != _INVALID_TRACE_ID else "",
+        span_id.hex() if len(span_id) == 8 and span_id != _INVALID_SPAN_ID else "",
+    )
+
+
+def _drop_exception_keys(context: dict[str, Any]) -> None:
+    """Remove ``exception.*`` keys from attributes kept beside a failure (the group has them)."""
+    if context:
+        for key in _EXCEPTION_KEYS:
+            context.pop(key, None)
 
 
 def _identified(fields: Mapping[str, Any]) -> bool:
