@@ -84,6 +84,37 @@ def test_the_spans_with_an_exception_event_are_found_exactly(
         assert all(scope_items[index] in searched for index in wanted)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.just([]),
+                st.just(["exception"]),
+                st.lists(st.sampled_from(EVENT_NAMES), max_size=2),
+            ),
+            max_size=60,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_spans_with_one_exception_event_or_none_are_indexed_exactly(
+    scopes: list[list[list[str]]],
+) -> None:
+    # The usual request (each span without events or with one `exception` event) takes
+    # a shortcut; any other span in a scope sends that scope the general way.
+    body = request_of(scopes, 1).SerializeToString()
+    expected = [[i for i, names in enumerate(scope) if names == ["exception"]] for scope in scopes]
+    found = exception_span_indexes(body)
+    assert found is not None
+    for listed, wanted, scope in zip(found, expected, scopes, strict=True):
+        assert set(wanted) <= set(listed)
+        assert all("exception" in "".join(scope[index]) for index in listed)
+        if all(names in ([], ["exception"]) for names in scope):
+            assert listed == wanted
+
+
 def test_a_request_the_skeleton_cannot_decode_falls_back_to_the_byte_search() -> None:
     good = span(events=[failure_attributes()]).SerializeToString()
     # A span that is not protobuf (a truncated field) beside one with a failure: the

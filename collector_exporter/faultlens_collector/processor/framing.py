@@ -111,8 +111,13 @@ EventFrame: Any
 LogRecordFrame: Any
 _EVENT_NAMES: Any
 _FRAME, SpanFrame, EventFrame, LogRecordFrame, _EVENT_NAMES = _frame_types()
-#: A run of spans without events in the re-encoded skeleton (``S.spans`` entries of length 0).
+#: A span without events in the re-encoded skeleton (an ``S.spans`` entry of length 0), and
+#: a run of them.
+_EVENTLESS_SPAN: Final = b"\x12\x00"
 _EVENTLESS_RUN: Final = re.compile(rb"(?:\x12\x00)*")
+#: A span whose only event is named ``exception``: ``S.spans`` entry (13 bytes) holding one
+#: ``E.events`` entry (11 bytes) holding ``N.name``.
+_SINGLE_EXCEPTION_SPAN: Final = b"\x12\x0d\x5a\x0b" + SPAN_MARKERS[0]
 
 
 def parse_frames(body: bytes) -> Any:
@@ -165,8 +170,34 @@ def exception_span_indexes(body: bytes) -> list[list[int]] | None:
 def _indexes_with_marker(scope: bytes, marker: bytes) -> list[int]:
     """Indexes of the spans whose events hold ``marker`` in a re-encoded skeleton scope:
     a sequence of ``0x12 <length> <events>`` entries, ``0x12 0x00`` for a span without
-    events (skipped in runs by a regular expression, so the Python loop turns once per
-    span with events)."""
+    events."""
+    indexes = _indexes_of_single_exception_events(scope)
+    return _indexes_by_walking(scope, marker) if indexes is None else indexes
+
+
+def _indexes_of_single_exception_events(scope: bytes) -> list[int] | None:
+    """The indexes, when every span of ``scope`` has no event or exactly one, named
+    ``exception`` (the usual request); None otherwise.
+
+    Split at the entry of such a span, every piece must be a run of ``0x12 0x00``
+    (spans without events): then the entries tile the scope from its start, so they
+    are its spans, and a piece of ``n`` bytes holds ``n / 2`` of them.
+    """
+    pieces = scope.split(_SINGLE_EXCEPTION_SPAN)
+    for piece in pieces:
+        if piece.count(_EVENTLESS_SPAN) * 2 != len(piece):
+            return None
+    indexes: list[int] = []
+    index = -1
+    for piece in pieces[:-1]:
+        index += (len(piece) >> 1) + 1
+        indexes.append(index)
+    return indexes
+
+
+def _indexes_by_walking(scope: bytes, marker: bytes) -> list[int]:
+    """The general case of :func:`_indexes_with_marker`: runs of spans without events are
+    skipped by a regular expression, so the Python loop turns once per span with events."""
     indexes: list[int] = []
     position, index, end = 0, 0, len(scope)
     while position < end:
