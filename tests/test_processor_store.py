@@ -172,6 +172,24 @@ def test_a_failed_transaction_changes_nothing(store: GroupStore) -> None:
     assert store.group_count == 1
 
 
+def test_a_write_that_fails_halfway_keeps_none_of_it(store: GroupStore) -> None:
+    store.apply([occurrence()])
+    # The new group's row goes in; appending the known group's counts then fails.
+    store.connection.execute(
+        "CREATE TEMP TRIGGER refuse_log BEFORE INSERT ON group_log "
+        "BEGIN SELECT RAISE(ABORT, 'no room'); END"
+    )
+    with pytest.raises(sqlite3.Error, match="no room"):
+        store.apply([occurrence(), occurrence("00000000000000bb")])
+    with pytest.raises(sqlite3.Error, match="no room"):
+        store.apply([occurrence()])  # a write that is one statement fails whole too
+    store.connection.execute("DROP TRIGGER refuse_log")
+    assert store.group_count == 1
+    assert store.get_group("00000000000000aa").count == 1
+    with pytest.raises(GroupNotFound):
+        store.get_group("00000000000000bb")
+
+
 def test_recently_written_groups_merge_without_a_read_and_stay_bounded(tmp_path: Path) -> None:
     store = GroupStore(tmp_path / "db", hot_groups=2)
     for _ in range(3):
@@ -304,7 +322,8 @@ def test_the_log_is_folded_when_it_grows(tmp_path: Path, monkeypatch: pytest.Mon
     store.apply([occurrence(f"{i:016x}") for i in range(3)])
     for _ in range(5):
         store.apply([occurrence(f"{i:016x}") for i in range(3)])
-        assert log_rows(path) < 4
+        # Folded before the write that finds 4 entries or more: at most 4 + 3 remain.
+        assert log_rows(path) < 4 + 3
     assert [store.get_group(f"{i:016x}").count for i in range(3)] == [6] * 3
     store.close()
 

@@ -75,7 +75,7 @@ _CACHED_TEMPLATE_BYTES: Final = 16 * 1024
 _TEMPLATES: dict[object, Template | InvalidFailure | None] = {}
 _MISSING: Final = object()
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
-_EVENT_TIME_TAG: Final = b"\x09"
+_EVENT_TIME_TAG: Final = 0x09
 #: All-zero IDs: invalid in W3C trace context, so no link to a trace.
 _INVALID_TRACE_ID: Final = bytes(16)
 _INVALID_SPAN_ID: Final = bytes(8)
@@ -286,7 +286,7 @@ def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
     the same defect sends the same event every time — so a repeat is one dictionary
     lookup. Raises ``DecodeError`` when the event does not decode.
     """
-    if raw[:1] == _EVENT_TIME_TAG and len(raw) >= 9:
+    if len(raw) >= 9 and raw[0] == _EVENT_TIME_TAG:
         key = raw[9:]
         cached = _TEMPLATES.get(key, _MISSING)
         if cached is not _MISSING:

@@ -15,16 +15,20 @@ the transaction that also writes the :mod:`operator log
 A write to a known group appends its new counts to ``group_log`` instead of
 updating its row (whose five indexes make an ``UPDATE`` three times the cost of
 an append); the log is folded into ``failure_groups`` — the latest entry per
-group wins — every :data:`FOLD_AFTER_ROWS` entries, before any other write, and
-before any read, so readers see every acknowledged count (unless the writer is
-stuck for longer than :data:`READ_WAIT_SECONDS` or the disk is full: reads never
-wait for it, and then show the counts of the last fold). A store opened after a
-crash folds what the log holds on first use.
+group wins — before the first ingest write after it reached :data:`FOLD_AFTER_ROWS`
+entries, before any other write, and before any read, so readers see every
+acknowledged count (unless the writer is stuck for longer than
+:data:`READ_WAIT_SECONDS` or the disk is full: reads never wait for it, and then
+show the counts of the last fold). A store opened after a
+crash folds what the log holds on first use. An ingest write that is a single
+statement (new counts of known groups, the usual case) runs without ``BEGIN`` and
+``COMMIT``: SQLite makes one statement atomic, and each of those calls would make
+the writer give up Python's GIL and wait for it again.
 
 Memory does not depend on the number of groups: only the groups written most
 recently (``hot_groups``) and the fingerprints with unfolded log entries (at most
-:data:`FOLD_AFTER_ROWS`) are kept in memory, and SQLite's page cache is bounded
-(``cache_kib``).
+:data:`FOLD_AFTER_ROWS` plus one write's groups) are kept in memory, and SQLite's
+page cache is bounded (``cache_kib``).
 """
 
 from __future__ import annotations
@@ -353,60 +357,63 @@ class GroupStore:
             hot = self._hot
             now = time.time_ns()
             logged: list[tuple[Any, ...]] = []
+            writes: list[tuple[str, Sequence[Any]]] = []
             try:
-                with sqlite_db.transaction(self._db):
-                    if self._logged is None:
-                        self._fold()
-                    for fingerprint, batch in by_fingerprint.items():
-                        group = hot.pop(fingerprint, None)
-                        is_new = False
-                        if group is None:
-                            if fingerprint in self._logged:  # type: ignore[operator]
-                                self._fold()  # its row lags behind the log
-                            row = self._db.execute(
-                                f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
-                                (fingerprint,),
-                            ).fetchone()
-                            is_new = row is None
-                            group = new_group(batch[0], self._redact) if is_new else _group(row)
-                        dismissed = group.dismissal is not None
-                        lists = (len(group.span_names), group.samples[-1:])
-                        merged = merge(group, batch, now)
-                        if is_new:
-                            self._db.execute(_INSERT, _row(group))
-                        else:
-                            if dismissed:  # its rate window moved, or it lapsed
-                                self._db.execute(_UPDATE_DISMISSAL, _dismissal_columns(group))
-                            if lists != (len(group.span_names), group.samples[-1:]):
-                                self._db.execute(_UPDATE_LISTS, _list_columns(group))
-                            logged.append(_count_columns(group))
-                        hot[fingerprint] = group
-                        created += is_new
-                        changes.append(
-                            Change(
-                                group,
-                                merged.added,
-                                is_new,
-                                merged.regressed,
-                                merged.last or batch[-1],
-                                batch,
-                                merged.reopened,
-                            )
+                if self._logged is None or self._log_rows >= FOLD_AFTER_ROWS:
+                    self._fold_alone()
+                for fingerprint, batch in by_fingerprint.items():
+                    group = hot.pop(fingerprint, None)
+                    is_new = False
+                    if group is None:
+                        if fingerprint in self._logged:  # type: ignore[operator]
+                            self._fold_alone()  # its row lags behind the log
+                        row = self._db.execute(
+                            f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ?",
+                            (fingerprint,),
+                        ).fetchone()
+                        is_new = row is None
+                        group = new_group(batch[0], self._redact) if is_new else _group(row)
+                    dismissed = group.dismissal is not None
+                    lists = (len(group.span_names), group.samples[-1:])
+                    merged = merge(group, batch, now)
+                    if is_new:
+                        writes.append((_INSERT, _row(group)))
+                    else:
+                        if dismissed:  # its rate window moved, or it lapsed
+                            writes.append((_UPDATE_DISMISSAL, _dismissal_columns(group)))
+                        if lists != (len(group.span_names), group.samples[-1:]):
+                            writes.append((_UPDATE_LISTS, _list_columns(group)))
+                        logged.append(_count_columns(group))
+                    hot[fingerprint] = group
+                    created += is_new
+                    changes.append(
+                        Change(
+                            group,
+                            merged.added,
+                            is_new,
+                            merged.regressed,
+                            merged.last or batch[-1],
+                            batch,
+                            merged.reopened,
                         )
-                    if logged:
-                        _append_to_log(self._db, logged)
-                        self._logged.update(columns[-1] for columns in logged)  # type: ignore[union-attr]
-                        self._log_rows += len(logged)
-                        if self._log_rows >= FOLD_AFTER_ROWS:
-                            self._fold()
+                    )
+                writes.extend(_log_appends(logged))
+                _write_atomically(self._db, writes)
             except BaseException:
                 hot.clear()  # merged in memory, not committed: the rows are the truth
                 self._logged = None
                 raise
+            self._logged.update(columns[-1] for columns in logged)  # type: ignore[union-attr]
+            self._log_rows += len(logged)
             while len(hot) > self._hot_groups:
                 del hot[next(iter(hot))]
             self._group_count += created
         return changes
+
+    def _fold_alone(self) -> None:
+        """:meth:`_fold` in a transaction of its own (the caller holds the lock)."""
+        with sqlite_db.transaction(self._db):
+            self._fold()
 
     def _fold(self) -> None:
         """Write the latest ``group_log`` entry of each group into its row and empty the
@@ -652,11 +659,26 @@ def _log_insert(rows: int) -> str:
     )
 
 
-def _append_to_log(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append ``rows`` (from :func:`_count_columns`) to group_log."""
-    for start in range(0, len(rows), _LOG_ROWS_PER_INSERT):
-        chunk = rows[start : start + _LOG_ROWS_PER_INSERT]
-        db.execute(_log_insert(len(chunk)), [value for row in chunk for value in row])
+def _log_appends(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, Sequence[Any]]]:
+    """The statements appending ``rows`` (from :func:`_count_columns`) to group_log."""
+    return [
+        (_log_insert(len(chunk)), [value for row in chunk for value in row])
+        for chunk in (
+            rows[start : start + _LOG_ROWS_PER_INSERT]
+            for start in range(0, len(rows), _LOG_ROWS_PER_INSERT)
+        )
+    ]
+
+
+def _write_atomically(db: sqlite3.Connection, writes: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Execute ``writes`` all or none: one statement alone (SQLite makes it atomic, and the
+    sqlite3 module releases the GIL once instead of three times), more in a transaction."""
+    if len(writes) == 1:
+        db.execute(*writes[0])
+        return
+    with sqlite_db.transaction(db):
+        for statement, parameters in writes:
+            db.execute(statement, parameters)
 
 
 _LATEST_LOGGED_COUNTS: Final = (
