@@ -73,7 +73,6 @@ _CACHED_TEMPLATE_CHARS: Final = 16 * 1024
 _CACHED_TEMPLATE_BYTES: Final = 16 * 1024
 #: Verdicts by serialized attribute set (tuple) or span event without its time (bytes).
 _TEMPLATES: dict[object, Template | InvalidFailure | None] = {}
-_MISSING: Final = object()
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
 _EVENT_TIME_TAG: Final = 0x09
 #: All-zero IDs: invalid in W3C trace context, so no link to a trace.
@@ -230,51 +229,67 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
             if indexes is None
             else [items[index] for index in indexes[number]]
         )
-        for raw in spans:
-            try:
-                _add_span_failures(found, raw, service, now, attributes)
-            except DecodeError:
-                found.reject("a span with an exception event does not decode")
+        _add_span_failures(found, spans, service, now, attributes)
     return found
 
 
 def _add_span_failures(
-    found: Extraction, raw: bytes, service: str, now: int, attributes: bool
+    found: Extraction, spans: Iterable[bytes], service: str, now: int, attributes: bool
 ) -> None:
-    """Add the failures of one serialized span to ``found``; raises ``DecodeError`` (and
-    adds none of them) when the span or one of its ``exception`` events does not decode."""
-    span = SpanFrame.FromString(raw)
-    occurrences: list[Occurrence] = []
-    invalid: list[InvalidFailure] = []
-    known: tuple[str, str, str, int] | None = None  # read from the span once, when needed
-    for event in span.events:
-        if attributes:
-            template, when, event_attributes = _decoded_event(event)
-        else:
-            template, when = exception_event(event)
-        if template is None:
+    """Add the failures of serialized spans to ``found``. A span that does not decode, or
+    one of whose ``exception`` events does not, is rejected with none of its failures.
+
+    One loop over the spans of a scope, the cached verdict of a repeated event looked up
+    in it (see :func:`exception_event`): this runs for every failure received.
+    """
+    decode = SpanFrame.FromString
+    verdicts = _TEMPLATES
+    for raw in spans:
+        occurrences: list[Occurrence] = []
+        invalid: list[InvalidFailure] = []
+        known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
+        try:
+            span = decode(raw)
+            for event in span.events:
+                event_attributes: Sequence[bytes] = ()
+                if attributes:
+                    template, when, event_attributes = _decoded_event(event)
+                elif (
+                    len(event) >= 9
+                    and event[0] == _EVENT_TIME_TAG
+                    and (key := event[9:]) in verdicts
+                ):
+                    template, when = verdicts[key], int.from_bytes(event[1:9], "little")
+                else:
+                    template, when = exception_event(event)
+                if template is None:
+                    continue
+                if isinstance(template, InvalidFailure):
+                    invalid.append(template)
+                    continue
+                if known is None:
+                    known = (
+                        span.name[:MAX_NAME],
+                        *_hex_ids(span.trace_id, span.span_id),
+                        span.end_time_unix_nano,
+                    )
+                name, trace_id, span_id, end = known
+                context: dict[str, Any] = {}
+                if attributes:
+                    context = attributes_of_serialized(span.attributes)
+                    context.update(attributes_of_serialized(event_attributes))
+                    _drop_exception_keys(context)
+                occurrences.append(
+                    Occurrence(
+                        *template, _time(when, end, now), service, name, trace_id, span_id, context
+                    )
+                )
+        except DecodeError:
+            found.reject("a span with an exception event does not decode")
             continue
-        if isinstance(template, InvalidFailure):
-            invalid.append(template)
-            continue
-        if known is None:
-            known = (
-                span.name[:MAX_NAME],
-                *_hex_ids(span.trace_id, span.span_id),
-                span.end_time_unix_nano,
-            )
-        name, trace_id, span_id, end = known
-        context: dict[str, Any] = {}
-        if attributes:
-            context = attributes_of_serialized(span.attributes)
-            context.update(attributes_of_serialized(event_attributes))
-            _drop_exception_keys(context)
-        occurrences.append(
-            Occurrence(*template, _time(when, end, now), service, name, trace_id, span_id, context)
-        )
-    found.occurrences.extend(occurrences)
-    for reason in invalid:
-        found.reject(f"exception event {reason}")
+        found.occurrences.extend(occurrences)
+        for reason in invalid:
+            found.reject(f"exception event {reason}")
 
 
 def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
@@ -288,9 +303,8 @@ def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
     """
     if len(raw) >= 9 and raw[0] == _EVENT_TIME_TAG:
         key = raw[9:]
-        cached = _TEMPLATES.get(key, _MISSING)
-        if cached is not _MISSING:
-            return cached, int.from_bytes(raw[1:9], "little")  # type: ignore[return-value]
+        if key in _TEMPLATES:
+            return _TEMPLATES[key], int.from_bytes(raw[1:9], "little")
     else:
         key = b""
     template, when, _ = _decoded_event(raw)
