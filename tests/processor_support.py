@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
+from faultlens_collector.processor.occurrences import Occurrence
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -87,6 +88,25 @@ def span(
             Span.Event(name="exception", time_unix_nano=time_unix_nano, attributes=key_values(e))
             for e in events
         ],
+    )
+
+
+def occurrence(fingerprint: str, *, count: int = 1, handled: bool | None = None) -> Occurrence:
+    """A minimal failure as the extractors hand it to the store."""
+    return Occurrence(
+        fingerprint=fingerprint,
+        exception_type="E",
+        message="m",
+        stacktrace="",
+        category="unknown",
+        severity="medium",
+        handled=handled,
+        count=count,
+        time_unix_nano=1,
+        service="svc",
+        span_name="s",
+        trace_id="",
+        span_id="",
     )
 
 

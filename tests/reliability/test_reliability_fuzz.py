@@ -3,6 +3,7 @@ every reply a proper status, and the server still answers normally afterwards.""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.processor_support import (
     TRACE_EXPORT,
     ServeProcess,
     failure_attributes,
+    occurrence,
     raw_call,
     running_processor,
     span,
@@ -149,32 +151,50 @@ def test_a_failure_whose_type_and_message_are_not_strings_is_rejected(tmp_path: 
 
 
 def test_one_request_the_store_cannot_take_fails_alone_not_its_whole_batch() -> None:
+    first_commit = threading.Event()
+    release = threading.Event()
+    batches: list[list[str]] = []
+
     def apply(occurrences: Sequence[Occurrence]) -> list[Change]:
+        batches.append([occurrence.fingerprint for occurrence in occurrences])
+        if not first_commit.is_set():
+            first_commit.set()
+            release.wait(5)  # the next three requests queue behind this commit
         if any(occurrence.fingerprint == "poison" for occurrence in occurrences):
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         return []
 
     writer = BatchWriter(apply)
-    good = [_occurrence("a"), _occurrence("b")]
-    futures = [writer.submit([occurrence]) for occurrence in (good[0], _occurrence("poison"))]
-    futures.append(writer.submit([good[1]]))
-    writer.start()  # all three are queued: they form one batch
-    try:
-        assert [future is not None for future in futures] == [True, True, True]
-        results = []
-        for future in futures:
-            assert future is not None
-            results.append(future.exception(timeout=5))
-    finally:
-        writer.stop()
-    assert results[0] is None
-    assert isinstance(results[1], OverflowError)
-    assert results[2] is None
+    results: dict[str, BaseException | None] = {}
+
+    def write(fingerprint: str) -> None:
+        try:
+            writer.write([occurrence(fingerprint)], timeout=5)
+            results[fingerprint] = None
+        except Exception as exc:
+            results[fingerprint] = exc
+
+    leader = threading.Thread(target=write, args=("first",))
+    leader.start()
+    assert first_commit.wait(5)
+    followers = [threading.Thread(target=write, args=(name,)) for name in ("a", "poison", "b")]
+    for thread in followers:
+        thread.start()
+    while writer.pending < 4:
+        time.sleep(0.005)
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+    # The three queued requests formed one batch; it failed and each was tried alone.
+    assert sorted(batches[1]) == ["a", "b", "poison"]
+    assert sorted(map(sorted, batches[2:])) == [["a"], ["b"], ["poison"]]
+    assert results == {"first": None, "a": None, "b": None, "poison": results["poison"]}
+    assert isinstance(results["poison"], OverflowError)
     assert writer.pending == 0
 
 
 def test_group_counts_stop_at_the_largest_value_the_store_holds(tmp_path: Path) -> None:
-    huge = _occurrence("00000000000c0417", count=MAX_COUNT, handled=True)
+    huge = occurrence("00000000000c0417", count=MAX_COUNT, handled=True)
     store = GroupStore(tmp_path / "db")
     store.apply([huge])
     store.connection.execute(
@@ -191,24 +211,6 @@ def test_group_counts_stop_at_the_largest_value_the_store_holds(tmp_path: Path) 
     assert group.count == MAX_GROUP_COUNT
     assert group.handled_count == MAX_GROUP_COUNT
     assert group.service_counts == {"svc": MAX_GROUP_COUNT}
-
-
-def _occurrence(fingerprint: str, *, count: int = 1, handled: bool | None = None) -> Occurrence:
-    return Occurrence(
-        fingerprint=fingerprint,
-        exception_type="E",
-        message="m",
-        stacktrace="",
-        category="unknown",
-        severity="medium",
-        handled=handled,
-        count=count,
-        time_unix_nano=1,
-        service="svc",
-        span_name="s",
-        trace_id="",
-        span_id="",
-    )
 
 
 def test_attribute_values_nested_past_any_parser_limit_are_read_without_recursion() -> None:

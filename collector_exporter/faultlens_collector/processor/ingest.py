@@ -31,8 +31,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,7 +45,7 @@ from faultlens_collector.processor.occurrences import Extraction, extract_logs, 
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.successes import SuccessFeed
-from faultlens_collector.processor.writer import BatchWriter
+from faultlens_collector.processor.writer import BatchWriter, GaveUp, Overloaded
 
 _log = logging.getLogger(__name__)
 _REQUEST_NAMES: Final = {
@@ -71,29 +69,6 @@ class IngestSettings:
     commit_timeout_seconds: float = 10.0
     #: The retry delay announced when shedding load.
     retry_delay_seconds: float = 1.0
-
-
-class _GaveUp(Exception):
-    """The commit took too long and the request was withdrawn before the writer took it."""
-
-
-def _wait_for_commit(future: Future[None], timeout: float) -> BaseException | None:
-    """None once the request committed, else why not. After ``timeout`` the request is
-    withdrawn (:class:`_GaveUp`: it will never be stored) unless the writer is already
-    committing it; then that commit's outcome is awaited."""
-    try:
-        future.result(timeout=timeout)
-        return None
-    except FutureTimeout:
-        if future.cancel():
-            return _GaveUp()
-    except Exception as exc:
-        return exc
-    try:
-        future.result()
-    except Exception as exc:
-        return exc
-    return None
 
 
 class IngestService:
@@ -186,15 +161,17 @@ class IngestService:
         if not found.occurrences:
             return
         delay = self._settings.retry_delay_seconds
-        future = self._writer.submit(found.occurrences)
-        if future is None:
+        try:
+            self._writer.write(found.occurrences, self._settings.commit_timeout_seconds)
+        except (Overloaded, GaveUp) as shed:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
-            abort_unavailable(context, "faultlens is overloaded; retry later", delay)
-        error = _wait_for_commit(future, self._settings.commit_timeout_seconds)
-        if isinstance(error, _GaveUp):
-            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
-            abort_unavailable(context, "faultlens could not store the failures in time", delay)
-        if error is not None:
+            why = (
+                "is overloaded; retry later"
+                if isinstance(shed, Overloaded)
+                else ("could not store the failures in time")
+            )
+            abort_unavailable(context, f"faultlens {why}", delay)
+        except Exception as error:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
             abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)
         self._metrics.failures.add(len(found.occurrences), self._attrs[signal])

@@ -185,7 +185,6 @@ class Processor:
             self._close_stores()
             raise
         engine.start()
-        writer.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
         )

@@ -1,49 +1,76 @@
-"""Group commit: one writer thread turns many concurrent requests into few transactions.
+"""Group commit: many concurrent requests, few transactions, few thread wake-ups.
 
-Request handlers :meth:`~BatchWriter.submit` the occurrences of a request and
-wait on the returned future; the writer thread takes everything pending (up to
-``max_batch`` requests), applies it to the store in **one** transaction, hands
-the changes to the listener (``on_commit``: the action engine) and then resolves
-every future — so each request is acknowledged only after its data committed
-and the engine saw it, and a busy processor pays one commit for many requests
-instead of one each. The listener runs on the writer thread: it must be quick.
-A handler that gives up waiting cancels its future: when that succeeds, the
-writer has not taken the request and never will (so telling the client to
-retry cannot store it twice); when it fails, the request is being committed
-and its outcome is near.
+A request handler calls :meth:`BatchWriter.write` with the occurrences of its
+request; the call returns once they are committed (or raises). A writer that
+finds nobody committing becomes the *leader*: on its own thread it takes what is
+queued (up to ``max_batch`` requests, its own first among them) and applies it to
+the store in **one** transaction, hands the changes to the listener (``on_commit``:
+the action engine) and then tells each request of the batch its outcome, waking
+its writer. It goes on until its own request is done, then hands the lead to the
+writer of the oldest request still queued (waking that one only). So each request
+is acknowledged only after its data committed and the engine saw it; a busy
+processor pays one commit for many requests instead of one each, and an idle one
+commits a request on the thread that received it, without waking another. The
+listener runs on the leader's thread: it must be quick.
 
-The queue is bounded (``max_pending`` requests): :meth:`submit` returns None
-when it is full, which the ingest service turns into ``UNAVAILABLE`` with a
-retry delay, so overload sheds load instead of growing memory. When the
-transaction of a batch fails, each of its requests is tried again in a
-transaction of its own: one request the store cannot take (a poison request)
+A writer whose request is still queued when its ``timeout`` passes withdraws it
+(:class:`GaveUp`: it was not stored and never will be, so telling the client to
+retry cannot store it twice); a request already taken into a transaction waits
+for that transaction's outcome, which is near.
+
+The queue is bounded (``max_pending`` requests queued or being committed): beyond
+it :meth:`write` raises :class:`Overloaded` at once, which the ingest service turns
+into ``UNAVAILABLE`` with a retry delay, so overload sheds load instead of growing
+memory. When the transaction of a batch fails, each of its requests is tried again
+in a transaction of its own: one request the store cannot take (a poison request)
 fails alone instead of failing everything committed with it, and a store that
-cannot commit at all (disk full, read-only) fails every one (nothing of them
-was committed). A failing store is logged as one error line naming the cause,
-and its recovery as one warning, each at most once a minute: an operator
-sees a store in trouble (or flapping on a nearly full disk) without a line per
-request.
+cannot commit at all (disk full, read-only) fails every one (nothing of them was
+committed). A failing store is logged as one error line naming the cause, and its
+recovery as one warning, each at most once a minute: an operator sees a store in
+trouble (or flapping on a nearly full disk) without a line per request.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Final
+from typing import Any, Final
 
 from faultlens_collector.processor.groups import Change
 from faultlens_collector.processor.occurrences import Occurrence
 
 _log = logging.getLogger(__name__)
-_STOP: Final = object()
 #: Seconds between two log lines about the store failing (or recovering).
 LOG_INTERVAL: Final = 60.0
 
 ChangeListener = Callable[[Sequence[Change]], None]
+
+
+class Overloaded(Exception):
+    """The queue is full: the request was not queued."""
+
+
+class GaveUp(Exception):
+    """The request was still queued when its time ran out: withdrawn, never stored."""
+
+
+class _Request:
+    """One writer's request; ``wake`` is held until the writer must look at it again
+    (its request is done, or it is to lead)."""
+
+    __slots__ = ("done", "error", "lead", "occurrences", "taken", "wake")
+
+    def __init__(self, occurrences: Sequence[Occurrence]) -> None:
+        self.occurrences = occurrences
+        self.taken = False
+        self.done = False
+        self.lead = False
+        self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class BatchWriter:
@@ -59,14 +86,14 @@ class BatchWriter:
         on_latency: Callable[[float], None] | None = None,
     ) -> None:
         self._apply = apply
-        self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending
         self._max_batch = max_batch
-        self._pending = 0
-        self._pending_lock = threading.Lock()
         self._on_commit = on_commit
         self._on_latency = on_latency
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._queue: deque[_Request] = deque()
+        self._pending = 0
+        self._leading = False
         self._failing = False
         self._failures = 0
         self._failure_logged = -LOG_INTERVAL
@@ -74,66 +101,71 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        """Requests submitted and not yet committed (or failed)."""
+        """Requests queued or being committed."""
         return self._pending
 
-    def start(self) -> None:
-        """Start the writer thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="faultlens-writer", daemon=True)
-            self._thread.start()
+    def write(self, occurrences: Sequence[Occurrence], timeout: float) -> None:
+        """Commit one request's occurrences; returns once they are committed.
+
+        Raises :class:`Overloaded` (not queued: the queue is full), :class:`GaveUp`
+        (still queued after ``timeout`` seconds: withdrawn) or the store's error (the
+        transaction holding the request failed; nothing of it was kept).
+        """
+        request = _Request(occurrences)
+        with self._lock:
+            if self._pending >= self._max_pending:
+                raise Overloaded
+            self._pending += 1
+            self._queue.append(request)
+            request.lead = not self._leading
+            self._leading = True
+        if not request.lead and not request.wake.acquire(timeout=timeout):
+            with self._lock:
+                if not request.taken and not request.lead:
+                    self._queue.remove(request)
+                    self._pending -= 1
+                    raise GaveUp
+            request.wake.acquire()  # taken into a transaction, or to lead: near
+        if request.lead:
+            self._lead(request)
+        if request.error is not None:
+            raise request.error
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Commit what is queued, then stop the writer thread."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
-            self._thread = None
+        """Wait (at most ``timeout`` seconds) until nothing is queued or being committed
+        (the writers of queued requests commit them)."""
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            time.sleep(0.01)
 
-    def submit(self, occurrences: Sequence[Occurrence]) -> Future[None] | None:
-        """Queue one request's occurrences; None when the queue is full (shed the request)."""
-        with self._pending_lock:
-            if self._pending >= self._max_pending:
-                return None
-            self._pending += 1
-        future: Future[None] = Future()
-        self._queue.put((occurrences, future))
-        return future
+    def _lead(self, own: _Request) -> None:
+        """Commit batches from the queue until ``own`` is done, then hand the lead on."""
+        batch: list[_Request] = []
+        try:
+            while not own.done:
+                with self._lock:
+                    batch = [
+                        self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
+                    ]
+                    for request in batch:
+                        request.taken = True
+                self._commit(batch)
+        except BaseException as exc:  # a defect: no request may stay taken without an outcome
+            self._finish([request for request in batch if not request.done], exc)
+            raise
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.release()
+                else:
+                    self._leading = False
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
-            self._commit(self._claim(batch))  # type: ignore[arg-type]
-            if stop:
-                return
-
-    def _claim(
-        self, batch: list[tuple[Sequence[Occurrence], Future[None]]]
-    ) -> list[tuple[Sequence[Occurrence], Future[None]]]:
-        """The requests of ``batch`` whose handlers still wait (their futures now running)."""
-        claimed = [item for item in batch if item[1].set_running_or_notify_cancel()]
-        if len(claimed) < len(batch):
-            with self._pending_lock:
-                self._pending -= len(batch) - len(claimed)
-        return claimed
-
-    def _commit(self, batch: list[tuple[Sequence[Occurrence], Future[None]]]) -> None:
+    def _commit(self, batch: list[_Request]) -> None:
         if not batch:
             return
-        everything = [occurrence for occurrences, _ in batch for occurrence in occurrences]
+        everything = [occurrence for request in batch for occurrence in request.occurrences]
         started = time.perf_counter()
         try:
             changes = self._apply(everything)
@@ -142,18 +174,14 @@ class BatchWriter:
                 self._failed(exc)
                 self._finish(batch, exc)
             else:
-                for item in batch:
-                    self._commit([item])
+                for request in batch:
+                    self._commit([request])
             return
         if self._failing:
             self._recovered()
-        if self._on_latency is not None:
-            self._on_latency(time.perf_counter() - started)
-        if self._on_commit is not None and changes:
-            try:
-                self._on_commit(changes)
-            except Exception:  # a listener must never stop the writer
-                _log.exception("faultlens: a commit listener failed")
+        _notify(self._on_latency, time.perf_counter() - started)
+        if changes:
+            _notify(self._on_commit, changes)
         self._finish(batch, None)
 
     def _failed(self, error: BaseException) -> None:
@@ -185,15 +213,22 @@ class BatchWriter:
             self._recovery_logged = now
             _log.warning("faultlens: the store commits again")
 
-    def _finish(
-        self,
-        batch: list[tuple[Sequence[Occurrence], Future[None]]],
-        error: BaseException | None,
-    ) -> None:
-        with self._pending_lock:
+    def _finish(self, batch: list[_Request], error: BaseException | None) -> None:
+        """Give each request of ``batch`` its outcome and wake its writer (the leader's
+        own request needs no waking)."""
+        with self._lock:
             self._pending -= len(batch)
-        for _, future in batch:
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(None)
+        for request in batch:
+            request.error = error
+            request.done = True
+            request.wake.release()
+
+
+def _notify(listener: Callable[[Any], None] | None, value: object) -> None:
+    """Call a commit listener; its failure is logged and never fails the commit."""
+    if listener is None:
+        return
+    try:
+        listener(value)
+    except Exception:
+        _log.exception("faultlens: a commit listener failed")
