@@ -163,6 +163,14 @@ class Server:
         self.address = match.group(1)
         threading.Thread(target=self.process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (None off Linux)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -213,21 +221,27 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
         processor = Server(
             [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bench.db"]
         )
-        best = {"noop": float("inf"), "faultlens": float("inf")}
+        servers = {"noop": noop, "faultlens": processor}
+        best = {name: float("inf") for name in servers}
+        cpu = {name: float("inf") for name in servers}  # server CPU seconds per request
         try:
             for _ in range(rounds):
-                best["noop"] = min(best["noop"], send(noop.address, bodies, threads))
-                best["faultlens"] = min(best["faultlens"], send(processor.address, bodies, threads))
+                for name, server in servers.items():
+                    before = server.cpu_seconds()
+                    best[name] = min(best[name], send(server.address, bodies, threads))
+                    after = server.cpu_seconds()
+                    if before is not None and after is not None:
+                        cpu[name] = min(cpu[name], (after - before) / requests)
         finally:
             noop.stop()
             processor.stop()
     rates = {name: spans / seconds for name, seconds in best.items()}
     for name, rate in rates.items():
-        print(
-            f"  {name:<12} {rate:12,.0f} spans/s  ({rate / 10:10,.0f} failures/s for faultlens)"
-            if name == "faultlens"
-            else f"  {name:<12} {rate:12,.0f} spans/s"
-        )
+        used = f"server CPU {cpu[name] * 1000:.2f} ms/request" if cpu[name] < float("inf") else ""
+        failures = f"({rate / 10:,.0f} failures/s) " if name == "faultlens" else ""
+        print(f"  {name:<12} {rate:12,.0f} spans/s  {failures}{used}")
+    if cpu["faultlens"] < float("inf"):
+        print(f"  server CPU per request, no-op / faultlens: {cpu['noop'] / cpu['faultlens']:.3f}")
     return verdict(
         "faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False
     )
