@@ -168,14 +168,15 @@ def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:
 
 @dataclass(slots=True)
 class Merged:
-    """What :func:`merge` did: occurrences added, the latest of them, and whether the
+    """What :func:`merge` did: occurrences added, the latest of them, whether the
     group regressed (``resolved`` → ``regressed``) or was reopened (a dismissal
-    lapsed because of the group's rate)."""
+    lapsed because of the group's rate), and whether its span names or samples grew."""
 
     added: int
     last: Occurrence | None
     regressed: bool
     reopened: bool
+    lists_grew: bool = False
 
 
 def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merged:
@@ -186,7 +187,7 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     added = handled = 0
     last: Occurrence | None = None
     dismissal = group.dismissal if group.status == "dismissed" else None
-    reopened = False
+    reopened = lists_grew = False
     first_seen, last_seen, severity = group.first_seen, group.last_seen, group.severity
     take_category = not group.category_locked and group.category == "unknown"
     counts, span_names, samples = group.service_counts, group.span_names, group.samples
@@ -219,10 +220,11 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
         name = occurrence.span_name
         if name and len(span_names) < MAX_SPAN_NAMES and name not in span_names:
             span_names.append(name)
+            lists_grew = True
         if occurrence.trace_id and (
             len(samples) < MAX_SAMPLES or when >= samples[-1].time_unix_nano + SAMPLE_SPACING_NANOS
         ):
-            _add_sample(samples, occurrence)
+            lists_grew = _add_sample(samples, occurrence) or lists_grew
     group.first_seen, group.last_seen = first_seen, last_seen
     if not group.severity_locked:
         group.severity = severity
@@ -233,7 +235,7 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     if dismissal is not None and (reopened or (now and dismissal.expired(now))):
         group.status = "open"
         group.dismissal = None
-    return Merged(added, last, regressed, reopened)
+    return Merged(added, last, regressed, reopened, lists_grew)
 
 
 def _add_counts(group: Group, added: int, handled: int) -> None:
@@ -252,13 +254,15 @@ def _count_service(counts: dict[str, int], service: str, count: int) -> None:
     counts[service] = min(counts.get(service, 0) + count, MAX_GROUP_COUNT)
 
 
-def _add_sample(samples: list[Sample], occurrence: Occurrence) -> None:
-    """Keep ``occurrence`` among the samples (the caller checked that a full list takes it)."""
+def _add_sample(samples: list[Sample], occurrence: Occurrence) -> bool:
+    """Keep ``occurrence`` among the samples (the caller checked that a full list takes
+    it); False when it is one of them already."""
     sample = Sample(
         occurrence.trace_id, occurrence.span_id, occurrence.service, occurrence.time_unix_nano
     )
     if sample in samples:
-        return
+        return False
     samples.append(sample)
     samples.sort(key=lambda item: item.time_unix_nano)
     del samples[:-MAX_SAMPLES]
+    return True

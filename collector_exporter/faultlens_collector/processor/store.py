@@ -374,14 +374,13 @@ class GroupStore:
                         is_new = row is None
                         group = new_group(batch[0], self._redact) if is_new else _group(row)
                     dismissed = group.dismissal is not None
-                    lists = (len(group.span_names), group.samples[-1:])
                     merged = merge(group, batch, now)
                     if is_new:
                         writes.append((_INSERT, _row(group)))
                     else:
                         if dismissed:  # its rate window moved, or it lapsed
                             writes.append((_UPDATE_DISMISSAL, _dismissal_columns(group)))
-                        if lists != (len(group.span_names), group.samples[-1:]):
+                        if merged.lists_grew:
                             writes.append((_UPDATE_LISTS, _list_columns(group)))
                         logged.append(_count_columns(group))
                     hot[fingerprint] = group
