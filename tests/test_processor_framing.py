@@ -128,6 +128,22 @@ def test_a_request_the_skeleton_cannot_decode_falls_back_to_the_byte_search() ->
     assert found.rejected == 0
 
 
+def test_a_span_whose_later_exception_event_does_not_decode_keeps_none_of_its_failures() -> None:
+    # The first event of the second span is read (from the verdict cache) before its
+    # second event fails to decode: the span is rejected whole.
+    warm = trace_request([span(events=[failure_attributes()], index=1)]).SerializeToString()
+    assert len(occurrences.extract_spans(warm).occurrences) == 1
+    good = span(events=[failure_attributes()], index=1).SerializeToString()
+    broken_event = b"\x12\x09exception" + b"\x1a\x05\x0a"  # attributes cut short
+    both = span(events=[failure_attributes()], index=2).SerializeToString() + field(
+        11, broken_event
+    )
+    found = occurrences.extract_spans(field(1, field(2, field(2, good) + field(2, both))))
+    assert [o.span_id[-1] for o in found.occurrences] == ["1"]
+    assert found.rejected == 1
+    assert "does not decode" in found.message
+
+
 def test_a_repeated_event_keeps_its_own_time_and_context() -> None:
     events = [failure_attributes(message="same")]
     request = trace_request(

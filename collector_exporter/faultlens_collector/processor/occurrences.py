@@ -244,9 +244,10 @@ def _add_span_failures(
     """
     decode = SpanFrame.FromString
     verdicts = _TEMPLATES
+    added = found.occurrences
     for raw in spans:
-        occurrences: list[Occurrence] = []
-        invalid: list[InvalidFailure] = []
+        before = len(added)
+        invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
         try:
             span = decode(raw)
@@ -265,7 +266,7 @@ def _add_span_failures(
                 if template is None:
                     continue
                 if isinstance(template, InvalidFailure):
-                    invalid.append(template)
+                    invalid = [*(invalid or ()), template]
                     continue
                 if known is None:
                     known = (
@@ -273,22 +274,28 @@ def _add_span_failures(
                         *_hex_ids(span.trace_id, span.span_id),
                         span.end_time_unix_nano,
                     )
-                name, trace_id, span_id, end = known
+                name, trace_hex, span_hex, end = known
                 context: dict[str, Any] = {}
                 if attributes:
                     context = attributes_of_serialized(span.attributes)
                     context.update(attributes_of_serialized(event_attributes))
                     _drop_exception_keys(context)
-                occurrences.append(
+                added.append(
                     Occurrence(
-                        *template, _time(when, end, now), service, name, trace_id, span_id, context
+                        *template,
+                        _time(when, end, now),
+                        service,
+                        name,
+                        trace_hex,
+                        span_hex,
+                        context,
                     )
                 )
         except DecodeError:
+            del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
-        found.occurrences.extend(occurrences)
-        for reason in invalid:
+        for reason in invalid or ():
             found.reject(f"exception event {reason}")
 
 
