@@ -15,6 +15,7 @@ from faultlens.endpoint import parse_endpoint
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import TOKEN_ENV
 from faultlens_collector.processor.forward import ForwardSettings
+from faultlens_collector.processor.heap import keep_request_buffers
 from faultlens_collector.processor.server import (
     DEFAULT_LISTEN,
     Processor,
@@ -109,6 +110,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-redact", action="store_true", help="store messages without redacting secrets"
     )
+    parser.add_argument(
+        "--no-heap-tuning",
+        action="store_true",
+        help="keep glibc's malloc defaults (by default request-sized buffers stay on the heap; "
+        "see docs/processor.md)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -182,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     from faultlens_collector.selftelemetry import self_meter_provider
 
     settings = settings_from_args(args)
+    if not args.no_heap_tuning:
+        keep_request_buffers()
     try:
         meter_provider = self_meter_provider()
     except ValueError as exc:
