@@ -165,12 +165,7 @@ class IngestService:
             self._writer.write(found.occurrences, self._settings.commit_timeout_seconds)
         except (Overloaded, GaveUp) as shed:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
-            why = (
-                "is overloaded; retry later"
-                if isinstance(shed, Overloaded)
-                else ("could not store the failures in time")
-            )
-            abort_unavailable(context, f"faultlens {why}", delay)
+            abort_unavailable(context, str(shed), delay)
         except Exception as error:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
             abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)

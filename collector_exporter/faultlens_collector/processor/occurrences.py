@@ -14,6 +14,7 @@ Oversized strings are truncated, never rejected.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,15 @@ _CACHED_TEMPLATE_CHARS: Final = 16 * 1024
 _CACHED_TEMPLATE_BYTES: Final = 16 * 1024
 #: Verdicts by serialized attribute set (tuple) or span event without its time (bytes).
 _TEMPLATES: dict[object, Template | InvalidFailure | None] = {}
+
+
+class _Unseen(enum.Enum):
+    """No verdict cached (None is one: "not an exception event")."""
+
+    TOKEN = 0
+
+
+_UNSEEN: Final = _Unseen.TOKEN
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
 _EVENT_TIME_TAG: Final = 0x09
 #: All-zero IDs: invalid in W3C trace context, so no link to a trace.
@@ -255,14 +265,12 @@ def _add_span_failures(
                 event_attributes: Sequence[bytes] = ()
                 if attributes:
                     template, when, event_attributes = _decoded_event(event)
-                elif (
-                    len(event) >= 9
-                    and event[0] == _EVENT_TIME_TAG
-                    and (key := event[9:]) in verdicts
-                ):
-                    template, when = verdicts[key], int.from_bytes(event[1:9], "little")
                 else:
-                    template, when = exception_event(event)
+                    hit = _cached_verdict(verdicts, event)
+                    if hit is _UNSEEN:
+                        template, when = exception_event(event)
+                    else:
+                        template, when = hit, int.from_bytes(event[1:9], "little")
                 if template is None:
                     continue
                 if isinstance(template, InvalidFailure):
@@ -308,18 +316,26 @@ def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
     the same defect sends the same event every time — so a repeat is one dictionary
     lookup. Raises ``DecodeError`` when the event does not decode.
     """
-    if len(raw) >= 9 and raw[0] == _EVENT_TIME_TAG:
-        key = raw[9:]
-        if key in _TEMPLATES:
-            return _TEMPLATES[key], int.from_bytes(raw[1:9], "little")
-    else:
-        key = b""
+    hit = _cached_verdict(_TEMPLATES, raw)
+    if hit is not _UNSEEN:
+        return hit, int.from_bytes(raw[1:9], "little")
+    key = raw[9:] if len(raw) >= 9 and raw[0] == _EVENT_TIME_TAG else b""
     template, when, _ = _decoded_event(raw)
     # Kept only when the leading time is the event's time (a later time field would win),
     # so a hit, whose bytes after that time are the same, may take the leading time.
     if key and len(key) <= _CACHED_TEMPLATE_BYTES and when == int.from_bytes(raw[1:9], "little"):
         _remember(key, template)
     return template, when
+
+
+def _cached_verdict(
+    verdicts: dict[object, Template | InvalidFailure | None], raw: bytes
+) -> Template | InvalidFailure | _Unseen | None:
+    """The cached verdict on a serialized span event that starts with its time (one
+    lookup, safe while another thread empties the cache), else ``_UNSEEN``."""
+    if len(raw) >= 9 and raw[0] == _EVENT_TIME_TAG:
+        return verdicts.get(raw[9:], _UNSEEN)
+    return _UNSEEN
 
 
 def _decoded_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int, Sequence[bytes]]:

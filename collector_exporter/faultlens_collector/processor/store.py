@@ -19,11 +19,11 @@ group wins — before the first ingest write after it reached :data:`FOLD_AFTER_
 entries, before any other write, and before any read, so readers see every
 acknowledged count (unless the writer is stuck for longer than
 :data:`READ_WAIT_SECONDS` or the disk is full: reads never wait for it, and then
-show the counts of the last fold). A store opened after a
-crash folds what the log holds on first use. An ingest write that is a single
-statement (new counts of known groups, the usual case) runs without ``BEGIN`` and
-``COMMIT``: SQLite makes one statement atomic, and each of those calls would make
-the writer give up Python's GIL and wait for it again.
+show the counts of the last fold). A store opened after a crash folds what the log
+holds on first use. An ingest write that is a single statement (new counts of known
+groups, the usual case) runs without ``BEGIN`` and ``COMMIT``: SQLite makes one
+statement atomic, and each of those calls would make the writer give up Python's
+GIL and wait for it again.
 
 Memory does not depend on the number of groups: only the groups written most
 recently (``hot_groups``) and the fingerprints with unfolded log entries (at most

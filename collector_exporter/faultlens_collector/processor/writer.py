@@ -114,7 +114,7 @@ class BatchWriter:
         request = _Request(occurrences)
         with self._lock:
             if self._pending >= self._max_pending:
-                raise Overloaded
+                raise Overloaded("faultlens is overloaded; retry later")
             self._pending += 1
             self._queue.append(request)
             request.lead = not self._leading
@@ -124,7 +124,7 @@ class BatchWriter:
                 if not request.taken and not request.lead:
                     self._queue.remove(request)
                     self._pending -= 1
-                    raise GaveUp
+                    raise GaveUp("faultlens could not store the failures in time")
             request.wake.acquire()  # taken into a transaction, or to lead: near
         if request.lead:
             self._lead(request)
