@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 from faultlens_collector.processor.groups import Change
 from faultlens_collector.processor.occurrences import Occurrence
 from faultlens_collector.processor.writer import BatchWriter, GaveUp, Overloaded
 
+from tests.actions_support import wait_until
 from tests.processor_support import occurrence
 
 
@@ -45,13 +45,6 @@ def write_in_thread(
     thread = threading.Thread(target=write, name=f"writer-{fingerprint}")
     thread.start()
     return thread
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.002)
-    assert condition()
 
 
 def test_an_idle_writer_commits_on_the_calling_thread() -> None:

@@ -137,6 +137,8 @@ def test_processor_restart_keeps_the_last_state_then_catches_up(
     assert status.last_error
     with pytest.raises(HaltedError):
         fleet.guard({"span.name": "charge"})  # the last known state still applies
+    # The state changes first, the warning follows from the guard's thread.
+    wait_until(lambda: any("halt guard lost" in r.getMessage() for r in caplog.records))
     lost = [r.getMessage() for r in caplog.records if "halt guard lost" in r.getMessage()]
     assert len(lost) == 1
     assert "keeping the 1 halt(s) last known" in lost[0]
