@@ -91,23 +91,25 @@ def span(
     )
 
 
-def occurrence(fingerprint: str, *, count: int = 1, handled: bool | None = None) -> Occurrence:
-    """A minimal failure as the extractors hand it to the store."""
-    return Occurrence(
-        fingerprint=fingerprint,
-        exception_type="E",
-        message="m",
-        stacktrace="",
-        category="unknown",
-        severity="medium",
-        handled=handled,
-        count=count,
-        time_unix_nano=1,
-        service="svc",
-        span_name="s",
-        trace_id="",
-        span_id="",
-    )
+def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occurrence:
+    """A failure as the extractors hand it to the store; ``fields`` override the defaults."""
+    values: dict[str, object] = {
+        "fingerprint": fingerprint,
+        "exception_type": "ValueError",
+        "message": "bad value",
+        "stacktrace": "",
+        "category": "value",
+        "severity": "medium",
+        "handled": None,
+        "count": 1,
+        "time_unix_nano": 1_000,
+        "service": "checkout",
+        "span_name": "pay",
+        "trace_id": "",
+        "span_id": "",
+    }
+    values.update(fields)
+    return Occurrence(**values)  # type: ignore[arg-type]
 
 
 def trace_request(spans: Sequence[Span], service: str = "checkout") -> ExportTraceServiceRequest:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from faultlens_collector.processor import groups
 from faultlens_collector.processor.groups import Dismissal
-from faultlens_collector.processor.occurrences import Occurrence
 from faultlens_collector.processor.oplog import OperatorAction
 from faultlens_collector.processor.store import (
     SCHEMA_VERSION,
@@ -25,25 +24,7 @@ from faultlens_collector.sqlite_db import SchemaError
 from hypothesis import given
 from hypothesis import strategies as st
 
-
-def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occurrence:
-    values: dict[str, object] = {
-        "fingerprint": fingerprint,
-        "exception_type": "ValueError",
-        "message": "bad value",
-        "stacktrace": "",
-        "category": "value",
-        "severity": "medium",
-        "handled": None,
-        "count": 1,
-        "time_unix_nano": 1_000,
-        "service": "checkout",
-        "span_name": "pay",
-        "trace_id": "",
-        "span_id": "",
-    }
-    values.update(fields)
-    return Occurrence(**values)  # type: ignore[arg-type]
+from tests.processor_support import occurrence
 
 
 def set_status(store: GroupStore, fingerprints: list[str], status: str) -> int:

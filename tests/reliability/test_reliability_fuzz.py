@@ -194,7 +194,7 @@ def test_one_request_the_store_cannot_take_fails_alone_not_its_whole_batch() -> 
 
 
 def test_group_counts_stop_at_the_largest_value_the_store_holds(tmp_path: Path) -> None:
-    huge = occurrence("00000000000c0417", count=MAX_COUNT, handled=True)
+    huge = occurrence("00000000000c0417", count=MAX_COUNT, handled=True, service="svc")
     store = GroupStore(tmp_path / "db")
     store.apply([huge])
     store.connection.execute(
