@@ -9,7 +9,7 @@ from faultlens_collector.causes.linking import SpanFacts, Verdict, link_trace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.causes_support import STATUS_ERROR, STATUS_OK, STATUS_UNSET, Failure, at, span
+from tests.causes_support import STATUS_ERROR, STATUS_OK, STATUS_UNSET, Failure, at, span, span_id
 
 
 def links(verdict: Verdict) -> dict[tuple[str, str], int]:
@@ -339,3 +339,153 @@ def test_a_cascade_up_a_chain_and_missing_spans(case: tuple[list[SpanFacts], lis
     # The spans in between may be missing: the same verdict from what is left.
     kept = [item for index, item in enumerate(spans) if index not in missing]
     assert links(link_trace(kept)) == links(verdict)
+
+
+# --- the finer points -------------------------------------------------------------------
+
+
+def test_a_failure_logged_while_the_call_was_still_running_is_not_its_symptom() -> None:
+    """checkout logged a tolerated recommendations failure while the cart call it made
+    in parallel was still running: that log is not a symptom of cart's failure."""
+    logged = Failure("logged", at(30), handled=True, service="checkout")
+    checkout = Failure("checkout", at(80), service="checkout")
+    spans = cascade()
+    spans[0] = span(1, None, 0, 100, logged, checkout, service="checkout")
+    verdict = link_trace(spans)
+    assert ("pricing", "logged") not in verdict.links
+    assert ("pricing", "checkout") in verdict.links
+
+
+def test_a_failure_caught_and_logged_goes_no_further() -> None:
+    """recommendations failed; checkout logged it and went on; later checkout failed of
+    something else (its own AttributeError): that is no symptom of recommendations."""
+    timeout = Failure("rec-timeout", at(5), service="recommendations")
+    fallback = Failure("no-recs", at(7), handled=True, service="checkout")
+    own = Failure("attribute", at(60), exception_type="AttributeError", service="checkout")
+    spans = [
+        span(1, None, 0, 100, Failure("gateway", at(95), service="gateway"), service="gateway"),
+        span(2, 1, 1, 90, fallback, own, service="checkout"),
+        span(3, 2, 2, 6.5, service="checkout"),  # the client call, ERROR (a 500)
+        span(4, 3, 3, 6, timeout, service="recommendations"),
+    ]
+    verdict = link_trace(spans)
+    assert links(verdict) == {("rec-timeout", "no-recs"): 1, ("attribute", "gateway"): 1}
+    assert verdict.root == "attribute"  # what took the request down
+
+
+def test_logged_then_raised_again_goes_on() -> None:
+    """The SDK records an exception once: logged (handled) and re-raised leaves only the
+    handled record on a span that ended ERROR — it still travels up."""
+    root = Failure("root", at(10), service="a")
+    logged = Failure("logged", at(12), handled=True, service="b")
+    top = Failure("top", at(30), service="c")
+    spans = [
+        span(1, None, 0, 40, top, service="c"),
+        span(2, 1, 5, 20, logged, service="b"),
+        span(3, 2, 8, 11, root, service="a"),
+    ]
+    assert links(link_trace(spans)) == {("root", "logged"): 1, ("root", "top"): 1}
+
+
+def test_inside_one_process_a_missing_span_that_caught_the_exception() -> None:
+    """An internal span's escaped exception, its parent (not received) caught it; the
+    handler failed later of another exception: not a symptom."""
+    miss = Failure("miss", at(3), exception_type="CacheMiss", service="checkout")
+    later = Failure("later", at(50), exception_type="CheckoutFailed", service="checkout")
+    spans = [
+        span(1, None, 0, 60, later, service="checkout"),
+        SpanFacts(span_id(3), span_id(2), at(2), at(4), STATUS_ERROR, "checkout", (miss,), 1),
+    ]
+    assert link_trace(spans).links == {}
+    # ... but the same exception, or one raised from it, seen higher up is.
+    wrapped = Failure(
+        "wrapped",
+        at(50),
+        exception_type="RuntimeError",
+        stacktrace=(
+            'Traceback (most recent call last):\n  File "c.py", line 1, in get\n    get()\n'
+            "CacheMiss: x\n\nThe above exception was the direct cause of the following "
+            'exception:\n\nTraceback (most recent call last):\n  File "a.py", line 1, in f\n'
+            "    f()\nRuntimeError: y\n"
+        ),
+        service="checkout",
+    )
+    spans[0] = span(1, None, 0, 60, wrapped, service="checkout")
+    assert links(link_trace(spans)) == {("miss", "wrapped"): 1}
+
+
+def test_a_missing_parent_is_guessed_from_the_caller_that_reacted() -> None:
+    """Only failing spans arrive. recommendations ran in parallel with cart; its span sits
+    inside cart's in time, but checkout is the one that reacted to its failure at once."""
+    rec = Failure("rec", at(10), service="recommendations")
+    no_recs = Failure("no-recs", at(11), handled=True, service="checkout")
+    cart_failure = Failure("cart-logged", at(60), handled=True, service="cart")
+    spans = [
+        span(1, None, 0, 100, no_recs, service="checkout"),
+        span(2, 91, 4, 80, cart_failure, status=STATUS_OK, service="cart"),
+        span(3, 92, 5, 10.5, rec, service="recommendations"),
+    ]
+    assert links(link_trace(spans)) == {("rec", "no-recs"): 1}
+
+
+def test_a_client_span_whose_callee_arrived_is_no_guessed_parent() -> None:
+    rec = Failure("rec", at(10), service="recommendations")
+    top = Failure("top", at(95), handled=True, service="checkout")
+    cart = Failure("cart", at(70), handled=True, service="cart")
+    client = SpanFacts(span_id(2), span_id(1), at(4), at(80), STATUS_UNSET, "checkout", (), 3)
+    spans = [
+        span(1, None, 0, 100, top, service="checkout"),
+        client,  # checkout's call to cart, which answered
+        span(5, 2, 7, 79, cart, status=STATUS_UNSET, service="cart"),
+        span(3, 92, 5, 10.5, rec, service="recommendations"),
+    ]
+    verdict = link_trace(spans)
+    # Under the OK client span rec would have been absorbed; under checkout it reaches top.
+    assert links(verdict) == {("rec", "top"): 1}
+
+
+def test_an_internal_span_is_guessed_under_its_own_service_only() -> None:
+    inner = Failure("inner", at(3), exception_type="E", service="a")
+    other = Failure("other", at(8), exception_type="E", service="b", handled=True)
+    own = Failure("own", at(40), exception_type="E", service="a", handled=True)
+    spans = [
+        span(1, None, 0, 50, own, service="a"),
+        span(2, 70, 1, 10, other, status=STATUS_OK, service="b"),  # encloses inner in time
+        SpanFacts(span_id(3), span_id(60), at(2), at(4), STATUS_ERROR, "a", (inner,), 1),
+    ]
+    verdict = link_trace(spans)
+    assert ("inner", "other") not in verdict.links
+    assert ("inner", "own") in verdict.links
+
+
+def test_the_trace_root_is_what_took_the_request_down() -> None:
+    """Two small cascades: an early one absorbed low in the trace, a later one that
+    reached the top. The trace's root is the one that reached the top."""
+    early = Failure("early", at(5), service="rec")
+    early_logged = Failure("early-logged", at(7), handled=True, service="checkout")
+    late = Failure("late", at(40), service="pricing")
+    top = Failure("top", at(95), service="gateway")
+    spans = [
+        span(1, None, 0, 100, top, service="gateway"),
+        span(2, 1, 1, 90, early_logged, Failure("checkout", at(88), service="checkout")),
+        span(3, 2, 2, 6, early, service="rec"),
+        span(4, 2, 20, 50, late, service="pricing"),
+    ]
+    verdict = link_trace(spans)
+    assert verdict.root == "late"
+    assert ("early", "early-logged") in verdict.links
+
+
+def test_a_symptom_is_explained_by_the_call_that_failed_last_before_it() -> None:
+    """Two failed calls reach the same handler failure; the one that came back last
+    before it was raised made the handler give up."""
+    first = Failure("first", at(5), service="a")
+    second = Failure("second", at(50), service="b")
+    top = Failure("top", at(61), service="top")
+    spans = [
+        span(1, None, 0, 70, top, service="top"),
+        span(2, 1, 1, 10, first, service="a"),
+        span(3, 1, 20, 60, second, service="b"),
+    ]
+    verdict = link_trace(spans)
+    assert links(verdict) == {("second", "top"): 1}

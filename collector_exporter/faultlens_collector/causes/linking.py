@@ -13,13 +13,16 @@ a *symptom*, the root that explains it.
    passed it on: a span in between that ended without ERROR and let no failure
    escape *absorbed* it (the caller caught it and went on), so a failure higher
    up is unrelated. The failure higher up must also have happened after the call
-   that led down to the first one started (a failure a handler logged before it
-   made the call is not its symptom); or
+   that led down to the first one returned (a failure a handler logged before or
+   while it waited for that call is not its symptom); or
 2. the span in between is **missing** (not received, not sent by the SDK) — then
    the trace is joined where it can be: a span whose parent was never seen hangs
-   under the shortest received span whose time range encloses its own (allowing
-   for a constant clock offset between services), and
-   across such a guessed link only a failure that happened *later* counts; or
+   under a received span whose time range encloses its own (allowing for a clock
+   offset between services) — the one that reacted to it with a failure at once,
+   else the shortest (:func:`_guess`) — and across such a guessed link only a
+   failure that happened *later* counts; inside one process, only the same
+   exception or one raised from it (an exception unwinds to its caller at once:
+   anything else means it was caught in between); or
 3. both are on the **same span** and the other's stack trace names the first's
    exception type as its cause (``raise … from``, "During handling of the above
    exception", Java ``Caused by:``, JavaScript ``[cause]:`` —
@@ -29,12 +32,21 @@ Times from different services are compared with :data:`CLOCK_SKEW_NANOS` of
 tolerance (hosts' clocks differ a little); times within one service exactly.
 
 **Roots** are the failures no other failure reaches: their span has no failing
-descendant that got through to them. Reaching is transitive: what a symptom
-reaches, its cause reaches. Each symptom is explained by the earliest root that
-reaches it (directly or through other symptoms). The trace's root is
-the earliest root that explains any symptom — or, when none does, the earliest
-failure. A failure is never its own group's symptom (the same defect recorded on
-nested spans is one defect).
+descendant that got through to them. Every other failure is a *symptom*, explained
+by one root: of the failures that reach it, its *proximate* cause is the one whose
+failure came back to its span last before it was raised (when a handler waits for
+several calls and one of them failing is tolerated, the call that failed last before
+the handler gave up is the one that made it give up), and its root is the root of
+that cause — so reaching is transitive: what a symptom reaches, its cause reaches.
+A failure caught and logged on its way up (a handled failure it reaches on an
+ancestor span) goes no further when that span then failed of something else: the
+handler caught it and went on.
+
+The trace's root — among the roots that explain symptoms (those whose span has no
+failing descendant that reached them) — is the one whose symptoms reach highest up
+the trace (what took the request down), then the one with most symptoms, then the
+earliest; when no root explains anything, the earliest failure. A failure is never
+its own group's symptom (the same defect recorded on nested spans is one defect).
 
 Cost: each failure walks up to the first span where a failure it caused goes on
 (or that absorbed it), so a cascade costs ``O(failures)``; the worst case is
@@ -55,7 +67,13 @@ STATUS_UNSET: Final = 0
 STATUS_OK: Final = 1
 STATUS_ERROR: Final = 2
 #: Tolerance when comparing times of different services (their clocks differ).
-CLOCK_SKEW_NANOS: Final = 20_000_000
+CLOCK_SKEW_NANOS: Final = 1_000_000
+#: A caller that records a failure this soon after a failed call returned reacted to it.
+REACTION_NANOS: Final = 50_000_000
+#: ``Span.kind`` values of spans whose parent may be in another service.
+_CALLED_KINDS: Final = frozenset({0, 2, 5})  # UNSPECIFIED, SERVER, CONSUMER
+#: ``Span.kind`` values of spans that call another service.
+_CALLING_KINDS: Final = frozenset({3, 4})  # CLIENT, PRODUCER
 
 
 class FailureLike(Protocol):
@@ -94,6 +112,8 @@ class SpanFacts:
     status: int
     service: str
     failures: Sequence[FailureLike] = ()
+    #: ``Span.kind`` (OTLP): 2 SERVER and 5 CONSUMER spans are called from elsewhere.
+    kind: int = 0
 
     @property
     def passes(self) -> bool:
@@ -140,14 +160,15 @@ _Parents = dict[bytes, tuple[SpanFacts, bool]]
 class _Node:
     """A failure inside :func:`link_trace`."""
 
-    __slots__ = ("failure", "key", "roots", "sources", "span")
+    __slots__ = ("failure", "key", "root", "sources", "span")
 
     def __init__(self, failure: FailureLike, span: SpanFacts, key: tuple[int, bytes, int]) -> None:
         self.failure = failure
         self.span = span
         self.key = key
-        self.sources: list[_Node] = []
-        self.roots: list[_Node] | None = None
+        #: The failures that reach this one, each with when it came back to this span.
+        self.sources: list[tuple[_Node, int]] = []
+        self.root: _Node | None = None
 
 
 def link_trace(spans: Iterable[SpanFacts], *, skew: int = CLOCK_SKEW_NANOS) -> Verdict:
@@ -170,56 +191,96 @@ def link_trace(spans: Iterable[SpanFacts], *, skew: int = CLOCK_SKEW_NANOS) -> V
     verdict = Verdict(failures=len(nodes))
     if not nodes:
         return verdict
+    for listed in on_span.values():
+        listed.sort(key=_key)
+    parents: _Parents = {}
     if len(nodes) > 1:
         parents = _parents(by_id, skew)
         chains: dict[int, tuple[str, ...]] = {}
         for node in nodes:
             _find_sources(node, on_span, parents, chains, skew)
-    _explain(nodes, verdict)
+    _explain(nodes, verdict, skew, parents)
     return verdict
 
 
 def _parents(by_id: dict[bytes, SpanFacts], skew: int) -> _Parents:
     """Each span's parent as ``(span, guessed)``: the received parent, or for a span
-    whose parent never arrived the shortest received span enclosing it in time."""
+    whose parent never arrived a guess (see :func:`_guess`)."""
     parents: _Parents = {}
     orphans: list[SpanFacts] = []
+    called: set[bytes] = set()  # CLIENT and PRODUCER spans whose callee arrived
     for span in by_id.values():
         parent = by_id.get(span.parent_id) if span.parent_id else None
         if parent is not None and parent is not span:
             parents[span.span_id] = (parent, False)
+            called.add(parent.span_id)
         elif span.parent_id and parent is None:
             orphans.append(span)
     for orphan in orphans:
-        best: SpanFacts | None = None
-        for candidate in by_id.values():
-            if candidate is orphan or not _encloses(candidate, orphan, skew):
-                continue
-            if _below(candidate, orphan, parents):
-                continue
-            if best is None or _tighter(candidate, best):
-                best = candidate
-        if best is not None:
-            parents[orphan.span_id] = (best, True)
+        chosen = _guess(orphan, by_id, parents, called, skew)
+        if chosen is not None:
+            parents[orphan.span_id] = (chosen, True)
     return parents
 
 
-def _encloses(outer: SpanFacts, inner: SpanFacts, skew: int) -> bool:
-    """Whether ``outer`` is at least as long as ``inner`` and contains it once shifted by
-    at most the clock offset between their services (none within one service)."""
-    tolerance = 0 if outer.service == inner.service else skew
-    if outer.end - outer.start < inner.end - inner.start:
+def _guess(
+    orphan: SpanFacts,
+    by_id: dict[bytes, SpanFacts],
+    parents: _Parents,
+    called: set[bytes],
+    skew: int,
+) -> SpanFacts | None:
+    """Where a span whose parent never arrived hangs: under a received span that
+    encloses it in time (allowing for the clock offset between services) and could
+    have called it — of its own service unless it is a SERVER or CONSUMER span (whose
+    parent is in the caller's process), not a CLIENT or PRODUCER span whose callee
+    arrived (a call has one callee). A caller reacts to a failed call at once: for a
+    span that passed a failure on, the candidate that recorded a failure soonest after
+    it ended (within :data:`REACTION_NANOS`) wins; otherwise the shortest."""
+    local = orphan.kind not in _CALLED_KINDS
+    reacting = orphan.passes
+    best: tuple[int, int, bool, int, bytes] | None = None
+    chosen: SpanFacts | None = None
+    for candidate in by_id.values():
+        if candidate is orphan or (local and candidate.service != orphan.service):
+            continue
+        if candidate.kind in _CALLING_KINDS and (local or candidate.span_id in called):
+            continue
+        shift = _enclosure(candidate, orphan, skew)
+        if shift is None or _below(candidate, orphan, parents):
+            continue
+        reaction = _reaction(candidate, orphan, skew) if reacting else REACTION_NANOS
+        duration = candidate.end - candidate.start
+        rank = (reaction, duration, shift, -candidate.start, candidate.span_id)
+        if best is None or rank < best:
+            best, chosen = rank, candidate
+    return chosen
+
+
+def _reaction(candidate: SpanFacts, orphan: SpanFacts, skew: int) -> int:
+    """How soon after ``orphan`` ended ``candidate`` recorded a failure
+    (:data:`REACTION_NANOS` when not within that)."""
+    tolerance = 0 if candidate.service == orphan.service else skew
+    soonest = REACTION_NANOS
+    for failure in candidate.failures:
+        gap = failure.time_unix_nano - orphan.end
+        if -tolerance <= gap < soonest:
+            soonest = max(gap, 0)
+    return soonest
+
+
+def _enclosure(outer: SpanFacts, inner: SpanFacts, skew: int) -> bool | None:
+    """None when ``outer`` cannot enclose ``inner``; else whether it needs a clock offset
+    to: it must be at least as long and contain ``inner`` once shifted by at most the
+    tolerated offset between their services (none within one service)."""
+    if outer.end - outer.start < inner.end - inner.start or outer.end < outer.start:
+        return None
+    if outer.start <= inner.start and outer.end >= inner.end:
         return False
-    return outer.start - inner.start <= tolerance and outer.end - inner.end >= -tolerance
-
-
-def _tighter(candidate: SpanFacts, best: SpanFacts) -> bool:
-    duration, best_duration = candidate.end - candidate.start, best.end - best.start
-    if duration != best_duration:
-        return duration < best_duration
-    if candidate.start != best.start:
-        return candidate.start > best.start
-    return candidate.span_id < best.span_id
+    tolerance = 0 if outer.service == inner.service else skew
+    if outer.start - inner.start <= tolerance and outer.end - inner.end >= -tolerance:
+        return True
+    return None
 
 
 def _below(span: SpanFacts, ancestor: SpanFacts, parents: _Parents) -> bool:
@@ -252,7 +313,7 @@ def _find_sources(
         and names_cause(_chain(other, chains), failure.exception_type)
     ]
     for other in caused_here:
-        other.sources.append(node)
+        other.sources.append((node, failure.time_unix_nano))
     leaves = span.passes and (
         failure.handled is not True
         or any(other.failure.handled is not True for other in caused_here)
@@ -268,25 +329,56 @@ def _find_sources(
             return  # a cycle through guessed links
         seen.add(ancestor.span_id)
         guessed = guessed or guessed_here
-        carried = False
+        # Across missing spans inside the failure's own process, the exception unwinds
+        # to the caller at once: the same exception, or one raised from it, shows there.
+        in_process = guessed_here and ancestor.service == failure.service
+        carried = unrelated = False
+        caught: _Node | None = None  # the handled failure that shows it was caught here
+        reached: list[_Node] = []
         for other in on_span.get(ancestor.span_id, ()):
-            if _after(
+            if not _after(
                 other.failure,
                 failure,
                 child=child,
                 ancestor=ancestor,
                 guessed=guessed,
-                guessed_here=guessed_here,
                 skew=skew,
             ):
-                other.sources.append(node)
-                carried = carried or other.failure.handled is not True
+                continue
+            related = _same_exception(other, failure, chains)
+            if in_process and not related:
+                unrelated = True
+                continue
+            if caught is not None and not (
+                related or names_cause(_chain(other, chains), caught.failure.exception_type)
+            ):
+                continue  # caught and logged before: the handler went on
+            other.sources.append((node, child.end))
+            reached.append(other)
+            if other.failure.handled is not True:
+                carried = True
+            elif caught is None:
+                caught = other
         if not ancestor.passes:
             return  # absorbed here: the failures on this span were its last stop
         if carried:
             return  # a failure it caused goes on from here: what that reaches, it reaches
+        if unrelated:
+            return  # caught in a missing span: this span failed of another exception
+        if caught is not None and any(
+            other.failure.handled is False and other not in reached
+            for other in on_span.get(ancestor.span_id, ())
+        ):
+            return  # caught and logged here; the span failed of something else
         child = ancestor
         entry = parents.get(ancestor.span_id)
+
+
+def _same_exception(node: _Node, cause: FailureLike, chains: dict[int, tuple[str, ...]]) -> bool:
+    """Whether ``node``'s failure is ``cause``'s exception type or names it as its cause."""
+    return node.failure.exception_type == cause.exception_type or names_cause(
+        _chain(node, chains), cause.exception_type
+    )
 
 
 def _after(
@@ -296,22 +388,18 @@ def _after(
     child: SpanFacts,
     ancestor: SpanFacts,
     guessed: bool,
-    guessed_here: bool,
     skew: int,
 ) -> bool:
     """Whether ``symptom`` (on ``ancestor``) happened late enough to follow ``cause``:
-    after the call to ``child`` started when that link was received, after ``cause``
-    itself when any link on the way was guessed."""
+    after the call that led down to it (``child``, the span below ``ancestor`` on the
+    way) returned, and after ``cause`` itself when any link on the way was guessed."""
     when = symptom.time_unix_nano
     if guessed:
         tolerance = 0 if symptom.service == cause.service else skew
         if when + tolerance < cause.time_unix_nano:
             return False
-    if not guessed_here:
-        tolerance = 0 if child.service == ancestor.service else skew
-        if when + tolerance < child.start:
-            return False
-    return True
+    tolerance = 0 if child.service == ancestor.service else skew
+    return when + tolerance >= child.end
 
 
 def _chain(node: _Node, chains: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
@@ -322,16 +410,15 @@ def _chain(node: _Node, chains: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
     return chain
 
 
-def _explain(nodes: list[_Node], verdict: Verdict) -> None:
-    """Roots, each symptom's earliest root, the links and the trace's root."""
-    roots_with_symptoms: list[_Node] = []
+def _explain(nodes: list[_Node], verdict: Verdict, skew: int, parents: _Parents) -> None:
+    """Each symptom's root, the links and the trace's root."""
+    explained: dict[int, list[_Node]] = {}  # root → its symptoms (of other groups)
     roles = verdict.roles
     for node in nodes:
-        roots = _roots_of(node)
-        if roots == [node]:
+        root = _root_of(node, skew)
+        if root is node:
             roles.setdefault(node.failure.fingerprint, "")
             continue
-        root = min(roots, key=_key)
         cause, symptom = root.failure, node.failure
         if cause.fingerprint == symptom.fingerprint:
             roles.setdefault(symptom.fingerprint, "")
@@ -342,43 +429,81 @@ def _explain(nodes: list[_Node], verdict: Verdict) -> None:
         link.occurrences += max(symptom.count, 1)
         link.services.add(symptom.service)
         link.last_seen = max(link.last_seen, symptom.time_unix_nano)
-        roots_with_symptoms.append(root)
+        explained.setdefault(id(root), [root]).append(node)
         roles[symptom.fingerprint] = "symptom"
-    for root in roots_with_symptoms:
+    for root, *_ in explained.values():
         if roles.get(root.failure.fingerprint) != "symptom":
             roles[root.failure.fingerprint] = "root"
-    candidates = roots_with_symptoms or [node for node in nodes if _roots_of(node) == [node]]
-    first = min(candidates, key=_key)
+    if explained:
+        depths: dict[bytes, int] = {}
+        first = min(
+            explained.values(),
+            key=lambda group: (
+                min(_depth(symptom.span, parents, depths) for symptom in group[1:]),
+                -len(group),
+                group[0].key,
+            ),
+        )[0]
+    else:
+        first = min(nodes, key=_key)
     verdict.root = first.failure.fingerprint
     verdict.root_service = first.failure.service
+
+
+def _depth(span: SpanFacts, parents: _Parents, depths: dict[bytes, int]) -> int:
+    """How many spans (received or guessed) are above ``span``."""
+    path: list[bytes] = []
+    current: SpanFacts | None = span
+    depth = 0  # of the last span on the path
+    while current is not None:
+        known = depths.get(current.span_id)
+        if known is not None:
+            depth = known + 1
+            break
+        if current.span_id in path:
+            break  # a cycle through guessed links
+        path.append(current.span_id)
+        entry = parents.get(current.span_id)
+        current = entry[0] if entry else None
+    for offset, span_id in enumerate(reversed(path)):
+        depths[span_id] = depth + offset
+    return depths[span.span_id]
 
 
 def _key(node: _Node) -> tuple[int, bytes, int]:
     return node.key
 
 
-def _roots_of(node: _Node) -> list[_Node]:
-    """The roots reaching ``node`` (``[node]`` for a root), memoized; iterative so a deep
-    trace cannot exhaust the stack."""
-    if node.roots is not None:
-        return node.roots
-    stack: list[tuple[_Node, int]] = [(node, 0)]
-    active: set[int] = {id(node)}
-    while stack:
-        current, position = stack[-1]
-        sources = current.sources
-        if position < len(sources):
-            stack[-1] = (current, position + 1)
-            source = sources[position]
-            if source.roots is None and id(source) not in active:
-                active.add(id(source))
-                stack.append((source, 0))
-            continue
-        stack.pop()
-        active.discard(id(current))
-        found: dict[int, _Node] = {}
-        for source in sources:
-            for root in source.roots or ():
-                found[id(root)] = root
-        current.roots = list(found.values()) if found else [current]
-    return node.roots or [node]
+def _proximate(node: _Node, skew: int) -> _Node:
+    """Of the failures reaching ``node``, the one that came back to its span last before
+    it was raised (the earliest to come back when all came back after it, which clock
+    offsets can make happen); ties go to the earlier failure."""
+    when = node.failure.time_unix_nano + skew
+    before = [entry for entry in node.sources if entry[1] <= when]
+    if before:
+        return max(before, key=lambda entry: (entry[1], _negated(entry[0].key)))[0]
+    return min(node.sources, key=lambda entry: (entry[1], entry[0].key))[0]
+
+
+def _negated(key: tuple[int, bytes, int]) -> tuple[int, bytes, int]:
+    time, span_id, index = key
+    return -time, bytes(255 - byte for byte in span_id), -index
+
+
+def _root_of(node: _Node, skew: int) -> _Node:
+    """The root explaining ``node`` (itself for a root), following proximate causes;
+    memoized and iterative, so a deep trace cannot exhaust the stack."""
+    path: list[_Node] = []
+    seen: set[int] = set()
+    current = node
+    while current.root is None and current.sources and id(current) not in seen:
+        seen.add(id(current))
+        path.append(current)
+        current = _proximate(current, skew)
+    # ``current`` is a root, a failure already explained, or (through guessed links
+    # only) a failure met twice, which then counts as a root.
+    root = current.root if current.root is not None else current
+    for visited in path:
+        visited.root = root
+    current.root = root
+    return root

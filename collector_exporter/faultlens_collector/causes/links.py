@@ -65,11 +65,7 @@ def changes(decisions: Iterable[Decision]) -> dict[tuple[str, str], LinkChange]:
                     change = net[key] = LinkChange()
                 change.traces -= 1
                 change.occurrences -= link.occurrences
-    return {
-        key: change
-        for key, change in net.items()
-        if change.traces or change.occurrences
-    }
+    return {key: change for key, change in net.items() if change.traces or change.occurrences}
 
 
 def share(explained: int, occurrences: int) -> float:

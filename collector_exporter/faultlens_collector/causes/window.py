@@ -156,17 +156,27 @@ class TraceWindow:
             trace = self._traces[trace_id] = _Trace(trace_id, now)
         wanted = self._wanted
         max_spans = self.settings.max_spans
+        held = trace.spans
         for span in spans:
-            if len(trace.spans) >= max_spans:
-                self.dropped_spans += 1
-                continue
-            trace.spans.append(span)
-            trace.failures += len(span.failures)
-            if wanted and wanted.get(span.span_id) is trace:
-                del wanted[span.span_id]
-            parent = span.parent_id
-            if parent and span.passes and not any(s.span_id == parent for s in trace.spans):
-                wanted[parent] = trace
+            span_id, parent = span.span_id, span.parent_id
+            parent_known = False
+            for index, other in enumerate(held):
+                if other.span_id == span_id:  # sent again, or found as wanted and failing
+                    if span.failures and not other.failures:
+                        held[index] = span
+                        trace.failures += len(span.failures)
+                    break
+                parent_known = parent_known or other.span_id == parent
+            else:
+                if len(held) >= max_spans:
+                    self.dropped_spans += 1
+                    continue
+                held.append(span)
+                trace.failures += len(span.failures)
+                if wanted and wanted.get(span_id) is trace:
+                    del wanted[span_id]
+                if parent and not parent_known and span.passes:
+                    wanted[parent] = trace
         trace.last = now
         trace.dirty = True
         if not trace.queued:

@@ -64,16 +64,22 @@ def _frame_types() -> Any:
     )
     # ScopeSpans / ScopeLogs: 2 the spans or log records.
     message("Scope", ("items", 2, field.TYPE_BYTES, repeated, ""))
-    # Span and Span.Event with their attributes left serialized (KeyValue bytes).
+    # Span and Span.Event with their attributes left serialized (KeyValue bytes); the
+    # parent, start and status are what root-cause linking reads.
     message(
         "Span",
         ("trace_id", 1, field.TYPE_BYTES, optional, ""),
         ("span_id", 2, field.TYPE_BYTES, optional, ""),
+        ("parent_span_id", 4, field.TYPE_BYTES, optional, ""),
         ("name", 5, field.TYPE_STRING, optional, ""),
+        ("kind", 6, field.TYPE_INT32, optional, ""),
+        ("start_time_unix_nano", 7, field.TYPE_FIXED64, optional, ""),
         ("end_time_unix_nano", 8, field.TYPE_FIXED64, optional, ""),
         ("attributes", 9, field.TYPE_BYTES, repeated, ""),
         ("events", 11, field.TYPE_BYTES, repeated, ""),
+        ("status", 15, field.TYPE_MESSAGE, optional, ".faultlens.internal.SpanStatus"),
     )
+    message("SpanStatus", ("code", 3, field.TYPE_INT32, optional, ""))
     message(
         "Event",
         ("time_unix_nano", 1, field.TYPE_FIXED64, optional, ""),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from faultlens_collector.causes.spans import TracedSpan, add_wanted, facts_of
 from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.processor.categories import category_of_type
 from faultlens_collector.processor.framing import (
@@ -119,6 +120,9 @@ class Extraction:
     items: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: With ``wanted`` (root-cause linking): the facts of the spans with failures and of
+    #: the wanted spans, per trace (:mod:`faultlens_collector.causes.spans`).
+    spans: list[TracedSpan] = field(default_factory=list)
 
     def reject(self, reason: str) -> None:
         """Count one rejected item (span or log record) and remember why (first few reasons)."""
@@ -216,7 +220,9 @@ def attributes_of_serialized(
     return result
 
 
-def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
+def extract_spans(
+    body: bytes, *, attributes: bool = False, wanted: Container[bytes] | None = None
+) -> Extraction:
     """The failures in a serialized ``ExportTraceServiceRequest``: its ``exception`` events.
 
     Only spans with an ``exception`` event are decoded (see :mod:`.framing`); one
@@ -226,12 +232,15 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     counts as none). With ``attributes``, each
     occurrence also carries the span's attributes merged with the event's (the
     event's win), for halt-rule keys; without, only the failure fields are
-    decoded. Raises ``DecodeError`` when the request's frame does not decode.
+    decoded. With ``wanted`` (span ids, for root-cause linking), ``spans`` holds the
+    linking facts of each span with failures and of each span whose id is wanted.
+    Raises ``DecodeError`` when the request's frame does not decode.
     """
     found = Extraction()
     now = time.time_ns()
     frame = parse_frames(body)
     indexes = exception_span_indexes(body)
+    tree = found.spans if wanted is not None else None
     for number, (service, items) in enumerate(scopes(frame)):
         found.items += len(items)
         spans = (
@@ -239,12 +248,20 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
             if indexes is None
             else [items[index] for index in indexes[number]]
         )
-        _add_span_failures(found, spans, service, now, attributes)
+        _add_span_failures(found, spans, service, now, attributes, tree=tree)
+        if wanted:
+            add_wanted(items, wanted, service, found.spans)
     return found
 
 
 def _add_span_failures(
-    found: Extraction, spans: Iterable[bytes], service: str, now: int, attributes: bool
+    found: Extraction,
+    spans: Iterable[bytes],
+    service: str,
+    now: int,
+    attributes: bool,
+    *,
+    tree: list[TracedSpan] | None = None,
 ) -> None:
     """Add the failures of serialized spans to ``found``. A span that does not decode, or
     one of whose ``exception`` events does not, is rejected with none of its failures.
@@ -299,6 +316,8 @@ def _add_span_failures(
                         context,
                     )
                 )
+            if tree is not None and len(added) > before:
+                tree.append(facts_of(span, service, added[before:]))
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")

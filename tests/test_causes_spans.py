@@ -1,0 +1,78 @@
+"""What ingest reads for root-cause linking (causes/spans.py through extract_spans)."""
+
+from __future__ import annotations
+
+from faultlens_collector.causes.linking import STATUS_ERROR, STATUS_OK
+from faultlens_collector.causes.spans import add_wanted
+from faultlens_collector.processor.occurrences import extract_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from tests.processor_support import failure_attributes, key_values, trace_request
+
+TRACE = bytes(range(1, 17))
+
+
+def _span(number: int, parent: int, *, failing: bool = False, status: int = 0) -> Span:
+    return Span(
+        trace_id=TRACE,
+        span_id=number.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=f"span{number}",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=1000 + number,
+        end_time_unix_nano=2000 - number,
+        status=Status(code=status),  # type: ignore[arg-type]
+        attributes=key_values({"http.route": "/x"}),
+        events=[
+            Span.Event(
+                name="exception",
+                time_unix_nano=1500,
+                attributes=key_values(failure_attributes(failure_handled=False)),
+            )
+        ]
+        if failing
+        else [],
+    )
+
+
+def test_without_wanted_nothing_is_read_for_linking() -> None:
+    body = trace_request([_span(2, 1, failing=True)]).SerializeToString()
+    assert extract_spans(body).spans == []
+
+
+def test_the_facts_of_a_failing_span() -> None:
+    body = trace_request([_span(2, 1, failing=True, status=STATUS_ERROR)]).SerializeToString()
+    found = extract_spans(body, wanted={})
+    ((trace_id, facts),) = found.spans
+    assert trace_id == TRACE
+    assert facts.span_id == (2).to_bytes(8, "big")
+    assert facts.parent_id == (1).to_bytes(8, "big")
+    assert (facts.start, facts.end, facts.status, facts.kind) == (1002, 1998, STATUS_ERROR, 2)
+    assert facts.service == "checkout"
+    assert facts.failures == found.occurrences  # the same objects the store gets
+
+
+def test_wanted_spans_without_failures_are_found() -> None:
+    spans = [_span(number, number - 1, status=STATUS_OK) for number in range(1, 50)]
+    body = trace_request([*spans, _span(60, 59, failing=True)]).SerializeToString()
+    wanted = {(7).to_bytes(8, "big"): object(), (99).to_bytes(8, "big"): object()}
+    found = extract_spans(body, wanted=wanted)
+    ids = [facts.span_id for _, facts in found.spans]
+    assert ids == [(60).to_bytes(8, "big"), (7).to_bytes(8, "big")]
+    assert found.spans[1][1].status == STATUS_OK
+    assert found.spans[1][1].failures == ()
+
+
+def test_add_wanted_skips_what_does_not_decode_and_other_layouts() -> None:
+    good = _span(5, 4).SerializeToString()
+    wanted = {(5).to_bytes(8, "big")}
+    broken = good[:20] + (5).to_bytes(8, "big") + b"\xff\xff\xff"  # matches, then garbage
+    found: list = []
+    add_wanted([good, broken], wanted, "svc", found)
+    assert [facts.span_id for _, facts in found] == [(5).to_bytes(8, "big")]
+    # A span written span id first is not found (treated as missing by linking).
+    reordered = Span(span_id=(5).to_bytes(8, "big"), trace_id=TRACE).SerializeToString()
+    reordered = reordered[10:] + reordered[:10]
+    found = []
+    add_wanted([reordered], wanted, "svc", found)
+    assert found == []
