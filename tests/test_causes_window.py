@@ -137,15 +137,18 @@ def test_watch_reports_a_trace_without_links() -> None:
     clock = Clock()
     held = window(clock)
     held.add(T1, [span(1, None, 0, 10, Failure("alone", at(1)))])
-    assert held.watch(T1, "alone")
-    assert not held.watch(T2, "x")
+    held.watch(T1, "alone")
+    held.watch(T1, "alone")
+    held.watch(T2, "early")  # watched before any of its spans arrived
     clock.now += 6
-    (decision,) = held.collect()
-    assert decision.watched == ("alone",)
-    assert decision.verdict.root == "alone"
+    decisions = {decision.trace_id: decision for decision in held.collect()}
+    assert decisions[T1].watched == ("alone",)
+    assert decisions[T1].verdict.root == "alone"
+    assert decisions[T2].watched == ("early",)
+    assert decisions[T2].verdict.root == ""
     held.add(T2, [span(1, None, 0, 10, Failure("quiet", at(1)))])
     clock.now += 6
-    assert held.collect() == []  # nothing to report: no link, nobody watching
+    assert held.collect() == []  # nothing to report: no link, nobody watching any more
 
 
 def test_collect_everything_at_shutdown() -> None:

@@ -130,6 +130,7 @@ class Link:
 
     occurrences: int = 0
     services: set[str] = field(default_factory=set)
+    first_seen: int = 0
     last_seen: int = 0
 
 
@@ -147,6 +148,8 @@ class Verdict:
     links: dict[tuple[str, str], Link] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     failures: int = 0
+    #: The service of each root that explains symptoms.
+    services: dict[str, str] = field(default_factory=dict)
 
     def causes_of(self, symptom: str) -> list[str]:
         """The root groups explaining ``symptom`` in this trace."""
@@ -428,12 +431,15 @@ def _explain(nodes: list[_Node], verdict: Verdict, skew: int, parents: _Parents)
             link = verdict.links[(cause.fingerprint, symptom.fingerprint)] = Link()
         link.occurrences += max(symptom.count, 1)
         link.services.add(symptom.service)
-        link.last_seen = max(link.last_seen, symptom.time_unix_nano)
+        when = symptom.time_unix_nano
+        link.first_seen = min(link.first_seen, when) if link.first_seen else when
+        link.last_seen = max(link.last_seen, when)
         explained.setdefault(id(root), [root]).append(node)
         roles[symptom.fingerprint] = "symptom"
     for root, *_ in explained.values():
         if roles.get(root.failure.fingerprint) != "symptom":
             roles[root.failure.fingerprint] = "root"
+        verdict.services.setdefault(root.failure.fingerprint, root.failure.service)
     if explained:
         depths: dict[bytes, int] = {}
         first = min(

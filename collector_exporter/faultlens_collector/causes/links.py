@@ -40,6 +40,7 @@ class LinkChange:
 
     traces: int = 0
     occurrences: int = 0
+    first_seen: int = 0
     last_seen: int = 0
     services: set[str] = field(default_factory=set)
 
@@ -56,6 +57,8 @@ def changes(decisions: Iterable[Decision]) -> dict[tuple[str, str], LinkChange]:
                 change = net[key] = LinkChange()
             change.traces += 1
             change.occurrences += link.occurrences
+            if link.first_seen and (not change.first_seen or link.first_seen < change.first_seen):
+                change.first_seen = link.first_seen
             change.last_seen = max(change.last_seen, link.last_seen)
             change.services.update(link.services)
         if decision.previous is not None:

@@ -188,18 +188,19 @@ class TraceWindow:
         without the lock only to test membership."""
         return self._wanted
 
-    def watch(self, trace_id: bytes, what: str) -> bool:
-        """Report the trace's next decision with ``what`` in :attr:`Decision.watched`;
-        False (nothing registered) when the trace is not held."""
+    def watch(self, trace_id: bytes, what: str) -> None:
+        """Report the trace's next decision with ``what`` in :attr:`Decision.watched`
+        (a trace not held yet is held from now on, as if a span had arrived: its spans
+        are on their way)."""
         with self._lock:
             trace = self._traces.get(trace_id)
             if trace is None:
-                return False
+                self._add(trace_id, (), self._clock())
+                trace = self._traces[trace_id]
             if trace.watched is None:
                 trace.watched = []
             if what not in trace.watched:
                 trace.watched.append(what)
-            return True
 
     def pending(self, trace_id: bytes) -> bool:
         """Whether ``trace_id`` is held and has news not decided yet."""
