@@ -11,7 +11,7 @@ import pytest
 from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
 from faultlens.resilience.halts import covers, make_key
 from faultlens_collector.actions import ActionEngine, Alert, HaltChange, SQLiteActionStore
-from faultlens_collector.actions.feed import Subscription
+from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.store import ActionStore
 
 CONSECUTIVE = {"name": "service-down", "key": ["service.name"], "consecutive": 3}

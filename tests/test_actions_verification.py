@@ -17,9 +17,9 @@ from faultlens_collector.actions import (
     SQLiteActionStore,
 )
 from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import EffectivenessConfig, HookConfig
-from faultlens_collector.actions.feed import Subscription
 from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import new_id
 from faultlens_collector.actions.store import ActionStore

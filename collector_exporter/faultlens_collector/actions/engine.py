@@ -42,11 +42,11 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.alerts import AlertBuilder
 from faultlens_collector.actions.breakers import BreakerWatch
+from faultlens_collector.actions.broadcast import Feed, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import ActionsConfig, RuleConfig
 from faultlens_collector.actions.executor import HookExecutor, Submitted
 from faultlens_collector.actions.facts import SILENT_STATUSES, FailureFacts
-from faultlens_collector.actions.feed import Feed, Subscription
 from faultlens_collector.actions.halting import HaltChange, HaltEngine
 from faultlens_collector.actions.hookstats import HookStats, register_instruments
 from faultlens_collector.actions.matching import RuleSet

@@ -36,9 +36,9 @@ from faultlens.redact import Redactor
 from faultlens.resilience.halts import Key, KeyValue, covers, make_key
 from opentelemetry.util.types import AttributeValue
 
+from faultlens_collector.actions.broadcast import Feed, Subscription
 from faultlens_collector.actions.config import HaltRuleConfig
 from faultlens_collector.actions.facts import FailureFacts, value_getter
-from faultlens_collector.actions.feed import Feed, Subscription
 from faultlens_collector.actions.matching import Matcher
 from faultlens_collector.actions.records import HaltRecord, new_id
 from faultlens_collector.actions.store import HaltStore

@@ -11,7 +11,7 @@
 Every processor runs an :class:`~faultlens_collector.actions.ActionEngine`
 (``settings.actions``, the ``--config`` file; defaults without one) whose tables
 live in the same SQLite file as the groups: each committed transaction is
-handed to it (:class:`~faultlens_collector.processor.acting.EngineFeed`), every
+handed to it (:class:`~faultlens_collector.actions.listener.EngineFeed`), every
 MetricsService request too, and — only when a halt rule counts consecutive
 failures — the keys of the spans that ended without failure. Alerts go to
 ``settings.alerts`` (or ``[alerts] target``). ``faultlens serve`` is a thin
@@ -32,8 +32,8 @@ from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
+from faultlens_collector.actions.listener import EngineFeed, needs_attributes, success_fields
 from faultlens_collector.actions.sender import otlp_log_exporter
-from faultlens_collector.processor.acting import EngineFeed, needs_attributes, success_fields
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
