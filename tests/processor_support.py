@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
-from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.processor.groups import Occurrence
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -176,7 +176,10 @@ def running_processor(tmp_path: Path, **settings: Any) -> Iterator[Processor]:
     options: dict[str, Any] = {"store_path": tmp_path / "faultlens.db", "listen": "127.0.0.1:0"}
     options.update(settings)
     meter_provider = options.pop("meter_provider", None)
-    processor = Processor(ProcessorSettings(**options), meter_provider=meter_provider)
+    listeners = options.pop("listeners", ())
+    processor = Processor(
+        ProcessorSettings(**options), meter_provider=meter_provider, listeners=listeners
+    )
     processor.start()
     try:
         yield processor

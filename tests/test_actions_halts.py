@@ -285,14 +285,14 @@ def test_the_change_feed(harnesses: list[Harness]) -> None:
     assert changes(late)[0].kind == "resumed"
     late.close()
     assert late.get(timeout=0) is None
-    assert len(h.engine.halts.feed) == 1
+    assert len(h.engine.halts.broadcast) == 1
 
 
 def test_a_slow_subscriber_gets_a_fresh_snapshot_after_overflowing(
     harnesses: list[Harness],
 ) -> None:
     h = make(harnesses, [CONSECUTIVE])
-    h.engine.halts.feed.max_pending = 3
+    h.engine.halts.broadcast.max_pending = 3
     slow = h.engine.subscribe_halts()  # holds the first snapshot
     for index in range(5):
         h.fail(3, service=f"svc-{index}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -34,3 +35,44 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error" not in result.stdout.lower(), result.stdout
+
+
+PACKAGE = ROOT / "collector_exporter" / "faultlens_collector"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every ``faultlens*`` module a source file imports, at any level (``from a import b``
+    counts as ``a`` and ``a.b``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("faultlens")}
+
+
+def modules_under(folder: str) -> dict[str, Path]:
+    return {
+        path.relative_to(PACKAGE).as_posix(): path
+        for path in sorted((PACKAGE / folder).rglob("*.py"))
+    }
+
+
+def test_the_processor_knows_nothing_about_rules() -> None:
+    # What ingest extracts is what the listeners ask for (processor/listeners.py); the
+    # rules are the action engine's business.
+    offending = {
+        name: sorted(
+            module
+            for module in imported_modules(path)
+            if module.startswith(
+                ("faultlens_collector.actions.config", "faultlens_collector.actions.listener")
+            )
+        )
+        for name, path in modules_under("processor").items()
+        # The assembly builds the engine's listener; bulk triage runs hooks for groups.
+        if name not in ("processor/server.py", "processor/triage.py")
+    }
+    assert {name: found for name, found in offending.items() if found} == {}

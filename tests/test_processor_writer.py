@@ -6,8 +6,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
-from faultlens_collector.processor.groups import Change
-from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.processor.groups import Change, Occurrence
 from faultlens_collector.processor.writer import BatchWriter, GaveUp, Overloaded
 
 from tests.actions_support import wait_until

@@ -16,9 +16,10 @@ from typing import Final
 from faultlens import semconv
 from faultlens.redact import Redactor
 from faultlens.resilience.errors import format_key
+from faultlens.semconv import SERVICE_NAME
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions.facts import SERVICE_NAME, FailureFacts
+from faultlens_collector.actions.facts import FailureFacts
 from faultlens_collector.actions.records import Alert, AlertSeverity, FixRecord, HaltRecord
 
 EVENT_NAME: Final = "faultlens.alert"

@@ -42,7 +42,7 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.alerts import AlertBuilder
 from faultlens_collector.actions.breakers import BreakerWatch
-from faultlens_collector.actions.broadcast import Feed, Subscription
+from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import ActionsConfig, RuleConfig
 from faultlens_collector.actions.executor import HookExecutor, Submitted
@@ -119,7 +119,7 @@ class ActionEngine:
         spike = alerts_config.rate_spike
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
-        self.alert_feed: Feed[Alert] = Feed()
+        self.alert_broadcast: Broadcast[Alert] = Broadcast()
         endpoint = alerts_endpoint or alerts_config.target
         if alert_exporter is None and endpoint:
             alert_exporter = otlp_log_exporter(
@@ -290,11 +290,11 @@ class ActionEngine:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
-        self.alert_feed.publish(alert)
+        self.alert_broadcast.publish(alert)
 
     def subscribe_alerts(self) -> Subscription[Alert]:
         """Every alert raised from now on (for the control API's alert stream)."""
-        return self.alert_feed.subscribe()
+        return self.alert_broadcast.subscribe()
 
     # operator actions (control API, CLI)
     def run_hook(self, hook: str, facts: FailureFacts, *, requested_by: str) -> Submitted:

@@ -37,6 +37,7 @@ from faultlens_collector.processor.framing import (
     exception_span_indexes,
     parse_frames,
 )
+from faultlens_collector.processor.groups import Occurrence
 
 #: Longest ``exception.message`` kept (characters).
 MAX_MESSAGE: Final = 8 * 1024
@@ -89,26 +90,6 @@ _EVENT_TIME_TAG: Final = 0x09
 _INVALID_TRACE_ID: Final = bytes(16)
 _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
-
-
-@dataclass(slots=True)
-class Occurrence:
-    """One failure event (standing for ``count`` occurrences) as the store consumes it."""
-
-    fingerprint: str
-    exception_type: str
-    message: str
-    stacktrace: str
-    category: str
-    severity: str
-    handled: bool | None
-    count: int
-    time_unix_nano: int
-    service: str
-    span_name: str
-    trace_id: str
-    span_id: str
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -22,31 +22,30 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
-from faultlens_collector.actions.listener import EngineFeed, needs_attributes, success_fields
+from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.sender import otlp_log_exporter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
-from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
+from faultlens_collector.processor.ingest import IngestService, IngestSettings
+from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.store import GroupStore
-from faultlens_collector.processor.successes import SuccessFeed
-from faultlens_collector.processor.writer import BatchWriter, ChangeListener
+from faultlens_collector.processor.writer import BatchWriter
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_LISTEN = "127.0.0.1:4317"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -103,7 +102,12 @@ class ProcessorSettings:
 
 
 class Processor:
-    """One running processor (see the module docstring)."""
+    """One running processor (see the module docstring).
+
+    ``listeners`` are told about committed changes, successes and metrics after the
+    action engine (see :mod:`.listeners` for their contract); the processor shuts
+    them down when it stops.
+    """
 
     def __init__(
         self,
@@ -111,15 +115,14 @@ class Processor:
         *,
         meter_provider: MeterProvider | None = None,
         redactor: Redactor | None = None,
-        on_commit: ChangeListener | None = None,
-        on_metrics: MetricsListener | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         self.settings = settings
         self.redactor = redactor or Redactor()
         self.metrics = ProcessorMetrics(meter_provider)
         self._meter_provider = meter_provider
-        self._on_commit = on_commit
-        self._on_metrics = on_metrics
+        self._extra_listeners = tuple(listeners)
+        self.listeners: MultiListener | None = None
         self._server: grpc.Server | None = None
         self.store: GroupStore | None = None
         self.action_store: SQLiteActionStore | None = None
@@ -157,11 +160,11 @@ class Processor:
         except Exception:
             store.close()
             raise
-        feed = EngineFeed(engine)
+        self.listeners = listeners = MultiListener([ActionListener(engine), *self._extra_listeners])
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=_chain(feed.on_commit, self._on_commit),
+            on_commit=listeners.on_commit,
             on_latency=self.metrics.commit_duration.record,
         )
         if settings.forward is not None:
@@ -254,15 +257,12 @@ class Processor:
         )
         interceptors.append(self._admission)
         assert self.writer is not None
-        fields = success_fields(engine.config)
         ingest = IngestService(
             self.writer,
             self.metrics,
             settings=settings.ingest,
             forwarder=self.forwarder,
-            on_metrics=_chain(engine.on_metrics, self._on_metrics),
-            successes=SuccessFeed(fields, engine.on_success) if fields else None,
-            attributes=needs_attributes(engine.config),
+            listener=self.listeners,
         )
         server = grpc.server(
             executor,
@@ -314,8 +314,8 @@ class Processor:
             self.writer.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
-        if self.engine is not None:
-            self.engine.stop()
+        if self.listeners is not None:
+            self.listeners.shutdown()  # the action engine's stops it
         self._close_stores()
 
     def _maintain(self) -> None:
@@ -333,18 +333,6 @@ class Processor:
             self.action_store.close()
         if self.store is not None:
             self.store.close()
-
-
-def _chain(first: Callable[[T], None], then: Callable[[T], None] | None) -> Callable[[T], None]:
-    """``first``, then ``then`` (when given) with the same argument."""
-    if then is None:
-        return first
-
-    def both(value: T) -> None:
-        first(value)
-        then(value)
-
-    return both
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:

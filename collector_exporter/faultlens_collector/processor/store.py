@@ -52,11 +52,11 @@ from faultlens_collector.processor.groups import (
     Change,
     Dismissal,
     Group,
+    Occurrence,
     Sample,
     merge,
     new_group,
 )
-from faultlens_collector.processor.occurrences import Occurrence
 from faultlens_collector.processor.oplog import OperatorAction
 
 COMPONENT: Final = "groups"

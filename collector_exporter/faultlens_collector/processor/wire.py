@@ -78,7 +78,7 @@ def halt_message(halt: HaltRecord) -> Any:
 
 
 def halt_event(change: HaltChange) -> Any:
-    """A halt-feed change as a ``HaltEvent``."""
+    """A halt change (from the halt broadcast) as a ``HaltEvent``."""
     return control_pb2.HaltEvent(
         kind=_EVENT_KINDS[change.kind],
         version=change.version,
