@@ -15,10 +15,10 @@ from faultlens_collector.actions import (
     ActionsConfig,
     FailureFacts,
     MemoryActionStore,
-    SQLiteActionStore,
     parse_config,
 )
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )

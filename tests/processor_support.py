@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
-from faultlens_collector.processor.groups import Occurrence
+from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

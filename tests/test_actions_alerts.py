@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from actions_support import FP, FP2, Clock, breaker_request, engine_with, facts
-from faultlens_collector.actions import ActionEngine, Alert, SQLiteActionStore
+from faultlens_collector.actions import ActionEngine, Alert
 from faultlens_collector.actions.breakers import BreakerWatch, breaker_reports
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import RateSpikeConfig
 from faultlens_collector.actions.rates import RateSpikeDetector
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )

@@ -9,8 +9,9 @@ import textwrap
 from pathlib import Path
 
 from actions_support import FP, FP2, Clock, facts, python_hook, wait_until
-from faultlens_collector.actions import ActionEngine, SQLiteActionStore, load_config, parse_config
+from faultlens_collector.actions import ActionEngine, load_config, parse_config
 from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from otlp_receiver import OtlpReceiver, attributes
 
 CONFIG = """

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from actions_support import FP, FP2, Clock, facts, python_hook, wait_until
-from faultlens_collector.actions import AuditRecord, HookJob, MemoryActionStore, SQLiteActionStore
+from faultlens_collector.actions import AuditRecord, HookJob, MemoryActionStore
 from faultlens_collector.actions.config import EngineConfig, HookConfig
 from faultlens_collector.actions.executor import HookExecutor
 from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import new_id
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 
 
 class Harness:

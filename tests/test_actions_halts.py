@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
 from faultlens.resilience.halts import covers, make_key
-from faultlens_collector.actions import ActionEngine, Alert, HaltChange, SQLiteActionStore
+from faultlens_collector.actions import ActionEngine, Alert, HaltChange
 from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 
 CONSECUTIVE = {"name": "service-down", "key": ["service.name"], "consecutive": 3}
 WINDOWED = {"name": "burst", "key": ["service.name"], "count": 3, "window": "10s"}

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from actions_support import FP, Clock, engine_with, facts, wait_until
-from faultlens_collector.actions import ActionEngine, MemoryActionStore, SQLiteActionStore
+from faultlens_collector.actions import ActionEngine, MemoryActionStore
 from faultlens_collector.actions.sender import otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from otlp_receiver import OtlpReceiver, any_value, attributes

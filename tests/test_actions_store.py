@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 from actions_support import FP, FP2, any_store_fixture, facts  # noqa: F401 (fixture)
-from faultlens_collector.actions import (
-    Alert,
-    AuditRecord,
-    FixRecord,
-    HaltRecord,
-    HookJob,
+from faultlens_collector.actions import Alert, AuditRecord, FixRecord, HaltRecord, HookJob
+from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import (
+    SCHEMA_VERSION,
+    SchemaError,
     SQLiteActionStore,
     apply_migrations,
 )
-from faultlens_collector.actions.sqlite_store import SCHEMA_VERSION, SchemaError
-from faultlens_collector.actions.store import ActionStore
 
 
 def audit(record_id: str, at: float, *, hook: str = "h", fingerprint: str = FP) -> AuditRecord:

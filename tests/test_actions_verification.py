@@ -8,14 +8,7 @@ from typing import Any
 
 import pytest
 from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
-from faultlens_collector.actions import (
-    ActionEngine,
-    Alert,
-    AuditRecord,
-    HookJob,
-    MemoryActionStore,
-    SQLiteActionStore,
-)
+from faultlens_collector.actions import ActionEngine, Alert, AuditRecord, HookJob, MemoryActionStore
 from faultlens_collector.actions.alerts import AlertBuilder
 from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
@@ -24,6 +17,7 @@ from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import new_id
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.actions.verification import FixVerifier
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from resilience_support import Metrics

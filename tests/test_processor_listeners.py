@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faultlens_collector.actions import ActionEngine, parse_config
 from faultlens_collector.actions.listener import ActionListener
-from faultlens_collector.processor.groups import Change
+from faultlens_collector.groups.model import Change
 from faultlens_collector.processor.listeners import Interest, Listener, MultiListener
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from faultlens_collector.processor import groups
-from faultlens_collector.processor.groups import Dismissal
-from faultlens_collector.processor.oplog import OperatorAction
-from faultlens_collector.processor.store import (
+from faultlens_collector.groups import model as groups
+from faultlens_collector.groups.model import Dismissal
+from faultlens_collector.store.sqlite.database import SchemaError
+from faultlens_collector.store.sqlite.groups import (
     SCHEMA_VERSION,
     AmbiguousFingerprint,
     GroupNotFound,
@@ -20,7 +20,7 @@ from faultlens_collector.processor.store import (
     GroupUpdate,
     encode_counts,
 )
-from faultlens_collector.sqlite_db import SchemaError
+from faultlens_collector.store.sqlite.oplog import OperatorAction
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -297,7 +297,7 @@ def test_every_read_and_operator_write_sees_the_logged_counts(store: GroupStore)
 
 
 def test_the_log_is_folded_when_it_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("faultlens_collector.processor.store.FOLD_AFTER_ROWS", 4)
+    monkeypatch.setattr("faultlens_collector.store.sqlite.groups.FOLD_AFTER_ROWS", 4)
     path = tmp_path / "db"
     store = GroupStore(path)
     store.apply([occurrence(f"{i:016x}") for i in range(3)])

@@ -12,14 +12,14 @@ from typing import Any
 
 import grpc
 import pytest
-from faultlens_collector import sqlite_db
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import main
 from faultlens_collector.client import ControlClient, ControlError
-from faultlens_collector.processor.groups import HOUR_NANOS, Dismissal
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.groups.model import HOUR_NANOS, Dismissal
 from faultlens_collector.processor.server import Processor
-from faultlens_collector.processor.store import MIGRATIONS, GroupQuery, GroupStore, GroupUpdate
+from faultlens_collector.store.sqlite import database as sqlite_db
+from faultlens_collector.store.sqlite.groups import MIGRATIONS, GroupQuery, GroupStore, GroupUpdate
+from faultlens_collector.store.sqlite.oplog import OperatorAction
 
 from tests.processor_support import (
     TRACE_EXPORT,

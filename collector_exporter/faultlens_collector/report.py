@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from faultlens_collector.processor.groups import primary_service
+from faultlens_collector.groups.model import primary_service
 
 #: Where ``--trace-url`` is read from when not given.
 TRACE_URL_ENV: Final = "FAULTLENS_TRACE_URL"

@@ -3,7 +3,7 @@
 The processor tells its listeners about committed changes, successes and metrics
 (:mod:`faultlens_collector.processor.listeners`); everything about rules is decided
 here. :class:`ActionListener` turns the
-:class:`~faultlens_collector.processor.groups.Change` list of each committed
+:class:`~faultlens_collector.groups.model.Change` list of each committed
 transaction into
 :meth:`~faultlens_collector.actions.ActionEngine.on_group_updated` calls — one per
 group per commit. When the configuration has rules or halt rules and a group's
@@ -39,7 +39,7 @@ from opentelemetry.util.types import AttributeValue
 from faultlens_collector.actions.config import ActionsConfig
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
-from faultlens_collector.processor.groups import Change, Group, Occurrence, primary_service
+from faultlens_collector.groups.model import Change, Group, Occurrence, primary_service
 from faultlens_collector.processor.listeners import Interest, Listener
 
 #: Key fields a halt rule may name that are the same for every occurrence of a group.

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.processor.groups import primary_service
+from faultlens_collector.groups.model import primary_service
 from faultlens_collector.report import group_json
 
 

@@ -23,9 +23,9 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.groups.model import STATUSES, Dismissal, Group
 from faultlens_collector.processor.decoding import decoding_handler
-from faultlens_collector.processor.groups import STATUSES, Dismissal, Group
-from faultlens_collector.processor.store import (
+from faultlens_collector.store.sqlite.groups import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,

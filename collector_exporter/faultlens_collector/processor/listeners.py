@@ -24,7 +24,7 @@ processor starts.
   called, but the listener missed that call;
 * may be called from several threads at once (guard shared state).
 
-**What a listener may keep.** :class:`~faultlens_collector.processor.groups.Change`
+**What a listener may keep.** :class:`~faultlens_collector.groups.model.Change`
 objects, their ``occurrences`` and ``batch`` lists and the
 :class:`~faultlens_collector.processor.occurrences.Occurrence` objects are never
 changed after the call and may be kept. ``Change.group`` is the store's live record
@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.processor.groups import Change
+from faultlens_collector.groups.model import Change
 
 _log = logging.getLogger(__name__)
 

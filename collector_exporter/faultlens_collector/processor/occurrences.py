@@ -26,6 +26,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from faultlens_collector.grouping.fingerprint import fingerprint_of
+from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.categories import category_of_type
 from faultlens_collector.processor.framing import (
     LOG_MARKERS,
@@ -37,7 +38,6 @@ from faultlens_collector.processor.framing import (
     exception_span_indexes,
     parse_frames,
 )
-from faultlens_collector.processor.groups import Occurrence
 
 #: Longest ``exception.message`` kept (characters).
 MAX_MESSAGE: Final = 8 * 1024

@@ -31,9 +31,10 @@ import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
-from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
+from faultlens_collector.actions import ActionEngine, ActionsConfig
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
@@ -42,8 +43,8 @@ from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.processor.store import GroupStore
-from faultlens_collector.processor.writer import BatchWriter
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
+from faultlens_collector.store.sqlite.groups import GroupStore
 
 _log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ this group?" is one indexed query. ``actor`` is what the client declared
 saw; neither is authenticated beyond the bearer token every call carries.
 
 The tables belong to the ``groups`` schema (see
-:mod:`faultlens_collector.processor.store`, migration 2).
+:mod:`faultlens_collector.store.sqlite.groups`, migration 2).
 """
 
 from __future__ import annotations

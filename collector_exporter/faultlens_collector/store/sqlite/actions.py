@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from faultlens_collector import sqlite_db
 from faultlens_collector.actions.records import (
     Alert,
     AuditRecord,
@@ -32,7 +31,8 @@ from faultlens_collector.actions.records import (
     StoredAlert,
     dumps,
 )
-from faultlens_collector.sqlite_db import SchemaError, open_database, transaction
+from faultlens_collector.store.sqlite import database as sqlite_db
+from faultlens_collector.store.sqlite.database import SchemaError, open_database, transaction
 
 COMPONENT: Final = "actions"
 

@@ -3,14 +3,14 @@
 :meth:`GroupStore.apply` merges the occurrences of one or more requests into
 their groups in a single transaction and returns what changed; nothing is
 acknowledged to a client before that transaction committed (see
-:mod:`faultlens_collector.sqlite_db` for what "committed" survives). Reads
+:mod:`faultlens_collector.store.sqlite.database` for what "committed" survives). Reads
 (:meth:`list_groups`, :meth:`iter_groups`, :meth:`get_group`) use their own
 connections, so the control API never waits for ingest and vice versa (WAL).
 
 Operators change groups in bulk with :meth:`GroupStore.update_groups` (status,
 dismissal, category, severity, tags): one ``UPDATE`` over the selected rows, in
 the transaction that also writes the :mod:`operator log
-<faultlens_collector.processor.oplog>` entry and the list of groups it touched.
+<faultlens_collector.store.sqlite.oplog>` entry and the list of groups it touched.
 
 A write to a known group appends its new counts to ``group_log`` instead of
 updating its row (whose five indexes make an ``UPDATE`` three times the cost of
@@ -46,9 +46,7 @@ from typing import Any, Final
 
 from faultlens import semconv
 
-from faultlens_collector import sqlite_db
-from faultlens_collector.processor import oplog
-from faultlens_collector.processor.groups import (
+from faultlens_collector.groups.model import (
     Change,
     Dismissal,
     Group,
@@ -57,7 +55,9 @@ from faultlens_collector.processor.groups import (
     merge,
     new_group,
 )
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.store.sqlite import database as sqlite_db
+from faultlens_collector.store.sqlite import oplog
+from faultlens_collector.store.sqlite.oplog import OperatorAction
 
 COMPONENT: Final = "groups"
 #: ``group_log`` entries after which :meth:`GroupStore.apply` folds the log.
@@ -286,7 +286,7 @@ class GroupStore:
 
     ``redact`` is applied to each group's representative message and stack
     trace before they are first stored. Raises
-    :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot be
+    :class:`~faultlens_collector.store.sqlite.database.SchemaError` when the file cannot be
     used.
     """
 
