@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
+from actions_support import (
+    FP,
+    FP2,
+    Clock,
+    engine_with,
+    facts,
+    python_hook,
+    sqlite_action_store,
+    wait_until,
+)
 from faultlens_collector.actions import ActionEngine, Alert, AuditRecord, HookJob, MemoryActionStore
 from faultlens_collector.actions.alerts import AlertBuilder
 from faultlens_collector.actions.broadcast import Subscription
@@ -17,7 +26,6 @@ from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import new_id
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.actions.verification import FixVerifier
-from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from resilience_support import Metrics
@@ -155,7 +163,7 @@ def test_a_failing_hook_is_a_failed_fix(engines: list[Engine]) -> None:
 
 
 def test_verification_survives_a_restart(tmp_path: Path, engines: list[Engine]) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     first = make(engines, store=store)
     first.run_fix()
     wait_until(first.engine.verifier.pending)
@@ -256,7 +264,7 @@ def test_no_judgement_before_min_samples() -> None:
 
 
 def test_levels_and_samples_carry_over_a_restart(tmp_path: Path) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     v = Verifier(store)
     for verified in [True, True, False, False]:
         v.outcome(verified)

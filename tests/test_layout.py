@@ -40,9 +40,9 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
 PACKAGE = ROOT / "collector_exporter" / "faultlens_collector"
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every ``faultlens*`` module a source file imports, at any level (``from a import b``
-    counts as ``a`` and ``a.b``)."""
+def imports_of(path: Path) -> set[str]:
+    """Every module a source file imports, at any level (``from a import b`` counts as
+    ``a`` and ``a.b``)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -50,7 +50,12 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("faultlens")}
+    return found
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The ``faultlens*`` modules of :func:`imports_of`."""
+    return {name for name in imports_of(path) if name.startswith("faultlens")}
 
 
 def modules_under(folder: str) -> dict[str, Path]:
@@ -76,3 +81,15 @@ def test_the_processor_knows_nothing_about_rules() -> None:
         if name not in ("processor/server.py", "processor/triage.py")
     }
     assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_no_sqlite_outside_the_store() -> None:
+    # The group model, the writer, the listeners, the action engine and the control API
+    # see the store protocols only; a second backend adds a package under store/.
+    offending = sorted(
+        name
+        for name, path in modules_under(".").items()
+        if not name.startswith("store/")
+        and any(module.split(".")[0] == "sqlite3" for module in imports_of(path))
+    )
+    assert offending == []

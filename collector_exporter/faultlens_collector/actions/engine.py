@@ -2,7 +2,7 @@
 
 ::
 
-    engine = ActionEngine(load_config(path), SQLiteActionStore(store_path),
+    engine = ActionEngine(load_config(path), open_database(store_path).action_store(),
                           alerts_endpoint="collector:4317")
     engine.start()
     ...

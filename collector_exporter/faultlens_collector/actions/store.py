@@ -12,7 +12,8 @@ The engine needs five kinds of state to survive a restart:
   condition that is still the same occurrence (:class:`ConditionStore`).
 
 :class:`ActionStore` is all of them. :class:`MemoryActionStore` keeps them in
-dicts (tests, ``--store :memory:``); ``SQLiteActionStore`` keeps them in SQLite.
+dicts (tests, an engine on its own); a database keeps them next to the groups
+(:meth:`faultlens_collector.store.database.Database.action_store`).
 Implementations must be safe to call from several threads.
 """
 

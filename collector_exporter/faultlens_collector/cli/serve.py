@@ -39,7 +39,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
     parser.add_argument(
-        "--store", default=DEFAULT_STORE, metavar="PATH", help="SQLite file (default faultlens.db)"
+        "--store",
+        default=DEFAULT_STORE,
+        metavar="PATH",
+        help="SQLite file (default faultlens.db); :memory: for a throwaway store",
     )
     parser.add_argument(
         "--forward",

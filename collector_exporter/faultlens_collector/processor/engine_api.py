@@ -29,6 +29,7 @@ import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.broadcast import Subscription
+from faultlens_collector.groups.store import GroupStore, OperatorAction
 from faultlens_collector.processor.control import server_stream, unary
 from faultlens_collector.processor.triage import invalid, who
 from faultlens_collector.processor.wire import (
@@ -39,8 +40,6 @@ from faultlens_collector.processor.wire import (
     hook_run_message,
     key_of,
 )
-from faultlens_collector.store.sqlite.groups import GroupStore
-from faultlens_collector.store.sqlite.oplog import OperatorAction
 
 DEFAULT_HEARTBEAT: Final = 15
 MAX_HEARTBEAT: Final = 300

@@ -8,14 +8,16 @@
     ...
     processor.stop()           # stops accepting, commits what was acknowledged, closes
 
-Every processor runs an :class:`~faultlens_collector.actions.ActionEngine`
-(``settings.actions``, the ``--config`` file; defaults without one) whose tables
-live in the same SQLite file as the groups: each committed transaction is
-handed to it (:class:`~faultlens_collector.actions.listener.EngineFeed`), every
-MetricsService request too, and — only when a halt rule counts consecutive
-failures — the keys of the spans that ended without failure. Alerts go to
-``settings.alerts`` (or ``[alerts] target``). ``faultlens serve`` is a thin
-command-line front of this class.
+What happens to failures once they are stored is up to the processor's
+*listeners* (:mod:`.listeners`): each committed transaction, every MetricsService
+request and — when a listener asks — the keys of the spans that ended without failure
+are handed to them. Every processor has one: the
+:class:`~faultlens_collector.actions.ActionEngine` (``settings.actions``, the
+``--config`` file; defaults without one) as an
+:class:`~faultlens_collector.actions.listener.ActionListener`, whose tables live in
+the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
+add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
+target``). ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from opentelemetry.metrics import MeterProvider
 from faultlens_collector.actions import ActionEngine, ActionsConfig
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
@@ -43,8 +47,7 @@ from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.store.sqlite.actions import SQLiteActionStore
-from faultlens_collector.store.sqlite.groups import GroupStore
+from faultlens_collector.store import Database, open_database
 
 _log = logging.getLogger(__name__)
 
@@ -125,8 +128,9 @@ class Processor:
         self._extra_listeners = tuple(listeners)
         self.listeners: MultiListener | None = None
         self._server: grpc.Server | None = None
+        self.database: Database | None = None
         self.store: GroupStore | None = None
-        self.action_store: SQLiteActionStore | None = None
+        self.action_store: ActionStore | None = None
         self.engine: ActionEngine | None = None
         self.control: ControlService | None = None
         self._stopping = threading.Event()
@@ -144,22 +148,24 @@ class Processor:
         return f"{host}:{self.port}"
 
     def start(self) -> None:
-        """Open the store, start the threads and the gRPC server.
+        """Open the database and its stores, start the threads and the gRPC server.
 
         Raises :class:`ProcessorError` with a readable message when any part
         cannot start; whatever was started is stopped again.
         """
         settings = self.settings
         try:
+            self.database = open_database(settings.store_path, durable=settings.durable)
             redact = self.redactor.redact if settings.redact else str
-            self.store = GroupStore(settings.store_path, redact=redact, durable=settings.durable)
+            self.store = self.database.group_store(redact=redact)
         except Exception as exc:
+            self._close_database()
             raise ProcessorError(str(exc)) from exc
         store = self.store
         try:
-            engine = self._build_engine()
+            engine = self._build_engine(self.database)
         except Exception:
-            store.close()
+            self._close_database()
             raise
         self.listeners = listeners = MultiListener([ActionListener(engine), *self._extra_listeners])
         self.writer = BatchWriter(
@@ -186,7 +192,7 @@ class Processor:
             self._server = self._build_server()
             self.port = self._bind(self._server)
         except Exception:
-            self._close_stores()
+            self._close_database()
             raise
         engine.start()
         self._maintenance = threading.Thread(
@@ -196,14 +202,16 @@ class Processor:
         if forwarder is not None:
             forwarder.start()
         self._server.start()
-        _log.info("faultlens processor listening on %s, store %s", self.address, store.path)
+        _log.info(
+            "faultlens processor listening on %s, store %s", self.address, self.database.location
+        )
 
-    def _build_engine(self) -> ActionEngine:
+    def _build_engine(self, database: Database) -> ActionEngine:
         settings = self.settings
         config = settings.actions or ActionsConfig()
         target = settings.alerts or config.alerts.target
         try:
-            self.action_store = SQLiteActionStore(settings.store_path)
+            self.action_store = database.action_store()
             exporter = None
             if target:
                 insecure = config.alerts.insecure
@@ -220,9 +228,6 @@ class Processor:
                 meter_provider=self._meter_provider,
             )
         except Exception as exc:
-            if self.action_store is not None:
-                self.action_store.close()
-                self.action_store = None
             raise ProcessorError(f"cannot start the action engine: {exc}") from exc
         return self.engine
 
@@ -317,7 +322,7 @@ class Processor:
             self.forwarder.stop()
         if self.listeners is not None:
             self.listeners.shutdown()  # the action engine's stops it
-        self._close_stores()
+        self._close_database()
 
     def _maintain(self) -> None:
         """Lift dismissals whose end time passed, every ``maintenance_interval``."""
@@ -329,11 +334,10 @@ class Processor:
             except Exception:
                 _log.exception("faultlens: could not lift expired dismissals")
 
-    def _close_stores(self) -> None:
-        if self.action_store is not None:
-            self.action_store.close()
-        if self.store is not None:
-            self.store.close()
+    def _close_database(self) -> None:
+        """Close the stores and the database (idempotent)."""
+        if self.database is not None:
+            self.database.close()
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:

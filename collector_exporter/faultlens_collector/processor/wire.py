@@ -16,8 +16,8 @@ from faultlens.resilience.halts import KeyValue
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
 from faultlens_collector.actions.facts import attribute_text
+from faultlens_collector.groups.store import OperatorAction
 from faultlens_collector.report import iso_time
-from faultlens_collector.store.sqlite.oplog import OperatorAction
 
 _EVENT_KINDS: Final = {
     "snapshot": control_pb2.HALT_EVENT_KIND_SNAPSHOT,
