@@ -10,7 +10,7 @@ from pathlib import Path
 
 from actions_support import FP, FP2, Clock, facts, python_hook, sqlite_action_store, wait_until
 from faultlens_collector.actions import ActionEngine, load_config, parse_config
-from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.alerts.sender import otlp_log_exporter
 from otlp_receiver import OtlpReceiver, attributes
 
 CONFIG = """

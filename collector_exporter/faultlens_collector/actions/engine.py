@@ -52,7 +52,7 @@ from faultlens_collector.actions.hookstats import HookStats, register_instrument
 from faultlens_collector.actions.matching import RuleSet
 from faultlens_collector.actions.rates import RateSpikeDetector
 from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, HookJob, new_id
-from faultlens_collector.actions.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
 

@@ -35,7 +35,7 @@ from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine, ActionsConfig
 from faultlens_collector.actions.listener import ActionListener
-from faultlens_collector.actions.sender import otlp_log_exporter
+from faultlens_collector.alerts.sender import otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
