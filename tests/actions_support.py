@@ -105,6 +105,7 @@ __all__ = [
     "engine_with",
     "facts",
     "python_hook",
+    "sqlite_action_store",
 ]
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from actions_support import FP, Clock, engine_with, facts, sqlite_action_store, wait_until
 from faultlens_collector.actions import ActionEngine, MemoryActionStore
-from faultlens_collector.alerts.sender import otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.alerts.sender import otlp_log_exporter
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from otlp_receiver import OtlpReceiver, any_value, attributes

@@ -13,9 +13,10 @@ from faultlens_collector.actions.config import ActionsConfig, ConfigError, load_
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
 from faultlens_collector.actions.halting import HaltChange
-from faultlens_collector.actions.records import Alert, AuditRecord, FixRecord, HaltRecord, HookJob
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness
+from faultlens_collector.alerts.records import Alert
 
 __all__ = [
     "ActionEngine",

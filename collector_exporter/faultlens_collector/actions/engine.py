@@ -51,10 +51,11 @@ from faultlens_collector.actions.halting import HaltChange, HaltEngine
 from faultlens_collector.actions.hookstats import HookStats, register_instruments
 from faultlens_collector.actions.matching import RuleSet
 from faultlens_collector.actions.rates import RateSpikeDetector
-from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, HookJob, new_id
-from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.actions.records import AuditRecord, HaltRecord, HookJob, new_id
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
+from faultlens_collector.alerts.records import Alert
+from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
@@ -121,6 +122,8 @@ class ActionEngine:
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
         self.alert_broadcast: Broadcast[Alert] = Broadcast()
         endpoint = alerts_endpoint or alerts_config.target
+        #: Where alerts are exported to (None: nowhere, or a given ``alert_exporter``).
+        self.alerts_target = endpoint if alert_exporter is None else None
         if alert_exporter is None and endpoint:
             alert_exporter = otlp_log_exporter(
                 endpoint, insecure=alerts_config.insecure, headers=alerts_config.headers

@@ -27,15 +27,14 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
-from faultlens_collector.actions import ActionEngine, ActionsConfig
+from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener
-from faultlens_collector.alerts.sender import otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
@@ -48,6 +47,9 @@ from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database
+
+if TYPE_CHECKING:  # the settings carry the configuration; only the engine reads it
+    from faultlens_collector.actions.config import ActionsConfig
 
 _log = logging.getLogger(__name__)
 
@@ -208,22 +210,12 @@ class Processor:
 
     def _build_engine(self, database: Database) -> ActionEngine:
         settings = self.settings
-        config = settings.actions or ActionsConfig()
-        target = settings.alerts or config.alerts.target
         try:
             self.action_store = database.action_store()
-            exporter = None
-            if target:
-                insecure = config.alerts.insecure
-                exporter = otlp_log_exporter(
-                    target,
-                    insecure=not target.startswith("https://") if insecure is None else insecure,
-                    headers=config.alerts.headers,
-                )
             self.engine = ActionEngine(
-                config,
+                settings.actions,
                 self.action_store,
-                alert_exporter=exporter,
+                alerts_endpoint=settings.alerts,
                 redactor=self.redactor,
                 meter_provider=self._meter_provider,
             )

@@ -21,15 +21,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from faultlens_collector.actions.records import (
-    Alert,
-    AuditRecord,
-    FixRecord,
-    HaltRecord,
-    HookJob,
-    StoredAlert,
-    dumps,
-)
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob, dumps
+from faultlens_collector.alerts.records import Alert, StoredAlert
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 from faultlens_collector.store.sqlite.connection import apply_migrations as migrate
 
