@@ -1,4 +1,4 @@
-"""Durable group links (causes/store.py)."""
+"""Durable group links (causes/store.py, store/sqlite/links.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from faultlens_collector import sqlite_db
 from faultlens_collector.causes.links import LinkChange
-from faultlens_collector.causes.store import COMPONENT, MIGRATIONS, LinkStore, StoredLink
+from faultlens_collector.causes.store import LinkStore, StoredLink
+from faultlens_collector.store import SchemaError, open_database
+from faultlens_collector.store.sqlite.links import COMPONENT, MIGRATIONS
+
+
+def link_store_at(path: Path) -> LinkStore:
+    return open_database(path).link_store()
 
 
 def change(traces: int, occurrences: int, first: int = 10, last: int = 20) -> LinkChange:
@@ -17,11 +22,10 @@ def change(traces: int, occurrences: int, first: int = 10, last: int = 20) -> Li
 
 
 def test_links_add_up_and_survive_a_restart(tmp_path: Path) -> None:
-    store = LinkStore(tmp_path / "f.db")
+    store = link_store_at(tmp_path / "f.db")
     store.apply({("root", "a"): change(1, 2), ("root", "b"): change(1, 1)})
     store.apply({("root", "a"): change(2, 3, first=5, last=15)})
-    store.close()
-    store = LinkStore(tmp_path / "f.db")
+    store = link_store_at(tmp_path / "f.db")
     assert store.all_links() == [
         StoredLink("root", "a", 3, 5, 5, 20),
         StoredLink("root", "b", 1, 1, 10, 20),
@@ -33,7 +37,7 @@ def test_links_add_up_and_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_late_arrival_moves_a_link(tmp_path: Path) -> None:
-    store = LinkStore(tmp_path / "f.db")
+    store = link_store_at(tmp_path / "f.db")
     store.apply({("cart", "checkout"): change(1, 1)})
     before = store.version
     store.apply({("cart", "checkout"): change(-1, -1), ("pricing", "checkout"): change(1, 1)})
@@ -42,7 +46,7 @@ def test_a_late_arrival_moves_a_link(tmp_path: Path) -> None:
 
 
 def test_links_of_and_resets(tmp_path: Path) -> None:
-    store = LinkStore(tmp_path / "f.db")
+    store = link_store_at(tmp_path / "f.db")
     store.apply({("p", "c"): change(1, 1), ("p", "d"): change(1, 1), ("x", "y"): change(1, 1)})
     assert {(link.cause, link.symptom) for link in store.links_of(["c"])} == {("p", "c")}
     assert {(link.cause, link.symptom) for link in store.links_of(["p", "c"])} == {
@@ -60,7 +64,7 @@ def test_links_of_and_resets(tmp_path: Path) -> None:
 
 
 def test_processors_sharing_a_database_add_up(tmp_path: Path) -> None:
-    stores = [LinkStore(tmp_path / "f.db") for _ in range(3)]
+    stores = [link_store_at(tmp_path / "f.db") for _ in range(3)]
 
     def write(store: LinkStore) -> None:
         for _ in range(50):
@@ -77,5 +81,5 @@ def test_processors_sharing_a_database_add_up(tmp_path: Path) -> None:
 
 def test_an_unusable_file(tmp_path: Path) -> None:
     (tmp_path / "bad.db").write_text("not a database" * 100)
-    with pytest.raises(sqlite_db.SchemaError, match="link store"):
-        LinkStore(tmp_path / "bad.db")
+    with pytest.raises(SchemaError, match="link store"):
+        link_store_at(tmp_path / "bad.db")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from faultlens import semconv
@@ -58,7 +58,9 @@ from faultlens_collector.alerts.records import Alert
 from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
-_GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
+_GROUP_ALERTS = frozenset(
+    {"new_failure", "regression", "reopened", "rate_spike", "rule_match", "cascade"}
+)
 _HOUSEKEEPING_SECONDS = 3600.0
 
 
@@ -187,10 +189,13 @@ class ActionEngine:
         is_regression: bool = False,
         is_reopened: bool = False,
         occurrences: int = 1,
+        announce: bool = True,
     ) -> None:
         """A failure group was created or updated with ``occurrences`` new occurrences.
 
-        ``is_new``: the group did not exist before (``new_failure`` alert);
+        ``is_new``: the group did not exist before (``new_failure`` alert, unless
+        ``announce`` is false: root-cause linking holds it and calls
+        :meth:`announce_new_failure` or :meth:`announce_cascade` later);
         ``is_regression``: it had been resolved and occurred again (``regression``
         alert; rule alerts for the group re-arm); ``is_reopened``: it had been
         dismissed until its rate passed a limit, and it did (``reopened`` alert;
@@ -198,7 +203,7 @@ class ActionEngine:
         """
         try:
             now = self._clock()
-            if is_new:
+            if is_new and announce:
                 self._emit(self._alerts.new_failure(facts, now))
             if is_regression or is_reopened:
                 self.latch.clear(
@@ -251,6 +256,35 @@ class ActionEngine:
         for hook in self._halt_hooks.get(halt.rule, ()):
             job = HookJob(new_id(), hook, halt.rule, "halt", facts, now, halt=halt)
             self.executor.submit(job, cooldown=False)
+
+    def holds_new_alerts(self) -> bool:
+        """Whether root-cause linking may hold ``new_failure`` alerts: only when both
+        ``new_failure`` and ``cascade`` alerts are sent (a held alert is sent as one or
+        the other)."""
+        kinds = self.config.alerts.kinds
+        return "new_failure" in kinds and "cascade" in kinds
+
+    def announce_new_failure(self, facts: FailureFacts) -> None:
+        """Send the ``new_failure`` alert held for a group that turned out to be neither
+        a symptom nor a root of others. Never raises."""
+        try:
+            self._emit(self._alerts.new_failure(facts, self._clock()))
+        except Exception:
+            report_internal_error("actions: announce_new_failure")
+
+    def announce_cascade(
+        self,
+        root: FailureFacts,
+        symptoms: Sequence[FailureFacts],
+        services: Sequence[str],
+        new: Sequence[str],
+    ) -> None:
+        """Send a ``cascade`` alert: ``root`` took ``symptoms`` down in ``services``
+        (``new``: the symptom groups first seen with it). Never raises."""
+        try:
+            self._emit(self._alerts.cascade(root, symptoms, services, new, self._clock()))
+        except Exception:
+            report_internal_error("actions: announce_cascade")
 
     def on_success(self, attributes: Mapping[str, AttributeValue]) -> None:
         """A span ended without failure: reset the consecutive-failure streaks of the

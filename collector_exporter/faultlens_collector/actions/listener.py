@@ -28,18 +28,22 @@ so the ingest path reads successes only when they matter.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
+from faultlens.recorder import report_internal_error
 from faultlens.semconv import SERVICE_NAME, SPAN_NAME
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.config import ActionsConfig
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
+from faultlens_collector.causes.alerting import Cascade
 from faultlens_collector.groups.model import Change, Group, Occurrence, primary_service
+from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.processor.listeners import Interest, Listener
 
 #: Key fields a halt rule may name that are the same for every occurrence of a group.
@@ -173,10 +177,15 @@ def context_of(config: ActionsConfig) -> Callable[[Occurrence], Hashable] | None
 
 class ActionListener(Listener):
     """One :class:`ActionEngine` as a processor listener; :meth:`shutdown` stops the
-    engine. Never raises (the engine's calls do not)."""
+    engine. Never raises (the engine's calls do not).
 
-    def __init__(self, engine: ActionEngine) -> None:
+    ``holds`` tells whether root-cause linking holds a new group's ``new_failure``
+    alert (it then sends it, or a ``cascade`` alert, through :class:`Announcer`).
+    """
+
+    def __init__(self, engine: ActionEngine, *, holds: Callable[[str], bool] | None = None) -> None:
         self.engine = engine
+        self._holds = holds
         config = engine.config
         self._context = context_of(config)
         self._interest = Interest(needs_attributes(config), success_fields(config))
@@ -209,12 +218,15 @@ class ActionListener(Listener):
                 first = False
 
     def _update(self, change: Change, last: Occurrence, occurrences: int, *, first: bool) -> None:
+        is_new = first and change.created
+        holds = self._holds
         self.engine.on_group_updated(
             facts_of(change.group, last),
-            is_new=first and change.created,
+            is_new=is_new,
             is_regression=first and change.regressed,
             is_reopened=first and change.reopened,
             occurrences=occurrences,
+            announce=not (is_new and holds is not None and holds(change.group.fingerprint)),
         )
 
     def _split(self, change: Change) -> list[tuple[int, Occurrence]] | None:
@@ -237,3 +249,41 @@ class ActionListener(Listener):
                 if occurrence.time_unix_nano >= part[1].time_unix_nano:
                     part[1] = occurrence
         return [(count, last) for count, last in parts.values()]
+
+
+class Announcer:
+    """Sends what root-cause linking decided about held alerts (its
+    :class:`~faultlens_collector.causes.alerting.AlertSink`): a group's ``new_failure``,
+    or a root's ``cascade`` alert with the facts of the groups as stored. Never raises;
+    a group no longer in the store (it cannot be: groups are never deleted) is skipped.
+    """
+
+    def __init__(self, engine: ActionEngine, groups: GroupStore) -> None:
+        self._engine = engine
+        self._groups = groups
+
+    def new_failure(self, fingerprint: str) -> None:
+        group = self._group(fingerprint)
+        if group is not None:
+            self._engine.announce_new_failure(facts_of_group(group))
+
+    def cascade(self, cascade: Cascade) -> None:
+        root = self._group(cascade.root)
+        if root is None:
+            return
+        facts = facts_of_group(root)
+        if cascade.root_service:
+            facts = dataclasses.replace(facts, service=cascade.root_service)
+        symptoms = [
+            facts_of_group(group)
+            for group in map(self._group, cascade.symptoms)
+            if group is not None
+        ]
+        self._engine.announce_cascade(facts, symptoms, cascade.services, cascade.new)
+
+    def _group(self, fingerprint: str) -> Group | None:
+        try:
+            return self._groups.get_group(fingerprint)
+        except Exception:
+            report_internal_error("actions: reading a group for a held alert")
+            return None

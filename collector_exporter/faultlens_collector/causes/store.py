@@ -1,78 +1,29 @@
-"""Durable links between failure groups (:mod:`.links`), in the processor's database.
+"""What a link store does, whatever the backend: :class:`LinkStore`.
 
-Two tables, migrated under the component name ``links`` like every other table
-set (``faultlens_schema``):
-
-``group_links``
-    one row per (cause, symptom) pair: ``traces``, ``occurrences`` (symptom
-    occurrences the cause explains), ``first_seen``/``last_seen`` (Unix ns of the
-    explained occurrences).
-``group_link_resets``
-    per symptom group, its occurrence count when its links were last reset (it was
-    resolved): shares are measured against the occurrences since.
-
-Writes are additive upserts (``INSERT … ON CONFLICT … DO UPDATE`` with the
-increment), one transaction per batch of decided traces, so several processors
-sharing one database add up instead of overwriting each other; a late arrival
-that moved symptoms to another root subtracts from the old link (a link whose
-counts reach zero is deleted). The SQL is plain: it runs on SQLite 3.24+ and
-PostgreSQL alike.
-
-Reads are cheap: the links of the groups on a page, and all links (for marking
-symptoms, :func:`~.links.assign_roots`) — there is a row per linked pair, not per
-occurrence.
+It keeps the links between failure groups (:mod:`.links`): per (cause, symptom) pair
+the traces that showed it and the symptom occurrences it explains, and per symptom
+group the occurrence count at which its links were last reset (it was resolved: its
+shares are measured from there). Writes are additive — each batch of decided traces
+adds its net change in one transaction, a late arrival that moved symptoms to another
+root subtracts from the old link, and a link whose counts reach zero goes — so
+processors sharing one database add up instead of overwriting each other. A backend
+implements it (:mod:`faultlens_collector.store.sqlite.links`); a
+:class:`~faultlens_collector.store.database.Database` hands it out.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import Protocol
 
-from faultlens_collector import sqlite_db
 from faultlens_collector.causes.links import LinkChange
-
-COMPONENT: Final = "links"
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (
-        """CREATE TABLE group_links (
-            cause TEXT NOT NULL,
-            symptom TEXT NOT NULL,
-            traces BIGINT NOT NULL,
-            occurrences BIGINT NOT NULL,
-            first_seen BIGINT NOT NULL,
-            last_seen BIGINT NOT NULL,
-            PRIMARY KEY (cause, symptom))""",
-        "CREATE INDEX group_links_symptom ON group_links (symptom)",
-        """CREATE TABLE group_link_resets (
-            fingerprint TEXT PRIMARY KEY,
-            count BIGINT NOT NULL)""",
-    ),
-)
-_UPSERT: Final = (
-    "INSERT INTO group_links (cause, symptom, traces, occurrences, first_seen, last_seen) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cause, symptom) DO UPDATE SET "
-    "traces = group_links.traces + excluded.traces, "
-    "occurrences = group_links.occurrences + excluded.occurrences, "
-    "first_seen = CASE WHEN excluded.first_seen > 0 AND excluded.first_seen < "
-    "group_links.first_seen THEN excluded.first_seen ELSE group_links.first_seen END, "
-    "last_seen = CASE WHEN excluded.last_seen > group_links.last_seen "
-    "THEN excluded.last_seen ELSE group_links.last_seen END"
-)
-_RESET: Final = (
-    "INSERT INTO group_link_resets (fingerprint, count) VALUES (?, ?) "
-    "ON CONFLICT (fingerprint) DO UPDATE SET count = excluded.count"
-)
-#: Bound on the fingerprints of one ``IN (…)`` list.
-_CHUNK: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
 class StoredLink:
-    """One row of ``group_links``."""
+    """One stored link: the symptom occurrences ``cause`` explains, over how many traces,
+    and when the first and last of them happened (Unix ns)."""
 
     cause: str
     symptom: str
@@ -82,111 +33,36 @@ class StoredLink:
     last_seen: int
 
 
-class LinkStore:
-    """``group_links`` and ``group_link_resets`` in the SQLite file at ``path``.
+class LinkStore(Protocol):
+    """Durable group links (see the module docstring). Thread-safe."""
 
-    Raises :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot
-    be used.
-    """
-
-    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        self._db = sqlite_db.open_database(self.path, what="link store", durable=durable)
-        try:
-            sqlite_db.apply_migrations(self._db, COMPONENT, MIGRATIONS)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise sqlite_db.SchemaError(f"cannot use {self.path} as the link store: {exc}") from exc
-        #: Bumped by every write (readers cache what they derive from the links by it).
-        self.version = 0
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    @property
+    def version(self) -> int:
+        """Bumped by every write of this store (derived data can be cached by it)."""
+        ...
 
     def apply(self, changes: Mapping[tuple[str, str], LinkChange]) -> None:
-        """Add ``changes`` (from :func:`~.links.changes`) in one transaction. Raises
-        ``sqlite3.Error`` (and changes nothing) when it cannot commit."""
-        if not changes:
-            return
-        rows = [
-            (cause, symptom, change.traces, change.occurrences, change.first_seen, change.last_seen)
-            for (cause, symptom), change in changes.items()
-        ]
-        with self._lock:
-            with sqlite_db.transaction(self._db):
-                self._db.executemany(_UPSERT, rows)
-                if any(change.traces < 0 or change.occurrences < 0 for change in changes.values()):
-                    self._db.execute(
-                        "DELETE FROM group_links WHERE traces <= 0 OR occurrences <= 0"
-                    )
-            self.version += 1
+        """Add ``changes`` (:func:`~.links.changes`) in one transaction; raises (and
+        changes nothing) when it cannot commit."""
+        ...
 
     def reset(self, counts: Mapping[str, int]) -> int:
-        """Forget the links of these symptom groups (they were resolved: what happens
-        next is a new episode) and measure their shares from their current occurrence
-        counts on; returns how many links were deleted."""
-        if not counts:
-            return 0
-        deleted = 0
-        with self._lock:
-            with sqlite_db.transaction(self._db):
-                for chunk in _chunks(list(counts)):
-                    marks = ", ".join("?" * len(chunk))
-                    cursor = self._db.execute(
-                        f"DELETE FROM group_links WHERE symptom IN ({marks})", chunk
-                    )
-                    deleted += max(cursor.rowcount, 0)
-                self._db.executemany(_RESET, list(counts.items()))
-            self.version += 1
-        return deleted
+        """Forget the links of these symptom groups and measure their shares from these
+        occurrence counts on (they were resolved); returns the links deleted."""
+        ...
 
     def links_of(self, fingerprints: Iterable[str]) -> list[StoredLink]:
         """Every link whose cause or symptom is one of ``fingerprints``."""
-        found: dict[tuple[str, str], StoredLink] = {}
-        for chunk in _chunks(list(dict.fromkeys(fingerprints))):
-            marks = ", ".join("?" * len(chunk))
-            for row in self._rows(
-                "SELECT cause, symptom, traces, occurrences, first_seen, last_seen "
-                f"FROM group_links WHERE cause IN ({marks}) OR symptom IN ({marks})",
-                [*chunk, *chunk],
-            ):
-                link = StoredLink(*row)
-                found[(link.cause, link.symptom)] = link
-        return list(found.values())
+        ...
 
     def all_links(self) -> list[StoredLink]:
         """Every link."""
-        return [
-            StoredLink(*row)
-            for row in self._rows(
-                "SELECT cause, symptom, traces, occurrences, first_seen, last_seen "
-                "FROM group_links ORDER BY cause, symptom"
-            )
-        ]
+        ...
 
     def resets(self, fingerprints: Iterable[str] | None = None) -> dict[str, int]:
         """The occurrence counts at the last reset, of ``fingerprints`` (None: all)."""
-        if fingerprints is None:
-            return dict(self._rows("SELECT fingerprint, count FROM group_link_resets"))
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(fingerprints))):
-            marks = ", ".join("?" * len(chunk))
-            found.update(
-                self._rows(
-                    f"SELECT fingerprint, count FROM group_link_resets "
-                    f"WHERE fingerprint IN ({marks})",
-                    chunk,
-                )
-            )
-        return found
+        ...
 
-    def _rows(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, parameters).fetchall()
-
-
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+    def close(self) -> None:
+        """Finish (the database closes the connection)."""
+        ...

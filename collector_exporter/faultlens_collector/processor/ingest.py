@@ -25,7 +25,9 @@ are then handed to the forwarder, unchanged. What is read from a request beyond 
 failures is what the :class:`~.listeners.Listener` asks for (its ``interest``): the
 attributes of each occurrence, and the keys of the spans that ended without failure
 (:mod:`.successes`), handed to ``on_success`` after the request's failures
-committed. Metrics requests go to ``on_metrics``. A listener that raises is logged
+committed, and the span-tree facts of the spans with failures and of the spans the
+listener wants (root-cause linking), handed to ``on_spans`` likewise. Metrics
+requests go to ``on_metrics``. A listener that raises is logged
 and never fails the export.
 """
 
@@ -90,7 +92,9 @@ class IngestService:
         interest = listener.interest if listener is not None else None
         attributes = interest is not None and interest.attributes
         self._success_keys = interest.success_keys if interest is not None else ()
-        self._extract_spans = functools.partial(extract_spans, attributes=attributes)
+        trees = interest.span_trees if interest is not None else None
+        self._span_trees = trees is not None
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes, wanted=trees)
         self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
@@ -114,6 +118,9 @@ class IngestService:
         """TraceService/Export."""
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
+        if self._span_trees and found.spans:
+            assert self._listener is not None  # span trees are read only for a listener
+            _notify(self._listener.on_spans, found.spans, "span trees")
         if self._success_keys:
             _notify(self._successes, body, "success")
         self._forward("traces", body)

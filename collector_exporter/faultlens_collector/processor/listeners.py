@@ -2,7 +2,8 @@
 
 Modelled on OpenTelemetry's ``SpanProcessor`` and ``SynchronousMultiSpanProcessor``:
 a :class:`Listener` is handed every committed change of the failure groups, the keys
-of spans that ended without failure and every metrics request; :class:`MultiListener`
+of spans that ended without failure, the span-tree facts root-cause linking reads
+and every metrics request; :class:`MultiListener`
 fans each call out to several listeners, in the order they were given. The action
 engine's :class:`~faultlens_collector.actions.listener.ActionListener` is one; the
 processor knows nothing else about rules, hooks, halts or alerts.
@@ -37,12 +38,13 @@ last call; a listener releases its threads and resources there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
+from faultlens_collector.causes.spans import TracedSpan
 from faultlens_collector.groups.model import Change
 
 _log = logging.getLogger(__name__)
@@ -58,18 +60,43 @@ class Interest:
     these fields — ``service.name`` (the resource's), ``span.name`` or an attribute
     name —
     are handed to :meth:`Listener.on_success` once per distinct key and request;
-    empty: successful spans are not read at all.
+    empty: successful spans are not read at all. ``span_trees``: the span-tree facts
+    of every span with failures (ids, parent, times, status, kind, service, its
+    occurrences) and of every span whose id is in this *live* container (a listener
+    changes it as it goes: the spans without failures it wants) are handed to
+    :meth:`Listener.on_spans` (:mod:`faultlens_collector.causes.spans`); None: none
+    are read.
     """
 
     attributes: bool = False
     success_keys: tuple[str, ...] = ()
+    span_trees: Container[bytes] | None = None
 
     def __or__(self, other: Interest) -> Interest:
         """What either of two listeners needs."""
+        trees = self.span_trees
+        if trees is None or other.span_trees is None:
+            trees = other.span_trees if trees is None else trees
+        else:
+            trees = _Either(trees, other.span_trees)
         return Interest(
             self.attributes or other.attributes,
             tuple(sorted({*self.success_keys, *other.success_keys})),
+            trees,
         )
+
+
+class _Either(Container[bytes]):
+    """The span ids either of two listeners wants."""
+
+    def __init__(self, first: Container[bytes], second: Container[bytes]) -> None:
+        self._first, self._second = first, second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._first or item in self._second
+
+    def __bool__(self) -> bool:
+        return bool(self._first) or bool(self._second)
 
 
 class Listener(Protocol):
@@ -83,13 +110,21 @@ class Listener(Protocol):
 
     def on_commit(self, changes: Sequence[Change]) -> None:
         """A transaction committed these changes, one per group it touched."""
+        del changes  # the defaults do nothing (a subclass inherits them)
 
     def on_success(self, key: Mapping[str, AttributeValue]) -> None:
         """A span ended without failure; ``key`` holds the :attr:`Interest.success_keys`
         fields it has (a field the span lacks is left out)."""
+        del key
 
     def on_metrics(self, request: Any) -> None:
         """An ``ExportMetricsServiceRequest`` with at least one resource arrived."""
+        del request
+
+    def on_spans(self, spans: Sequence[TracedSpan]) -> None:
+        """The span-tree facts of a trace request whose failures committed (only with
+        :attr:`Interest.span_trees`): ``(raw trace id, facts)`` per span."""
+        del spans  # a listener that asks for none is told about none
 
     def shutdown(self) -> None:
         """The processor stops: no call follows; release threads and resources."""
@@ -119,6 +154,9 @@ class MultiListener(Listener):
 
     def on_metrics(self, request: Any) -> None:
         self._each("metrics", lambda listener: listener.on_metrics(request))
+
+    def on_spans(self, spans: Sequence[TracedSpan]) -> None:
+        self._each("span trees", lambda listener: listener.on_spans(spans))
 
     def shutdown(self) -> None:
         """Shut every listener down, in order (one that raises does not stop the rest)."""

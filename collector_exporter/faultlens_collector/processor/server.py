@@ -15,9 +15,12 @@ are handed to them. Every processor has one: the
 :class:`~faultlens_collector.actions.ActionEngine` (``settings.actions``, the
 ``--config`` file; defaults without one) as an
 :class:`~faultlens_collector.actions.listener.ActionListener`, whose tables live in
-the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
-add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
-target``). ``faultlens serve`` is a thin command-line front of this class.
+the same database as the groups (:mod:`faultlens_collector.store`); before it,
+root-cause linking (``settings.root_causes``,
+:class:`~faultlens_collector.causes.listener.RootCauseListener`), which links groups
+across services and holds new groups' alerts until it knows whether they are symptoms;
+``listeners`` add more, called after both. Alerts go to ``settings.alerts`` (or
+``[alerts] target``). ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine
-from faultlens_collector.actions.listener import ActionListener
+from faultlens_collector.actions.listener import ActionListener, Announcer
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.causes.listener import RootCauseListener, RootCauseSettings
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
@@ -105,6 +109,8 @@ class ProcessorSettings:
     #: Where alerts go as OTLP log records (``--alerts``): ``host:port`` or ``http://…``
     #: for plaintext, ``https://…`` for TLS; overrides ``[alerts] target``.
     alerts: str | None = None
+    #: Root-cause linking across services (docs/root-causes.md); None: off.
+    root_causes: RootCauseSettings | None = field(default_factory=RootCauseSettings)
 
 
 class Processor:
@@ -134,6 +140,8 @@ class Processor:
         self.store: GroupStore | None = None
         self.action_store: ActionStore | None = None
         self.engine: ActionEngine | None = None
+        #: Root-cause linking (None when ``settings.root_causes`` is None).
+        self.root_causes: RootCauseListener | None = None
         self.control: ControlService | None = None
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -169,7 +177,16 @@ class Processor:
         except Exception:
             self._close_database()
             raise
-        self.listeners = listeners = MultiListener([ActionListener(engine), *self._extra_listeners])
+        try:
+            self.root_causes = self._build_root_causes(self.database, engine)
+        except Exception as exc:
+            self._close_database()
+            raise ProcessorError(str(exc)) from exc
+        linking = [self.root_causes] if self.root_causes is not None else []
+        holds = self.root_causes.held if self.root_causes is not None else None
+        self.listeners = listeners = MultiListener(
+            [*linking, ActionListener(engine, holds=holds), *self._extra_listeners]
+        )
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
@@ -197,6 +214,8 @@ class Processor:
             self._close_database()
             raise
         engine.start()
+        if self.root_causes is not None:
+            self.root_causes.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
         )
@@ -222,6 +241,18 @@ class Processor:
         except Exception as exc:
             raise ProcessorError(f"cannot start the action engine: {exc}") from exc
         return self.engine
+
+    def _build_root_causes(
+        self, database: Database, engine: ActionEngine
+    ) -> RootCauseListener | None:
+        """Root-cause linking, told before the engine about every commit (it holds new
+        groups' alerts the engine would send); None when it is off."""
+        settings = self.settings.root_causes
+        if settings is None:
+            return None
+        assert self.store is not None
+        alerts = Announcer(engine, self.store) if engine.holds_new_alerts() else None
+        return RootCauseListener(database.link_store(), settings, alerts=alerts)
 
     def _build_server(self) -> grpc.Server:
         settings = self.settings
