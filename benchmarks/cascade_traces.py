@@ -53,6 +53,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 MS = 1_000_000
+#: Simulated time 0, as Unix ns (the times spans report are from here on).
+EPOCH = 1_700_000_000 * 1_000_000_000
 FAULTLENS, PLAIN_PYTHON, NODE = "faultlens", "python", "node"
 LANGUAGES = {
     "gateway": NODE,
@@ -747,7 +749,7 @@ def _event(failure: SimFailure, offset: int) -> Span.Event:
         )
     return Span.Event(
         name="exception",
-        time_unix_nano=failure.time + offset,
+        time_unix_nano=EPOCH + failure.time + offset,
         attributes=[_attribute(key, value) for key, value in attributes.items()],
     )
 
@@ -768,8 +770,8 @@ def _request(service: str, batch: list[tuple[bytes, SimSpan]], offset: int) -> b
             parent_span_id=span.parent,
             name=span.name,
             kind=span.kind,  # type: ignore[arg-type]
-            start_time_unix_nano=span.start + offset,
-            end_time_unix_nano=span.end + offset,
+            start_time_unix_nano=EPOCH + span.start + offset,
+            end_time_unix_nano=EPOCH + span.end + offset,
             attributes=[_attribute("http.request.method", "POST")],
             events=[_event(failure, offset) for failure in span.failures],
             status=Status(

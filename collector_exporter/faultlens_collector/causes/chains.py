@@ -31,6 +31,7 @@ Never raises; text in no known format has no causes. Bounded: only the first
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -38,6 +39,9 @@ from typing import Final
 MAX_CAUSES: Final = 16
 #: No exception line worth reading is longer than this.
 MAX_LINE_CHARS: Final = 4096
+#: Stack traces remembered, and the longest one remembered.
+CACHE_SIZE: Final = 2048
+MAX_CACHED_CHARS: Final = 16 * 1024
 
 _PY_SEPARATORS: Final = (
     "The above exception was the direct cause of the following exception:",
@@ -51,9 +55,19 @@ _GROUP_MARGIN: Final = re.compile(r"\s*(?:\|\s?|\+-[-+ \d.]*)")
 
 
 def chain_of(stacktrace: str) -> tuple[str, ...]:
-    """The exception types ``stacktrace`` names as causes of the failure it belongs to."""
+    """The exception types ``stacktrace`` names as causes of the failure it belongs to.
+
+    Results for texts up to :data:`MAX_CACHED_CHARS` are cached (least recently used,
+    :data:`CACHE_SIZE` entries): the same defect sends the same text every time.
+    """
     if not isinstance(stacktrace, str) or not stacktrace:
         return ()
+    if len(stacktrace) <= MAX_CACHED_CHARS:
+        return _cached_chain(stacktrace)
+    return _chain_uncached(stacktrace)
+
+
+def _chain_uncached(stacktrace: str) -> tuple[str, ...]:
     try:
         if any(separator in stacktrace for separator in _PY_SEPARATORS) or (
             "Exception Group Traceback" in stacktrace
@@ -62,6 +76,9 @@ def chain_of(stacktrace: str) -> tuple[str, ...]:
         return _line_causes(stacktrace)
     except Exception:  # a reader bug must not lose the failure
         return ()
+
+
+_cached_chain: Final = functools.lru_cache(maxsize=CACHE_SIZE)(_chain_uncached)
 
 
 def names_cause(chain: tuple[str, ...], exception_type: str) -> bool:

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from faultlens_collector.causes.chains import chain_of, names_cause
 
@@ -95,9 +95,9 @@ class FailureLike(Protocol):
     def service(self) -> str: ...
 
 
-@dataclass(slots=True)
-class SpanFacts:
-    """One span of a trace as far as linking needs it.
+class SpanFacts(NamedTuple):
+    """One span of a trace as far as linking needs it (a tuple: ingest builds one per
+    span with failures, cheaply).
 
     ``span_id``/``parent_id`` are the raw 8-byte ids (``parent_id`` empty for a
     trace's root span); ``failures`` the failure events recorded on the span, in
@@ -121,7 +121,10 @@ class SpanFacts:
         or a failure escaped it."""
         if self.status == STATUS_ERROR:
             return True
-        return any(failure.handled is False for failure in self.failures)
+        for failure in self.failures:  # noqa: SIM110 - cheaper than any(), per span
+            if failure.handled is False:
+                return True
+        return False
 
 
 @dataclass(slots=True)
@@ -195,7 +198,8 @@ def link_trace(spans: Iterable[SpanFacts], *, skew: int = CLOCK_SKEW_NANOS) -> V
     if not nodes:
         return verdict
     for listed in on_span.values():
-        listed.sort(key=_key)
+        if len(listed) > 1:
+            listed.sort(key=_key)
     parents: _Parents = {}
     if len(nodes) > 1:
         parents = _parents(by_id, skew)
@@ -250,10 +254,13 @@ def _guess(
         if candidate.kind in _CALLING_KINDS and (local or candidate.span_id in called):
             continue
         shift = _enclosure(candidate, orphan, skew)
-        if shift is None or _below(candidate, orphan, parents):
+        if shift is None:
+            continue
+        duration = candidate.end - candidate.start
+        # Only a span no longer than the orphan (give or take the offset) can be below it.
+        if duration <= orphan.end - orphan.start + 2 * skew and _below(candidate, orphan, parents):
             continue
         reaction = _reaction(candidate, orphan, skew) if reacting else REACTION_NANOS
-        duration = candidate.end - candidate.start
         rank = (reaction, duration, shift, -candidate.start, candidate.span_id)
         if best is None or rank < best:
             best, chosen = rank, candidate
@@ -308,13 +315,18 @@ def _find_sources(
 ) -> None:
     """Register ``node`` as a source of every failure it reaches."""
     failure, span = node.failure, node.span
-    caused_here = [
-        other
-        for other in on_span.get(span.span_id, ())
-        if other is not node
-        and node.key < other.key
-        and names_cause(_chain(other, chains), failure.exception_type)
-    ]
+    neighbours = on_span[span.span_id]
+    caused_here = (
+        [
+            other
+            for other in neighbours
+            if other is not node
+            and node.key < other.key
+            and names_cause(_chain(other, chains), failure.exception_type)
+        ]
+        if len(neighbours) > 1
+        else []
+    )
     for other in caused_here:
         other.sources.append((node, failure.time_unix_nano))
     leaves = span.passes and (
@@ -440,7 +452,9 @@ def _explain(nodes: list[_Node], verdict: Verdict, skew: int, parents: _Parents)
         if roles.get(root.failure.fingerprint) != "symptom":
             roles[root.failure.fingerprint] = "root"
         verdict.services.setdefault(root.failure.fingerprint, root.failure.service)
-    if explained:
+    if len(explained) == 1:
+        first = next(iter(explained.values()))[0]
+    elif explained:
         depths: dict[bytes, int] = {}
         first = min(
             explained.values(),
@@ -485,15 +499,27 @@ def _proximate(node: _Node, skew: int) -> _Node:
     it was raised (the earliest to come back when all came back after it, which clock
     offsets can make happen); ties go to the earlier failure."""
     when = node.failure.time_unix_nano + skew
-    before = [entry for entry in node.sources if entry[1] <= when]
-    if before:
-        return max(before, key=lambda entry: (entry[1], _negated(entry[0].key)))[0]
-    return min(node.sources, key=lambda entry: (entry[1], entry[0].key))[0]
-
-
-def _negated(key: tuple[int, bytes, int]) -> tuple[int, bytes, int]:
-    time, span_id, index = key
-    return -time, bytes(255 - byte for byte in span_id), -index
+    latest: _Node | None = None
+    latest_at = 0
+    earliest: _Node | None = None
+    earliest_at = 0
+    for source, arrival in node.sources:
+        if arrival <= when:
+            if (
+                latest is None
+                or arrival > latest_at
+                or (arrival == latest_at and source.key < latest.key)
+            ):
+                latest, latest_at = source, arrival
+        elif (
+            earliest is None
+            or arrival < earliest_at
+            or (arrival == earliest_at and source.key < earliest.key)
+        ):
+            earliest, earliest_at = source, arrival
+    chosen = latest if latest is not None else earliest
+    assert chosen is not None  # only called for a node with sources
+    return chosen
 
 
 def _root_of(node: _Node, skew: int) -> _Node:

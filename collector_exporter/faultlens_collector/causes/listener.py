@@ -76,7 +76,8 @@ class RootCauseListener(Listener):
             if alerts is not None
             else None
         )
-        self._on_decision = on_decision
+        #: Told about every decision reported (benchmarks and tests score them).
+        self.on_decision = on_decision
         self._pending: dict[tuple[str, str], LinkChange] = {}
         self._lock = threading.Lock()  # one decider at a time (the thread, shutdown)
         self._stopping = threading.Event()
@@ -126,8 +127,8 @@ class RootCauseListener(Listener):
             self._store(decisions)
             if self.alerts is not None:
                 _guarded(self.alerts.on_decisions, decisions, "send the cascade alerts")
-            if self._on_decision is not None and decisions:
-                _guarded(self._on_decision, decisions, "report decisions")
+            if self.on_decision is not None and decisions:
+                _guarded(self.on_decision, decisions, "report decisions")
             return decisions
 
     def _store(self, decisions: Sequence[Decision]) -> None:

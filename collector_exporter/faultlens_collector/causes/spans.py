@@ -22,27 +22,49 @@ from google.protobuf.message import DecodeError
 
 from faultlens_collector.causes.linking import FailureLike, SpanFacts
 from faultlens_collector.processor.framing import SpanFrame
+from faultlens_collector.processor.framing import StatusFrame as _StatusFrame
 
 #: Bytes 20 to 28 of a span serialized trace id first: ``0x0a 0x10`` + 16 id bytes, then
 #: ``0x12 0x08`` + the 8 bytes of the span id.
 _SPAN_ID: Final = operator.itemgetter(slice(20, 28))
+
+#: ``Status.code`` (field 3, varint) as the first byte of its entry.
+_CODE_TAG: Final = 0x18
+_new: Final = tuple.__new__
 
 #: ``(raw trace id, facts)``: one span of a trace, as the window takes it.
 TracedSpan = tuple[bytes, SpanFacts]
 
 
 def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> TracedSpan:
-    """The linking facts of a decoded ``SpanFrame`` with ``failures`` on it."""
-    return span.trace_id, SpanFacts(
-        span.span_id,
-        span.parent_span_id,
-        span.start_time_unix_nano,
-        span.end_time_unix_nano,
-        span.status.code,
-        service,
-        failures,
-        span.kind,
+    """The linking facts of a decoded ``SpanFrame`` with ``failures`` on it (the tuple is
+    built directly: this runs for every span with failures)."""
+    return span.trace_id, _new(
+        SpanFacts,
+        (
+            span.span_id,
+            span.parent_span_id,
+            span.start_time_unix_nano,
+            span.end_time_unix_nano,
+            status_code(span.status),
+            service,
+            failures,
+            span.kind,
+        ),
     )
+
+
+def status_code(status: bytes) -> int:
+    """``Status.code`` of a serialized ``Status``: empty is UNSET, ``0x18 <code>`` (field
+    3, what SDKs write without a message) is read directly, anything else is decoded."""
+    if not status:
+        return 0
+    if len(status) == 2 and status[0] == _CODE_TAG:
+        return status[1]
+    try:
+        return int(_StatusFrame.FromString(status).code)
+    except DecodeError:
+        return 0
 
 
 def add_wanted(

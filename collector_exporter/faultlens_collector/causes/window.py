@@ -33,6 +33,16 @@ changed something — a link — or when someone asked to hear about them
 (:meth:`TraceWindow.watch`: the alert hold); a trace with one failure is decided
 without running the rule.
 
+**A budget under storms.** The rule costs tens of microseconds per trace; a cascade
+repeats the same failures in thousands of traces a second. So each *combination* of
+failure groups (the set of fingerprints in a trace) is decided by the rule for at
+most ``decisions_per_second`` traces a second (default 20), and the rule gets at most
+``decision_share`` of each second (default 5%, of the thread that decides); the other
+traces get the verdict of the last trace of their combination decided by the rule —
+the same root and links, counting their own occurrences. A combination seen for the
+first time, and a watched trace (a new group's alert waits for it), are always decided
+by the rule.
+
 Thread-safe: one lock, held for a request's spans at a time.
 """
 
@@ -40,18 +50,28 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from faultlens_collector.causes.linking import CLOCK_SKEW_NANOS, SpanFacts, Verdict, link_trace
+from faultlens_collector.causes.linking import (
+    CLOCK_SKEW_NANOS,
+    Link,
+    SpanFacts,
+    Verdict,
+    link_trace,
+)
 
 #: Defaults (see the module docstring).
 SETTLE_SECONDS: Final = 5.0
 WINDOW_SECONDS: Final = 30.0
 MAX_TRACES: Final = 50_000
 MAX_SPANS: Final = 256
+DECISIONS_PER_SECOND: Final = 20
+DECISION_SHARE: Final = 0.05
+#: Combinations of groups whose last verdict is remembered.
+_TEMPLATES: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +84,20 @@ class WindowSettings:
     max_spans: int = MAX_SPANS
     #: Tolerance when comparing times of different services.
     skew_nanos: int = CLOCK_SKEW_NANOS
+    #: Traces per second and combination of groups decided by the rule (see the module
+    #: docstring); beyond, the last verdict of the combination is applied.
+    decisions_per_second: int = DECISIONS_PER_SECOND
+    #: ... and at most this share of each second is spent on the rule (the rest of the
+    #: traces of combinations decided before get their last verdict).
+    decision_share: float = DECISION_SHARE
 
     def __post_init__(self) -> None:
         if not 0 < self.settle_seconds <= self.window_seconds:
             raise ValueError("the settle time must be positive and at most the window")
-        if self.max_traces < 1 or self.max_spans < 1:
-            raise ValueError("max_traces and max_spans must be at least 1")
+        if self.max_traces < 1 or self.max_spans < 1 or self.decisions_per_second < 1:
+            raise ValueError("max_traces, max_spans and decisions_per_second must be at least 1")
+        if not 0 < self.decision_share <= 1:
+            raise ValueError("decision_share must be within (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +139,98 @@ class _Trace:
 
 
 _EMPTY: Final = Verdict()
+#: A trace taken for a decision: the trace, a copy of its spans, its verdict so far and
+#: what was watched.
+_Due = tuple[_Trace, tuple[SpanFacts, ...], Verdict | None, tuple[str, ...]]
+
+
+class _Templates:
+    """Per combination of failure groups (the set of fingerprints in a trace): the traces
+    decided by the rule in the current second, and the last verdict; and the time the
+    rule took this second. Bounded: forgotten all at once when full."""
+
+    def __init__(self, per_second: int, share: float) -> None:
+        self._per_second = per_second
+        self._share = share
+        self._seen: dict[frozenset[str], list[Any]] = {}  # [second, decided, verdict]
+        self._second = -1
+        self._spent = 0.0
+
+    def template(self, combination: frozenset[str], now: float) -> Verdict | None:
+        """The verdict to apply instead of the rule — the combination's budget for this
+        second is spent, or the rule used its share of this second already; None:
+        decide by the rule (and :meth:`remember` the verdict). A combination never
+        decided has no template."""
+        second = int(now)
+        if second != self._second:
+            self._second, self._spent = second, 0.0
+        entry = self._seen.get(combination)
+        if entry is None:
+            return None
+        if entry[0] != second:
+            entry[0], entry[1] = second, 0
+        if entry[1] < self._per_second and self._spent < self._share:
+            return None
+        verdict: Verdict = entry[2]
+        return verdict
+
+    def remember(self, combination: frozenset[str], verdict: Verdict, spent: float) -> None:
+        """The rule decided a trace of ``combination`` in ``spent`` seconds."""
+        self._spent += spent
+        entry = self._seen.get(combination)
+        if entry is None:
+            if len(self._seen) >= _TEMPLATES:
+                self._seen.clear()
+            self._seen[combination] = [-1, 0, verdict]
+            return
+        entry[1] += 1
+        entry[2] = verdict
+
+
+def applied(template: Verdict, spans: Iterable[SpanFacts]) -> Verdict:
+    """``template`` (the verdict of a trace with the same groups) as the verdict of a
+    trace made of ``spans``: the same root and the same links, counting this trace's
+    occurrences of each symptom group."""
+    occurrences: dict[str, list[Any]] = {}  # fingerprint → [count, services, first, last]
+    failures = 0
+    for span in spans:
+        for failure in span.failures:
+            failures += 1
+            when = failure.time_unix_nano
+            entry = occurrences.get(failure.fingerprint)
+            if entry is None:
+                occurrences[failure.fingerprint] = [
+                    max(failure.count, 1),
+                    {failure.service},
+                    when,
+                    when,
+                ]
+                continue
+            entry[0] += max(failure.count, 1)
+            entry[1].add(failure.service)
+            entry[2], entry[3] = min(entry[2], when), max(entry[3], when)
+    links: dict[tuple[str, str], Link] = {}
+    for cause, symptom in template.links:
+        entry = occurrences.get(symptom)
+        if entry is not None and cause in occurrences:
+            links[(cause, symptom)] = Link(entry[0], set(entry[1]), entry[2], entry[3])
+    return Verdict(
+        root=template.root if template.root in occurrences else "",
+        root_service=template.root_service,
+        links=links,
+        roles={fingerprint: template.roles.get(fingerprint, "") for fingerprint in occurrences},
+        failures=failures,
+        services=dict(template.services),
+    )
 
 
 class TraceWindow:
-    """Held traces (see the module docstring). ``clock`` returns seconds (monotonic)."""
+    """Held traces (see the module docstring). ``clock`` returns seconds (monotonic).
+
+    The lock is held for a request's spans, or to take what is due: the rule itself
+    runs outside it (:meth:`collect` works on a copy of each trace's spans), so ingest
+    never waits for a decision.
+    """
 
     def __init__(
         self,
@@ -125,14 +241,22 @@ class TraceWindow:
         self.settings = settings or WindowSettings()
         self._clock = clock
         self._lock = threading.Lock()
-        self._traces: dict[bytes, _Trace] = {}
+        self._collecting = threading.Lock()
+        # In order of first arrival: the oldest is first (O(1) to reach and to drop).
+        self._traces: OrderedDict[bytes, _Trace] = OrderedDict()
         self._settling: deque[tuple[float, _Trace]] = deque()
         self._wanted: dict[bytes, _Trace] = {}
-        self._decided: list[Decision] = []
+        #: Traces to decide at the next :meth:`collect` (evicted ones with news).
+        self._due: list[_Trace] = []
         #: Spans ignored because their trace held ``max_spans`` already.
         self.dropped_spans = 0
         #: Traces dropped before their window ended to stay within ``max_traces``.
         self.evicted_traces = 0
+        self._templates = _Templates(
+            self.settings.decisions_per_second, self.settings.decision_share
+        )
+        #: Traces decided from the verdict of an earlier trace (over the budget).
+        self.templated = 0
 
     # --- what arrives ---------------------------------------------------------------
 
@@ -142,18 +266,50 @@ class TraceWindow:
             self._add(trace_id, spans, self._clock())
 
     def add_many(self, items: Iterable[tuple[bytes, SpanFacts]]) -> None:
-        """:meth:`add` for ``(trace id, span)`` pairs of many traces, under one lock."""
+        """:meth:`add` for ``(trace id, span)`` pairs of many traces, under one lock.
+
+        This runs for every span with failures: the first span of a trace (the usual
+        case) takes a short way.
+        """
         with self._lock:
             now = self._clock()
+            traces = self._traces
+            wanted = self._wanted
+            settling = self._settling
+            limit = self.settings.max_traces
             for trace_id, span in items:
-                self._add(trace_id, (span,), now)
+                trace = traces.get(trace_id)
+                if trace is not None:
+                    self._add(trace_id, (span,), now)
+                    continue
+                if len(traces) >= limit:
+                    self._evict()
+                trace = traces[trace_id] = _Trace(trace_id, now)
+                trace.spans.append(span)
+                trace.failures = len(span.failures)
+                if span.parent_id and span.passes:
+                    wanted[span.parent_id] = trace
+                trace.dirty = trace.queued = True
+                settling.append((now, trace))
 
-    def _add(self, trace_id: bytes, spans: Iterable[SpanFacts], now: float) -> None:
+    def _trace(self, trace_id: bytes, now: float) -> _Trace:
         trace = self._traces.get(trace_id)
         if trace is None:
             if len(self._traces) >= self.settings.max_traces:
-                self._evict_oldest()
+                self._evict()
             trace = self._traces[trace_id] = _Trace(trace_id, now)
+        return trace
+
+    def _evict(self) -> None:
+        """Make room: the oldest trace leaves, to be decided at the next collect."""
+        _, oldest = self._traces.popitem(last=False)
+        self._forget(oldest)
+        if oldest.dirty:
+            self._due.append(oldest)
+        self.evicted_traces += 1
+
+    def _add(self, trace_id: bytes, spans: Iterable[SpanFacts], now: float) -> None:
+        trace = self._trace(trace_id, now)
         wanted = self._wanted
         max_spans = self.settings.max_spans
         held = trace.spans
@@ -177,6 +333,10 @@ class TraceWindow:
                     del wanted[span_id]
                 if parent and not parent_known and span.passes:
                     wanted[parent] = trace
+        self._touch(trace, now)
+
+    def _touch(self, trace: _Trace, now: float) -> None:
+        """News for ``trace``: decide it (again) once it settles."""
         trace.last = now
         trace.dirty = True
         if not trace.queued:
@@ -193,14 +353,13 @@ class TraceWindow:
         (a trace not held yet is held from now on, as if a span had arrived: its spans
         are on their way)."""
         with self._lock:
-            trace = self._traces.get(trace_id)
-            if trace is None:
-                self._add(trace_id, (), self._clock())
-                trace = self._traces[trace_id]
+            trace = self._trace(trace_id, self._clock())
             if trace.watched is None:
                 trace.watched = []
             if what not in trace.watched:
                 trace.watched.append(what)
+            if not trace.dirty:
+                self._touch(trace, trace.last)
 
     def pending(self, trace_id: bytes) -> bool:
         """Whether ``trace_id`` is held and has news not decided yet."""
@@ -213,61 +372,92 @@ class TraceWindow:
         """Decide the traces that settled, drop those whose window ended (deciding them
         first if they have news), and return the decisions worth reporting.
         ``everything`` decides and drops every trace (at shutdown)."""
-        with self._lock:
-            now = self._clock()
-            settings = self.settings
-            if everything:
-                for trace in list(self._traces.values()):
-                    self._drop(trace)
-            else:
-                window_start = now - settings.window_seconds
-                for trace in list(self._traces.values()):
-                    if trace.first > window_start:
-                        break
-                    self._drop(trace)
-                settled = now - settings.settle_seconds
-                settling = self._settling
-                while settling and settling[0][0] <= settled:
-                    _, trace = settling.popleft()
-                    if self._traces.get(trace.trace_id) is not trace:
-                        continue  # dropped meanwhile
-                    if trace.last > settled:
-                        settling.append((trace.last, trace))  # news since: wait for it
-                        continue
-                    trace.queued = False
-                    if trace.dirty:
-                        self._decide(trace)
-            decided, self._decided = self._decided, []
+        with self._collecting:
+            with self._lock:
+                due = self._take_due(everything)
+            decided = []
+            for trace, spans, previous, watched in due:
+                decision = self._decide(trace, spans, previous, watched)
+                if decision is not None:
+                    decided.append(decision)
             return decided
 
-    def _decide(self, trace: _Trace) -> None:
-        trace.dirty = False
-        previous = trace.verdict
-        skew = self.settings.skew_nanos
-        if trace.failures <= 1 and previous is None:
-            verdict = _EMPTY if not trace.watched else link_trace(trace.spans, skew=skew)
-        else:
-            verdict = link_trace(trace.spans, skew=skew)
-        trace.verdict = verdict
-        watched = tuple(trace.watched or ())
-        trace.watched = None
-        if watched or verdict.links or (previous is not None and previous.links):
-            self._decided.append(Decision(trace.trace_id, verdict, previous, watched))
+    def _take_due(self, everything: bool) -> list[_Due]:
+        """Under the lock: what to decide, each trace's spans copied."""
+        now = self._clock()
+        traces = self._traces
+        due, self._due = self._due, []
+        window_start = now - self.settings.window_seconds
+        while traces:
+            oldest = next(iter(traces.values()))
+            if not everything and oldest.first > window_start:
+                break
+            traces.popitem(last=False)
+            self._forget(oldest)
+            if oldest.dirty:
+                due.append(oldest)
+        settled = now - self.settings.settle_seconds
+        settling = self._settling
+        while settling and settling[0][0] <= settled:
+            _, trace = settling.popleft()
+            if traces.get(trace.trace_id) is not trace:
+                continue  # dropped meanwhile (decided then if it had news)
+            if trace.last > settled:
+                settling.append((trace.last, trace))  # news since: wait for it
+                continue
+            trace.queued = False
+            if trace.dirty:
+                due.append(trace)
+        taken: list[_Due] = []
+        for trace in due:
+            if not trace.dirty:
+                continue  # listed twice (evicted, then dropped)
+            trace.dirty = False
+            if trace.failures <= 1 and trace.verdict is None and not trace.watched:
+                trace.verdict = _EMPTY  # one failure nobody watches: nothing to link
+                continue
+            watched = tuple(trace.watched or ())
+            trace.watched = None
+            taken.append((trace, tuple(trace.spans), trace.verdict, watched))
+        return taken
 
-    def _drop(self, trace: _Trace) -> None:
-        if trace.dirty:
-            self._decide(trace)
-        del self._traces[trace.trace_id]
+    def _forget(self, trace: _Trace) -> None:
+        """A trace leaves the window: its wanted spans are wanted no more."""
         wanted = self._wanted
         if wanted:
             for span in trace.spans:
                 if span.parent_id and wanted.get(span.parent_id) is trace:
                     del wanted[span.parent_id]
 
-    def _evict_oldest(self) -> None:
-        oldest = next(iter(self._traces.values()))
-        self._drop(oldest)
-        self.evicted_traces += 1
+    def _decide(
+        self,
+        trace: _Trace,
+        spans: tuple[SpanFacts, ...],
+        previous: Verdict | None,
+        watched: tuple[str, ...],
+    ) -> Decision | None:
+        """The rule on a copy of ``trace``'s spans (outside the lock) — or, past the budget
+        of its combination of groups, the verdict of the last trace of that combination
+        applied to it (a watched trace is always decided by the rule)."""
+        verdict = None
+        combination: frozenset[str] | None = None
+        if not watched:
+            combination = frozenset(
+                failure.fingerprint for span in spans for failure in span.failures
+            )
+            template = self._templates.template(combination, self._clock())
+            if template is not None:
+                verdict = applied(template, spans)
+                self.templated += 1
+        if verdict is None:
+            started = time.perf_counter()
+            verdict = link_trace(spans, skew=self.settings.skew_nanos)
+            if combination is not None:
+                self._templates.remember(combination, verdict, time.perf_counter() - started)
+        trace.verdict = verdict
+        if watched or verdict.links or (previous is not None and previous.links):
+            return Decision(trace.trace_id, verdict, previous, watched)
+        return None
 
     # --- reading --------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ def _frame_types() -> Any:
         ("end_time_unix_nano", 8, field.TYPE_FIXED64, optional, ""),
         ("attributes", 9, field.TYPE_BYTES, repeated, ""),
         ("events", 11, field.TYPE_BYTES, repeated, ""),
-        ("status", 15, field.TYPE_MESSAGE, optional, ".faultlens.internal.SpanStatus"),
+        ("status", 15, field.TYPE_BYTES, optional, ""),
     )
     message("SpanStatus", ("code", 3, field.TYPE_INT32, optional, ""))
     message(
@@ -104,7 +104,7 @@ def _frame_types() -> Any:
     pool.Add(file)
     return tuple(
         message_factory.GetMessageClass(pool.FindMessageTypeByName(f"faultlens.internal.{name}"))
-        for name in ("Frame", "Span", "Event", "LogRecord", "EventNames")
+        for name in ("Frame", "Span", "Event", "LogRecord", "EventNames", "SpanStatus")
     )
 
 
@@ -116,7 +116,9 @@ EventFrame: Any
 #: A log record whose attributes stay serialized ``KeyValue`` bytes.
 LogRecordFrame: Any
 _EVENT_NAMES: Any
-_FRAME, SpanFrame, EventFrame, LogRecordFrame, _EVENT_NAMES = _frame_types()
+#: A span's ``Status`` (its code only), for the rare status that is not just a code.
+StatusFrame: Any
+_FRAME, SpanFrame, EventFrame, LogRecordFrame, _EVENT_NAMES, StatusFrame = _frame_types()
 #: A span without events in the re-encoded skeleton (an ``S.spans`` entry of length 0), and
 #: a run of them.
 _EVENTLESS_SPAN: Final = b"\x12\x00"

@@ -298,7 +298,7 @@ def _add_span_failures(
                     )
                 )
             if tree is not None and len(added) > before:
-                tree.append(facts_of(span, service, added[before:]))
+                tree.append(facts_of(span, service, added[before:]))  # linking reads it
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
