@@ -36,11 +36,11 @@ from opentelemetry.metrics import MeterProvider
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.control.groups import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
-from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings

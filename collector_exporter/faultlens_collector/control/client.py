@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import grpc
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.processor.control import method
+from faultlens_collector.control.groups import method
 from faultlens_collector.processor.forward import channel_for
 
 DEFAULT_TARGET: Final = "127.0.0.1:4317"

@@ -24,10 +24,11 @@ from typing import Any, Final
 
 import grpc
 from faultlens import semconv
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of_group
+from faultlens_collector.control.convert import operator_action_message
+from faultlens_collector.control.groups import query_of, unary
 from faultlens_collector.groups.model import Dismissal
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -37,8 +38,6 @@ from faultlens_collector.groups.store import (
     GroupUpdate,
     OperatorAction,
 )
-from faultlens_collector.processor.control import query_of, unary
-from faultlens_collector.processor.wire import operator_action_message
 
 _FINGERPRINT: Final = re.compile("[0-9a-f]{4,16}")
 _MAX_NAME: Final = 256

@@ -25,14 +25,11 @@ from collections.abc import Iterator
 from typing import Any, Final, TypeVar
 
 import grpc
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.broadcast import Subscription
-from faultlens_collector.groups.store import GroupStore, OperatorAction
-from faultlens_collector.processor.control import server_stream, unary
-from faultlens_collector.processor.triage import invalid, who
-from faultlens_collector.processor.wire import (
+from faultlens_collector.control.bulk import invalid, who
+from faultlens_collector.control.convert import (
     alert_message,
     effectiveness_message,
     halt_event,
@@ -40,6 +37,8 @@ from faultlens_collector.processor.wire import (
     hook_run_message,
     key_of,
 )
+from faultlens_collector.control.groups import server_stream, unary
+from faultlens_collector.groups.store import GroupStore, OperatorAction
 
 DEFAULT_HEARTBEAT: Final = 15
 MAX_HEARTBEAT: Final = 300

@@ -1,7 +1,7 @@
 """The ``faultlens.v1.Control`` gRPC service (proto/faultlens/v1/control.proto).
 
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
-its client (:mod:`faultlens_collector.client`). Service wiring is written here
+its client (:mod:`faultlens_collector.control.client`). Service wiring is written here
 by hand over the generated messages, so no grpcio-tools version is baked in.
 This module serves the reads; bulk triage is in :mod:`.triage`, halts, streams
 and hook records in :mod:`.engine_api`.
@@ -20,9 +20,9 @@ from typing import Any, Final
 
 import grpc
 from faultlens import semconv
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.control.decoding import decoding_handler
 from faultlens_collector.groups.model import STATUSES, Dismissal, Group
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -30,7 +30,6 @@ from faultlens_collector.groups.store import (
     GroupQuery,
     GroupStore,
 )
-from faultlens_collector.processor.decoding import decoding_handler
 
 SERVICE: Final = "faultlens.v1.Control"
 Handler = Callable[[Any, grpc.ServicerContext], Any]
@@ -77,8 +76,8 @@ class ControlService:
     def __init__(
         self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
     ) -> None:
-        from faultlens_collector.processor.engine_api import EngineApi, Streams
-        from faultlens_collector.processor.triage import Triage
+        from faultlens_collector.control.actions import EngineApi, Streams
+        from faultlens_collector.control.bulk import Triage
 
         self._store = store
         self.streams = Streams(max_streams)

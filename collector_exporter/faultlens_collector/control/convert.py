@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from faultlens.resilience.halts import KeyValue
-
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
 from faultlens_collector.actions.facts import attribute_text
