@@ -1,22 +1,20 @@
-"""Conversions between the action engine's records and ``faultlens.v1`` messages.
-
-Used by the control service (records → messages) and by its clients, the
-command line (messages → JSON-ready dicts). Halt keys travel as ``KeyItem``
-lists whose values keep their type (string, bool, int, double).
+"""The processor's records as ``faultlens.v1`` messages, for the control service:
+groups, dismissals, halts and their changes, alerts, hook runs, effectiveness, the
+operator log. (What clients need — halt keys, messages as JSON — is
+:mod:`.messages`, which needs none of the processor.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from faultlens.resilience.halts import KeyValue
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
 from faultlens_collector.actions.facts import attribute_text
+from faultlens_collector.control.messages import key_items
+from faultlens_collector.groups.model import Dismissal, Group
 from faultlens_collector.groups.store import OperatorAction
-from faultlens_collector.report import iso_time
 
 _EVENT_KINDS: Final = {
     "snapshot": control_pb2.HALT_EVENT_KIND_SNAPSHOT,
@@ -28,38 +26,6 @@ _EVENT_KINDS: Final = {
 def nanos(seconds: float | None) -> int:
     """Epoch seconds → Unix nanoseconds (0 for None)."""
     return 0 if seconds is None else int(seconds * 1e9)
-
-
-def key_items(key: Mapping[str, KeyValue] | Iterable[tuple[str, KeyValue]]) -> list[Any]:
-    """A halt key as ``KeyItem`` messages (sorted by name)."""
-    items = key.items() if isinstance(key, Mapping) else key
-    result = []
-    for name, value in sorted(items):
-        if isinstance(value, bool):
-            result.append(control_pb2.KeyItem(name=name, bool_value=value))
-        elif isinstance(value, int):
-            result.append(control_pb2.KeyItem(name=name, int_value=value))
-        elif isinstance(value, float):
-            result.append(control_pb2.KeyItem(name=name, double_value=value))
-        else:
-            result.append(control_pb2.KeyItem(name=name, string_value=str(value)))
-    return result
-
-
-def key_of(items: Iterable[Any]) -> dict[str, KeyValue]:
-    """``KeyItem`` messages → a key; ValueError for an item without a name or value, or a
-    name given twice."""
-    key: dict[str, KeyValue] = {}
-    for item in items:
-        kind = item.WhichOneof("value")
-        if not item.name:
-            raise ValueError("a key item has no name")
-        if kind is None:
-            raise ValueError(f"key item {item.name!r} has no value")
-        if item.name in key:
-            raise ValueError(f"key item {item.name!r} is given twice")
-        key[item.name] = getattr(item, kind)
-    return key
 
 
 def halt_message(halt: HaltRecord) -> Any:
@@ -151,59 +117,44 @@ def operator_action_message(action: OperatorAction) -> Any:
     )
 
 
-# messages → JSON (the command line's --json output)
-def halt_json(halt: Any) -> dict[str, Any]:
-    """A ``Halt`` message as a JSON-ready dict."""
-    return {
-        "id": halt.id,
-        "rule": halt.rule,
-        "key": key_of(halt.key),
-        "reason": halt.reason,
-        "since": iso_time(halt.since_unix_nano),
-        "fingerprints": list(halt.fingerprints),
-        "resumed_at": iso_time(halt.resumed_unix_nano),
-        "resumed_by": halt.resumed_by or None,
-    }
+def to_message(group: Group) -> Any:
+    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message."""
+    return control_pb2.FailureGroup(
+        fingerprint=group.fingerprint,
+        exception_type=group.exception_type,
+        message=group.message,
+        stacktrace=group.stacktrace,
+        category=group.category,
+        severity=group.severity,
+        status=group.status,
+        count=group.count,
+        first_seen_unix_nano=group.first_seen,
+        last_seen_unix_nano=group.last_seen,
+        service_counts=group.service_counts,
+        span_names=group.span_names,
+        samples=[
+            control_pb2.Sample(
+                trace_id=sample.trace_id,
+                span_id=sample.span_id,
+                service=sample.service,
+                time_unix_nano=sample.time_unix_nano,
+            )
+            for sample in group.samples
+        ],
+        handled_count=group.handled_count,
+        tags=group.tags,
+        dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
+        category_locked=group.category_locked,
+        severity_locked=group.severity_locked,
+    )
 
 
-def operator_action_json(action: Any) -> dict[str, Any]:
-    """An ``OperatorAction`` message as a JSON-ready dict."""
-    return {
-        "id": action.id,
-        "at": iso_time(action.at_unix_nano),
-        "actor": action.actor,
-        "peer": action.peer,
-        "action": action.action,
-        "count": action.count,
-        "detail": json.loads(action.detail_json or "{}"),
-    }
-
-
-def hook_run_json(run: Any) -> dict[str, Any]:
-    """A ``HookRun`` message as a JSON-ready dict."""
-    return {
-        "id": run.id,
-        "started_at": iso_time(run.started_unix_nano),
-        "purpose": run.purpose,
-        "rule": run.rule,
-        "hook": run.hook,
-        "fingerprint": run.fingerprint,
-        "outcome": run.outcome,
-        "exit_code": run.exit_code if run.exited else None,
-        "duration": run.duration_seconds,
-        "output_tail": run.output_tail,
-        "detail": run.detail,
-        "requested_by": run.requested_by,
-    }
-
-
-def alert_json(alert: Any) -> dict[str, Any]:
-    """An ``Alert`` message as a JSON-ready dict."""
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "created_at": iso_time(alert.created_unix_nano),
-        "severity": alert.severity,
-        "body": alert.body,
-        "attributes": dict(sorted(alert.attributes.items())),
-    }
+def dismissal_message(dismissal: Dismissal) -> Any:
+    """A group's :class:`Dismissal` as a ``Dismissal`` message."""
+    return control_pb2.Dismissal(
+        reason=dismissal.reason,
+        by=dismissal.by,
+        dismissed_unix_nano=dismissal.at,
+        until_unix_nano=dismissal.until,
+        reopen_above_per_hour=dismissal.max_per_hour,
+    )
