@@ -1,4 +1,8 @@
-"""``faultlens serve``: run the processor until SIGINT or SIGTERM."""
+"""``faultlens serve``: run the processor until SIGINT or SIGTERM.
+
+The processor's modules are imported when ``serve`` runs, not when the command line
+starts: every other subcommand is a client and needs none of them.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +12,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from faultlens.endpoint import parse_endpoint
 
-from faultlens_collector.causes.alerting import ALERT_WINDOW_SECONDS
-from faultlens_collector.causes.linking import CLOCK_SKEW_NANOS
-from faultlens_collector.causes.listener import RootCauseSettings
-from faultlens_collector.causes.window import (
-    MAX_TRACES,
-    SETTLE_SECONDS,
-    WINDOW_SECONDS,
-    WindowSettings,
-)
+from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import TOKEN_ENV
-from faultlens_collector.processor.forward import ForwardSettings
-from faultlens_collector.processor.heap import keep_request_buffers
-from faultlens_collector.processor.server import (
-    DEFAULT_LISTEN,
-    Processor,
-    ProcessorError,
-    ProcessorSettings,
-    TlsSettings,
-)
+
+if TYPE_CHECKING:
+    from faultlens_collector.causes.listener import RootCauseSettings
+    from faultlens_collector.processor.server import ProcessorSettings
 
 DEFAULT_STORE: Final = "faultlens.db"
 
@@ -46,7 +37,7 @@ def register(subparsers: Any) -> None:
             "into a SQLite store, and serve the faultlens control API on the same port."
         ),
     )
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
+    parser.add_argument("--listen", default=DEFAULT_ADDRESS, metavar="HOST:PORT")
     parser.add_argument(
         "--store",
         default=DEFAULT_STORE,
@@ -122,6 +113,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-redact", action="store_true", help="store messages without redacting secrets"
     )
+    from faultlens_collector.causes.alerting import ALERT_WINDOW_SECONDS
+    from faultlens_collector.causes.linking import CLOCK_SKEW_NANOS
+    from faultlens_collector.causes.window import MAX_TRACES, SETTLE_SECONDS, WINDOW_SECONDS
+
     linking = parser.add_argument_group("root causes across services (docs/root-causes.md)")
     linking.add_argument(
         "--no-root-causes",
@@ -177,6 +172,9 @@ def register(subparsers: Any) -> None:
 
 def settings_from_args(args: argparse.Namespace, environ: Any = None) -> ProcessorSettings:
     """Validate the options into :class:`ProcessorSettings` (CommandError when wrong)."""
+    from faultlens_collector.processor.forward import ForwardSettings
+    from faultlens_collector.processor.server import ProcessorSettings, TlsSettings
+
     env = os.environ if environ is None else environ
     token = env.get(TOKEN_ENV) or None
     if args.token_file is not None:
@@ -248,6 +246,9 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
 
 def root_cause_settings(args: argparse.Namespace) -> RootCauseSettings | None:
     """The linking options (CommandError when wrong); None with ``--no-root-causes``."""
+    from faultlens_collector.causes.listener import RootCauseSettings
+    from faultlens_collector.causes.window import WindowSettings
+
     if args.no_root_causes:
         return None
     for name in ("trace_settle", "trace_window", "cascade_alert_window"):
@@ -273,6 +274,8 @@ def root_cause_settings(args: argparse.Namespace) -> RootCauseSettings | None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the processor and serve until interrupted."""
+    from faultlens_collector.processor.heap import keep_request_buffers
+    from faultlens_collector.processor.server import Processor, ProcessorError
     from faultlens_collector.selftelemetry import self_meter_provider
 
     settings = settings_from_args(args)

@@ -45,7 +45,7 @@ from faultlens_collector.actions.records import AuditRecord, HaltRecord
 from faultlens_collector.actions.verification import Effectiveness
 from faultlens_collector.causes.listener import RootCauseSettings
 from faultlens_collector.causes.window import WindowSettings
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.demo import sample_app
 from faultlens_collector.demo.alert_receiver import AlertReceiver, ReceivedAlert
 from faultlens_collector.exporter import FaultlensSpanExporter
