@@ -12,6 +12,8 @@ from typing import Any, Final
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
 from faultlens_collector.actions.facts import attribute_text
+from faultlens_collector.causes.patterns import pattern_of
+from faultlens_collector.causes.view import Causality, LinkedGroup
 from faultlens_collector.control.messages import key_items
 from faultlens_collector.groups.model import Dismissal, Group
 from faultlens_collector.groups.store import OperatorAction
@@ -117,8 +119,11 @@ def operator_action_message(action: OperatorAction) -> Any:
     )
 
 
-def to_message(group: Group) -> Any:
-    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message."""
+def to_message(group: Group, causality: Causality | None = None) -> Any:
+    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message, with its place among
+    root causes when ``causality`` is given (the pattern from its category otherwise)."""
+    if causality is None:
+        causality = Causality(pattern_of(group.category), "")
     return control_pb2.FailureGroup(
         fingerprint=group.fingerprint,
         exception_type=group.exception_type,
@@ -146,6 +151,22 @@ def to_message(group: Group) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        pattern=causality.pattern,
+        root_fingerprint=causality.root_fingerprint,
+        caused_by=[link_message(link) for link in causality.caused_by],
+        causes=[link_message(link) for link in causality.causes],
+    )
+
+
+def link_message(link: LinkedGroup) -> Any:
+    """One end of a group link as a ``GroupLink`` message."""
+    return control_pb2.GroupLink(
+        fingerprint=link.fingerprint,
+        traces=max(link.traces, 0),
+        occurrences=max(link.occurrences, 0),
+        share=link.share,
+        first_seen_unix_nano=max(link.first_seen, 0),
+        last_seen_unix_nano=max(link.last_seen, 0),
     )
 
 

@@ -10,16 +10,17 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.convert import to_message
 from faultlens_collector.control.rpc import server_stream, unary
-from faultlens_collector.groups.model import STATUSES
+from faultlens_collector.groups.model import STATUSES, Group
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
@@ -28,6 +29,8 @@ from faultlens_collector.groups.store import (
 )
 
 DEFAULT_PAGE: Final = 50
+#: Groups whose links an export reads at a time.
+_EXPORT_CHUNK: Final = 500
 MAX_PAGE: Final = 1000
 #: The largest time (Unix ns) and offset the SQLite store can hold.
 MAX_INT64: Final = (1 << 63) - 1
@@ -42,10 +45,16 @@ SORT_KEYS: Final = {
 
 
 class GroupsApi:
-    """The group reads: ListGroups, GetGroup, ExportGroups."""
+    """The group reads: ListGroups, GetGroup, ExportGroups; with ``links``, each group
+    carries its pattern, root and links (root causes across services)."""
 
-    def __init__(self, store: GroupStore) -> None:
+    def __init__(self, store: GroupStore, links: LinkView | None = None) -> None:
         self._store = store
+        self._links = links
+
+    def _messages(self, groups: Sequence[Group]) -> list[Any]:
+        causality = self._links.of(groups) if self._links is not None else {}
+        return [to_message(group, causality.get(group.fingerprint)) for group in groups]
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -70,7 +79,7 @@ class GroupsApi:
         groups, total = self._store.list_groups(query, limit=limit, offset=offset)
         following = offset + len(groups)
         return control_pb2.ListGroupsResponse(
-            groups=[to_message(group) for group in groups],
+            groups=self._messages(groups),
             next_page_token=str(following) if following < total else "",
             total=total,
         )
@@ -84,19 +93,26 @@ class GroupsApi:
                 "give a fingerprint or a prefix of at least 4 characters",
             )
         try:
-            return to_message(self._store.get_group(fingerprint))
+            group = self._store.get_group(fingerprint)
         except GroupNotFound as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except AmbiguousFingerprint as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return self._messages([group])[0]
 
     def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """ExportGroups: every matching group, streamed."""
         query = query_of(request.filter, context, request.sort, request.ascending)
+        chunk: list[Group] = []
         for group in self._store.iter_groups(query):
-            if not context.is_active():
-                return
-            yield to_message(group)
+            chunk.append(group)
+            if len(chunk) >= _EXPORT_CHUNK:
+                if not context.is_active():
+                    return
+                yield from self._messages(chunk)
+                chunk = []
+        if chunk and context.is_active():
+            yield from self._messages(chunk)
 
 
 def query_of(

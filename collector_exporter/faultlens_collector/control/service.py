@@ -15,6 +15,7 @@ from __future__ import annotations
 import grpc
 
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
 from faultlens_collector.control.decoding import decoding_handler
@@ -26,15 +27,21 @@ from faultlens_collector.groups.store import GroupStore
 
 class ControlService:
     """The whole ``faultlens.v1.Control`` service for one store (and engine: without
-    one, only the group reads are served)."""
+    one, only the group reads are served; with ``links``, groups carry their root
+    causes and selections can take symptoms along)."""
 
     def __init__(
-        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
+        self,
+        store: GroupStore,
+        engine: ActionEngine | None = None,
+        *,
+        max_streams: int = 256,
+        links: LinkView | None = None,
     ) -> None:
         self.streams = Streams(max_streams)
-        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store).methods()
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, links).methods()
         if engine is not None:
-            self._methods.update(Triage(store, engine).methods())
+            self._methods.update(Triage(store, engine, links).methods())
             self._methods.update(EngineApi(engine, store, self.streams).methods())
 
     def close_streams(self) -> None:

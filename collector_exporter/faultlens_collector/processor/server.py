@@ -40,6 +40,8 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener, Announcer
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.causes.listener import RootCauseListener, RootCauseSettings
+from faultlens_collector.causes.store import LinkStore
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
@@ -143,6 +145,8 @@ class Processor:
         self.engine: ActionEngine | None = None
         #: Root-cause linking (None when ``settings.root_causes`` is None).
         self.root_causes: RootCauseListener | None = None
+        #: The stored links as the control API shows them.
+        self.links: LinkView | None = None
         self.control: ControlService | None = None
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -179,7 +183,9 @@ class Processor:
             self._close_database()
             raise
         try:
-            self.root_causes = self._build_root_causes(self.database, engine)
+            links = self.database.link_store()
+            self.links = LinkView(links, store)
+            self.root_causes = self._build_root_causes(links, engine)
         except Exception as exc:
             self._close_database()
             raise ProcessorError(str(exc)) from exc
@@ -244,16 +250,17 @@ class Processor:
         return self.engine
 
     def _build_root_causes(
-        self, database: Database, engine: ActionEngine
+        self, links: LinkStore, engine: ActionEngine
     ) -> RootCauseListener | None:
         """Root-cause linking, told before the engine about every commit (it holds new
-        groups' alerts the engine would send); None when it is off."""
+        groups' alerts the engine would send); None when it is off (the links stored
+        before are still shown)."""
         settings = self.settings.root_causes
         if settings is None:
             return None
         assert self.store is not None
         alerts = Announcer(engine, self.store) if engine.holds_new_alerts() else None
-        return RootCauseListener(database.link_store(), settings, alerts=alerts)
+        return RootCauseListener(links, settings, alerts=alerts)
 
     def _build_server(self) -> grpc.Server:
         settings = self.settings
@@ -265,7 +272,9 @@ class Processor:
         assert self.store is not None
         engine = self.engine
         assert engine is not None
-        control = ControlService(self.store, engine, max_streams=settings.max_streams)
+        control = ControlService(
+            self.store, engine, max_streams=settings.max_streams, links=self.links
+        )
         self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
