@@ -36,6 +36,7 @@ from _harness import verdict
 from bench_processor import FAULTLENS, Server, build_request, send
 from faultlens_collector.causes.links import changes
 from faultlens_collector.causes.listener import RootCauseSettings
+from faultlens_collector.causes.spans import SpanTrees
 from faultlens_collector.causes.window import Decision, TraceWindow, WindowSettings
 from faultlens_collector.processor.occurrences import extract_spans
 from faultlens_collector.processor.server import Processor, ProcessorSettings
@@ -171,7 +172,8 @@ def ingest(bodies: list[bytes], spans: int, rounds: int, threads: int, label: st
 def memory(traces: int) -> None:
     workload = cascade_traces.generate(traces, failing_only=0.0)
     window = TraceWindow(WindowSettings(max_traces=traces * 2))
-    found = [extract_spans(body, wanted=window.wanted()) for _, body in workload.requests]
+    trees = SpanTrees(window.wanted())
+    found = [extract_spans(body, trees=trees) for _, body in workload.requests]
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for extraction in found:

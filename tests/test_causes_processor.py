@@ -286,3 +286,20 @@ def test_serve_refuses_bad_linking_options(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_beyond_the_budget_a_sample_of_the_traces_is_followed(tmp_path: Path) -> None:
+    settings = RootCauseSettings(
+        WindowSettings(settle_seconds=0.3, window_seconds=30), tick_seconds=0.05, budget=10
+    )
+    with running_processor(tmp_path, root_causes=settings) as processor:
+        linking = processor.root_causes
+        assert linking is not None
+        assert linking.followed == 1.0
+        for trace in range(1, 61):  # 180 spans with failures in a moment: over budget
+            send(processor.address, cascade(trace))
+        wait_until(lambda: linking.followed < 1.0)
+        wait_until(lambda: linked(processor.address))
+    # Every failure is stored whether its trace was followed or not.
+    with running_processor(tmp_path, root_causes=None) as processor:
+        assert group(processor.address, PRICING).count == 60

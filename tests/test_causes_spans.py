@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faultlens_collector.causes.linking import STATUS_ERROR, STATUS_OK
-from faultlens_collector.causes.spans import add_wanted
+from faultlens_collector.causes.spans import SpanTrees, add_wanted
 from faultlens_collector.processor.occurrences import extract_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -42,7 +42,7 @@ def test_without_wanted_nothing_is_read_for_linking() -> None:
 
 def test_the_facts_of_a_failing_span() -> None:
     body = trace_request([_span(2, 1, failing=True, status=STATUS_ERROR)]).SerializeToString()
-    found = extract_spans(body, wanted={})
+    found = extract_spans(body, trees=SpanTrees({}))
     ((trace_id, facts),) = found.spans
     assert trace_id == TRACE
     assert facts.span_id == (2).to_bytes(8, "big")
@@ -56,7 +56,7 @@ def test_wanted_spans_without_failures_are_found() -> None:
     spans = [_span(number, number - 1, status=STATUS_OK) for number in range(1, 50)]
     body = trace_request([*spans, _span(60, 59, failing=True)]).SerializeToString()
     wanted = {(7).to_bytes(8, "big"): object(), (99).to_bytes(8, "big"): object()}
-    found = extract_spans(body, wanted=wanted)
+    found = extract_spans(body, trees=SpanTrees(wanted))
     ids = [facts.span_id for _, facts in found.spans]
     assert ids == [(60).to_bytes(8, "big"), (7).to_bytes(8, "big")]
     assert found.spans[1][1].status == STATUS_OK
@@ -76,3 +76,32 @@ def test_add_wanted_skips_what_does_not_decode_and_other_layouts() -> None:
     found = []
     add_wanted([reordered], wanted, "svc", found)
     assert found == []
+
+
+def test_a_sample_of_the_traces_under_load() -> None:
+    spans = [
+        Span(
+            trace_id=bytes([first]) + bytes(15),
+            span_id=first.to_bytes(8, "big"),
+            events=[Span.Event(name="exception", attributes=key_values(failure_attributes()))],
+        )
+        for first in range(1, 256, 2)  # 128 traces, one span with a failure each
+    ]
+    body = trace_request(spans).SerializeToString()
+    trees = SpanTrees({})
+    trees.keep = 64  # one trace in four: those whose id starts with a byte below 64
+    found = extract_spans(body, trees=trees)
+    assert len(found.occurrences) == 128  # the failures are all stored
+    assert found.offered == 128
+    assert sorted(trace_id[0] for trace_id, _ in found.spans) == list(range(1, 64, 2))
+    assert trees.follows(bytes([63]))
+    assert not trees.follows(bytes([64]))
+
+
+def test_wanted_spans_are_looked_for_in_the_sampled_share_of_scopes() -> None:
+    trees = SpanTrees({})
+    assert not trees.scan_now()  # nothing wanted: nothing to look for
+    trees.wanted = {b"12345678": None}
+    assert all(trees.scan_now() for _ in range(10))
+    trees.keep = 64
+    assert sum(trees.scan_now() for _ in range(400)) == 100

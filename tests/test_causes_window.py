@@ -199,3 +199,14 @@ def test_arrival_order_and_timing_do_not_change_the_final_counts(
     clock.now += 201
     decisions += held.collect()
     assert totals(decisions) == expected
+
+
+def test_a_trace_followed_under_load_counts_for_its_weight() -> None:
+    clock = Clock()
+    held = window(clock)
+    held.weight = 4  # one trace in four is followed
+    held.add(T1, cascade())
+    clock.now += 6
+    (decision,) = held.collect()
+    assert decision.weight == 4
+    assert totals([decision]) == {("pricing", "cart"): (4, 4), ("pricing", "checkout"): (4, 4)}

@@ -47,16 +47,18 @@ class LinkChange:
 
 def changes(decisions: Iterable[Decision]) -> dict[tuple[str, str], LinkChange]:
     """The net change per ``(cause, symptom)`` of ``decisions``: each verdict's links
-    added, the links of the verdict it replaces taken away. Entries that net to nothing
-    are left out."""
+    added, the links of the verdict it replaces taken away, each counted as many times
+    as its trace's weight (a followed trace stands for ``weight`` traces under load).
+    Entries that net to nothing are left out."""
     net: dict[tuple[str, str], LinkChange] = {}
     for decision in decisions:
+        weight = decision.weight
         for key, link in decision.verdict.links.items():
             change = net.get(key)
             if change is None:
                 change = net[key] = LinkChange()
-            change.traces += 1
-            change.occurrences += link.occurrences
+            change.traces += weight
+            change.occurrences += link.occurrences * weight
             if link.first_seen and (not change.first_seen or link.first_seen < change.first_seen):
                 change.first_seen = link.first_seen
             change.last_seen = max(change.last_seen, link.last_seen)
@@ -66,8 +68,8 @@ def changes(decisions: Iterable[Decision]) -> dict[tuple[str, str], LinkChange]:
                 change = net.get(key)
                 if change is None:
                     change = net[key] = LinkChange()
-                change.traces -= 1
-                change.occurrences -= link.occurrences
+                change.traces -= weight
+                change.occurrences -= link.occurrences * weight
     return {key: change for key, change in net.items() if change.traces or change.occurrences}
 
 

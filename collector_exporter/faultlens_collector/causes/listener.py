@@ -19,24 +19,36 @@ its window wants (:mod:`.spans`, :mod:`.window`). What it does with them:
 
 So a link is durable a tick after its trace settled. A processor killed outright
 loses the traces it was holding (their links are never counted).
+
+**Under load.** Following a trace costs a few microseconds per span with failures on
+the ingest threads. Within :attr:`RootCauseSettings.budget` spans with failures per
+second (default 5,000) every trace is followed; beyond, one trace in 2, 4, … (the
+smallest power of two that brings the followed spans within the budget), chosen by
+the first byte of the trace id (:class:`~.spans.SpanTrees`), and each decision counts
+for as many traces: link counts are then estimates — unbiased, each within a few
+percent once a link was seen in a few hundred traces.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from faultlens_collector.causes.alerting import ALERT_WINDOW_SECONDS, AlertSink, CascadeAlerts
 from faultlens_collector.causes.links import LinkChange, changes
-from faultlens_collector.causes.spans import TracedSpan
+from faultlens_collector.causes.spans import EVERY_TRACE, SpanTrees, TracedSpan
 from faultlens_collector.causes.store import LinkStore
 from faultlens_collector.causes.window import Decision, TraceWindow, WindowSettings
 from faultlens_collector.groups.model import Change
 from faultlens_collector.processor.listeners import Interest, Listener
 
 _log = logging.getLogger(__name__)
+#: Default :attr:`RootCauseSettings.budget`.
+BUDGET: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,9 @@ class RootCauseSettings:
     alert_window_seconds: float = ALERT_WINDOW_SECONDS
     #: How often settled traces are decided and their links stored (seconds).
     tick_seconds: float = 0.5
+    #: Spans with failures per second followed in every trace; beyond, a sample of the
+    #: traces is followed (see the module docstring).
+    budget: int = BUDGET
 
 
 class RootCauseListener(Listener):
@@ -82,7 +97,10 @@ class RootCauseListener(Listener):
         self._lock = threading.Lock()  # one decider at a time (the thread, shutdown)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._interest = Interest(span_trees=self.window.wanted())
+        self._rate = 0.0  # spans with failures offered per second (smoothed)
+        self._last_tick = time.monotonic()
+        self.trees = SpanTrees(self.window.wanted())
+        self._interest = Interest(span_trees=self.trees)
 
     @property
     def interest(self) -> Interest:
@@ -119,6 +137,7 @@ class RootCauseListener(Listener):
         """Decide what settled (``everything``: all held traces), store the links and
         tell the alert logic; returns the decisions. Never raises."""
         with self._lock:
+            self._sample()
             try:
                 decisions = self.window.collect(everything=everything)
             except Exception:
@@ -130,6 +149,26 @@ class RootCauseListener(Listener):
             if self.on_decision is not None and decisions:
                 _guarded(self.on_decision, decisions, "report decisions")
             return decisions
+
+    def _sample(self) -> None:
+        """Set the share of traces followed from the rate of spans with failures: all
+        while within the budget, else one in a power of two that brings it within."""
+        now = time.monotonic()
+        elapsed, self._last_tick = now - self._last_tick, now
+        offered, self.trees.offered = self.trees.offered, 0
+        if elapsed <= 0:
+            return
+        self._rate = 0.5 * self._rate + 0.5 * offered / elapsed
+        weight = 1
+        while self._rate / weight > self.settings.budget and weight < EVERY_TRACE:
+            weight *= 2
+        self.trees.keep = EVERY_TRACE // weight
+        self.window.weight = weight
+
+    @property
+    def followed(self) -> float:
+        """The share of traces followed (1.0 within the budget)."""
+        return self.trees.keep / EVERY_TRACE
 
     def _store(self, decisions: Sequence[Decision]) -> None:
         pending = self._pending

@@ -3,6 +3,11 @@
 * :func:`facts_of` — the facts of a span that carries failures, from the frame
   ingest decoded anyway to read those failures (:mod:`~faultlens_collector.processor.framing`):
   trace and span ids, parent id, start and end, status code.
+* :class:`SpanTrees` — what ingest is asked for, and how much: the spans wanted, and
+  the share of traces followed. Under a load beyond its budget, linking follows a
+  sample of the traces, chosen by the first byte of the trace id (so every span of a
+  trace is in or out together, whichever service sends it): a span with failures of a
+  trace outside the sample costs one byte comparison.
 * :func:`add_wanted` — the spans *without* failures that a held trace wants (the
   parent of a span that passed a failure on, :mod:`.window`). They are found without
   decoding the others: a serialized span starts with its trace id and its span id
@@ -34,6 +39,43 @@ _new: Final = tuple.__new__
 
 #: ``(raw trace id, facts)``: one span of a trace, as the window takes it.
 TracedSpan = tuple[bytes, SpanFacts]
+#: :attr:`SpanTrees.keep` when every trace is followed.
+EVERY_TRACE: Final = 256
+
+
+class SpanTrees:
+    """What linking asks ingest for — a live object the linking side changes as it goes.
+
+    ``wanted``: span ids whose spans are handed over even without failures.
+    ``keep``: traces whose id starts with a byte below this are followed (256: all).
+    ``offered``: spans with failures ingest saw, followed or not (ingest adds, linking
+    reads it to set ``keep``). Ingest reads and writes it without a lock: a count off
+    by a few under a race changes nothing that matters.
+    """
+
+    __slots__ = ("keep", "offered", "scanned", "wanted")
+
+    def __init__(self, wanted: Container[bytes]) -> None:
+        self.wanted = wanted
+        self.keep = EVERY_TRACE
+        self.offered = 0
+        #: Scopes whose spans without failures were looked through (a sampled share of
+        #: them while only a sample of the traces is followed).
+        self.scanned = 0
+
+    def follows(self, trace_id: bytes) -> bool:
+        """Whether the trace is in the sample."""
+        return self.keep >= EVERY_TRACE or (bool(trace_id) and trace_id[0] < self.keep)
+
+    def scan_now(self) -> bool:
+        """Whether to look for wanted spans in the next scope: always when every trace is
+        followed, else in the sampled share of scopes (wanted spans in the others are
+        missed, as if not sent)."""
+        if not self.wanted:
+            return False
+        self.scanned += 1
+        keep = self.keep
+        return keep >= EVERY_TRACE or (self.scanned * keep) % EVERY_TRACE < keep
 
 
 def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> TracedSpan:

@@ -109,6 +109,8 @@ class Decision:
     verdict: Verdict
     previous: Verdict | None
     watched: tuple[str, ...] = ()
+    #: How many traces this one stands for (linking followed one in ``weight``).
+    weight: int = 1
 
 
 class _Trace:
@@ -124,10 +126,12 @@ class _Trace:
         "trace_id",
         "verdict",
         "watched",
+        "weight",
     )
 
-    def __init__(self, trace_id: bytes, now: float) -> None:
+    def __init__(self, trace_id: bytes, now: float, weight: int = 1) -> None:
         self.trace_id = trace_id
+        self.weight = weight
         self.first = now
         self.last = now
         self.spans: list[SpanFacts] = []
@@ -257,6 +261,9 @@ class TraceWindow:
         )
         #: Traces decided from the verdict of an earlier trace (over the budget).
         self.templated = 0
+        #: How many traces each trace arriving from now on stands for (the linking side
+        #: follows one in ``weight`` under load).
+        self.weight = 1
 
     # --- what arrives ---------------------------------------------------------------
 
@@ -284,20 +291,21 @@ class TraceWindow:
                     continue
                 if len(traces) >= limit:
                     self._evict()
-                trace = traces[trace_id] = _Trace(trace_id, now)
+                trace = traces[trace_id] = _Trace(trace_id, now, self.weight)
                 trace.spans.append(span)
-                trace.failures = len(span.failures)
+                failures = trace.failures = len(span.failures)
                 if span.parent_id and span.passes:
                     wanted[span.parent_id] = trace
-                trace.dirty = trace.queued = True
-                settling.append((now, trace))
+                if failures > 1:  # one failure alone has nothing to link: no decision
+                    trace.dirty = trace.queued = True
+                    settling.append((now, trace))
 
     def _trace(self, trace_id: bytes, now: float) -> _Trace:
         trace = self._traces.get(trace_id)
         if trace is None:
             if len(self._traces) >= self.settings.max_traces:
                 self._evict()
-            trace = self._traces[trace_id] = _Trace(trace_id, now)
+            trace = self._traces[trace_id] = _Trace(trace_id, now, self.weight)
         return trace
 
     def _evict(self) -> None:
@@ -456,7 +464,7 @@ class TraceWindow:
                 self._templates.remember(combination, verdict, time.perf_counter() - started)
         trace.verdict = verdict
         if watched or verdict.links or (previous is not None and previous.links):
-            return Decision(trace.trace_id, verdict, previous, watched)
+            return Decision(trace.trace_id, verdict, previous, watched, trace.weight)
         return None
 
     # --- reading --------------------------------------------------------------------

@@ -93,8 +93,8 @@ class IngestService:
         attributes = interest is not None and interest.attributes
         self._success_keys = interest.success_keys if interest is not None else ()
         trees = interest.span_trees if interest is not None else None
-        self._span_trees = trees is not None
-        self._extract_spans = functools.partial(extract_spans, attributes=attributes, wanted=trees)
+        self._span_trees = trees
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes, trees=trees)
         self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
@@ -118,9 +118,12 @@ class IngestService:
         """TraceService/Export."""
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
-        if self._span_trees and found.spans:
-            assert self._listener is not None  # span trees are read only for a listener
-            _notify(self._listener.on_spans, found.spans, "span trees")
+        trees = self._span_trees
+        if trees is not None:
+            trees.offered += found.offered
+            if found.spans:
+                assert self._listener is not None  # span trees are read only for a listener
+                _notify(self._listener.on_spans, found.spans, "span trees")
         if self._success_keys:
             _notify(self._successes, body, "success")
         self._forward("traces", body)

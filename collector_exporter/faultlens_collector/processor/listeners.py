@@ -38,13 +38,13 @@ last call; a listener releases its threads and resources there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.causes.spans import TracedSpan
+from faultlens_collector.causes.spans import SpanTrees, TracedSpan
 from faultlens_collector.groups.model import Change
 
 _log = logging.getLogger(__name__)
@@ -60,43 +60,25 @@ class Interest:
     these fields — ``service.name`` (the resource's), ``span.name`` or an attribute
     name —
     are handed to :meth:`Listener.on_success` once per distinct key and request;
-    empty: successful spans are not read at all. ``span_trees``: the span-tree facts
-    of every span with failures (ids, parent, times, status, kind, service, its
-    occurrences) and of every span whose id is in this *live* container (a listener
-    changes it as it goes: the spans without failures it wants) are handed to
-    :meth:`Listener.on_spans` (:mod:`faultlens_collector.causes.spans`); None: none
-    are read.
+    empty: successful spans are not read at all. ``span_trees`` (a live
+    :class:`~faultlens_collector.causes.spans.SpanTrees` the listener changes as it
+    goes): the span-tree facts of every span with failures (ids, parent, times, status,
+    kind, service, its occurrences) and of every span it wants, in the traces it
+    follows, are handed to :meth:`Listener.on_spans`; None: none are read.
     """
 
     attributes: bool = False
     success_keys: tuple[str, ...] = ()
-    span_trees: Container[bytes] | None = None
+    span_trees: SpanTrees | None = None
 
     def __or__(self, other: Interest) -> Interest:
-        """What either of two listeners needs."""
-        trees = self.span_trees
-        if trees is None or other.span_trees is None:
-            trees = other.span_trees if trees is None else trees
-        else:
-            trees = _Either(trees, other.span_trees)
+        """What either of two listeners needs (one listener at most asks for span trees:
+        the first one's are kept)."""
         return Interest(
             self.attributes or other.attributes,
             tuple(sorted({*self.success_keys, *other.success_keys})),
-            trees,
+            self.span_trees if self.span_trees is not None else other.span_trees,
         )
-
-
-class _Either(Container[bytes]):
-    """The span ids either of two listeners wants."""
-
-    def __init__(self, first: Container[bytes], second: Container[bytes]) -> None:
-        self._first, self._second = first, second
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._first or item in self._second
-
-    def __bool__(self) -> bool:
-        return bool(self._first) or bool(self._second)
 
 
 class Listener(Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,7 +25,13 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from faultlens_collector.causes.spans import TracedSpan, add_wanted, facts_of
+from faultlens_collector.causes.spans import (
+    EVERY_TRACE,
+    SpanTrees,
+    TracedSpan,
+    add_wanted,
+    facts_of,
+)
 from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.categories import category_of_type
@@ -101,9 +107,11 @@ class Extraction:
     items: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
-    #: With ``wanted`` (root-cause linking): the facts of the spans with failures and of
-    #: the wanted spans, per trace (:mod:`faultlens_collector.causes.spans`).
+    #: With ``trees`` (root-cause linking): the facts of the spans with failures and of
+    #: the wanted spans, of the traces followed (:mod:`faultlens_collector.causes.spans`),
+    #: and how many spans with failures there were, followed or not.
     spans: list[TracedSpan] = field(default_factory=list)
+    offered: int = 0
 
     def reject(self, reason: str) -> None:
         """Count one rejected item (span or log record) and remember why (first few reasons)."""
@@ -202,7 +210,7 @@ def attributes_of_serialized(
 
 
 def extract_spans(
-    body: bytes, *, attributes: bool = False, wanted: Container[bytes] | None = None
+    body: bytes, *, attributes: bool = False, trees: SpanTrees | None = None
 ) -> Extraction:
     """The failures in a serialized ``ExportTraceServiceRequest``: its ``exception`` events.
 
@@ -213,15 +221,14 @@ def extract_spans(
     counts as none). With ``attributes``, each
     occurrence also carries the span's attributes merged with the event's (the
     event's win), for halt-rule keys; without, only the failure fields are
-    decoded. With ``wanted`` (span ids, for root-cause linking), ``spans`` holds the
-    linking facts of each span with failures and of each span whose id is wanted.
+    decoded. With ``trees`` (root-cause linking), ``spans`` holds the linking facts of
+    each span with failures and of each span whose id is wanted, in the traces followed.
     Raises ``DecodeError`` when the request's frame does not decode.
     """
     found = Extraction()
     now = time.time_ns()
     frame = parse_frames(body)
     indexes = exception_span_indexes(body)
-    tree = found.spans if wanted is not None else None
     for number, (service, items) in enumerate(scopes(frame)):
         found.items += len(items)
         spans = (
@@ -229,9 +236,9 @@ def extract_spans(
             if indexes is None
             else [items[index] for index in indexes[number]]
         )
-        _add_span_failures(found, spans, service, now, attributes, tree=tree)
-        if wanted:
-            add_wanted(items, wanted, service, found.spans)
+        _add_span_failures(found, spans, service, now, attributes, trees=trees)
+        if trees is not None and trees.scan_now():
+            add_wanted(items, trees.wanted, service, found.spans)
     return found
 
 
@@ -242,7 +249,7 @@ def _add_span_failures(
     now: int,
     attributes: bool,
     *,
-    tree: list[TracedSpan] | None = None,
+    trees: SpanTrees | None = None,
 ) -> None:
     """Add the failures of serialized spans to ``found``. A span that does not decode, or
     one of whose ``exception`` events does not, is rejected with none of its failures.
@@ -253,6 +260,10 @@ def _add_span_failures(
     decode = SpanFrame.FromString
     verdicts = _TEMPLATES
     added = found.occurrences
+    tree: list[TracedSpan] | None = None
+    keep = 0
+    if trees is not None:
+        tree, keep = found.spans, trees.keep
     for raw in spans:
         before = len(added)
         invalid: list[InvalidFailure] | None = None
@@ -297,8 +308,11 @@ def _add_span_failures(
                         context,
                     )
                 )
-            if tree is not None and len(added) > before:
-                tree.append(facts_of(span, service, added[before:]))  # linking reads it
+            if tree is not None and len(added) > before:  # linking reads it
+                trace_id = span.trace_id
+                if keep >= EVERY_TRACE or (trace_id and trace_id[0] < keep):
+                    tree.append(facts_of(span, service, added[before:]))
+                found.offered += 1
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
