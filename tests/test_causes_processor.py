@@ -15,12 +15,16 @@ from faultlens_collector.causes.listener import RootCauseSettings
 from faultlens_collector.causes.window import WindowSettings
 from faultlens_collector.cli import main
 from faultlens_collector.control.client import ControlClient
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.actions_support import wait_until
 from tests.otlp_receiver import OtlpReceiver, attributes
 from tests.processor_support import (
     FAULTLENS,
+    LOGS_EXPORT,
     TRACE_EXPORT,
     failure_attributes,
     key_values,
@@ -303,3 +307,32 @@ def test_beyond_the_budget_a_sample_of_the_traces_is_followed(tmp_path: Path) ->
     # Every failure is stored whether its trace was followed or not.
     with running_processor(tmp_path, root_causes=None) as processor:
         assert group(processor.address, PRICING).count == 60
+
+
+def test_a_failure_sent_as_a_log_record_is_linked_through_its_span(tmp_path: Path) -> None:
+    """cart records its failure as a log record tied to its span (as the SDKs do with
+    OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN=logs); its span arrives over the traces
+    signal, without an exception event but with status ERROR."""
+    requests = cascade(1)
+    requests[1] = ("cart", [_span(1, 3, 2, 10, 80)])  # the span, no event
+    record = LogRecord(
+        time_unix_nano=T0 + 75 * MS,
+        trace_id=(1).to_bytes(16, "big"),
+        span_id=(103).to_bytes(8, "big"),
+        attributes=key_values(
+            failure_attributes(CART, exception_type="cart.UpstreamError", failure_handled=False)
+        ),
+    )
+    logs = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=key_values({"service.name": "cart"})),
+                scope_logs=[ScopeLogs(log_records=[record])],
+            )
+        ]
+    )
+    with running_processor(tmp_path, root_causes=FAST) as processor:
+        assert raw_call(processor.address, LOGS_EXPORT, logs.SerializeToString())[1] is None
+        send(processor.address, requests)
+        wait_until(lambda: linked(processor.address))
+        assert group(processor.address, CHECKOUT).root_fingerprint == PRICING

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from faultlens_collector.causes.linking import link_trace
+from faultlens_collector.causes.linking import LOGGED, SpanFacts, link_trace
 from faultlens_collector.causes.links import changes
 from faultlens_collector.causes.window import Decision, TraceWindow, WindowSettings
 from hypothesis import given, settings
@@ -210,3 +210,28 @@ def test_a_trace_followed_under_load_counts_for_its_weight() -> None:
     (decision,) = held.collect()
     assert decision.weight == 4
     assert totals([decision]) == {("pricing", "cart"): (4, 4), ("pricing", "checkout"): (4, 4)}
+
+
+def test_a_logged_failure_takes_its_span_s_place_once_the_span_arrives() -> None:
+    clock = Clock()
+    held = window(clock)
+    logged = Failure("logged", at(5), service="cart")
+    placeholder = SpanFacts(span_id(3), b"", at(5), at(5), 0, "cart", (logged,), LOGGED)
+    held.add(T1, [placeholder])
+    assert span_id(3) in held.wanted()  # its span gives it a place in the tree
+    held.add(T1, [placeholder])  # the same record sent again: counted once
+    arrived = span(3, 2, 1, 10, service="cart")  # the span itself, no event, ERROR
+    held.add(T1, [arrived])
+    assert span_id(3) not in held.wanted()
+    assert span_id(2) in held.wanted()  # now it passes a failure on: its caller matters
+    clock.now += 6
+    held.watch(T1, "logged")
+    clock.now += 6
+    (decision,) = held.collect()
+    assert decision.verdict.failures == 1
+    # ... and in the other order: the span first (wanted by an earlier failure), then the log.
+    held.add(T2, [arrived._replace(failures=()), placeholder])
+    held.watch(T2, "logged")
+    clock.now += 6
+    (decision,) = held.collect()
+    assert decision.verdict.failures == 1

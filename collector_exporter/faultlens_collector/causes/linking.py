@@ -74,6 +74,10 @@ REACTION_NANOS: Final = 50_000_000
 _CALLED_KINDS: Final = frozenset({0, 2, 5})  # UNSPECIFIED, SERVER, CONSUMER
 #: ``Span.kind`` values of spans that call another service.
 _CALLING_KINDS: Final = frozenset({3, 4})  # CLIENT, PRODUCER
+#: The kind of a placeholder for a span known only from failures sent as log records
+#: tied to it: its parent is unknown until the span arrives; until then it hangs, like
+#: a span whose parent never arrived, under a span of its service around its time.
+LOGGED: Final = -1
 
 
 class FailureLike(Protocol):
@@ -221,7 +225,7 @@ def _parents(by_id: dict[bytes, SpanFacts], skew: int) -> _Parents:
         if parent is not None and parent is not span:
             parents[span.span_id] = (parent, False)
             called.add(parent.span_id)
-        elif span.parent_id and parent is None:
+        elif (span.parent_id and parent is None) or span.kind == LOGGED:
             orphans.append(span)
     for orphan in orphans:
         chosen = _guess(orphan, by_id, parents, called, skew)

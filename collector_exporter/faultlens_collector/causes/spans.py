@@ -8,6 +8,8 @@
   sample of the traces, chosen by the first byte of the trace id (so every span of a
   trace is in or out together, whichever service sends it): a span with failures of a
   trace outside the sample costs one byte comparison.
+* :func:`logged_span` — a failure sent as a log record with a span context stands on
+  a placeholder of its span until the span itself arrives.
 * :func:`add_wanted` — the spans *without* failures that a held trace wants (the
   parent of a span that passed a failure on, :mod:`.window`). They are found without
   decoding the others: a serialized span starts with its trace id and its span id
@@ -25,7 +27,7 @@ from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
-from faultlens_collector.causes.linking import FailureLike, SpanFacts
+from faultlens_collector.causes.linking import LOGGED, FailureLike, SpanFacts
 from faultlens_collector.processor.framing import SpanFrame
 from faultlens_collector.processor.framing import StatusFrame as _StatusFrame
 
@@ -93,6 +95,17 @@ def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> Traced
             failures,
             span.kind,
         ),
+    )
+
+
+def logged_span(record: Any, service: str, failure: FailureLike) -> TracedSpan:
+    """A failure sent as a log record tied to a span: a placeholder for that span
+    (:data:`~.linking.LOGGED`) with the failure on it, at the record's time; the span
+    itself, when it arrives over the traces signal, takes its place
+    (:mod:`.window`)."""
+    when = failure.time_unix_nano
+    return record.trace_id, _new(
+        SpanFacts, (record.span_id, b"", when, when, 0, service, (failure,), LOGGED)
     )
 
 

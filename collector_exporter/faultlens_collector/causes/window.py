@@ -57,6 +57,7 @@ from typing import Any, Final
 
 from faultlens_collector.causes.linking import (
     CLOCK_SKEW_NANOS,
+    LOGGED,
     Link,
     SpanFacts,
     Verdict,
@@ -191,6 +192,22 @@ class _Templates:
         entry[2] = verdict
 
 
+def _merged(held: SpanFacts, arrived: SpanFacts) -> SpanFacts:
+    """One span seen twice: sent again (the same), found as wanted after its failures
+    (the one with failures), or a placeholder of failures sent as log records and the
+    span itself (the span, with every failure) — ``held`` itself when nothing changes."""
+    if LOGGED in (held.kind, arrived.kind):
+        base = arrived if held.kind == LOGGED and arrived.kind != LOGGED else held
+        failures = list(held.failures)
+        failures += [failure for failure in arrived.failures if failure not in failures]
+        if base is held and len(failures) == len(held.failures):
+            return held
+        return base._replace(failures=tuple(failures))
+    if arrived.failures and not held.failures:
+        return arrived
+    return held
+
+
 def applied(template: Verdict, spans: Iterable[SpanFacts]) -> Verdict:
     """``template`` (the verdict of a trace with the same groups) as the verdict of a
     trace made of ``spans``: the same root and the same links, counting this trace's
@@ -296,6 +313,8 @@ class TraceWindow:
                 failures = trace.failures = len(span.failures)
                 if span.parent_id and span.passes:
                     wanted[span.parent_id] = trace
+                elif span.kind == LOGGED:
+                    wanted[span.span_id] = trace
                 if failures > 1:  # one failure alone has nothing to link: no decision
                     trace.dirty = trace.queued = True
                     settling.append((now, trace))
@@ -322,26 +341,35 @@ class TraceWindow:
         max_spans = self.settings.max_spans
         held = trace.spans
         for span in spans:
-            span_id, parent = span.span_id, span.parent_id
-            parent_known = False
+            span_id = span.span_id
             for index, other in enumerate(held):
-                if other.span_id == span_id:  # sent again, or found as wanted and failing
-                    if span.failures and not other.failures:
-                        held[index] = span
-                        trace.failures += len(span.failures)
+                if other.span_id == span_id:  # sent again, found as wanted, or logged
+                    merged = _merged(other, span)
+                    if merged is not other:
+                        held[index] = merged
+                        trace.failures += len(merged.failures) - len(other.failures)
+                        if merged.kind != LOGGED and wanted.get(span_id) is trace:
+                            del wanted[span_id]
+                        self._want_parent(trace, merged)
                     break
-                parent_known = parent_known or other.span_id == parent
             else:
                 if len(held) >= max_spans:
                     self.dropped_spans += 1
                     continue
                 held.append(span)
                 trace.failures += len(span.failures)
-                if wanted and wanted.get(span_id) is trace:
+                if span.kind == LOGGED:
+                    wanted[span_id] = trace  # its span gives it its place in the tree
+                elif wanted.get(span_id) is trace:
                     del wanted[span_id]
-                if parent and not parent_known and span.passes:
-                    wanted[parent] = trace
+                self._want_parent(trace, span)
         self._touch(trace, now)
+
+    def _want_parent(self, trace: _Trace, span: SpanFacts) -> None:
+        """Want the parent of a span that passes a failure on, unless it is held."""
+        parent = span.parent_id
+        if parent and span.passes and not any(other.span_id == parent for other in trace.spans):
+            self._wanted[parent] = trace
 
     def _touch(self, trace: _Trace, now: float) -> None:
         """News for ``trace``: decide it (again) once it settles."""

@@ -95,7 +95,7 @@ class IngestService:
         trees = interest.span_trees if interest is not None else None
         self._span_trees = trees
         self._extract_spans = functools.partial(extract_spans, attributes=attributes, trees=trees)
-        self._extract_logs = functools.partial(extract_logs, attributes=attributes)
+        self._extract_logs = functools.partial(extract_logs, attributes=attributes, trees=trees)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -118,12 +118,7 @@ class IngestService:
         """TraceService/Export."""
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
-        trees = self._span_trees
-        if trees is not None:
-            trees.offered += found.offered
-            if found.spans:
-                assert self._listener is not None  # span trees are read only for a listener
-                _notify(self._listener.on_spans, found.spans, "span trees")
+        self._span_facts(found)
         if self._success_keys:
             _notify(self._successes, body, "success")
         self._forward("traces", body)
@@ -133,6 +128,7 @@ class IngestService:
         """LogsService/Export."""
         found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
+        self._span_facts(found)
         self._forward("logs", body)
         return _response(logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", found)
 
@@ -144,6 +140,16 @@ class IngestService:
             _notify(self._listener.on_metrics, request, "metrics")
         self._forward("metrics", body)
         return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+    def _span_facts(self, found: Extraction) -> None:
+        """The span-tree facts of a committed request to the listener (linking)."""
+        trees = self._span_trees
+        if trees is None:
+            return
+        trees.offered += found.offered
+        if found.spans:
+            assert self._listener is not None  # span trees are read only for a listener
+            _notify(self._listener.on_spans, found.spans, "span trees")
 
     def _successes(self, body: bytes) -> None:
         """Each distinct key of the request's successful spans to the listener, once."""

@@ -31,6 +31,7 @@ from faultlens_collector.causes.spans import (
     TracedSpan,
     add_wanted,
     facts_of,
+    logged_span,
 )
 from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.groups.model import Occurrence
@@ -372,12 +373,14 @@ def _remember(key: object, verdict: Template | InvalidFailure | None) -> None:
     _TEMPLATES[key] = verdict
 
 
-def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
+def extract_logs(
+    body: bytes, *, attributes: bool = False, trees: SpanTrees | None = None
+) -> Extraction:
     """The failures in a serialized ``ExportLogsServiceRequest``: records with ``exception.*``.
 
     Only records whose bytes contain an ``exception.type`` or
-    ``exception.message`` key are decoded; ``attributes`` and errors as for
-    :func:`extract_spans`.
+    ``exception.message`` key are decoded; ``attributes``, ``trees`` (a failure tied to
+    a span is linked through that span) and errors as for :func:`extract_spans`.
     """
     found = Extraction()
     now = time.time_ns()
@@ -394,19 +397,20 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 if exc.has_exception_keys:
                     found.reject(f"log record {exc}")
                 continue
-            found.occurrences.append(
-                _occurrence(
-                    template,
-                    attributes_of_serialized(record.attributes) if attributes else {},
-                    time_unix_nano=_time(
-                        record.time_unix_nano, record.observed_time_unix_nano, now
-                    ),
-                    service=service,
-                    span_name="",
-                    trace_id=record.trace_id,
-                    span_id=record.span_id,
-                )
+            occurrence = _occurrence(
+                template,
+                attributes_of_serialized(record.attributes) if attributes else {},
+                time_unix_nano=_time(record.time_unix_nano, record.observed_time_unix_nano, now),
+                service=service,
+                span_name="",
+                trace_id=record.trace_id,
+                span_id=record.span_id,
             )
+            found.occurrences.append(occurrence)
+            if trees is not None and occurrence.span_id:
+                found.offered += 1
+                if trees.follows(record.trace_id):
+                    found.spans.append(logged_span(record, service, occurrence))
     return found
 
 
