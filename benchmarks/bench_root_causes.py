@@ -22,6 +22,7 @@ Run: ``.venv/bin/python benchmarks/bench_root_causes.py [--traces N] [--rounds N
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import tempfile
@@ -170,24 +171,80 @@ def ingest(bodies: list[bytes], spans: int, rounds: int, threads: int, label: st
 
 
 def memory(traces: int) -> None:
-    workload = cascade_traces.generate(traces, failing_only=0.0)
-    window = TraceWindow(WindowSettings(max_traces=traces * 2))
-    trees = SpanTrees(window.wanted())
-    found = [extract_spans(body, trees=trees) for _, body in workload.requests]
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for extraction in found:
-        window.add_many(extraction.spans)
-    held = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    per_trace = held / len(window)
+    """Bytes per open trace: what the window keeps alive (its records, the span facts,
+    the failures), measured after the requests' other garbage is gone — for the cascade
+    traces of the generator and for traces with one failure each."""
+    rng = random.Random(3)
+    fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
+    shapes = {
+        "cascades (generated traces)": [
+            body for _, body in cascade_traces.generate(traces, failing_only=0.0).requests
+        ],
+        "one failure per trace (bench_processor)": [
+            build_request(rng, 1000, 0.10, fingerprints) for _ in range(50)
+        ],
+    }
     limit = WindowSettings().max_traces
+    print("\nmemory per open trace:")
+    for label, bodies in shapes.items():
+        for body in bodies[:10]:  # warm the bounded caches (templates, fingerprints)
+            extract_spans(body, trees=SpanTrees({}))
+        window = TraceWindow(WindowSettings(max_traces=10**6))
+        trees = SpanTrees(window.wanted())
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for body in bodies:
+            window.add_many(extract_spans(body, trees=trees).spans)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        per_trace = held / len(window)
+        print(
+            f"  {label}: {len(window):,} traces, {window.spans:,} spans held: "
+            f"{per_trace:,.0f} bytes per trace; at --max-traces {limit:,}: "
+            f"{per_trace * limit / 1e6:.0f} MB"
+        )
+
+
+def offline(traces: int, label: str, *, tolerance_ms: float = 1.0, **shape: float) -> None:
+    """The same workload through ingest's extraction and the window, without gRPC, with
+    a simulated clock: how the scores move with the shape of the traffic."""
+    workload = cascade_traces.generate(traces, **shape)  # type: ignore[arg-type]
+    clock = [0.0]
+    window = TraceWindow(WindowSettings(skew_nanos=int(tolerance_ms * 1e6)), clock=lambda: clock[0])
+    trees = SpanTrees(window.wanted())
+    decisions: list[Decision] = []
+    for when, body in workload.requests:
+        clock[0] = when / 1e9
+        window.add_many(extract_spans(body, trees=trees).spans)
+        decisions += window.collect()
+    clock[0] += 100
+    decisions += window.collect()
+    roots = {decision.trace_id: decision.verdict.root for decision in decisions}
+    links = {key: change.occurrences for key, change in changes(decisions).items()}
+    result = score(workload.truths, roots, links, kinds())
     print(
-        f"\nmemory: {len(window):,} open traces, {window.spans:,} spans held: "
-        f"{per_trace:,.0f} bytes per open trace (the failures' occurrences are shared with "
-        f"the store's batch, not counted); at the default --max-traces {limit:,}: "
-        f"{per_trace * limit / 1e6:.0f} MB"
+        f"  {label:<52} top-1 {result.top1:.3f}  links P {result.link_precision:.3f} "
+        f"R {result.link_recall:.3f}  weighted P {result.weighted_precision:.3f} "
+        f"R {result.weighted_recall:.3f}"
     )
+
+
+def sensitivity(traces: int) -> None:
+    print(
+        f"\nsensitivity (offline, {traces:,} traces each; defaults: half the services send "
+        "only failing spans, clocks within 0.5 ms, 10% noise, flushes every 0.1-1.5 s):"
+    )
+    offline(traces, "defaults")
+    offline(traces, "every span sent", failing_only=0.0)
+    offline(traces, "only failing spans (the faultlens exporter)", failing_only=1.0)
+    offline(traces, "20% noise", noise=0.3)
+    offline(traces, "flushes every 0.1-6 s (late arrivals)", flush_ms=(100.0, 6000.0))
+    offline(traces, "clocks 1.5 ms apart", skew_ms=1.5)
+    offline(traces, "clocks 5 ms apart", skew_ms=5.0)
+    offline(traces, "clocks 5 ms apart, --clock-skew-ms 5", skew_ms=5.0, tolerance_ms=5.0)
+    offline(traces, "clocks 5 ms apart, failing spans only", skew_ms=5.0, failing_only=1.0)
 
 
 def main() -> int:
@@ -198,6 +255,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--sensitivity", action="store_true", help="also score other shapes")
     args = parser.parse_args()
     ok = True
     if not args.skip_accuracy:
@@ -213,6 +271,8 @@ def main() -> int:
         plain = [build_request(rng, 1000, 0.10, fingerprints) for _ in range(200)]
         ok = ingest(plain, 200_000, args.rounds, args.threads, "bench_processor spans") and ok
     memory(5000)
+    if args.sensitivity:
+        sensitivity(args.traces)
     return 0 if ok else 1
 
 

@@ -49,7 +49,14 @@ def test_the_facts_of_a_failing_span() -> None:
     assert facts.parent_id == (1).to_bytes(8, "big")
     assert (facts.start, facts.end, facts.status, facts.kind) == (1002, 1998, STATUS_ERROR, 2)
     assert facts.service == "checkout"
-    assert facts.failures == found.occurrences  # the same objects the store gets
+    ((occurrence,), (failure,)) = (found.occurrences, facts.failures)
+    assert (failure.fingerprint, failure.time_unix_nano, failure.handled, failure.service) == (
+        occurrence.fingerprint,
+        occurrence.time_unix_nano,
+        occurrence.handled,
+        occurrence.service,
+    )
+    assert failure.stacktrace is occurrence.stacktrace  # a compact copy: strings shared
 
 
 def test_wanted_spans_without_failures_are_found() -> None:

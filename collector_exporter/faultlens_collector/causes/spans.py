@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
-from faultlens_collector.causes.linking import LOGGED, FailureLike, SpanFacts
+from faultlens_collector.causes.linking import LOGGED, FailureLike, SpanFacts, failure_event
 from faultlens_collector.processor.framing import SpanFrame
 from faultlens_collector.processor.framing import StatusFrame as _StatusFrame
 
@@ -81,8 +81,9 @@ class SpanTrees:
 
 
 def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> TracedSpan:
-    """The linking facts of a decoded ``SpanFrame`` with ``failures`` on it (the tuple is
-    built directly: this runs for every span with failures)."""
+    """The linking facts of a decoded ``SpanFrame`` with ``failures`` on it (compact
+    copies of them: the window keeps them for a while; the tuple is built directly:
+    this runs for every span with failures)."""
     return span.trace_id, _new(
         SpanFacts,
         (
@@ -92,7 +93,7 @@ def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> Traced
             span.end_time_unix_nano,
             status_code(span.status),
             service,
-            failures,
+            tuple(map(failure_event, failures)),
             span.kind,
         ),
     )
@@ -105,7 +106,7 @@ def logged_span(record: Any, service: str, failure: FailureLike) -> TracedSpan:
     (:mod:`.window`)."""
     when = failure.time_unix_nano
     return record.trace_id, _new(
-        SpanFacts, (record.span_id, b"", when, when, 0, service, (failure,), LOGGED)
+        SpanFacts, (record.span_id, b"", when, when, 0, service, (failure_event(failure),), LOGGED)
     )
 
 

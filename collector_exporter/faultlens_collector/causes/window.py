@@ -67,7 +67,7 @@ from faultlens_collector.causes.linking import (
 #: Defaults (see the module docstring).
 SETTLE_SECONDS: Final = 5.0
 WINDOW_SECONDS: Final = 30.0
-MAX_TRACES: Final = 50_000
+MAX_TRACES: Final = 20_000
 MAX_SPANS: Final = 256
 DECISIONS_PER_SECOND: Final = 20
 DECISION_SHARE: Final = 0.05
