@@ -123,8 +123,15 @@ def _stored_links(path: Path) -> list:
         database.close()
 
 
-def ingest(bodies: list[bytes], spans: int, rounds: int, threads: int, label: str) -> bool:
-    print(f"\ningest, {label}: {len(bodies)} requests, {spans:,} spans, {threads} client threads")
+def ingest(rounds: list[list[bytes]], spans: int, threads: int, label: str) -> bool:
+    """Spans/s and server CPU per request with and without linking, rounds interleaved;
+    each round sends traces neither server saw before (a trace sent twice is linked once:
+    re-sending would measure duplicates)."""
+    requests = len(rounds[0])
+    print(
+        f"\ningest, {label}: {len(rounds)} rounds of {requests} requests, {spans:,} spans each, "
+        f"{threads} client threads"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         servers = {
             "with linking": Server(
@@ -132,20 +139,15 @@ def ingest(bodies: list[bytes], spans: int, rounds: int, threads: int, label: st
             ),
             "without": Server(
                 [
-                    FAULTLENS,
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--store",
-                    f"{tmp}/off.db",
-                    "--no-root-causes",
+                    *(FAULTLENS, "serve", "--listen", "127.0.0.1:0"),
+                    *("--store", f"{tmp}/off.db", "--no-root-causes"),
                 ]
             ),
         }
         best = {name: float("inf") for name in servers}
         cpu = {name: float("inf") for name in servers}
         try:
-            for _ in range(rounds):
+            for bodies in rounds:
                 for name, server in servers.items():
                     before = server.cpu_seconds()
                     elapsed = send(server.address, bodies, threads)
@@ -153,7 +155,7 @@ def ingest(bodies: list[bytes], spans: int, rounds: int, threads: int, label: st
                     after = server.cpu_seconds()
                     best[name] = min(best[name], elapsed)
                     if before is not None and after is not None:
-                        cpu[name] = min(cpu[name], (after - before) / len(bodies))
+                        cpu[name] = min(cpu[name], (after - before) / requests)
         finally:
             for server in servers.values():
                 server.stop()
@@ -252,6 +254,8 @@ def main() -> int:
     parser.add_argument("--traces", type=int, default=3000)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=200, help="per round, bench_processor's")
+    parser.add_argument("--ingest-traces", type=int, default=10_000, help="per round, generated")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
@@ -261,15 +265,29 @@ def main() -> int:
     if not args.skip_accuracy:
         ok = accuracy(args.traces, args.settle) and ok
     if not args.skip_ingest:
-        workload = cascade_traces.generate(
-            20_000, seed=7, rate=10_000, failing_only=0.0, flush_ms=(50, 50)
+        generated = [
+            cascade_traces.generate(
+                args.ingest_traces, seed=100 + number, rate=10_000, failing_only=0.0,
+                flush_ms=(50, 50),
+            )
+            for number in range(args.rounds)
+        ]  # fmt: skip
+        ok = (
+            ingest(
+                [[body for _, body in workload.requests] for workload in generated],
+                generated[0].spans,
+                args.threads,
+                "generated traces (every span sent)",
+            )
+            and ok
         )
-        bodies = [body for _, body in workload.requests]
-        ok = ingest(bodies, workload.spans, args.rounds, args.threads, "generated traces") and ok
         rng = random.Random(7)
         fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
-        plain = [build_request(rng, 1000, 0.10, fingerprints) for _ in range(200)]
-        ok = ingest(plain, 200_000, args.rounds, args.threads, "bench_processor spans") and ok
+        plain = [
+            [build_request(rng, 1000, 0.10, fingerprints) for _ in range(args.requests)]
+            for _ in range(args.rounds)
+        ]
+        ok = ingest(plain, 1000 * args.requests, args.threads, "bench_processor spans") and ok
     memory(5000)
     if args.sensitivity:
         sensitivity(args.traces)

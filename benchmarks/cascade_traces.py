@@ -47,8 +47,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bench_processor import _kv
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -547,21 +547,36 @@ class _Trace:
         return _Outcome(True, span.start + self.ms(2, 8))
 
     def serve_inventory(self, span: SimSpan) -> _Outcome:
-        outcome = self.call(span, "warehouse", span.start + self.ms(0.5, 1))
-        now = outcome.end + self.ms(0.5, 1)
-        if outcome.ok:
-            return _Outcome(True, now + self.ms(0.5, 1))
-        if self.rng.random() < self.absorb:  # cached stock; Node's code swallows it silently
-            return _Outcome(True, now + self.ms(0.5, 1))
-        self.fail(span, INVENTORY_ERROR, now, escaped=True, root=outcome.cause)
-        return _Outcome(False, now + self.ms(0.3, 0.6), outcome.cause)
+        # cached stock when the warehouse fails: Node's code swallows it silently
+        return self.relay(span, "warehouse", INVENTORY_ERROR, absorb=self.absorb)
 
     def serve_warehouse(self, span: SimSpan) -> _Outcome:
-        if self.scenario == "warehouse":
-            when = span.start + self.ms(5, 15)
-            failure = self.fail(span, WAREHOUSE_DEADLOCK, when, escaped=True)
-            return _Outcome(False, when + self.ms(0.3, 1), failure)
-        return _Outcome(True, span.start + self.ms(3, 10))
+        return self.leaf(span, "warehouse", WAREHOUSE_DEADLOCK, (5, 15), (3, 10))
+
+    def leaf(
+        self,
+        span: SimSpan,
+        scenario: str,
+        kind: Kind,
+        failing_ms: tuple[float, float],
+        working_ms: tuple[float, float],
+    ) -> _Outcome:
+        """A service that calls nothing: it fails (escaped) in its own scenario."""
+        if self.scenario == scenario:
+            when = span.start + self.ms(*failing_ms)
+            failure = self.fail(span, kind, when, escaped=True)
+            return _Outcome(False, when + self.ms(0.2, 1), failure)
+        return _Outcome(True, span.start + self.ms(*working_ms))
+
+    def relay(self, span: SimSpan, dependency: str, kind: Kind, *, absorb: float) -> _Outcome:
+        """A service that calls one other and raises ``kind`` when it fails (or, with
+        probability ``absorb``, answers anyway and records nothing)."""
+        outcome = self.call(span, dependency, span.start + self.ms(0.5, 2))
+        now = outcome.end + self.ms(0.5, 1)
+        if outcome.ok or self.rng.random() < absorb:
+            return _Outcome(True, now + self.ms(0.5, 3))
+        self.fail(span, kind, now, escaped=True, root=outcome.cause)
+        return _Outcome(False, now + self.ms(0.3, 1), outcome.cause)
 
     def serve_recommendations(self, span: SimSpan) -> _Outcome:
         now = span.start + self.ms(1, 5)
@@ -574,26 +589,13 @@ class _Trace:
         return _Outcome(True, now + self.ms(1, 3))
 
     def serve_payments(self, span: SimSpan) -> _Outcome:
-        outcome = self.call(span, "fraud", span.start + self.ms(1, 2))
-        now = outcome.end + self.ms(0.5, 1)
-        if outcome.ok:
-            return _Outcome(True, now + self.ms(2, 5))
-        self.fail(span, PAYMENTS_ERROR, now, escaped=True, root=outcome.cause)
-        return _Outcome(False, now + self.ms(0.3, 1), outcome.cause)
+        return self.relay(span, "fraud", PAYMENTS_ERROR, absorb=0.0)
 
     def serve_fraud(self, span: SimSpan) -> _Outcome:
-        if self.scenario == "fraud":
-            when = span.start + self.ms(2, 6)
-            failure = self.fail(span, FRAUD_VALUE, when, escaped=True)
-            return _Outcome(False, when + self.ms(0.2, 0.5), failure)
-        return _Outcome(True, span.start + self.ms(2, 6))
+        return self.leaf(span, "fraud", FRAUD_VALUE, (2, 6), (2, 6))
 
     def serve_shipping(self, span: SimSpan) -> _Outcome:
-        if self.scenario == "shipping":
-            when = span.start + self.ms(1, 4)
-            failure = self.fail(span, SHIPPING_TYPE, when, escaped=True)
-            return _Outcome(False, when + self.ms(0.2, 0.5), failure)
-        return _Outcome(True, span.start + self.ms(1, 4))
+        return self.leaf(span, "shipping", SHIPPING_TYPE, (1, 4), (1, 4))
 
 
 SCENARIOS = {
@@ -721,14 +723,6 @@ def _batches(
         yield flush, _request(service, batch, offset)
 
 
-def _attribute(key: str, value: object) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
-
-
 def _event(failure: SimFailure, offset: int) -> Span.Event:
     kind = failure.kind
     attributes = {
@@ -750,7 +744,7 @@ def _event(failure: SimFailure, offset: int) -> Span.Event:
     return Span.Event(
         name="exception",
         time_unix_nano=EPOCH + failure.time + offset,
-        attributes=[_attribute(key, value) for key, value in attributes.items()],
+        attributes=[_kv(key, value) for key, value in attributes.items()],
     )
 
 
@@ -758,9 +752,9 @@ def _request(service: str, batch: list[tuple[bytes, SimSpan]], offset: int) -> b
     language = {NODE: "nodejs", FAULTLENS: "python", PLAIN_PYTHON: "python"}[LANGUAGES[service]]
     resource = Resource(
         attributes=[
-            _attribute("service.name", service),
-            _attribute("telemetry.sdk.language", language),
-            _attribute("telemetry.sdk.name", "opentelemetry"),
+            _kv("service.name", service),
+            _kv("telemetry.sdk.language", language),
+            _kv("telemetry.sdk.name", "opentelemetry"),
         ]
     )
     spans = [
@@ -772,7 +766,7 @@ def _request(service: str, batch: list[tuple[bytes, SimSpan]], offset: int) -> b
             kind=span.kind,  # type: ignore[arg-type]
             start_time_unix_nano=EPOCH + span.start + offset,
             end_time_unix_nano=EPOCH + span.end + offset,
-            attributes=[_attribute("http.request.method", "POST")],
+            attributes=[_kv("http.request.method", "POST")],
             events=[_event(failure, offset) for failure in span.failures],
             status=Status(
                 code=Status.STATUS_CODE_ERROR if span.error else Status.STATUS_CODE_UNSET

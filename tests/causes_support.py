@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from faultlens_collector.causes.linking import STATUS_ERROR, STATUS_OK, STATUS_UNSET, SpanFacts
 
-__all__ = ["STATUS_ERROR", "STATUS_OK", "STATUS_UNSET", "Failure", "span", "span_id"]
+__all__ = [
+    "STATUS_ERROR",
+    "STATUS_OK",
+    "STATUS_UNSET",
+    "Failure",
+    "formatted",
+    "span",
+    "span_id",
+]
 
 MS = 1_000_000
 
@@ -56,3 +66,12 @@ def span(
 
 def at(ms: float) -> int:
     return int(ms * MS)
+
+
+def formatted(raiser: Callable[[], object]) -> str:
+    """The printed traceback of what ``raiser`` raises (as an SDK sends it)."""
+    try:
+        raiser()
+    except BaseException as exc:
+        return "".join(traceback.format_exception(exc))
+    raise AssertionError("did not raise")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import pytest
 from faultlens_collector.causes.chains import MAX_CAUSES, chain_of, names_cause
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.causes_support import formatted
 from tests.grouping_samples import (
     JAVA_SPRING,
     NODE_EXPRESS,
@@ -24,14 +24,6 @@ class UpstreamError(Exception):
     pass
 
 
-def _formatted(raiser) -> str:
-    try:
-        raiser()
-    except BaseException as exc:
-        return "".join(traceback.format_exception(exc))
-    raise AssertionError("did not raise")
-
-
 def test_raise_from_names_the_cause() -> None:
     def fail() -> None:
         try:
@@ -39,7 +31,7 @@ def test_raise_from_names_the_cause() -> None:
         except TimeoutError as exc:
             raise UpstreamError("pricing unavailable") from exc
 
-    chain = chain_of(_formatted(fail))
+    chain = chain_of(formatted(fail))
     assert chain == ("TimeoutError",)
     assert names_cause(chain, "TimeoutError")
     assert not names_cause(chain, f"{__name__}.UpstreamError")  # the failure itself
@@ -58,8 +50,8 @@ def test_implicit_chain_during_handling() -> None:
         except KeyError:
             raise ValueError("bad price") from None
 
-    assert chain_of(_formatted(fail_during_handling)) == ("KeyError",)
-    assert chain_of(_formatted(suppressed)) == ()  # `from None`: no chain printed
+    assert chain_of(formatted(fail_during_handling)) == ("KeyError",)
+    assert chain_of(formatted(suppressed)) == ()  # `from None`: no chain printed
 
 
 def test_three_levels_and_qualified_names() -> None:
@@ -72,7 +64,7 @@ def test_three_levels_and_qualified_names() -> None:
         except TimeoutError as exc:
             raise UpstreamError("gave up") from exc
 
-    chain = chain_of(_formatted(fail))
+    chain = chain_of(formatted(fail))
     assert set(chain) == {"ConnectionResetError", "TimeoutError"}
     assert names_cause(chain, "builtins.ConnectionResetError")
 
@@ -81,7 +73,7 @@ def test_no_chain_in_a_plain_traceback() -> None:
     def fail() -> None:
         raise UpstreamError("alone")
 
-    assert chain_of(_formatted(fail)) == ()
+    assert chain_of(formatted(fail)) == ()
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is 3.11+")
@@ -89,7 +81,7 @@ def test_exception_group_members_are_causes() -> None:
     def fail() -> None:
         raise ExceptionGroup("two", [ValueError("a"), KeyError("b")])  # noqa: F821
 
-    chain = chain_of(_formatted(fail))
+    chain = chain_of(formatted(fail))
     assert set(chain) == {"ValueError", "KeyError"}
     assert "ExceptionGroup" not in chain
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import random
-import traceback
 
 from faultlens_collector.causes.linking import SpanFacts, Verdict, link_trace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.causes_support import STATUS_ERROR, STATUS_OK, STATUS_UNSET, Failure, at, span, span_id
+from tests.causes_support import (
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_UNSET,
+    Failure,
+    at,
+    formatted,
+    span,
+    span_id,
+)
 
 
 def links(verdict: Verdict) -> dict[tuple[str, str], int]:
@@ -115,14 +123,15 @@ def test_a_failure_logged_before_the_call_started_is_not_a_symptom() -> None:
     assert ("pricing", "checkout") in verdict.links
 
 
-def _chained_stack() -> str:
+def _wrap_timeout() -> None:
     try:
-        try:
-            raise TimeoutError("pricing timed out")
-        except TimeoutError as exc:
-            raise RuntimeError("upstream") from exc
-    except RuntimeError as exc:
-        return "".join(traceback.format_exception(exc))
+        raise TimeoutError("pricing timed out")
+    except TimeoutError as exc:
+        raise RuntimeError("upstream") from exc
+
+
+def _chained_stack() -> str:
+    return formatted(_wrap_timeout)
 
 
 def test_exception_chain_inside_one_span() -> None:

@@ -112,3 +112,26 @@ def test_wanted_spans_are_looked_for_in_the_sampled_share_of_scopes() -> None:
     assert all(trees.scan_now() for _ in range(10))
     trees.keep = 64
     assert sum(trees.scan_now() for _ in range(400)) == 100
+
+
+def test_the_share_followed_keeps_within_the_budget() -> None:
+    now = [100.0]
+    trees = SpanTrees({}, budget=100, clock=lambda: now[0])
+    trees.offer(60)
+    assert trees.keep == 256  # within the budget: every trace
+    trees.offer(60)
+    assert trees.keep == 128  # 120 offered this second: one in two from now on
+    trees.offer(200)
+    assert trees.keep == 64  # a burst: halved until the followed ones fit (320 / 4 <= 100)
+    assert trees.weight == 4
+    now[0] += 1
+    trees.offer(1)
+    assert trees.keep == 64  # 320 last second: one in four
+    now[0] += 1
+    trees.offer(1)
+    assert trees.keep == 128  # a quiet second: the share grows back, a doubling a second
+    now[0] += 5  # a quiet while: back to every trace
+    trees.offer(1)
+    assert trees.keep == 256
+    trees.offer(0)
+    assert trees.keep == 256

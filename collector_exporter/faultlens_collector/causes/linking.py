@@ -66,6 +66,7 @@ from faultlens_collector.causes.chains import chain_of, names_cause
 STATUS_UNSET: Final = 0
 STATUS_OK: Final = 1
 STATUS_ERROR: Final = 2
+_new_tuple: Final = tuple.__new__
 #: Tolerance when comparing times of different services (their clocks differ).
 CLOCK_SKEW_NANOS: Final = 1_000_000
 #: A caller that records a failure this soon after a failed call returned reacted to it.
@@ -99,66 +100,32 @@ class FailureLike(Protocol):
     def service(self) -> str: ...
 
 
-class FailureEvent:
-    """What linking keeps of one failure event (a compact copy of the processor's
-    ``Occurrence``: the strings are shared with it)."""
+class FailureEvent(NamedTuple):
+    """What linking keeps of one failure event: a compact copy of the processor's
+    ``Occurrence`` (the strings are shared with it)."""
 
-    __slots__ = (
-        "count",
-        "exception_type",
-        "fingerprint",
-        "handled",
-        "service",
-        "stacktrace",
-        "time_unix_nano",
-    )
-
-    def __init__(  # noqa: PLR0917 - positional: one per failure on the ingest path
-        self,
-        fingerprint: str,
-        exception_type: str,
-        stacktrace: str,
-        handled: bool | None,
-        count: int,
-        time_unix_nano: int,
-        service: str,
-    ) -> None:
-        self.fingerprint = fingerprint
-        self.exception_type = exception_type
-        self.stacktrace = stacktrace
-        self.handled = handled
-        self.count = count
-        self.time_unix_nano = time_unix_nano
-        self.service = service
-
-    def _key(self) -> tuple[object, ...]:
-        return (
-            self.fingerprint,
-            self.exception_type,
-            self.stacktrace,
-            self.handled,
-            self.count,
-            self.time_unix_nano,
-            self.service,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FailureEvent) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
+    fingerprint: str
+    exception_type: str
+    stacktrace: str
+    handled: bool | None
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, on purpose
+    time_unix_nano: int
+    service: str
 
 
 def failure_event(failure: FailureLike) -> FailureEvent:
-    """The compact copy of ``failure``."""
-    return FailureEvent(
-        failure.fingerprint,
-        failure.exception_type,
-        failure.stacktrace,
-        failure.handled,
-        failure.count,
-        failure.time_unix_nano,
-        failure.service,
+    """The compact copy of ``failure`` (built directly: one per failure on ingest)."""
+    return _new_tuple(
+        FailureEvent,
+        (
+            failure.fingerprint,
+            failure.exception_type,
+            failure.stacktrace,
+            failure.handled,
+            failure.count,
+            failure.time_unix_nano,
+            failure.service,
+        ),
     )
 
 

@@ -22,18 +22,18 @@ loses the traces it was holding (their links are never counted).
 
 **Under load.** Following a trace costs a few microseconds per span with failures on
 the ingest threads. Within :attr:`RootCauseSettings.budget` spans with failures per
-second (default 5,000) every trace is followed; beyond, one trace in 2, 4, … (the
-smallest power of two that brings the followed spans within the budget), chosen by
-the first byte of the trace id (:class:`~.spans.SpanTrees`), and each decision counts
-for as many traces: link counts are then estimates — unbiased, each within a few
-percent once a link was seen in a few hundred traces.
+second (default 1,000) every trace is followed; beyond, one trace in 2, 4, … (the
+smallest power of two that brings the followed spans within the budget, decided per
+second and halved at once within a burst), chosen by the first byte of the trace id
+(:class:`~.spans.SpanTrees`), and each decision counts for as many traces: link
+counts are then estimates — unbiased, each within a few percent once a link was seen
+in a few hundred traces.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -48,7 +48,7 @@ from faultlens_collector.processor.listeners import Interest, Listener
 
 _log = logging.getLogger(__name__)
 #: Default :attr:`RootCauseSettings.budget`.
-BUDGET: Final = 5_000
+BUDGET: Final = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +97,7 @@ class RootCauseListener(Listener):
         self._lock = threading.Lock()  # one decider at a time (the thread, shutdown)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rate = 0.0  # spans with failures offered per second (smoothed)
-        self._last_tick = time.monotonic()
-        self.trees = SpanTrees(self.window.wanted())
+        self.trees = SpanTrees(self.window.wanted(), self.settings.budget)
         self._interest = Interest(span_trees=self.trees)
 
     @property
@@ -113,6 +111,7 @@ class RootCauseListener(Listener):
         self._thread.start()
 
     def on_spans(self, spans: Sequence[TracedSpan]) -> None:
+        self.window.weight = self.trees.weight
         self.window.add_many(spans)
 
     def on_commit(self, changes: Sequence[Change]) -> None:
@@ -137,7 +136,6 @@ class RootCauseListener(Listener):
         """Decide what settled (``everything``: all held traces), store the links and
         tell the alert logic; returns the decisions. Never raises."""
         with self._lock:
-            self._sample()
             try:
                 decisions = self.window.collect(everything=everything)
             except Exception:
@@ -149,21 +147,6 @@ class RootCauseListener(Listener):
             if self.on_decision is not None and decisions:
                 _guarded(self.on_decision, decisions, "report decisions")
             return decisions
-
-    def _sample(self) -> None:
-        """Set the share of traces followed from the rate of spans with failures: all
-        while within the budget, else one in a power of two that brings it within."""
-        now = time.monotonic()
-        elapsed, self._last_tick = now - self._last_tick, now
-        offered, self.trees.offered = self.trees.offered, 0
-        if elapsed <= 0:
-            return
-        self._rate = 0.5 * self._rate + 0.5 * offered / elapsed
-        weight = 1
-        while self._rate / weight > self.settings.budget and weight < EVERY_TRACE:
-            weight *= 2
-        self.trees.keep = EVERY_TRACE // weight
-        self.window.weight = weight
 
     @property
     def followed(self) -> float:

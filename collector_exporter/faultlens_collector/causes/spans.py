@@ -22,7 +22,8 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Container, Sequence
+import time
+from collections.abc import Callable, Container, Sequence
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
@@ -46,24 +47,59 @@ EVERY_TRACE: Final = 256
 
 
 class SpanTrees:
-    """What linking asks ingest for — a live object the linking side changes as it goes.
+    """What linking asks ingest for — a live object ingest and linking share.
 
     ``wanted``: span ids whose spans are handed over even without failures.
     ``keep``: traces whose id starts with a byte below this are followed (256: all).
-    ``offered``: spans with failures ingest saw, followed or not (ingest adds, linking
-    reads it to set ``keep``). Ingest reads and writes it without a lock: a count off
-    by a few under a race changes nothing that matters.
+    ``budget``: spans with failures followed per second at most. Ingest reports each
+    request's spans with failures (:meth:`offer`); within a second, the share of
+    traces followed halves as soon as the followed ones pass the budget, and each new
+    second starts from the share the last second's total called for — growing back by
+    at most a doubling per second. Ingest reads and
+    writes it without a lock: a count off by a few under a race changes nothing that
+    matters.
     """
 
-    __slots__ = ("keep", "offered", "scanned", "wanted")
+    __slots__ = ("_clock", "_count", "_second", "budget", "keep", "scanned", "wanted")
 
-    def __init__(self, wanted: Container[bytes]) -> None:
+    def __init__(
+        self,
+        wanted: Container[bytes],
+        budget: int = 1_000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.wanted = wanted
+        self.budget = budget
         self.keep = EVERY_TRACE
-        self.offered = 0
+        self._clock = clock
+        self._second = -1
+        self._count = 0
         #: Scopes whose spans without failures were looked through (a sampled share of
         #: them while only a sample of the traces is followed).
         self.scanned = 0
+
+    @property
+    def weight(self) -> int:
+        """How many traces a followed trace stands for."""
+        return EVERY_TRACE // self.keep
+
+    def offer(self, spans: int) -> None:
+        """A request had ``spans`` spans with failures (followed or not)."""
+        if not spans:
+            return
+        second = int(self._clock())
+        if second != self._second:
+            gap = max(second - self._second, 1)
+            last = self._count if gap == 1 else 0
+            self._second, self._count = second, 0
+            # What the last second called for, recovering at most a doubling per second
+            # (a pause between bursts is not the end of the load).
+            recovered = self.keep << min(gap, 8)
+            self.keep = min(EVERY_TRACE // _weight_for(last, self.budget), recovered, EVERY_TRACE)
+        self._count += spans
+        while self.keep > 1 and self._count * self.keep > self.budget * EVERY_TRACE:
+            self.keep //= 2
 
     def follows(self, trace_id: bytes) -> bool:
         """Whether the trace is in the sample."""
@@ -80,11 +116,22 @@ class SpanTrees:
         return keep >= EVERY_TRACE or (self.scanned * keep) % EVERY_TRACE < keep
 
 
-def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> TracedSpan:
+def _weight_for(spans: int, budget: int) -> int:
+    """The smallest power of two that brings ``spans`` within ``budget``."""
+    weight = 1
+    while spans > budget * weight and weight < EVERY_TRACE:
+        weight *= 2
+    return weight
+
+
+def facts_of(
+    span: Any, service: str, failures: Sequence[FailureLike], trace_id: bytes | None = None
+) -> TracedSpan:
     """The linking facts of a decoded ``SpanFrame`` with ``failures`` on it (compact
     copies of them: the window keeps them for a while; the tuple is built directly:
-    this runs for every span with failures)."""
-    return span.trace_id, _new(
+    this runs for every span with failures). ``trace_id``: the span's, when read
+    already."""
+    return span.trace_id if trace_id is None else trace_id, _new(
         SpanFacts,
         (
             span.span_id,
@@ -93,7 +140,9 @@ def facts_of(span: Any, service: str, failures: Sequence[FailureLike]) -> Traced
             span.end_time_unix_nano,
             status_code(span.status),
             service,
-            tuple(map(failure_event, failures)),
+            (failure_event(failures[0]),)
+            if len(failures) == 1
+            else tuple(map(failure_event, failures)),
             span.kind,
         ),
     )

@@ -340,12 +340,14 @@ class TraceWindow:
         wanted = self._wanted
         max_spans = self.settings.max_spans
         held = trace.spans
+        news = not held  # a trace just held (watched) waits for its decision
         for span in spans:
             span_id = span.span_id
             for index, other in enumerate(held):
                 if other.span_id == span_id:  # sent again, found as wanted, or logged
                     merged = _merged(other, span)
-                    if merged is not other:
+                    if merged is not other:  # not the same span sent again: news
+                        news = True
                         held[index] = merged
                         trace.failures += len(merged.failures) - len(other.failures)
                         if merged.kind != LOGGED and wanted.get(span_id) is trace:
@@ -356,6 +358,7 @@ class TraceWindow:
                 if len(held) >= max_spans:
                     self.dropped_spans += 1
                     continue
+                news = True
                 held.append(span)
                 trace.failures += len(span.failures)
                 if span.kind == LOGGED:
@@ -363,7 +366,8 @@ class TraceWindow:
                 elif wanted.get(span_id) is trace:
                     del wanted[span_id]
                 self._want_parent(trace, span)
-        self._touch(trace, now)
+        if news:
+            self._touch(trace, now)
 
     def _want_parent(self, trace: _Trace, span: SpanFacts) -> None:
         """Want the parent of a span that passes a failure on, unless it is held."""

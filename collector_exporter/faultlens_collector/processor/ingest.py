@@ -146,7 +146,7 @@ class IngestService:
         trees = self._span_trees
         if trees is None:
             return
-        trees.offered += found.offered
+        trees.offer(found.offered)
         if found.spans:
             assert self._listener is not None  # span trees are read only for a listener
             _notify(self._listener.on_spans, found.spans, "span trees")

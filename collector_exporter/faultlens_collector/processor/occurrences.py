@@ -262,7 +262,7 @@ def _add_span_failures(
     verdicts = _TEMPLATES
     added = found.occurrences
     tree: list[TracedSpan] | None = None
-    keep = 0
+    keep = offered = 0
     if trees is not None:
         tree, keep = found.spans, trees.keep
     for raw in spans:
@@ -310,16 +310,17 @@ def _add_span_failures(
                     )
                 )
             if tree is not None and len(added) > before:  # linking reads it
+                offered += 1
                 trace_id = span.trace_id
                 if keep >= EVERY_TRACE or (trace_id and trace_id[0] < keep):
-                    tree.append(facts_of(span, service, added[before:]))
-                found.offered += 1
+                    tree.append(facts_of(span, service, added[before:], trace_id))
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+    found.offered += offered
 
 
 def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:

@@ -36,7 +36,7 @@ import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
-from faultlens_collector.actions import ActionEngine
+from faultlens_collector.actions import ActionEngine, FailureFacts
 from faultlens_collector.actions.listener import ActionListener, Announcer
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.causes.listener import RootCauseListener, RootCauseSettings
@@ -182,17 +182,18 @@ class Processor:
         except Exception:
             self._close_database()
             raise
+        held: dict[str, FailureFacts] = {}  # new groups' facts while their alert is held
         try:
             links = self.database.link_store()
             self.links = LinkView(links, store)
-            self.root_causes = self._build_root_causes(links, engine)
+            self.root_causes = self._build_root_causes(links, engine, held)
         except Exception as exc:
             self._close_database()
             raise ProcessorError(str(exc)) from exc
         linking = [self.root_causes] if self.root_causes is not None else []
         holds = self.root_causes.held if self.root_causes is not None else None
         self.listeners = listeners = MultiListener(
-            [*linking, ActionListener(engine, holds=holds), *self._extra_listeners]
+            [*linking, ActionListener(engine, holds=holds, held=held), *self._extra_listeners]
         )
         self.writer = BatchWriter(
             store.apply,
@@ -250,7 +251,7 @@ class Processor:
         return self.engine
 
     def _build_root_causes(
-        self, links: LinkStore, engine: ActionEngine
+        self, links: LinkStore, engine: ActionEngine, held: dict[str, FailureFacts]
     ) -> RootCauseListener | None:
         """Root-cause linking, told before the engine about every commit (it holds new
         groups' alerts the engine would send); None when it is off (the links stored
@@ -259,7 +260,7 @@ class Processor:
         if settings is None:
             return None
         assert self.store is not None
-        alerts = Announcer(engine, self.store) if engine.holds_new_alerts() else None
+        alerts = Announcer(engine, self.store, held) if engine.holds_new_alerts() else None
         return RootCauseListener(links, settings, alerts=alerts)
 
     def _build_server(self) -> grpc.Server:
