@@ -656,7 +656,7 @@ def generate(
     seed: int = 16,
     rate: float = 200.0,
     absorb: float = 0.15,
-    noise: float = 0.10,
+    noise: float = 0.12,
     failing_only: float = 0.5,
     flush_ms: tuple[float, float] = (100.0, 1500.0),
     skew_ms: float = 0.5,
@@ -664,10 +664,11 @@ def generate(
     """``traces`` traces starting ``rate`` per second (simulated time).
 
     ``absorb``: chance a caller absorbs a failure where it can; ``noise``: chance of
-    each noise failure; ``failing_only``: chance a service sends a trace's failing
-    spans only (the ``faultlens`` exporter); ``flush_ms``: range of each service's
-    export interval (its ``BatchSpanProcessor`` schedule delay); ``skew_ms``: each
-    service's clock is off by up to this much (the times it reports are shifted).
+    each noise failure (the default makes about 10% of all failures noise);
+    ``failing_only``: chance a service sends a trace's failing spans only (the
+    ``faultlens`` exporter); ``flush_ms``: range of each service's export interval (its
+    ``BatchSpanProcessor`` schedule delay); ``skew_ms``: each service's clock is off by
+    up to this much (the times it reports are shifted).
     """
     rng = random.Random(seed)
     offsets = {service: int(rng.uniform(-skew_ms, skew_ms) * MS) for service in LANGUAGES}
