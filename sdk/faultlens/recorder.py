@@ -215,6 +215,7 @@ def record_failure(
     source: semconv.Source = "manual",
     span: Span | None = None,
     severity_floor: str | None = None,
+    span_status: bool = True,
 ) -> str | None:
     """Record ``exc`` as a failure; return its fingerprint, or None if nothing was recorded.
 
@@ -225,7 +226,10 @@ def record_failure(
     form). ``attributes`` are added to the event (they cannot replace the
     ``exception.*``/``failure.*`` ones). ``span`` is where the event goes (the
     current span by default). ``severity_floor`` raises the default severity
-    (escaped failures are at least ``medium`` regardless).
+    (escaped failures are at least ``medium`` regardless). ``span_status=False``
+    leaves the status of the span the event goes on alone even for an escaped
+    failure (its owner decides; a span faultlens starts for the event still
+    gets ERROR).
 
     An exception already recorded returns its earlier fingerprint without a new
     event. Nothing is recorded while faultlens is disabled. Never raises.
@@ -251,6 +255,7 @@ def record_failure(
             source=source,
             span=span,
             severity_floor=severity_floor,
+            span_status=span_status,
         )
     except Exception:
         report_internal_error("record_failure")
@@ -285,6 +290,7 @@ def _record(
     source: str,
     span: Span | None,
     severity_floor: str | None,
+    span_status: bool = True,
 ) -> str | None:
     previous = getattr(exc, _MARK, None)
     if previous is not None:
@@ -296,7 +302,7 @@ def _record(
         setattr(exc, _MARK, fp)
     mode, count = runtime.storm.admit(fp)
     if mode == SUPPRESS:
-        if not handled:
+        if not handled and span_status:
             target = span if span is not None else trace.get_current_span()
             if target.is_recording():
                 _mark_span_error(target, semconv.qualified_type_name(type(exc)), None)
@@ -336,7 +342,7 @@ def _record(
         attrs[semconv.EXCEPTION_STACKTRACE] = stacktrace
     elif mode == AGGREGATE:
         _ensure_flusher(runtime)
-    _emit(runtime, attrs, target, escaped=not handled)
+    _emit(runtime, attrs, target, escaped=not handled, span_status=span_status)
     return fp
 
 
@@ -374,7 +380,12 @@ def _mark_span_error(span: Span, type_name: str, message: str | None) -> None:
 
 
 def _emit(
-    runtime: _Runtime, attrs: dict[str, AttributeValue], target: Span, *, escaped: bool
+    runtime: _Runtime,
+    attrs: dict[str, AttributeValue],
+    target: Span,
+    *,
+    escaped: bool,
+    span_status: bool = True,
 ) -> None:
     mode = runtime.settings.signal
     type_name = str(attrs[semconv.EXCEPTION_TYPE])
@@ -382,7 +393,7 @@ def _emit(
     if mode != "logs":
         if target.is_recording():
             target.add_event(semconv.EXCEPTION_EVENT_NAME, attrs)
-            if escaped:
+            if escaped and span_status:
                 _mark_span_error(target, type_name, message)
         else:
             own = runtime.tracer.start_span(semconv.FAILURE_SPAN_NAME)
@@ -392,7 +403,7 @@ def _emit(
                     _mark_span_error(own, type_name, message)
             finally:
                 own.end()
-    elif escaped and target.is_recording():
+    elif escaped and span_status and target.is_recording():
         _mark_span_error(target, type_name, message)
     if mode != "span":
         ctx = trace.set_span_in_context(target, otel_context.get_current())
