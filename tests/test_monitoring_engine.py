@@ -31,7 +31,7 @@ def _run(zero_code: ZeroCode, script: str, *args: str) -> Any:
     )
     if version.stdout.strip() != "True":
         pytest.skip(f"{zero_code.version}: the sys.monitoring engine needs Python 3.12+")
-    done = subprocess.run(
+    return subprocess.run(
         [str(zero_code.python), script, *args],
         cwd=PROGRAMS,
         capture_output=True,
@@ -39,7 +39,6 @@ def _run(zero_code: ZeroCode, script: str, *args: str) -> Any:
         timeout=120,
         check=False,
     )
-    return done
 
 
 @pytest.fixture(scope="session")

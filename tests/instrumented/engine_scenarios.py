@@ -1,4 +1,4 @@
-"""Scenarios for the ``sys.monitoring`` engine (Python 3.12+), run by tests/test_monitoring_engine.py.
+"""Scenarios for the ``sys.monitoring`` engine (3.12+), run by tests/test_monitoring_engine.py.
 
 Instruments ``engine_lib:*`` in process with an in-memory exporter and prints,
 for each scenario, the failure events it produced: ``[type, handled, source,
@@ -164,7 +164,7 @@ def _() -> Any:
     def middle() -> None:
         try:
             engine_lib.fail("no match")
-        except TypeError:
+        except TypeError:  # noqa: SIM105 - the bytecode of a handler that does not match
             pass
 
     try:
