@@ -162,9 +162,9 @@ def _() -> Any:
 @scenario("not_matching_handler")
 def _() -> Any:
     def middle() -> None:
-        try:
+        try:  # noqa: SIM105 - the bytecode of a handler that does not match
             engine_lib.fail("no match")
-        except TypeError:  # noqa: SIM105 - the bytecode of a handler that does not match
+        except TypeError:
             pass
 
     try:
