@@ -208,11 +208,12 @@ class Monitor:
         """Follow ``exc`` from now on, as if it had just escaped named code.
 
         ``frame`` is the frame whose handler has it now (a ``with`` statement
-        calling ``__exit__``), or None when it is in flight.
+        calling ``__exit__``; its code is the outcome's ``boundary``), or None
+        when it is in flight.
         """
         if isinstance(exc, _CONTROL_FLOW) or id(exc) in self._followed:
             return
-        code = frame.f_code if frame is not None else _unknown_code()
+        code = frame.f_code if frame is not None else Monitor.follow.__code__
         with self._lock:
             record = self._start(exc, code, client)
             if frame is not None:
@@ -292,12 +293,12 @@ class Monitor:
     def _start(self, exc: BaseException, boundary: CodeType, client: Client) -> _Followed:
         record = _Followed(exc, exc, boundary, client)
         self._followed[id(exc)] = record
-        if len(self._followed) > MAX_FOLLOWED:
-            self._evict()
+        self._evict()
         self._update_events()
         return record
 
     def _evict(self) -> None:
+        """Resolve records parked too long, and the oldest beyond :data:`MAX_FOLLOWED`."""
         now = time.monotonic()
         stale = [
             record
@@ -548,10 +549,6 @@ def _internal_error(where: str) -> None:
     from faultlens.recorder import report_internal_error
 
     report_internal_error(where)
-
-
-def _unknown_code() -> CodeType:
-    return _unknown_code.__code__
 
 
 class _Engine:
