@@ -182,36 +182,28 @@ def _async(record: Record) -> WrapperFunction:
     return async_wrapper
 
 
-def _generator(record: Record) -> WrapperFunction:
-    boundary, getframe, base, guard = _boundary, sys._getframe, BaseException, _guard
+def _iterating(guard: Callable[..., Any]) -> Callable[[Record], WrapperFunction]:
+    """The factory of (async) generator wrappers: calling records, iterating goes to ``guard``."""
 
-    def generator_wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            inner = wrapped(*args, **kwargs)
-        except base as exc:
-            boundary(exc, getframe(), record)
-            raise
-        return guard(inner, record)
+    def factory(record: Record) -> WrapperFunction:
+        boundary, getframe, base = _boundary, sys._getframe, BaseException
 
-    return generator_wrapper
+        def generator_wrapper(
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            try:
+                inner = wrapped(*args, **kwargs)
+            except base as exc:
+                boundary(exc, getframe(), record)
+                raise
+            return guard(inner, record)
 
+        return generator_wrapper
 
-def _async_generator(record: Record) -> WrapperFunction:
-    boundary, getframe, base, guard = _boundary, sys._getframe, BaseException, _async_guard
-
-    def async_generator_wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            inner = wrapped(*args, **kwargs)
-        except base as exc:
-            boundary(exc, getframe(), record)
-            raise
-        return guard(inner, record)
-
-    return async_generator_wrapper
+    return factory
 
 
 def _guard_generator(
@@ -327,8 +319,8 @@ _async_guard = hidden(_guard_async_generator)
 _FACTORIES: Final[dict[Kind, Callable[[Record], WrapperFunction]]] = {
     "sync": _sync,
     "async": _async,
-    "generator": _generator,
-    "async_generator": _async_generator,
+    "generator": _iterating(_guard),
+    "async_generator": _iterating(_async_guard),
 }
 
 

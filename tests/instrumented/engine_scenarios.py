@@ -16,46 +16,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import faultlens
+from faultlens import monitoring
+from faultlens.instrumentation import FaultlensInstrumentor
+from memory_telemetry import failures
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)
-
-import faultlens  # noqa: E402
-from faultlens import monitoring  # noqa: E402
-from faultlens.instrumentation import FaultlensInstrumentor  # noqa: E402
 
 results: dict[str, Any] = {}
-
-
-def events() -> list[list[Any]]:
-    found = []
-    for span in exporter.get_finished_spans():
-        for event in span.events:
-            attrs = dict(event.attributes or {})
-            if "failure.source" in attrs:
-                found.append(
-                    [
-                        attrs["exception.type"],
-                        attrs["failure.handled"],
-                        attrs["failure.source"],
-                        span.name,
-                        span.status.status_code.name,
-                    ]
-                )
-    exporter.clear()
-    return found
 
 
 def scenario(name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
     def run(body: Callable[[], Any]) -> Callable[[], Any]:
         value = body()
-        results[name] = {"events": events(), "value": value}
+        results[name] = {"events": failures(), "value": value}
         return body
 
     return run

@@ -15,18 +15,9 @@ import json
 import logging
 import sys
 
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)
-
-from faultlens import monitoring  # noqa: E402
-from faultlens.instrumentation import FaultlensInstrumentor  # noqa: E402
+from faultlens import monitoring
+from faultlens.instrumentation import FaultlensInstrumentor
+from memory_telemetry import failures
 
 mode = sys.argv[1]
 out: dict[str, object] = {}
@@ -69,19 +60,7 @@ elif mode == "uncaught":
     import engine_lib
 
     def report() -> None:
-        found = []
-        for span in exporter.get_finished_spans():
-            for event in span.events:
-                attrs = dict(event.attributes or {})
-                if "failure.source" in attrs:
-                    found.append(
-                        [
-                            attrs["failure.handled"],
-                            attrs["failure.severity"],
-                            attrs["failure.source"],
-                        ]
-                    )
-        print(json.dumps(found))
+        print(json.dumps(failures(("failure.handled", "failure.severity", "failure.source"))))
 
     atexit.register(report)
     engine_lib.fail("uncaught")
