@@ -106,8 +106,10 @@ def test_a_thread_dying_of_it_is_an_escaped_failure(scenarios) -> None:
     ]
 
 
-def test_costlier_events_are_off_once_nothing_is_followed(scenarios) -> None:
+def test_costlier_events_are_off_once_nothing_is_followed_for_a_while(scenarios) -> None:
     assert scenarios["followed_after"] == 0
+    # kept on through a burst of failures, off at the first exception after IDLE_SECONDS
+    assert scenarios["following_events_on_after_a_burst"] is True
     assert scenarios["following_events_off"] is True
 
 

@@ -64,15 +64,21 @@ How the fate is seen: a handler is *tentatively* entered at
 frame has moved past the handler's entry and the exception is no longer the one
 being handled (``sys.exception()`` and its ``__context__`` chain), calls it
 caught; a ``RERAISE``/``RAISE``/``PY_UNWIND`` of it first puts it back in
-flight. After each ``PY_UNWIND`` the caller's code is enabled the same way: a
-line of the caller running before the exception is raised there means C code
+flight. After a ``PY_UNWIND`` the exception must show up next in the caller
+(``RAISE`` there): when another exception shows up on that thread first, C code
 in between swallowed it.
 
 Cost: the success path of a watched function costs nothing (no local event is
 set on watched code). ``PY_UNWIND`` and ``PY_THROW`` are on while anything is
 watched: one dictionary lookup per frame an exception unwinds, anywhere. The
 costlier ``RAISE``, ``RERAISE`` and ``EXCEPTION_HANDLED`` (which fire for every
-exception of the program) are on only while an escaped exception is followed.
+exception of the program) are on while an escaped exception is followed, and
+are turned off by the first of them that finds nothing followed for
+:data:`IDLE_SECONDS` (switching global events re-instruments every running
+code object, too costly to do twice per failure when failures come in bursts;
+while no exception happens at all they cost nothing anyway). ``LINE``,
+``PY_RETURN`` and ``PY_YIELD`` are on only for the code of a frame that holds a
+followed exception in a handler, until it is done.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
@@ -103,6 +109,8 @@ TOOL_NAME: Final = "faultlens"
 MAX_FOLLOWED: Final = 1_000
 #: A followed exception parked in a holder this long without news is ``unresolved``.
 PARK_SECONDS: Final = 60.0
+#: Global events for following are switched off after this long with nothing followed.
+IDLE_SECONDS: Final = 1.0
 #: How deep ``__context__`` chains are searched.
 _CHAIN: Final = 16
 
@@ -163,6 +171,9 @@ class Monitor:
         self._waiting: dict[int, list[_Followed]] = {}
         self._armed: dict[int, CodeType] = {}
         self._thrown: dict[int, BaseException] = {}
+        #: per thread, the exception that just left a frame and must be raised in its caller
+        self._expecting: dict[int, _Followed] = {}
+        self._idle_since = time.monotonic()
         self._swallow_clients = 0
         self._following = False
         self._base = self._events.PY_UNWIND | self._events.PY_THROW
@@ -224,7 +235,8 @@ class Monitor:
         with self._lock:
             records = list(dict.fromkeys(self._followed.values()))
         for record in records:
-            self._resolve(record, fate, None)
+            # one still expected in a caller was swallowed by C code on the way
+            self._resolve(record, "swallowed" if record.state == "expect" else fate, None)
 
     @property
     def followed(self) -> int:
@@ -251,16 +263,31 @@ class Monitor:
         register(self.tool, events.PY_YIELD, self._on_leave)
         _monitoring.set_events(self.tool, self._base)
 
-    def _update_events(self) -> None:
-        following = bool(self._followed) or self._swallow_clients > 0
-        if following != self._following:
-            self._following = following
-            wanted = self._base | (self._followup if following else 0)
+    def _update_events(self, *, idle: bool = False) -> None:
+        """Switch the following events on when needed; off only when ``idle`` says so."""
+        needed = bool(self._followed) or self._swallow_clients > 0
+        if not needed:
+            self._idle_since = min(self._idle_since, time.monotonic())
+        else:
+            self._idle_since = float("inf")
+        if needed != self._following and (needed or idle):
+            self._following = needed
+            wanted = self._base | (self._followup if needed else 0)
             _monitoring.set_events(self.tool, wanted)
-        if not self._followed and self._armed:
-            for code in self._armed.values():
-                _monitoring.set_local_events(self.tool, code, 0)
-            self._armed.clear()
+
+    def _other_exception(self) -> None:
+        """An exception event that is not a followed one: settle what it tells."""
+        if self._expecting:
+            record = self._expecting.pop(threading.get_ident(), None)
+            if record is not None and record.state == "expect":
+                self._resolve(record, "swallowed", None)
+        if (
+            self._following
+            and not self._followed
+            and time.monotonic() - self._idle_since > IDLE_SECONDS
+        ):
+            with self._lock:
+                self._update_events(idle=True)
 
     def release_if_idle(self) -> None:
         """Free the tool id when nothing is watched or followed (idempotent)."""
@@ -271,6 +298,7 @@ class Monitor:
             _engine.current = None
 
     def _shutdown(self) -> None:
+        self._expecting.clear()
         for code in self._armed.values():
             _monitoring.set_local_events(self.tool, code, 0)
         self._armed.clear()
@@ -312,6 +340,7 @@ class Monitor:
             _deliver(record, "unresolved", None)
 
     def _wait(self, record: _Followed, frame: FrameType, state: Any, offset: int) -> None:
+        """``record`` is in a handler of ``frame``: settle it at the frame's next line."""
         self._unwait(record)
         record.state = state
         record.waiter = frame
@@ -322,17 +351,31 @@ class Monitor:
             self._armed[id(code)] = code
             _monitoring.set_local_events(self.tool, code, self._settle)
 
+    def _expect(self, record: _Followed, caller: FrameType) -> None:
+        """``record`` left a frame for ``caller``: it must be raised there next."""
+        self._unwait(record)
+        record.state = "expect"
+        self._expecting[threading.get_ident()] = record
+
     def _unwait(self, record: _Followed) -> None:
+        if record.state == "expect":
+            ident = threading.get_ident()
+            if self._expecting.get(ident) is record:
+                del self._expecting[ident]
+            record.state = "flight"
         waiter = record.waiter
         if waiter is None:
             return
         record.waiter = None
-        waiting = self._waiting.get(id(waiter.f_code))
+        code = waiter.f_code
+        waiting = self._waiting.get(id(code))
         if waiting is not None:
             if record in waiting:
                 waiting.remove(record)
             if not waiting:
-                del self._waiting[id(waiter.f_code)]
+                del self._waiting[id(code)]
+        if id(code) not in self._waiting and self._armed.pop(id(code), None) is not None:
+            _monitoring.set_local_events(self.tool, code, 0)
 
     def _park(self, record: _Followed) -> None:
         self._unwait(record)
@@ -341,6 +384,8 @@ class Monitor:
 
     def _forget(self, record: _Followed) -> None:
         self._unwait(record)
+        for ident in [key for key, value in self._expecting.items() if value is record]:
+            del self._expecting[ident]
         for key in [key for key, value in self._followed.items() if value is record]:
             del self._followed[key]
 
@@ -363,7 +408,7 @@ class Monitor:
             if runs_tasks(caller.f_code, caller.f_globals.get("__name__")):
                 self._park(record)
             else:
-                self._wait(record, caller, "expect", caller.f_lasti)
+                self._expect(record, caller)
 
     # -- callbacks ----------------------------------------------------------
 
@@ -427,6 +472,11 @@ class Monitor:
     def _on_raise(self, code: CodeType, offset: int, exc: BaseException) -> Any:
         record = self._followed.get(id(exc))
         if record is None or record.current is not exc:
+            if self._expecting or (self._following and not self._followed):
+                try:
+                    self._other_exception()
+                except Exception:
+                    _internal_error("sys.monitoring RAISE")
             return
         try:
             with self._lock:
@@ -441,6 +491,8 @@ class Monitor:
         record = self._followed.get(id(exc))
         try:
             if record is None or record.current is not exc:
+                if self._expecting:
+                    self._other_exception()
                 if self._swallow_clients and id(code) in self._watched:
                     self._inner_catch(code, offset, exc)
                 return
@@ -484,9 +536,6 @@ class Monitor:
             frame = sys._getframe(2)
             for record in list(waiting):
                 if record.waiter is not frame:
-                    continue
-                if record.state == "expect":
-                    self._resolve(record, "swallowed", None)
                     continue
                 if frame.f_lasti == record.handler_offset or _handling(record.current):
                     continue  # the handler has not started, or is still running

@@ -13,6 +13,7 @@ import contextlib
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -233,6 +234,10 @@ scenario("await")(lambda: asyncio.run(_awaited()))
 scenario("task")(lambda: asyncio.run(_task()))
 scenario("cancelled")(lambda: asyncio.run(_cancelled()))
 results["followed_after"] = monitor.followed if monitor else None
+results["following_events_on_after_a_burst"] = bool(monitor and monitor._following)
+time.sleep(monitoring.IDLE_SECONDS + 0.2)
+with contextlib.suppress(KeyError):
+    {}["the next exception finds nothing followed for a while"]
 results["following_events_off"] = not monitor._following if monitor else None
 
 
