@@ -13,6 +13,7 @@ benchmarks/bench_instrument.py (wall-time ratio).
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tarfile
@@ -51,6 +52,8 @@ class Result:
     seconds: float
     returncode: int
     output: str
+    #: CPU seconds of the run (user + system), exact when one run is waited for at a time
+    cpu: float = 0.0
 
 
 def fetch(suite: Suite, python: Path, into: Path) -> Path:
@@ -112,10 +115,16 @@ def command(
 
 
 def environment(
-    suite: Suite, root: Path, *, instrumented: bool, endpoint: str | None = None
+    suite: Suite,
+    root: Path,
+    *,
+    instrumented: bool,
+    endpoint: str | None = None,
+    targets_on: bool = True,
 ) -> dict[str, str]:
     """The run's environment: the sdist first on the path; telemetry to ``endpoint`` (OTLP)
-    or nowhere."""
+    or nowhere. ``targets_on=False`` runs under ``opentelemetry-instrument`` without
+    ``FAULTLENS_INSTRUMENT`` (what the command itself costs)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -123,8 +132,9 @@ def environment(
     }
     env.update(PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     if instrumented:
+        if targets_on:
+            env["FAULTLENS_INSTRUMENT"] = targets(suite, root)
         env.update(
-            FAULTLENS_INSTRUMENT=targets(suite, root),
             OTEL_TRACES_EXPORTER="otlp" if endpoint else "none",
             OTEL_METRICS_EXPORTER="none",
             OTEL_LOGS_EXPORTER="none",
@@ -145,13 +155,16 @@ def start(
     *,
     instrumented: bool,
     endpoint: str | None = None,
+    targets_on: bool = True,
 ) -> Run:
     """Start one run (plain and instrumented runs may go side by side)."""
     return Run(
         subprocess.Popen(
             command(suite, root, python, report, instrumented=instrumented),
             cwd=root,
-            env=environment(suite, root, instrumented=instrumented, endpoint=endpoint),
+            env=environment(
+                suite, root, instrumented=instrumented, endpoint=endpoint, targets_on=targets_on
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -170,17 +183,32 @@ class Run:
     started: float
 
     def wait(self, timeout: float = 900) -> Result:
+        before = _children_cpu()
         output, _ = self.process.communicate(timeout=timeout)
         seconds = time.perf_counter() - self.started
         outcomes = outcomes_of(self.report) if self.report.exists() else {}
-        return Result(outcomes, seconds, self.process.returncode, output)
+        cpu = _children_cpu() - before
+        return Result(outcomes, seconds, self.process.returncode, output, cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_suite(
-    suite: Suite, root: Path, python: Path, report: Path, *, instrumented: bool
+    suite: Suite,
+    root: Path,
+    python: Path,
+    report: Path,
+    *,
+    instrumented: bool,
+    targets_on: bool = True,
 ) -> Result:
-    """Run the suite to completion."""
-    return start(suite, root, python, report, instrumented=instrumented).wait()
+    """Run the suite to completion (alone: its ``cpu`` is exact)."""
+    return start(
+        suite, root, python, report, instrumented=instrumented, targets_on=targets_on
+    ).wait()
 
 
 def outcomes_of(report: Path) -> dict[str, str]:
