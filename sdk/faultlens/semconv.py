@@ -36,7 +36,16 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
 SEVERITY_RANK: Final[dict[str, int]] = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 Source = Literal[
-    "manual", "decorator", "auto", "logging", "excepthook", "asyncio", "retry", "breaker", "tracker"
+    "manual",
+    "decorator",
+    "auto",
+    "logging",
+    "excepthook",
+    "asyncio",
+    "retry",
+    "breaker",
+    "tracker",
+    "checkpoint",
 ]
 SOURCES: Final[tuple[Source, ...]] = (
     "manual",
@@ -48,6 +57,7 @@ SOURCES: Final[tuple[Source, ...]] = (
     "retry",
     "breaker",
     "tracker",
+    "checkpoint",
 )
 
 #: The default category vocabulary; users may register further category names.
