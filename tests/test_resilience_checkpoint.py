@@ -24,9 +24,11 @@ from faultlens.resilience import (
     CheckpointError,
     FailureTracker,
     HaltedError,
+    _checkpoint_file,
+    _durable,
+    halts,
     health,
 )
-from faultlens.resilience import _checkpoint_file, _durable, halts
 from faultlens.resilience._checkpoint import set_testing
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
@@ -281,12 +283,18 @@ def test_the_context_manager_saves_the_latest_state_on_error(
     tmp_path: Path, clock: FakeClock, fake_time: None, error: BaseException
 ) -> None:
     job = checkpoint(tmp_path, interval=60)
-    with pytest.raises(type(error)), job:
-        for position in range(1, 100):
-            job.save({"position": position})  # only the first is written (interval)
-            clock.advance(0.1)
-        raise error
+
+    def run() -> None:
+        with job:
+            for position in range(1, 100):
+                job.save({"position": position})  # only the first is written (interval)
+                clock.advance(0.1)
+            raise error
+
+    with pytest.raises(type(error)):
+        run()
     assert document(job.path)["state"] == {"position": 99}
+    assert not job.path.with_name("orders.json.lock").exists()  # released on the way out
     assert checkpoint(tmp_path).restore() == {"position": 99}
 
 
@@ -315,10 +323,14 @@ def test_async_variants(tmp_path: Path) -> None:
         assert await checkpoint(tmp_path).arestore() == {"position": 2}
         assert await job.aclear() is True
         assert not job.path.exists()
-        with pytest.raises(RuntimeError):
+
+        async def fail() -> None:
             async with job:
                 await job.asave({"position": 5})
                 raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await fail()
         assert document(job.path)["state"] == {"position": 5}
         async with job:
             assert await job.arestore() == {"position": 5}
@@ -525,6 +537,19 @@ def test_a_failing_save_is_recorded_once_and_the_job_goes_on(
     assert blocker_again.is_dir()
 
 
+def test_a_failing_clear_is_recorded_and_not_raised(tmp_path: Path, telemetry: Any) -> None:
+    job = checkpoint(tmp_path)
+    job.path.mkdir()  # unlinking it fails
+    assert job.clear() is False
+    failure = telemetry.only_failure()
+    assert "checkpoint 'orders' not cleared" in failure["exception.message"]
+    assert failure["failure.handled"] is True
+    assert job.health().status == "degraded"
+    job.path.rmdir()
+    assert job.clear() is True
+    assert job.health().status == "healthy"
+
+
 def test_span_events_for_save_restore_and_clear(tmp_path: Path, telemetry: Any) -> None:
     tracer = telemetry.tracer_provider.get_tracer("test")
     job = checkpoint(tmp_path, interval=60)
@@ -677,9 +702,7 @@ def test_a_halted_error_mid_job_leaves_a_checkpoint_to_resume_from(
     assert not (tmp_path / "orders.json").exists()
 
 
-def test_a_halt_can_flush_the_checkpoint(
-    tmp_path: Path, clock: FakeClock, fake_time: None
-) -> None:
+def test_a_halt_can_flush_the_checkpoint(tmp_path: Path, clock: FakeClock, fake_time: None) -> None:
     job = checkpoint(tmp_path, interval=60)
     tracker = FailureTracker(
         "orders", threshold=3, on_halt=[lambda halt: job.flush()], register=False
@@ -706,3 +729,39 @@ def test_the_halt_state_file_shares_the_durable_writer(
     tracker.record_failure(ValueError("x"))
     checkpoint(tmp_path).save(1)
     assert written == [tmp_path / "halts.json", tmp_path / "orders.json"]
+
+
+@pytest.mark.slow
+def test_the_example_resumes_a_million_item_loop_after_kill_9(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "checkpoint_resume.py"
+    env = {**os.environ, "FAULTLENS_DISABLED": "true", "FAULTLENS_CHECKPOINT_INTERVAL": "0.05"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(example), str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+
+    crashed = run("--crash-at", "600000")
+    assert crashed.returncode == -9, crashed.stderr
+    assert crashed.stdout.splitlines() == ["starting at item 0"]
+    resumed = run()
+    assert resumed.returncode == 0, resumed.stderr
+    first, last = resumed.stdout.splitlines()
+    position = int(first.removeprefix("starting at item ").replace(",", ""))
+    assert 0 < position <= 600_000  # from the last checkpoint before the crash
+    assert last == "finished 1,000,000 items; checkpoint cleared"
+    assert list(tmp_path.iterdir()) == []
+    # The loop in the docs is the example's loop.
+    docs = (example.parent.parent / "docs" / "resilience.md").read_text()
+    for line in (
+        'state = job.restore() or {"position": 0}',
+        'for i in range(state["position"], ITEMS):',
+        'state["position"] = i + 1  # the work *done*, recorded after it is done',
+    ):
+        assert line in docs, line
+        assert line in example.read_text(), line

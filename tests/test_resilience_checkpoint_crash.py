@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import random
@@ -91,7 +92,7 @@ def test_kill_9_at_random_points_never_skips_an_item(mode: str, tmp_path: Path) 
         # Each run appends from where it resumed, which is never past where the
         # previous one got: an item is followed by the next one or by an earlier one.
         assert items[0] == 0
-        jumps = [(a, b) for a, b in zip(items, items[1:]) if b > a + 1]
+        jumps = [(a, b) for a, b in itertools.pairwise(items) if b > a + 1]
         assert not jumps, f"seed {seed}: items skipped at {jumps}"
     assert sorted(p.name for p in directory.iterdir()) == [], "cleared at the end"
 

@@ -7,7 +7,7 @@ place so the two sides can never drift apart.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 # Standard OpenTelemetry exception attributes.
 EXCEPTION_EVENT_NAME: Final = "exception"
@@ -47,18 +47,7 @@ Source = Literal[
     "tracker",
     "checkpoint",
 ]
-SOURCES: Final[tuple[Source, ...]] = (
-    "manual",
-    "decorator",
-    "auto",
-    "logging",
-    "excepthook",
-    "asyncio",
-    "retry",
-    "breaker",
-    "tracker",
-    "checkpoint",
-)
+SOURCES: Final[tuple[Source, ...]] = get_args(Source)
 
 #: The default category vocabulary; users may register further category names.
 CATEGORIES: Final[tuple[str, ...]] = (

@@ -79,7 +79,9 @@ _live: weakref.WeakSet[Checkpoint] = weakref.WeakSet()
 
 _NOTHING: Final[Any] = object()
 _POSITION_CHARS = 256
-PositionOf = Callable[[Any], AttributeValue | None]
+#: What ``checkpoint.position`` can be (bool included, as an int).
+Position = str | int | float
+PositionOf = Callable[[Any], object]
 
 
 @contextlib.contextmanager
@@ -122,7 +124,7 @@ def default_directory() -> Path:
     return Path(state_home) / "faultlens" / "checkpoints"
 
 
-def default_position(state: Any) -> AttributeValue | None:
+def default_position(state: Any) -> Position | None:
     """The state itself if it is a str/int/float/bool, else its ``"position"`` item if
     that is one, else None."""
     if isinstance(state, Mapping):
@@ -152,7 +154,8 @@ class Checkpoint:
     is the age past which a running job's checkpoint makes the health report
     ``degraded``. ``position`` maps a state to the value shown as
     ``checkpoint.position`` on span events, failures and in the health report
-    (default :func:`default_position`). ``record=False`` stops recording failures.
+    (default :func:`default_position`; anything but a str, int or float is left
+    out). ``record=False`` stops recording failures.
 
     Invalid settings raise one ``ValueError`` naming every problem.
     """
@@ -227,7 +230,7 @@ class Checkpoint:
         self._problem: _Problem | None = None
         self._last_error: str | None = None
         self._written_at: float | None = None
-        self._position: AttributeValue | None = None
+        self._position: Position | None = None
         self._sequence = 0
         self._active_since: float | None = None
         weakref.finalize(self, self._file.release, id(self))
@@ -508,7 +511,8 @@ class Checkpoint:
             self._failed.add()
         error = exc
         if isinstance(exc, OSError):
-            error = _described(exc, f"checkpoint {self.name!r} not {operation}d", self.path)
+            done = {"save": "saved", "clear": "cleared"}.get(operation, "read")
+            error = _described(exc, f"checkpoint {self.name!r} not {done}", self.path)
         problem: _Problem = (operation, type(exc), getattr(exc, "errno", None))
         with self._gate:
             self._last_error = f"{type(error).__name__}: {error}"
@@ -554,7 +558,7 @@ class Checkpoint:
 
     # -- reporting -------------------------------------------------------------------------
 
-    def _position_for(self, state: Any) -> AttributeValue | None:
+    def _position_for(self, state: Any) -> Position | None:
         try:
             value = self._position_of(state)
         except Exception:
@@ -565,7 +569,7 @@ class Checkpoint:
         return value if isinstance(value, (str, int, float)) else None
 
     def _attributes(
-        self, position: AttributeValue | None, extra: Mapping[str, AttributeValue]
+        self, position: Position | None, extra: Mapping[str, AttributeValue]
     ) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {names.CHECKPOINT_NAME: self.name, **extra}
         if position is not None:
