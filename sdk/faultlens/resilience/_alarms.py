@@ -7,16 +7,16 @@ raises when its interval has passed. The thread starts with the first alarm,
 sleeps on a condition variable until the earliest one, and holds its targets
 weakly: a dropped checkpoint is simply skipped.
 
-After ``fork`` the child has no such thread; every pending target is woken at
-once there (its next ``save`` then looks at the clock and arms a new alarm),
-so nothing in the child waits for a thread that does not exist.
+After ``fork`` the child has no such thread: the alarms are forgotten there,
+and the checkpoints raise their own flags (their next ``save`` looks at the
+clock and arms a new alarm), so nothing in the child waits for a thread that
+does not exist.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import os
 import threading
 import time
@@ -79,12 +79,8 @@ class Alarms:
                 self.schedule(again, target)
 
     def after_fork_in_child(self) -> None:
-        """Wake every pending target now and forget the parent's thread."""
-        pending = [ref() for _, _, ref in self._heap]
+        """Forget the parent's alarms and thread (their owners re-arm; see the module)."""
         self._reset()
-        for target in pending:
-            if target is not None:
-                target.wake(math.inf)  # as if its time had come
 
 
 ALARMS = Alarms()

@@ -112,6 +112,19 @@ def _raise_every_flag() -> None:
         checkpoint._due = True
 
 
+def _after_fork_in_child() -> None:
+    """The parent's alarms are gone and a lock another thread held stays held: start
+    afresh (each checkpoint's next ``save`` compares the clock and re-arms)."""
+    for checkpoint in list(_live):
+        checkpoint._gate = threading.Lock()
+        checkpoint._alarm_at = None
+        checkpoint._due = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def default_directory() -> Path:
     """``FAULTLENS_CHECKPOINT_DIR``, else ``$XDG_STATE_HOME/faultlens/checkpoints``
     (``~/.local/state/faultlens/checkpoints``)."""

@@ -146,7 +146,8 @@ class JobFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
-        self.lock = threading.Lock()
+        # Re-entrant: a finalizer releasing another owner may run inside a write.
+        self.lock = threading.RLock()
         self.sequence = 0
         self._fd: int | None = None
         self._owners: set[int] = set()
@@ -216,7 +217,7 @@ class JobFile:
                 os.close(self._fd)
         self._fd = None
         self._owners.clear()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
 
 def _lock(path: Path, lock_path: Path, job: str) -> int | None:
