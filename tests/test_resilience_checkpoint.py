@@ -467,6 +467,7 @@ def test_objects_of_one_process_share_the_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_does_not_inherit_the_job(tmp_path: Path) -> None:
     job = checkpoint(tmp_path, interval=0.05)
     job.save({"position": 1})
