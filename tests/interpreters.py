@@ -117,8 +117,9 @@ def environment(version: str, extras: Sequence[str] = ()) -> ZeroCode:
     """
     interpreter = find_interpreter(version)
     if interpreter is None:
-        print(f"\nzero-code tests on Python {version}: skipped, not found ({where_looked(version)})")
-        pytest.skip(f"Python {version} not found ({where_looked(version)})")
+        reason = f"Python {version} not found ({where_looked(version)})"
+        print(f"\nzero-code tests: {reason}: skipped")
+        pytest.skip(reason)
     name = f"py{version}" + "".join(f"-{extra}" for extra in extras)
     target = VENVS / name
     python = target / "bin" / "python"
