@@ -155,3 +155,28 @@ def zero_code(request: pytest.FixtureRequest) -> ZeroCode:
     """Each interpreter of :data:`VERSIONS` in turn, with faultlens installed."""
     version: str = request.param
     return suite_python() if version == "default" else environment(version)
+
+
+def instrumented_environment(endpoint: str, service: str, **extra: str) -> dict[str, str]:
+    """The environment of a program under ``opentelemetry-instrument`` exporting to ``endpoint``.
+
+    The test process's ``OTEL_*``, ``FAULTLENS_*`` and ``PYTHON*`` variables are
+    left out; spans go over OTLP/gRPC (batched every 50 ms), metrics and logs
+    nowhere; ``extra`` is added last.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "FAULTLENS_", "PYTHON"))
+    }
+    env.update(
+        OTEL_SERVICE_NAME=service,
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_BSP_SCHEDULE_DELAY="50",
+    )
+    env.update(extra)
+    return env

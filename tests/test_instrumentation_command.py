@@ -8,7 +8,6 @@ second of interpreter start-up) against one OTLP receiver; each run has its own
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interpreters import instrumented_environment
 from otlp_receiver import OtlpReceiver, attributes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,25 +65,6 @@ class Run:
         return table
 
 
-def _environment(endpoint: str, service: str, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OTEL_", "FAULTLENS_", "PYTHON"))
-    }
-    env.update(
-        OTEL_SERVICE_NAME=service,
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",
-        OTEL_EXPORTER_OTLP_INSECURE="true",
-        OTEL_BSP_SCHEDULE_DELAY="50",
-    )
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Run]:
     kinds = [str(INSTRUMENT), sys.executable, str(PROGRAMS / "kinds_app.py")]
@@ -117,7 +98,7 @@ def runs() -> dict[str, Run]:
             name: subprocess.Popen(
                 command,
                 cwd=cwd,
-                env=_environment(receiver.endpoint, name, **extra),
+                env=instrumented_environment(receiver.endpoint, name, **extra),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -41,7 +41,7 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
-from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
@@ -54,6 +54,7 @@ from faultlens.fingerprint import (
     normalize_fingerprint,
     safe_message,
 )
+from faultlens.randomness import ID_GENERATOR
 from faultlens.redact import Redactor
 from faultlens.storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
 
@@ -79,6 +80,8 @@ class _Runtime:
         self.warned: set[str] = set()
         self.flusher: _Flusher | None = None
         self.lock = threading.Lock()
+        #: (provider, tracer) for the spans faultlens starts itself: IDs from a private generator.
+        self.own_tracer: tuple[object, Tracer] | None = None
 
     def apply(self, settings: Settings) -> None:
         self.settings = settings
@@ -92,6 +95,7 @@ class _Runtime:
         self.bind_providers()
 
     def bind_providers(self) -> None:
+        self.own_tracer = None
         if self.tracer_provider is not None:
             self.tracer = self.tracer_provider.get_tracer(
                 semconv.INSTRUMENTATION_SCOPE, __version__
@@ -385,7 +389,7 @@ def _emit(
             if escaped:
                 _mark_span_error(target, type_name, message)
         else:
-            own = runtime.tracer.start_span(semconv.FAILURE_SPAN_NAME)
+            own = _own_tracer(runtime).start_span(semconv.FAILURE_SPAN_NAME)
             try:
                 own.add_event(semconv.EXCEPTION_EVENT_NAME, attrs)
                 if escaped:
@@ -405,6 +409,28 @@ def _emit(
             attributes=attrs,
             event_name=semconv.EXCEPTION_EVENT_NAME,
         )
+
+
+def _own_tracer(runtime: _Runtime) -> Tracer:
+    """The tracer for spans faultlens starts itself, drawing IDs from a private generator.
+
+    The SDK's default ID generator draws from the global ``random`` state, which
+    a seeded program must find as it left it. A tracer of the OpenTelemetry SDK
+    is its own object with its own ``id_generator``, so this one gets
+    faultlens' private generator; the provider's other tracers keep theirs. A
+    tracer of another implementation is used as it is.
+    """
+    provider = runtime.tracer_provider or trace.get_tracer_provider()
+    cached = runtime.own_tracer
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    if isinstance(provider, trace.ProxyTracerProvider):  # no SDK yet: ask again next time
+        return runtime.tracer
+    tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+    if hasattr(tracer, "id_generator"):
+        tracer.id_generator = ID_GENERATOR
+    runtime.own_tracer = (provider, tracer)
+    return tracer
 
 
 _SAMPLE_KEYS: Final = (
