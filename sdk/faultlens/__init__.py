@@ -39,6 +39,7 @@ from faultlens.recorder import configure, flush, record_failure, reset
 from faultlens.recorder import redactor as _redactor
 from faultlens.redact import REDACTED
 from faultlens.semconv import CATEGORIES, SEVERITIES
+from faultlens.spanhook import install_span_hook, uninstall_span_hook
 
 __all__ = [
     "CATEGORIES",
@@ -58,6 +59,7 @@ __all__ = [
     "install_asyncio_hook",
     "install_excepthooks",
     "install_logging_capture",
+    "install_span_hook",
     "record_failure",
     "register_rule",
     "reset",
@@ -65,6 +67,7 @@ __all__ = [
     "uninstall_asyncio_hook",
     "uninstall_excepthooks",
     "uninstall_logging_capture",
+    "uninstall_span_hook",
 ]
 
 
@@ -99,7 +102,9 @@ def add_redaction(pattern: str | re.Pattern[str], replacement: str = REDACTED) -
 
 
 def install(*, logging_capture: bool = True) -> None:
-    """Install every out-of-band hook: excepthooks, the asyncio hook and logging capture.
+    """Install every out-of-band hook: excepthooks, the asyncio hook, logging capture, and
+    the span hook that makes ``Span.record_exception`` calls of other instrumentations
+    count an exception once (:mod:`faultlens.spanhook`).
 
     Logging capture honours ``FAULTLENS_CAPTURE_LOGGING``. Nothing is installed
     while faultlens is disabled.
@@ -110,6 +115,7 @@ def install(*, logging_capture: bool = True) -> None:
         return
     install_excepthooks()
     install_asyncio_hook()
+    install_span_hook()
     if logging_capture:
         install_logging_capture()
 
@@ -117,5 +123,6 @@ def install(*, logging_capture: bool = True) -> None:
 def uninstall() -> None:
     """Remove every hook :func:`install` put in place."""
     uninstall_logging_capture()
+    uninstall_span_hook()
     uninstall_asyncio_hook()
     uninstall_excepthooks()
