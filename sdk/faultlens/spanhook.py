@@ -10,8 +10,9 @@ two groups.
 
 While installed, ``opentelemetry.sdk.trace.Span.record_exception`` asks
 :func:`faultlens.recorder.record_span_exception` what the event should carry and
-then writes it exactly as the SDK does (same event name, time, attribute limits,
-``exception.escaped``), or writes none:
+then writes the event the SDK would (same name, time, attribute limits,
+``exception.escaped``, the caller's attributes) with faultlens' attributes, or
+writes none:
 
 * an exception faultlens already recorded **on this span** gets no second event;
 * an exception counted on **another span** (the inner span whose function it
@@ -38,6 +39,12 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import Span
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
 from opentelemetry.util import types
 
 from faultlens.recorder import record_span_exception, report_internal_error
@@ -75,11 +82,21 @@ def _record_exception(
         report_internal_error("span hook")
     if extra is None:
         return
-    if extra:
-        merged: dict[str, Any] = dict(attributes) if attributes else {}
-        merged.update(extra)
-        attributes = merged
-    original(self, exception, attributes, timestamp, escaped)
+    if not extra:
+        original(self, exception, attributes, timestamp, escaped)
+        return
+    # What the SDK writes (it would format the stack trace a second time), with
+    # faultlens' exception.* values, which are redacted, and failure.* added.
+    merged: dict[str, Any] = {
+        EXCEPTION_TYPE: extra.get(EXCEPTION_TYPE),
+        EXCEPTION_MESSAGE: extra.get(EXCEPTION_MESSAGE),
+        EXCEPTION_STACKTRACE: extra.get(EXCEPTION_STACKTRACE),
+        EXCEPTION_ESCAPED: str(escaped),
+    }
+    if attributes:
+        merged.update(attributes)
+    merged.update(extra)
+    self.add_event(name="exception", attributes=merged, timestamp=timestamp)
 
 
 _sdk_method: Callable[..., None] = Span.record_exception
