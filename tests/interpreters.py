@@ -111,11 +111,18 @@ def _locked(path: Path) -> Iterator[None]:
 def environment(version: str, extras: Sequence[str] = ()) -> ZeroCode:
     """A virtual environment of ``version`` with faultlens (editable) and ``extras``.
 
+    ``version`` is one of :data:`VERSIONS`; ``default`` means the interpreter the
+    suite's own environment was made from.
+
     Built under ``.venvs/`` on first use, reused afterwards while its stamp
     matches. Calls ``pytest.skip`` when the interpreter is absent; raises
     ``RuntimeError`` with pip's output when the build fails.
     """
-    interpreter = find_interpreter(version)
+    interpreter = (
+        Path(getattr(sys, "_base_executable", sys.executable))
+        if version == "default"
+        else find_interpreter(version)
+    )
     if interpreter is None:
         reason = f"Python {version} not found ({where_looked(version)})"
         print(f"\nzero-code tests: {reason}: skipped")

@@ -416,10 +416,10 @@ def record_span_exception(
       the span keeps its event and the sum of counts stays exact;
     * the attributes of a new failure — the first time ``exc`` is seen:
       classified, fingerprinted and redacted like every faultlens failure,
-      ``failure.source`` ``auto``, ``failure.handled`` false when it is escaping
-      the span (``use_span``/``with span:`` exits, ``escaped=True``) and true for
-      an explicit call. ``failure.count`` is 0 when storm control keeps it for an
-      aggregate or when failures go out as log records (then emitted here);
+      ``failure.source`` ``auto``, ``failure.handled`` false when ``escaping``
+      (the hook decides, see :mod:`faultlens.spanhook`) and true otherwise.
+      ``failure.count`` is 0 when storm control keeps it for an aggregate or when
+      failures go out as log records (then emitted here);
     * an empty dict — record nothing of faultlens' (disabled, re-entrant call, or
       an internal error): the SDK writes its plain event.
 

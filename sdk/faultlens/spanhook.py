@@ -21,9 +21,13 @@ writes none:
   exact and every span still shows what escaped it;
 * an exception seen **for the first time** becomes a faultlens failure in that
   event (category, severity, fingerprint, redacted message and stack trace,
-  ``failure.source = auto``, ``failure.handled = false`` when it escapes the span
-  — ``use_span``'s exit, ``with span:``, ``escaped=True`` — else true), and every
-  later layer that sees the same exception adds nothing.
+  ``failure.source = auto``), and every later layer that sees the same exception
+  adds nothing. ``failure.handled`` is false when the call comes from
+  OpenTelemetry's own code — ``use_span``/``start_as_current_span`` exits, the
+  contrib instrumentations, which record what escapes the operation they wrap —
+  or passes ``escaped=True``; an application's own call without it records a
+  handled failure (the OpenTelemetry conventions ask instrumentations to record
+  only exceptions that escape; applications decide).
 
 The span's status stays what the caller sets. Attributes the caller passes are
 kept; faultlens' ``exception.*``/``failure.*`` values win over them. Spans of
@@ -53,15 +57,14 @@ _lock = threading.Lock()
 _original: list[Callable[..., None]] = []
 
 
-def _escaping_by_use_span() -> bool:
-    """Whether the SDK method was called by ``opentelemetry.trace.use_span``'s exit.
+def _called_by_opentelemetry() -> bool:
+    """Whether the SDK method was called from OpenTelemetry's own code: ``use_span``'s
+    exit, a contrib instrumentation's ``except`` around the operation it traces.
 
     Frame 1 is :func:`_record_exception`, frame 2 its caller.
     """
-    caller = sys._getframe(2)
-    return caller.f_code.co_name == "use_span" and (
-        caller.f_globals.get("__name__") == "opentelemetry.trace"
-    )
+    module = sys._getframe(2).f_globals.get("__name__")
+    return isinstance(module, str) and module.startswith("opentelemetry.")
 
 
 def _record_exception(
@@ -76,7 +79,7 @@ def _record_exception(
     try:
         if self.is_recording():
             extra = record_span_exception(
-                self, exception, escaping=escaped or _escaping_by_use_span()
+                self, exception, escaping=escaped or _called_by_opentelemetry()
             )
     except Exception:
         report_internal_error("span hook")

@@ -1,0 +1,36 @@
+"""A small Flask app for the zero-code tests (served by gunicorn, contrib Flask instrumentation).
+
+``/pay`` raises (Flask answers 500 and logs it through ``app.logger``); ``/stock``
+catches a failure, logs it and answers 200; ``/health`` is for start-up checks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import shop_services
+from flask import Flask
+
+app = Flask(__name__)
+log = logging.getLogger("shop.stock")
+
+
+@app.get("/health")
+def health() -> str:
+    return "ok"
+
+
+@app.get("/pay/<int:order>")
+def pay(order: int) -> str:
+    shop_services.charge(order)
+    return "paid"
+
+
+@app.get("/stock/<sku>")
+def stock(sku: str) -> str:
+    try:
+        shop_services.reserve(sku)
+    except shop_services.OutOfStockError:
+        log.exception("reservation failed, answering with a backorder")
+        return "backorder"
+    return "reserved"
