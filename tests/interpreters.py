@@ -19,9 +19,7 @@ they run on every interpreter listed in :data:`VERSIONS`:
 frameworks). Builds are serialized by a lock file, so two test sessions in the
 same checkout never build the same environment at once.
 
-Use the fixture in a test module::
-
-    from interpreters import zero_code  # noqa: F401  (pytest finds it by name)
+``conftest.py`` imports the fixture, so any test can ask for it::
 
     def test_x(zero_code: ZeroCode) -> None:
         subprocess.run([zero_code.script("opentelemetry-instrument"), zero_code.python, ...])

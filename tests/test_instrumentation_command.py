@@ -1,6 +1,7 @@
 """The real ``opentelemetry-instrument`` command over small programs, spans read back over OTLP.
 
-Every run is started at once by one module-scoped fixture (each costs about a
+They run on every interpreter of ``interpreters.VERSIONS`` (the suite's own, 3.12,
+3.13). Every run is started at once by one module-scoped fixture (each costs about a
 second of interpreter start-up) against one OTLP receiver; each run has its own
 ``service.name``. The programs live in ``tests/instrumented/`` and ``examples/``.
 """
@@ -9,18 +10,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from interpreters import instrumented_environment
+from interpreters import ZeroCode, instrumented_environment
 from otlp_receiver import OtlpReceiver, attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "instrumented"
-INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
 STATUS_ERROR = 2
 
 KIND_TARGETS = ",".join(
@@ -66,8 +65,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, Run]:
-    kinds = [str(INSTRUMENT), sys.executable, str(PROGRAMS / "kinds_app.py")]
+def runs(zero_code: ZeroCode) -> dict[str, Run]:
+    instrument, python = str(zero_code.script("opentelemetry-instrument")), str(zero_code.python)
+    kinds = [instrument, python, str(PROGRAMS / "kinds_app.py")]
     plans: dict[str, tuple[list[str], Path, dict[str, str]]] = {
         "kinds": (
             kinds,
@@ -88,7 +88,7 @@ def runs() -> dict[str, Run]:
             {"FAULTLENS_INSTRUMENT": KIND_TARGETS, "FAULTLENS_DISABLED": "true"},
         ),
         "example": (
-            [str(INSTRUMENT), sys.executable, "-m", "order_worker"],
+            [instrument, python, "-m", "order_worker"],
             ROOT / "examples",
             {"FAULTLENS_INSTRUMENT": EXAMPLE_TARGETS},
         ),

@@ -16,11 +16,9 @@ from pathlib import Path
 from faultlens import randomness
 from faultlens.resilience import exponential
 from faultlens_collector import exporter as faultlens_exporter
-from interpreters import ZeroCode, instrumented_environment, zero_code
+from interpreters import ZeroCode, instrumented_environment
 from opentelemetry.exporter.otlp.proto.grpc import exporter as otlp_grpc_exporter
 from otlp_receiver import OtlpReceiver, attributes
-
-__all__ = ["zero_code"]
 
 PROGRAMS = Path(__file__).resolve().parent / "instrumented"
 
