@@ -6,13 +6,10 @@ catches a failure, logs it and answers 200; ``/health`` is for start-up checks.
 
 from __future__ import annotations
 
-import logging
-
 import shop_services
 from flask import Flask
 
 app = Flask(__name__)
-log = logging.getLogger("shop.stock")
 
 
 @app.get("/health")
@@ -28,9 +25,4 @@ def pay(order: int) -> str:
 
 @app.get("/stock/<sku>")
 def stock(sku: str) -> str:
-    try:
-        shop_services.reserve(sku)
-    except shop_services.OutOfStockError:
-        log.exception("reservation failed, answering with a backorder")
-        return "backorder"
-    return "reserved"
+    return shop_services.reserve_or_backorder(sku)

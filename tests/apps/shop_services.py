@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger("shop.stock")
+
 
 class PaymentDeclinedError(Exception):
     """The payment provider refused the charge."""
@@ -17,3 +21,13 @@ def charge(order: int) -> None:
 
 def reserve(sku: str) -> None:
     raise OutOfStockError(f"no {sku} left")
+
+
+def reserve_or_backorder(sku: str) -> str:
+    """A failure the application catches, logs and answers for (200)."""
+    try:
+        reserve(sku)
+    except OutOfStockError:
+        log.exception("reservation failed, answering with a backorder")
+        return "backorder"
+    return "reserved"
