@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.processor.occurrences import extract_logs, extract_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from processor_support import (

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from interpreters import ZeroCode, environment, instrumented_environment
 from otlp_receiver import OtlpReceiver, attributes
 from processor_support import ServeProcess, all_groups
