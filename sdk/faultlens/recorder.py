@@ -305,7 +305,18 @@ def _record(
     mode, count = runtime.storm.admit(fp)
     if mode == SUPPRESS:
         type_name = semconv.qualified_type_name(type(exc))
-        runtime.seen.add(exc, fp, _reference(type_name, fp, handled, source))
+        runtime.seen.add(
+            exc,
+            fp,
+            _reference(
+                {
+                    semconv.EXCEPTION_TYPE: type_name,
+                    semconv.FAILURE_FINGERPRINT: fp,
+                    semconv.FAILURE_HANDLED: handled,
+                    semconv.FAILURE_SOURCE: source,
+                }
+            ),
+        )
         if not handled:
             target = span if span is not None else trace.get_current_span()
             if target.is_recording():
@@ -327,7 +338,7 @@ def _record(
         source=source,
     )
     runtime.storm.remember(fp, _sample(attrs, attributes))
-    entry = runtime.seen.add(exc, fp, dict(attrs))
+    entry = runtime.seen.add(exc, fp, _reference(attrs))
     attrs[semconv.FAILURE_COUNT] = count
     if mode == FULL:
         attrs[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
@@ -343,14 +354,26 @@ def _record(
     return fp
 
 
-def _reference(type_name: str, fp: str, handled: bool, source: str) -> dict[str, AttributeValue]:
-    """The attributes an event referring to a failure counted elsewhere carries at least."""
-    return {
-        semconv.EXCEPTION_TYPE: type_name,
-        semconv.FAILURE_FINGERPRINT: fp,
-        semconv.FAILURE_HANDLED: handled,
-        semconv.FAILURE_SOURCE: source,
-    }
+#: What an event referring to a failure counted elsewhere repeats of it (its message and
+#: stack trace are formatted again: they are not kept, to keep the identity table small).
+_REFERENCE_KEYS: Final = (
+    semconv.EXCEPTION_TYPE,
+    semconv.FAILURE_CATEGORY,
+    semconv.FAILURE_SEVERITY,
+    semconv.FAILURE_FINGERPRINT,
+    semconv.FAILURE_HANDLED,
+    semconv.FAILURE_SOURCE,
+)
+
+
+def _reference(attrs: Mapping[str, AttributeValue]) -> tuple[AttributeValue | None, ...]:
+    """The compact form :class:`~faultlens.seen.Recorded` keeps (see :func:`_referring`)."""
+    return tuple(attrs.get(key) for key in _REFERENCE_KEYS)
+
+
+def _referring(kept: tuple[AttributeValue | None, ...]) -> dict[str, AttributeValue]:
+    pairs = zip(_REFERENCE_KEYS, kept, strict=True)
+    return {key: value for key, value in pairs if value is not None}
 
 
 def _attributes(
@@ -449,7 +472,7 @@ def _record_on_span(
     if entry is not None:
         if entry.span == key:
             return None
-        refer = dict(entry.attributes)
+        refer = _referring(entry.attributes)
         refer[semconv.FAILURE_COUNT] = 0
         refer[semconv.EXCEPTION_MESSAGE] = _message(runtime, exc)
         refer[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
@@ -478,7 +501,7 @@ def _record_on_span(
         source="auto",
     )
     runtime.storm.remember(fp, _sample(attrs, None))
-    entry = runtime.seen.add(exc, fp, dict(attrs))
+    entry = runtime.seen.add(exc, fp, _reference(attrs))
     attrs[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
     if mode == SUPPRESS:
         if runtime.flusher is None:

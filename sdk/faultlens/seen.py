@@ -50,14 +50,15 @@ class Recorded:
 
     ``span`` is the span (``(trace_id, span_id)``) whose event counted it, None
     when no event did (storm control counted it for a later aggregate, or it went
-    out as a log record). ``attributes`` are the event's ``exception.*`` (but the
-    stack trace) and ``failure.*`` attributes, for events that refer to it.
+    out as a log record). ``attributes`` are a few of its attributes in the
+    recorder's compact form (type, category, severity, fingerprint, handled,
+    source), for events that refer to it: an entry stays a couple of hundred bytes.
     """
 
     token: object
     fingerprint: str
     span: SpanKey | None
-    attributes: dict[str, AttributeValue]
+    attributes: tuple[AttributeValue | None, ...]
 
 
 def token(exc: BaseException) -> object | None:
@@ -97,7 +98,7 @@ class Seen:
         self,
         exc: BaseException,
         fingerprint: str,
-        attributes: dict[str, AttributeValue],
+        attributes: tuple[AttributeValue | None, ...],
     ) -> Recorded | None:
         """Remember ``exc``; returns its entry, or None when it cannot be told apart safely."""
         held = token(exc)
