@@ -2,7 +2,8 @@
 
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
 its client (:mod:`.client`). Service wiring is written here by hand over the
-generated messages, so no grpcio-tools version is baked in. The RPCs live by what
+generated messages, so no grpcio-tools version is baked in. Every call ends with a
+proper status, never ``UNKNOWN`` (:mod:`.rpc`). The RPCs live by what
 they serve: the group reads in :mod:`.groups`, bulk triage and the operator log in
 :mod:`.bulk`, halts, streams and hook records over the action engine in
 :mod:`.actions`; records become messages in :mod:`.convert`. Every request is
@@ -20,7 +21,7 @@ from faultlens_collector.control.bulk import Triage
 from faultlens_collector.control.decoding import decoding_handler
 from faultlens_collector.control.groups import GroupsApi
 from faultlens_collector.control.methods import SERVICE
-from faultlens_collector.control.rpc import Streams
+from faultlens_collector.control.rpc import Streams, guarded
 from faultlens_collector.groups.store import GroupStore
 
 
@@ -47,6 +48,9 @@ class ControlService:
         return [
             grpc.method_handlers_generic_handler(
                 SERVICE,
-                {name: decoding_handler(handler) for name, handler in self._methods.items()},
+                {
+                    name: decoding_handler(guarded(name, handler))
+                    for name, handler in self._methods.items()
+                },
             )
         ]
