@@ -3,8 +3,8 @@ and the cached verdicts on repeated span events (processor/occurrences.py)."""
 
 from __future__ import annotations
 
-from faultlens_collector.processor import occurrences
-from faultlens_collector.processor.framing import (
+from faultlens_collector.ingest import extract as occurrences
+from faultlens_collector.ingest.framing import (
     SPAN_MARKERS,
     candidates,
     exception_span_indexes,

@@ -40,11 +40,11 @@ from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
-from faultlens_collector.processor.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.forward import METHODS as OTLP_METHODS
+from faultlens_collector.ingest.forward import Forwarder, ForwardSettings
+from faultlens_collector.ingest.service import IngestService, IngestSettings
 from faultlens_collector.processor.auth import BearerTokenInterceptor
-from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
-from faultlens_collector.processor.forward import Forwarder, ForwardSettings
-from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database

@@ -44,12 +44,12 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
-from faultlens_collector.processor.forward import Forwarder
+from faultlens_collector.ingest.extract import Extraction, extract_logs, extract_spans
+from faultlens_collector.ingest.forward import Forwarder
+from faultlens_collector.ingest.retry_info import abort_unavailable
+from faultlens_collector.ingest.successes import success_keys
 from faultlens_collector.processor.listeners import Listener
-from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
-from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.processor.successes import success_keys
 
 _log = logging.getLogger(__name__)
 _REQUEST_NAMES: Final = {
