@@ -171,18 +171,24 @@ def offenders(
     return {name: targets for name, targets in found.items() if targets}
 
 
-def test_the_processor_knows_nothing_about_rules() -> None:
+def test_the_data_path_knows_nothing_about_rules() -> None:
     # What ingest extracts is what the listeners ask for (processor/listeners.py); the
     # rules are the action engine's business. Only the assembly (processor/server.py)
     # builds the engine and its listener.
-    assert offenders(("processor",), ("actions",), allowed=()) == {
+    assert offenders(("ingest", "groups", "processor"), ("actions",)) == {
         "faultlens_collector.processor.server": [
             "faultlens_collector.actions",
             "faultlens_collector.actions.listener",
             "faultlens_collector.actions.store",
         ]
     }
-    assert offenders(("processor", "groups"), ("actions.config",)) == {}
+    # The data path uses the processor's seam and its self-metrics, nothing else of it.
+    assert offenders(("ingest", "groups"), ("processor", "control", "store", "alerts")) == {
+        "faultlens_collector.ingest.service": [
+            "faultlens_collector.processor.listeners",
+            "faultlens_collector.processor.selfmetrics",
+        ],
+    }
 
 
 def test_alerts_are_delivered_without_the_engine() -> None:
@@ -226,7 +232,13 @@ def test_each_control_and_processor_module_imports_first_in_a_fresh_interpreter(
     modules = [
         name
         for name in MODULES
-        if name.startswith(("faultlens_collector.control", "faultlens_collector.processor"))
+        if name.startswith(
+            (
+                "faultlens_collector.control",
+                "faultlens_collector.processor",
+                "faultlens_collector.ingest",
+            )
+        )
     ]
     result = subprocess.run(
         [sys.executable, "-c", _FRESH_IMPORTS, *modules],
