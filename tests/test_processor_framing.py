@@ -1,5 +1,5 @@
-"""Finding the spans with failures without decoding the others (processor/framing.py),
-and the cached verdicts on repeated span events (processor/occurrences.py)."""
+"""Finding the spans with failures without decoding the others (ingest/framing.py),
+and the cached verdicts on repeated span events (ingest/extract.py)."""
 
 from __future__ import annotations
 

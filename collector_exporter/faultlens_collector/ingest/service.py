@@ -20,13 +20,14 @@ request can be wrong gets the right status instead of a crash:
   twice.
 
 A request is acknowledged only after the transaction holding its failures
-committed (and the listener saw the changes, :mod:`.writer`). Acknowledged requests
-are then handed to the forwarder, unchanged. What is read from a request beyond its
-failures is what the :class:`~.listeners.Listener` asks for (its ``interest``): the
-attributes of each occurrence, and the keys of the spans that ended without failure
-(:mod:`.successes`), handed to ``on_success`` after the request's failures
-committed. Metrics requests go to ``on_metrics``. A listener that raises is logged
-and never fails the export.
+committed (and the listener saw the changes,
+:mod:`~faultlens_collector.groups.writer`). Acknowledged requests are then handed
+to the forwarder, unchanged. What is read from a request beyond its failures is
+what the :class:`~faultlens_collector.processor.listeners.Listener` asks for (its
+``interest``): the attributes of each occurrence, and the keys of the spans that
+ended without failure (:mod:`.successes`), handed to ``on_success`` after the
+request's failures committed. Metrics requests go to ``on_metrics``. A listener
+that raises is logged and never fails the export.
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ class ProcessorSettings:
     #: (``RESOURCE_EXHAUSTED``).
     max_concurrent_rpcs: int = 512
     #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
-    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
+    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see
+    #: :mod:`faultlens_collector.ingest.admission`).
     max_pending_requests: int = 256
     #: Open server streams (SDK halt guards, alert followers); each holds a thread of
     #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.
