@@ -18,7 +18,7 @@ import grpc
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
-from faultlens_collector.control.decoding import decoding_handler
+from faultlens_collector.control.serving import decoding_handler
 from faultlens_collector.control.groups import GroupsApi
 from faultlens_collector.control.methods import SERVICE
 from faultlens_collector.control.rpc import Streams, guarded
