@@ -3,17 +3,15 @@ generated messages, ``INVALID_ARGUMENT`` for a bad argument, the bounds every
 argument is held to, who is calling, and the bookkeeping of open server streams
 (:class:`Streams`).
 
-Every call ends with a proper status: a bad argument is ``INVALID_ARGUMENT`` naming
-it (a time or number past what a store holds, too many values, an unknown name), and
-a handler that fails unexpectedly answers ``INTERNAL`` with one line naming the cause
-(:func:`guarded`; the traceback goes to the processor's log) — never ``UNKNOWN``.
+A bad argument is ``INVALID_ARGUMENT`` naming it (a time or number past what a store
+holds, too many values, an unknown name); what else can end a call is
+:mod:`.serving`'s.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import grpc
@@ -25,7 +23,6 @@ __all__ = ["LATEST_TIME", "MAX_INT64"]  # re-exported for the handlers
 
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 T = TypeVar("T")
-_log = logging.getLogger(__name__)
 #: The actor logged when a request does not name one.
 UNKNOWN_ACTOR: Final = "unknown"
 #: Longest actor name kept.
@@ -51,48 +48,6 @@ def server_stream(handler: Handler, request_type: Any, item_type: Any) -> grpc.R
         handler,
         request_deserializer=request_type.FromString,
         response_serializer=item_type.SerializeToString,
-    )
-
-
-def guarded(name: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """``handler`` (unary request; unary or streamed reply) answering ``INTERNAL`` with
-    one line, and logging the traceback, when it raises anything but an abort."""
-    if handler.response_streaming:
-        stream = handler.unary_stream
-
-        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            try:
-                yield from stream(request, context)
-            except Exception as exc:
-                _internal(name, context, exc)
-
-        return grpc.unary_stream_rpc_method_handler(
-            streaming,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    unary_ = handler.unary_unary
-
-    def single(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return unary_(request, context)
-        except Exception as exc:
-            _internal(name, context, exc)
-
-    return grpc.unary_unary_rpc_method_handler(
-        single,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-def _internal(name: str, context: grpc.ServicerContext, error: Exception) -> None:
-    if context.code() not in (None, grpc.StatusCode.OK):
-        raise error  # an abort: the call has its status already
-    _log.error("faultlens: the control call %s failed", name, exc_info=error)
-    context.abort(
-        grpc.StatusCode.INTERNAL,
-        f"faultlens could not serve {name}: {type(error).__name__}: {error}",
     )
 
 
