@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from faultlens_collector.processor import occurrences as extract
-from faultlens_collector.processor.categories import category_of_type
+from faultlens_collector.ingest import extract
+from faultlens_collector.ingest.categories import category_of_type
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 from tests.processor_support import failure_attributes, logs_request, span, trace_request

@@ -7,9 +7,10 @@ the processor as well. It wraps the official OTLP/gRPC span exporter, so
 retries, backoff and the wire format are the OpenTelemetry SDK's own.
 
 **What is forwarded.** A span carries a failure when it has a span event named
-``exception`` (CONTRACT §2 — what ``Span.record_exception``, the faultlens SDK
-and every OpenTelemetry SDK write). Spans whose status is ERROR without such an
-event are *not* forwarded: they say that something failed but not what (no
+``exception`` (docs/sdk.md, "What goes on the wire" — what
+``Span.record_exception``, the faultlens SDK and every OpenTelemetry SDK write).
+Spans whose status is ERROR without such an event are *not* forwarded: they say
+that something failed but not what (no
 type, message or stack trace), so the processor could not group them; HTTP
 instrumentations set ERROR on 5xx responses that the failing service records as
 a failure of its own. Failures sent as log records
@@ -83,7 +84,7 @@ class _Metadata(tuple[tuple[str, str], ...]):
 
 
 def carries_failure(span: ReadableSpan) -> bool:
-    """Whether ``span`` has an ``exception`` event (a failure, CONTRACT §2).
+    """Whether ``span`` has an ``exception`` event (a failure, docs/sdk.md).
 
     ``ReadableSpan.events`` copies the span's event list under a lock (0.4 µs
     even when it is empty), so the SDK's own list is asked for its length first:

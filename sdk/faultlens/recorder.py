@@ -1,4 +1,4 @@
-"""Turn an exception into a failure on the wire (CONTRACT §2).
+"""Turn an exception into a failure on the wire (docs/sdk.md, "What goes on the wire").
 
 :func:`record_failure` is the one path every capture mechanism takes: the
 decorator and context manager, the zero-code wrappers, the logging handler,

@@ -25,10 +25,10 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.groups.model import Occurrence
-from faultlens_collector.processor.categories import category_of_type
-from faultlens_collector.processor.framing import (
+from faultlens_collector.ingest.categories import category_of_type
+from faultlens_collector.ingest.fingerprint import fingerprint_of
+from faultlens_collector.ingest.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
     EventFrame,
