@@ -19,9 +19,7 @@ they run on every interpreter listed in :data:`VERSIONS`:
 frameworks). Builds are serialized by a lock file, so two test sessions in the
 same checkout never build the same environment at once.
 
-Use the fixture in a test module::
-
-    from interpreters import zero_code  # noqa: F401  (pytest finds it by name)
+``conftest.py`` imports the fixture, so any test can ask for it::
 
     def test_x(zero_code: ZeroCode) -> None:
         subprocess.run([zero_code.script("opentelemetry-instrument"), zero_code.python, ...])
@@ -111,11 +109,18 @@ def _locked(path: Path) -> Iterator[None]:
 def environment(version: str, extras: Sequence[str] = ()) -> ZeroCode:
     """A virtual environment of ``version`` with faultlens (editable) and ``extras``.
 
+    ``version`` is one of :data:`VERSIONS`; ``default`` means the interpreter the
+    suite's own environment was made from.
+
     Built under ``.venvs/`` on first use, reused afterwards while its stamp
     matches. Calls ``pytest.skip`` when the interpreter is absent; raises
     ``RuntimeError`` with pip's output when the build fails.
     """
-    interpreter = find_interpreter(version)
+    interpreter = (
+        Path(getattr(sys, "_base_executable", sys.executable))
+        if version == "default"
+        else find_interpreter(version)
+    )
     if interpreter is None:
         reason = f"Python {version} not found ({where_looked(version)})"
         print(f"\nzero-code tests: {reason}: skipped")

@@ -1,0 +1,142 @@
+"""The group reads of the control API: ListGroups, GetGroup, ExportGroups.
+
+Bad arguments (a request that does not decode; an unknown status, sort key or
+severity; a malformed page token; an ambiguous fingerprint prefix) end with
+``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
+with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
+(2^63 - 1) selects nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Final
+
+import grpc
+from faultlens import semconv
+
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.control.convert import to_message
+from faultlens_collector.control.rpc import (
+    MAX_FILTER_VALUES,
+    MAX_INT64,
+    at_most,
+    server_stream,
+    unary,
+)
+from faultlens_collector.groups.model import STATUSES
+from faultlens_collector.groups.store import (
+    AmbiguousFingerprint,
+    GroupNotFound,
+    GroupQuery,
+    GroupStore,
+)
+
+DEFAULT_PAGE: Final = 50
+MAX_PAGE: Final = 1000
+_PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
+SORT_KEYS: Final = {
+    control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
+    control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
+    control_pb2.SORT_KEY_FIRST_SEEN: "first_seen",
+    control_pb2.SORT_KEY_COUNT: "count",
+    control_pb2.SORT_KEY_SEVERITY: "severity",
+}
+
+
+class GroupsApi:
+    """The group reads: ListGroups, GetGroup, ExportGroups."""
+
+    def __init__(self, store: GroupStore) -> None:
+        self._store = store
+
+    def methods(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Method name → handler, for the Control service's generic handler."""
+        pb = control_pb2
+        return {
+            "ListGroups": unary(self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse),
+            "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
+            "ExportGroups": server_stream(
+                self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
+            ),
+        }
+
+    def list_groups(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """ListGroups: one page; the token is the offset of the next page."""
+        query = query_of(request.filter, context, request.sort, request.ascending)
+        limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
+        offset = 0
+        if request.page_token:
+            if not _PAGE_TOKEN.fullmatch(request.page_token):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
+            offset = int(request.page_token)
+        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+        following = offset + len(groups)
+        return control_pb2.ListGroupsResponse(
+            groups=[to_message(group) for group in groups],
+            next_page_token=str(following) if following < total else "",
+            total=total,
+        )
+
+    def get_group(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """GetGroup by fingerprint or unique prefix (at least 4 characters)."""
+        fingerprint = request.fingerprint.strip().lower()
+        if len(fingerprint) < 4:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give a fingerprint or a prefix of at least 4 characters",
+            )
+        try:
+            return to_message(self._store.get_group(fingerprint))
+        except GroupNotFound as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except AmbiguousFingerprint as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        """ExportGroups: every matching group, streamed."""
+        query = query_of(request.filter, context, request.sort, request.ascending)
+        for group in self._store.iter_groups(query):
+            if not context.is_active():
+                return
+            yield to_message(group)
+
+
+def query_of(
+    filter_: Any, context: grpc.ServicerContext, sort: int = 0, ascending: bool = False
+) -> GroupQuery:
+    """A ``GroupFilter`` (with a sort) as a :class:`GroupQuery`; aborts the call with
+    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key, or more than
+    :data:`~.rpc.MAX_FILTER_VALUES` values in a field. A ``since_unix_nano`` past the
+    latest time a store holds selects what was seen at that time."""
+    for field_name in ("statuses", "services", "categories", "severities", "tags"):
+        at_most(
+            context,
+            len(getattr(filter_, field_name)),
+            MAX_FILTER_VALUES,
+            f"the number of {field_name} in a filter",
+        )
+    for name, values, allowed in (
+        ("status", filter_.statuses, STATUSES),
+        ("severity", filter_.severities, semconv.SEVERITIES),
+    ):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unknown {name} {', '.join(map(repr, unknown[:5]))[:200]}; use one of "
+                f"{', '.join(allowed)}",
+            )
+    if sort not in SORT_KEYS:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    return GroupQuery(
+        statuses=tuple(filter_.statuses),
+        services=tuple(filter_.services),
+        categories=tuple(filter_.categories),
+        severities=tuple(filter_.severities),
+        since_unix_nano=min(filter_.since_unix_nano, MAX_INT64),
+        sort=SORT_KEYS[sort],
+        ascending=ascending,
+        tags=tuple(filter_.tags),
+    )
