@@ -59,8 +59,8 @@ carries the followed exception's fate on. Control flow (``StopIteration``,
 ``StopAsyncIteration``, ``GeneratorExit``) is ignored.
 
 How the fate is seen: a handler is *tentatively* entered at
-``EXCEPTION_HANDLED``; the engine then enables ``LINE``, ``PY_RETURN`` and
-``PY_YIELD`` on that frame's code only and, at the first of them where the
+``EXCEPTION_HANDLED``; the engine then enables ``LINE``, ``CALL``, ``PY_RETURN``
+and ``PY_YIELD`` on that frame's code only and, at the first of them where the
 frame has moved past the handler's entry and the exception is no longer the one
 being handled (``sys.exception()`` and its ``__context__`` chain), calls it
 caught; a ``RERAISE``/``RAISE``/``PY_UNWIND`` of it first puts it back in
@@ -77,7 +77,7 @@ are turned off by the first of them that finds nothing followed for
 :data:`IDLE_SECONDS` (switching global events re-instruments every running
 code object, too costly to do twice per failure when failures come in bursts;
 while no exception happens at all they cost nothing anyway). ``LINE``,
-``PY_RETURN`` and ``PY_YIELD`` are on only for the code of a frame that holds a
+``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame that holds a
 followed exception in a handler, until it is done.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
@@ -178,7 +178,9 @@ class Monitor:
         self._following = False
         self._base = self._events.PY_UNWIND | self._events.PY_THROW
         self._followup = self._events.RAISE | self._events.RERAISE | self._events.EXCEPTION_HANDLED
-        self._settle = self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD
+        self._settle = (
+            self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD | self._events.CALL
+        )
         self._install()
 
     # -- public API ---------------------------------------------------------
@@ -261,6 +263,7 @@ class Monitor:
         register(self.tool, events.LINE, self._on_line)
         register(self.tool, events.PY_RETURN, self._on_leave)
         register(self.tool, events.PY_YIELD, self._on_leave)
+        register(self.tool, events.CALL, self._on_call)
         _monitoring.set_events(self.tool, self._base)
 
     def _update_events(self, *, idle: bool = False) -> None:
@@ -312,6 +315,7 @@ class Monitor:
             self._events.LINE,
             self._events.PY_RETURN,
             self._events.PY_YIELD,
+            self._events.CALL,
         ):
             _monitoring.register_callback(self.tool, event, None)
         _monitoring.free_tool_id(self.tool)
@@ -527,6 +531,13 @@ class Monitor:
             self._settle_in(code, waiting)
 
     def _on_leave(self, code: CodeType, offset: int, value: object) -> Any:
+        waiting = self._waiting.get(id(code))
+        if waiting:
+            self._settle_in(code, waiting)
+
+    def _on_call(self, code: CodeType, offset: int, called: object, arg0: object) -> Any:
+        # A call after the handler ended, on the same line (the ``__exit__`` of a span
+        # entered in the same ``with`` statement): settle before it ends the span.
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
