@@ -62,18 +62,8 @@ def fetch(suite: Suite, python: Path, into: Path) -> Path:
     found = [path for path in into.iterdir() if path.is_dir() and _matches(path.name, suite)]
     if found:
         return found[0]
-    done = subprocess.run(
-        [
-            *(str(python), "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"),
-            *(f"{suite.name}=={suite.version}", "-d", str(into)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"pip download {suite.name}=={suite.version} failed:\n{done.stderr}")
+    requirement = f"{suite.name}=={suite.version}"
+    _pip(python, "download", "--no-deps", "--no-binary", ":all:", "-d", str(into), requirement)
     (archive,) = [path for path in into.glob("*.tar.gz") if _matches(path.name, suite)]
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")  # type: ignore[call-arg,unused-ignore]
@@ -227,15 +217,19 @@ def outcomes_of(report: Path) -> dict[str, str]:
 
 def pip_install(python: Path, *requirements: str) -> None:
     """Make sure ``requirements`` are installed for ``python`` (quiet; raises on failure)."""
+    _pip(python, "install", *requirements)
+
+
+def _pip(python: Path, command: str, *args: str) -> None:
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *requirements],
+        [str(python), "-m", "pip", command, "-q", *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"pip install {' '.join(requirements)} failed:\n{done.stderr}")
+        raise RuntimeError(f"pip {command} {' '.join(args)} failed:\n{done.stderr}")
 
 
 def suite_pytest() -> str:

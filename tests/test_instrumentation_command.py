@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from interpreters import ZeroCode, instrumented_environment
-from otlp_receiver import OtlpReceiver, attributes
+from otlp_receiver import OtlpReceiver, failure_events
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "instrumented"
@@ -47,15 +47,7 @@ class Run:
 
     def events(self) -> list[dict[str, Any]]:
         """Every faultlens failure event, with its span's name and status code added."""
-        found = []
-        for span in self.spans:
-            for event in span.events:
-                attrs = attributes(event.attributes)
-                if event.name == "exception" and "failure.source" in attrs:
-                    attrs["_span"] = span.name
-                    attrs["_status"] = span.status.code
-                    found.append(attrs)
-        return found
+        return failure_events(self.spans)
 
     def by_type(self) -> dict[str, dict[str, Any]]:
         events = self.events()

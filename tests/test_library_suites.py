@@ -26,7 +26,7 @@ from library_suites import (
     suite_pytest,
     targets,
 )
-from otlp_receiver import OtlpReceiver, attributes
+from otlp_receiver import OtlpReceiver, failure_events
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +79,5 @@ def test_outcomes_are_identical_test_by_test(
 
 
 def _auto_failures(receiver: OtlpReceiver) -> int:
-    return sum(
-        attributes(event.attributes).get("failure.source") == "auto"
-        for _, span in receiver.spans()
-        for event in span.events
-    )
+    events = failure_events(span for _, span in receiver.spans())
+    return sum(event["failure.source"] == "auto" for event in events)

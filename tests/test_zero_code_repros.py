@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from interpreters import ZeroCode, instrumented_environment, zero_code
-from otlp_receiver import OtlpReceiver, attributes
+from otlp_receiver import OtlpReceiver, failure_events
 
 __all__ = ["zero_code"]
 
@@ -72,15 +72,7 @@ def repro(zero_code: ZeroCode) -> Repro:
 
 
 def _events(receiver: OtlpReceiver) -> list[dict[str, Any]]:
-    found = []
-    for _, span in receiver.spans():
-        for event in span.events:
-            attrs = attributes(event.attributes)
-            if event.name == "exception" and "failure.source" in attrs:
-                attrs["_span"] = span.name
-                attrs["_status"] = span.status.code
-                found.append(attrs)
-    return found
+    return failure_events(span for _, span in receiver.spans())
 
 
 def test_the_targets_are_watched_on_312_and_wrapped_before(repro: Repro) -> None:
