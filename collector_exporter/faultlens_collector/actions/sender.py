@@ -142,6 +142,17 @@ class AlertSender:
             self._thread.join(timeout / 2)
             self._thread = None
 
+    def probe(self) -> tuple[bool, str]:
+        """Export an empty batch (an OTLP request with no records): whether the alert
+        target answered, and what went wrong when it did not. Sends no alert."""
+        try:
+            result = self._exporter.export([])
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        if result != LogRecordExportResult.SUCCESS:
+            return False, "the export failed (unreachable, refused or timed out)"
+        return True, "answered"
+
     def send_batch(self) -> bool | None:
         """Send one batch of pending alerts: True if acknowledged, False if the export
         failed (they stay pending), None if there was nothing to send."""

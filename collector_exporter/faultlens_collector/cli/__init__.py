@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.halts",
     "faultlens_collector.cli.alerts",
     "faultlens_collector.cli.audit",
+    "faultlens_collector.cli.check",
 )
 
 

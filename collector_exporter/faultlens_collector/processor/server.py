@@ -14,7 +14,8 @@ live in the same SQLite file as the groups: each committed transaction is
 handed to it (:class:`~faultlens_collector.processor.acting.EngineFeed`), every
 MetricsService request too, and — only when a halt rule counts consecutive
 failures — the keys of the spans that ended without failure. Alerts go to
-``settings.alerts`` (or ``[alerts] target``). ``faultlens serve`` is a thin
+``settings.alerts`` (or ``[alerts] target``). The standard ``grpc.health.v1.Health``
+service reports readiness (:mod:`.health`). ``faultlens serve`` is a thin
 command-line front of this class.
 """
 
@@ -39,7 +40,9 @@ from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
+from faultlens_collector.processor.health import OPEN_METHODS, Readiness
 from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
+from faultlens_collector.processor.selfcheck import SelfChecks
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.successes import SuccessFeed
@@ -100,6 +103,8 @@ class ProcessorSettings:
     #: Where alerts go as OTLP log records (``--alerts``): ``host:port`` or ``http://…``
     #: for plaintext, ``https://…`` for TLS; overrides ``[alerts] target``.
     alerts: str | None = None
+    #: Seconds between two probes of a store that cannot commit (:mod:`.health`).
+    probe_interval: float = 2.0
 
 
 class Processor:
@@ -131,6 +136,8 @@ class Processor:
         self.forwarder: Forwarder | None = None
         self.executor: CountingExecutor | None = None
         self._admission: Admission | None = None
+        self.readiness: Readiness | None = None
+        self.checks: SelfChecks | None = None
         self.port = 0
 
     @property
@@ -158,12 +165,20 @@ class Processor:
             store.close()
             raise
         feed = EngineFeed(engine)
+        checks = SelfChecks(store, engine)
+        self.checks = checks
+        readiness = Readiness(store.probe, probe_interval=settings.probe_interval)
+        self.readiness = readiness
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=_chain(feed.on_commit, self._on_commit),
+            on_commit=_chain(
+                lambda changes: feed.on_commit(checks.intercept(changes)), self._on_commit
+            ),
             on_latency=self.metrics.commit_duration.record,
+            on_state=readiness.store_state,
         )
+        readiness.on_recovered = self.writer.recovered
         if settings.forward is not None:
             self.forwarder = Forwarder(
                 settings.forward,
@@ -185,6 +200,7 @@ class Processor:
             self._close_stores()
             raise
         engine.start()
+        readiness.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
         )
@@ -211,6 +227,7 @@ class Processor:
             self.engine = ActionEngine(
                 config,
                 self.action_store,
+                alerts_endpoint=target,
                 alert_exporter=exporter,
                 redactor=self.redactor,
                 meter_provider=self._meter_provider,
@@ -240,6 +257,7 @@ class Processor:
             interceptors.append(
                 BearerTokenInterceptor(
                     settings.token,
+                    open_methods=OPEN_METHODS,
                     on_refused=lambda method: self.metrics.refused.add(
                         1, {"reason": "unauthenticated"}
                     ),
@@ -274,7 +292,12 @@ class Processor:
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
-        server.add_generic_rpc_handlers([*ingest.handlers(), *control.handlers()])
+        assert self.checks is not None
+        server.add_generic_rpc_handlers(
+            [*ingest.handlers(), *control.handlers(), *self.checks.handlers()]
+        )
+        assert self.readiness is not None
+        self.readiness.add_to(server)
         return server
 
     def _bind(self, server: grpc.Server) -> int:
@@ -301,6 +324,8 @@ class Processor:
         do not hold the stop for the whole grace period.
         """
         self._stopping.set()
+        if self.readiness is not None:
+            self.readiness.shutdown()
         if self._maintenance is not None:
             self._maintenance.join()
             self._maintenance = None
@@ -319,14 +344,17 @@ class Processor:
         self._close_stores()
 
     def _maintain(self) -> None:
-        """Lift dismissals whose end time passed, every ``maintenance_interval``."""
+        """Lift dismissals whose end time passed and end abandoned self-checks, every
+        ``maintenance_interval``."""
         while not self._stopping.wait(self.settings.maintenance_interval):
             store = self.store
             try:
                 if store is not None:
                     store.expire_dismissals()
+                if self.checks is not None:
+                    self.checks.sweep()
             except Exception:
-                _log.exception("faultlens: could not lift expired dismissals")
+                _log.exception("faultlens: maintenance failed (dismissals, self-checks)")
 
     def _close_stores(self) -> None:
         if self.action_store is not None:
