@@ -13,8 +13,10 @@ failures recorded through :func:`faultlens.record_failure` with
     @psp
     def charge(order): ...
 
-:class:`RemoteHalts` follows the halts a faultlens processor holds (a fleet-wide
-kill switch) and plugs into a tracker as a halt source. See docs/resilience.md
+:func:`verify_startup` checks at start-up that components have what others call on them
+and that dependencies answer (``strict=True`` refuses to start). :class:`RemoteHalts`
+follows the halts a faultlens processor holds (a fleet-wide kill switch) and plugs into a
+tracker as a halt source. See docs/resilience.md
 for every option, metric and environment variable.
 """
 
@@ -35,6 +37,13 @@ from faultlens.resilience.remote_halts import RemoteHalts, RemoteHaltsStatus
 from faultlens.resilience.report import ComponentHealth, HealthReport, health
 from faultlens.resilience.retry import Retry, retry
 from faultlens.resilience.settings import ResilienceDefaults, defaults
+from faultlens.resilience.startup import (
+    StartupReport,
+    StartupVerificationError,
+    Violation,
+    verify_startup,
+    verify_startup_async,
+)
 from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 
 __all__ = [
@@ -56,7 +65,10 @@ __all__ = [
     "ResilienceDefaults",
     "Retry",
     "RetryExhaustedError",
+    "StartupReport",
+    "StartupVerificationError",
     "TrackerStatus",
+    "Violation",
     "constant",
     "defaults",
     "exponential",
@@ -66,4 +78,6 @@ __all__ = [
     "linear",
     "permanent",
     "retry",
+    "verify_startup",
+    "verify_startup_async",
 ]

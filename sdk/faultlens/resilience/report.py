@@ -1,4 +1,5 @@
-"""One call that reports every breaker, tracker, fallback and halt guard, and a verdict.
+"""One call that reports every breaker, tracker, fallback, halt guard and start-up
+verification (:mod:`.startup`), and a verdict.
 
 Every :class:`~faultlens.resilience.CircuitBreaker`,
 :class:`~faultlens.resilience.FailureTracker` and
@@ -37,7 +38,7 @@ _RANK: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 class ComponentHealth:
     """How one breaker, tracker or fallback is doing."""
 
-    kind: Literal["breaker", "tracker", "fallback", "halt_guard"]
+    kind: Literal["breaker", "tracker", "fallback", "halt_guard", "startup"]
     name: str
     status: HealthStatus
     detail: Mapping[str, Any] = field(default_factory=dict)
