@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.alerts",
     "faultlens_collector.cli.audit",
     "faultlens_collector.cli.check",
+    "faultlens_collector.cli.scan",
 )
 
 
