@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.audit",
     "faultlens_collector.cli.check",
     "faultlens_collector.cli.scan",
+    "faultlens_collector.cli.run",
 )
 
 
