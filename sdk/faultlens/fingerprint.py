@@ -279,13 +279,12 @@ def fingerprint_exception(exc: BaseException, classifier: FrameClassifier) -> st
     their fingerprint depends on the message.
     """
     members = _chain(exc)
-    if any(_syntax_file(member) for member in members):
-        return _compute(members, classifier)  # the defect is in a file no frame shows
     key: list[object] = []
     codes_kept: list[CodeType] = []
     for member in members:
         codes = _codes(member.__traceback__)
-        if not codes:
+        if not codes or (isinstance(member, SyntaxError) and _syntax_file(member)):
+            # No frame, or a defect in a file no frame shows: not cached.
             return _compute(members, classifier)
         key.append(type(member))
         key.extend(map(id, codes))

@@ -242,10 +242,12 @@ class Detector:
         key = (candidate.code, candidate.offset)
         breadth = self._breadth.get(key)
         if breadth is None:
-            breadth = handler_breadth(
-                candidate.code, candidate.offset, candidate.exc, candidate.frame.f_globals
-            )
-            self._breadth[key] = breadth
+            try:
+                breadth = handler_breadth(
+                    candidate.code, candidate.offset, candidate.exc, candidate.frame
+                )
+            finally:
+                self._breadth[key] = breadth if breadth is not None else "narrow"
         return {"bare": "critical", "base": "critical", "exception": "high"}.get(breadth, "low")
 
     def finish(self) -> None:
@@ -254,17 +256,17 @@ class Detector:
             self._pending.clear()
 
 
-def handler_breadth(
-    code: CodeType, offset: int, exc: BaseException, namespace: dict[str, Any]
-) -> str:
+def handler_breadth(code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> str:
     """How broad the ``except`` clause that caught ``exc`` is: ``bare``, ``base``
     (``BaseException``), ``exception`` (``Exception``) or ``narrow``, read from the
     bytecode of the handler starting at ``offset`` (clause by clause, following each
-    clause's jump to the next when it does not match)."""
+    clause's jump to the next when it does not match; names are looked up in the
+    catching frame). ``narrow`` when the clause cannot be told."""
     instructions = list(dis.get_instructions(code))
     index = {ins.offset: i for i, ins in enumerate(instructions)}
     position = index.get(offset)
     names: list[str] = []
+    checked = False
     steps = 0
     while position is not None and position < len(instructions) and steps < 500:
         steps += 1
@@ -275,8 +277,9 @@ def handler_breadth(
         elif ins.opname == "LOAD_ATTR" and names:
             names[-1] = f"{names[-1]}.{ins.argval}"
         elif ins.opname == "CHECK_EXC_MATCH":
-            types = [_resolve(name, namespace) for name in names]
-            matched = [t for t in types if isinstance(t, type) and isinstance(exc, t)]
+            checked = True
+            matched = [t for name in names for t in _types(_resolve(name, frame))]
+            matched = [t for t in matched if isinstance(exc, t)]
             if matched:
                 return _breadth_of(matched)
             names.clear()
@@ -285,8 +288,18 @@ def handler_breadth(
         elif ins.opname in ("PUSH_EXC_INFO", "BUILD_TUPLE", "NOP", "CACHE"):
             continue
         elif not names:
-            return "bare"  # the handler body starts with no type check: ``except:``
+            # The handler body starts with no type check: ``except:`` (unless an earlier
+            # clause was checked and nothing matched as far as we can tell).
+            return "narrow" if checked else "bare"
     return "narrow"
+
+
+def _types(value: object) -> list[type]:
+    if isinstance(value, type):
+        return [value]
+    if isinstance(value, tuple):
+        return [item for item in value if isinstance(item, type)]
+    return []
 
 
 def _breadth_of(types: list[type]) -> str:
@@ -297,9 +310,15 @@ def _breadth_of(types: list[type]) -> str:
     return "narrow"
 
 
-def _resolve(name: str, namespace: dict[str, Any]) -> object:
+def _resolve(name: str, frame: FrameType) -> object:
     head, *rest = name.split(".")
-    value = namespace[head] if head in namespace else getattr(builtins, head, None)
+    local = frame.f_locals
+    if head in local:
+        value = local[head]
+    elif head in frame.f_globals:
+        value = frame.f_globals[head]
+    else:
+        value = getattr(builtins, head, None)
     for attribute in rest:
         value = getattr(value, attribute, None)
     return value
