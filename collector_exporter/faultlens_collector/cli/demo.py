@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.report import group_json, primary_service
+from faultlens_collector.groups.model import primary_service
+from faultlens_collector.report import group_json
 
 
 def register(subparsers: Any) -> None:

@@ -33,11 +33,11 @@ from typing import Final
 from faultlens_collector.detection.child import ENDPOINT_ENV, SERVICE_ENV, SWALLOWED_ENV
 from faultlens_collector.detection.project import Project, find_project
 from faultlens_collector.detection.report import Failure
+from faultlens_collector.groups.model import Group, primary_service
+from faultlens_collector.groups.store import GroupQuery
 from faultlens_collector.processor.forward import ForwardSettings
-from faultlens_collector.processor.groups import Group
 from faultlens_collector.processor.server import Processor, ProcessorSettings
-from faultlens_collector.processor.store import GroupQuery
-from faultlens_collector.report import iso_time, primary_service
+from faultlens_collector.report import iso_time
 
 #: Packages never instrumented: faultlens itself.
 _OWN: Final = frozenset({"faultlens", "faultlens_collector"})

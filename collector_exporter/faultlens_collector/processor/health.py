@@ -10,7 +10,7 @@ Ingest and the overall status are ``SERVING`` while the store commits and
 ``NOT_SERVING`` from the first commit that fails (disk full, read-only file) until
 one succeeds again; the control API stays ``SERVING`` (it reads). While the store
 fails, :class:`Readiness` probes it every ``probe_interval`` seconds with a small
-write of its own (:meth:`~faultlens_collector.processor.store.GroupStore.probe`),
+write of its own (:meth:`~faultlens_collector.groups.store.GroupStore.probe`),
 so a processor taken out of rotation — and so receiving no ingest to find out —
 comes back by itself once the store can commit. When the processor stops, every
 service turns ``NOT_SERVING`` before the server stops accepting calls.
