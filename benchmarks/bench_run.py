@@ -64,6 +64,8 @@ def main() -> None:
         f"best: pytest {best['pytest']:.2f} s, faultlens run {best['faultlens run']:.2f} s, "
         f"ratio {ratio:.2f}x (goal <= 1.2x) [{sys.version.split()[0]}, {args.project.name}]"
     )
+    if ratio > 1.2:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

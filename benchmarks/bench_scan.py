@@ -54,6 +54,8 @@ def main() -> None:
     if args.isolated:
         elapsed, modules = one(args.package, "--isolated")
         print(f"--isolated: {modules} modules in {elapsed:.1f} s")
+    if min(times) > 30.0 * modules / 500:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

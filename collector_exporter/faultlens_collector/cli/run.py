@@ -33,7 +33,11 @@ def register(subparsers: Any) -> None:
         ),
         usage="faultlens run [options] -- CMD [ARG ...]",
     )
-    add_report_options(parser)
+    add_report_options(
+        parser,
+        "leave out failure groups whose exception type, fingerprint, message, process or "
+        "stack trace matches this glob: the idioms the team accepts (repeatable)",
+    )
     parser.add_argument(
         "--instrument",
         metavar="TARGETS",
@@ -110,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ignored(failure: Any, patterns: list[str]) -> bool:
-    """An ``--ignore`` glob matches the exception type, the fingerprint, the message or
-    the handler (``module:function``) of a swallowed exception."""
-    fields = (failure.exception_type, failure.fingerprint, failure.message, failure.where)
+    """An ``--ignore`` glob matches the exception type, the fingerprint, the message, the
+    process (``where``) or the stack trace (``*legacy/compat.py*``)."""
+    fields = (
+        failure.exception_type,
+        failure.fingerprint,
+        failure.message,
+        failure.where,
+        failure.stacktrace,
+    )
     return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns for value in fields)

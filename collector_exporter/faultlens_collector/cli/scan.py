@@ -17,7 +17,7 @@ from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import positive_int
 
 
-def add_report_options(parser: argparse.ArgumentParser) -> None:
+def add_report_options(parser: argparse.ArgumentParser, ignore_help: str) -> None:
     """``--report``, ``--baseline`` and ``--ignore``: shared by ``scan`` and ``run``."""
     parser.add_argument(
         "--report",
@@ -38,7 +38,7 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATTERN",
-        help="leave out what matches this glob (repeatable)",
+        help=ignore_help,
     )
 
 
@@ -62,7 +62,10 @@ def register(subparsers: Any) -> None:
         help="importable package or module names, distribution names, package folders, "
         "source trees or .py files (default: the project around the current folder)",
     )
-    add_report_options(parser)
+    add_report_options(
+        parser,
+        "leave out modules and entry points (group:name or value) matching this glob (repeatable)",
+    )
     parser.add_argument(
         "--jobs",
         type=positive_int,

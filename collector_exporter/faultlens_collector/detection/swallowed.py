@@ -31,6 +31,13 @@ in that frame; its candidate is dropped when that exception (or one chained to
 it) is caught again, or at exit. The local events go off again once the code
 has no candidate left.
 
+A handler found swallowing :data:`SETTLED_AFTER` times in a row is *settled*: its
+later catches are counted as swallowed at once, without line events, and one in
+:data:`RECHECK_EVERY` is followed fully again (a logged or re-raised one unsettles
+it). So a hot ``except ...: pass`` costs one callback and one ``record_failure``
+per exception; a handler that logs only sometimes can have an occurrence counted
+as swallowed instead of logged (still counted once).
+
 The smallest self-contained piece: it takes a tool id of its own (the first
 free of 4, 3, 5) and fits the ``on_swallowed(exc, code)`` client interface of
 the capture engine, into which it is meant to fold.
@@ -58,6 +65,10 @@ SWALLOWED: Final = "faultlens.swallowed"
 HANDLER: Final = "faultlens.handler"
 #: Candidates kept at most (the oldest are dropped beyond).
 MAX_PENDING: Final = 10_000
+#: A handler found swallowing this many times in a row is decided at once afterwards
+#: (no line events), and followed fully again one time in :data:`RECHECK_EVERY`.
+SETTLED_AFTER: Final = 4
+RECHECK_EVERY: Final = 64
 _CONTROL_FLOW: Final = (StopIteration, StopAsyncIteration, GeneratorExit, KeyboardInterrupt)
 _CHAIN: Final = 16
 
@@ -85,6 +96,10 @@ class Detector:
         self._pending: dict[FrameType, _Candidate] = {}
         self._by_code: dict[CodeType, int] = {}
         self._breadth: dict[tuple[CodeType, int], str] = {}
+        #: Per handler: swallowed verdicts in a row (>= SETTLED_AFTER: settled), and
+        #: occurrences since it was last followed fully.
+        self._streak: dict[tuple[CodeType, int], int] = {}
+        self._since_check: dict[tuple[CodeType, int], int] = {}
         self._lock = threading.RLock()
         self.swallowed = 0
 
@@ -155,6 +170,14 @@ class Detector:
             previous = self._pending.pop(frame, None)
             if previous is not None:  # the same frame caught again: the last handler ended
                 self._decide(previous, ended=True)
+            site = (code, offset)
+            if self._streak.get(site, 0) >= SETTLED_AFTER:
+                seen = self._since_check.get(site, 0) + 1
+                if seen < RECHECK_EVERY:
+                    self._since_check[site] = seen
+                    self._swallowed(_Candidate(exc, code, offset, frame, module))
+                    return
+                self._since_check[site] = 0  # follow this one fully again
             if len(self._pending) >= MAX_PENDING:
                 self._forget(next(iter(self._pending.values())))
             self._pending[frame] = _Candidate(exc, code, offset, frame, module)
@@ -206,14 +229,23 @@ class Detector:
             current = current.__cause__ or current.__context__
         for candidate in [c for c in self._pending.values() if id(c.exc) in chain]:
             del self._pending[candidate.frame]
+            self._streak.pop((candidate.code, candidate.offset), None)
             self._release(candidate.code)
 
     def _decide(self, candidate: _Candidate, *, ended: bool) -> None:
         self._release(candidate.code)
-        from faultlens.recorder import already_recorded, record_failure
+        from faultlens.recorder import already_recorded
 
+        site = (candidate.code, candidate.offset)
         if not ended or already_recorded(candidate.exc) is not None:
-            return  # logged (or recorded some other way)
+            self._streak.pop(site, None)  # logged (or recorded some other way)
+            return
+        self._streak[site] = self._streak.get(site, 0) + 1
+        self._swallowed(candidate)
+
+    def _swallowed(self, candidate: _Candidate) -> None:
+        from faultlens.recorder import record_failure
+
         self.swallowed += 1
         record_failure(
             candidate.exc,
