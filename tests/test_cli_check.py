@@ -16,7 +16,7 @@ import pytest
 from actions_support import config, python_hook
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import main
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 
 from tests.otlp_receiver import OtlpReceiver
 from tests.processor_support import (

@@ -115,7 +115,7 @@ def test_the_command_status_wins_and_usage_errors_exit_2(tmp_path: Path) -> None
 
 
 def test_send_also_reports_to_a_team_processor(tmp_path: Path) -> None:
-    from faultlens_collector.client import ControlClient
+    from faultlens_collector.control.client import ControlClient
 
     from tests.processor_support import all_groups, running_processor
 

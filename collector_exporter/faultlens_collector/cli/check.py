@@ -200,7 +200,7 @@ def _send(args: argparse.Namespace, ticket: Any, steps: _Steps) -> None:
 
 
 def _grouped(client: Any, fingerprint: str, steps: _Steps, timeout: float) -> None:
-    from faultlens_collector.client import ControlError
+    from faultlens_collector.control.client import ControlError
 
     started = time.monotonic()
     while True:

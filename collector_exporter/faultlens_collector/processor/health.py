@@ -30,7 +30,7 @@ from typing import Final
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from faultlens_collector.processor.control import SERVICE as CONTROL_SERVICE
+from faultlens_collector.control.methods import SERVICE as CONTROL_SERVICE
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 
 _log = logging.getLogger(__name__)

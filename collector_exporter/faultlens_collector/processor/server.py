@@ -18,9 +18,9 @@ are handed to them. Every processor has one: the
 the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
 add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
 target``). The standard ``grpc.health.v1.Health`` service reports readiness
-(:mod:`.health`); ``faultlens check`` talks to :mod:`.selfcheck`, whose synthetic
-failures no listener sees. ``faultlens serve`` is a thin command-line front of this
-class.
+(:mod:`.health`); ``faultlens check`` talks to
+:mod:`faultlens_collector.control.selfcheck`, whose synthetic failures no listener
+sees. ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.channels import DEFAULT_ADDRESS
+from faultlens_collector.control.selfcheck import SelfChecks
 from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
@@ -50,7 +51,6 @@ from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.health import OPEN_METHODS, Readiness
 from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
-from faultlens_collector.processor.selfcheck import SelfChecks
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database
 

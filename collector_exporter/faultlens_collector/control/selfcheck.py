@@ -38,11 +38,10 @@ from faultlens.fingerprint import hash_parts
 from faultlens_collector._proto.faultlens.v1 import check_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of, facts_of_group
+from faultlens_collector.control.decoding import decoding_handler
+from faultlens_collector.control.rpc import unary, who
 from faultlens_collector.groups.model import Change
 from faultlens_collector.groups.store import GroupNotFound, GroupStore, OperatorAction
-from faultlens_collector.processor.control import unary
-from faultlens_collector.processor.decoding import decoding_handler
-from faultlens_collector.processor.triage import who
 
 SERVICE: Final = "faultlens.v1.SelfCheck"
 #: Seconds a check stays open without ``End``.
