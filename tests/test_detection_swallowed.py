@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
 from faultlens_collector.detection.report import schema
 
-from tests.python312 import python312
+from tests.interpreters import environment
 from tests.run_support import make_project
 
 BARE = """
@@ -35,7 +37,8 @@ bare()
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    python = python312()
+    # The suite's own interpreter when it is 3.12+, else pyenv's 3.12 (tests/interpreters.py).
+    python = Path(sys.executable) if sys.version_info >= (3, 12) else environment("3.12").python
     root = make_project(tmp_path_factory.mktemp("swallowed"), extra=BARE)
     path = root / "report.json"
     result = subprocess.run(

@@ -38,8 +38,8 @@ from faultlens.fingerprint import hash_parts
 from faultlens_collector._proto.faultlens.v1 import check_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of, facts_of_group
-from faultlens_collector.control.decoding import decoding_handler
 from faultlens_collector.control.rpc import unary, who
+from faultlens_collector.control.serving import serving_handler
 from faultlens_collector.groups.model import Change
 from faultlens_collector.groups.store import GroupNotFound, GroupStore, OperatorAction
 
@@ -108,7 +108,8 @@ class SelfChecks:
         }
         return [
             grpc.method_handlers_generic_handler(
-                SERVICE, {name: decoding_handler(handler) for name, handler in methods.items()}
+                SERVICE,
+                {name: serving_handler(name, handler) for name, handler in methods.items()},
             )
         ]
 

@@ -35,7 +35,7 @@ from faultlens_collector.detection.project import Project, find_project
 from faultlens_collector.detection.report import Failure
 from faultlens_collector.groups.model import Group, primary_service
 from faultlens_collector.groups.store import GroupQuery
-from faultlens_collector.processor.forward import ForwardSettings
+from faultlens_collector.ingest.forward import ForwardSettings
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from faultlens_collector.report import iso_time
 

@@ -31,7 +31,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from faultlens_collector.control.methods import SERVICE as CONTROL_SERVICE
-from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
+from faultlens_collector.ingest.forward import METHODS as OTLP_METHODS
 
 _log = logging.getLogger(__name__)
 
