@@ -42,6 +42,7 @@ from typing import Final
 
 from faultlens.parameterize import parameterize
 from faultlens.semconv import qualified_type_name
+from faultlens.wrappers import HIDDEN_FILENAME
 
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -127,6 +128,8 @@ class FrameClassifier:
         return result
 
     def _kind(self, module: str, filename: str) -> int:
+        if filename == HIDDEN_FILENAME:  # a capture wrapper (its globals are its caller's)
+            return _INTERNAL
         if module in _INTERNAL_EXACT or module.startswith(_INTERNAL_PREFIXES):
             return _INTERNAL
         if _matches(module, self._exclude):
