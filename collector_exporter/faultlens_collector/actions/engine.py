@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,6 +56,9 @@ from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, 
 from faultlens_collector.actions.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
+
+#: Alerts the engine remembers for ListAlerts.
+RECENT_ALERTS = 1000
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
@@ -120,6 +124,8 @@ class ActionEngine:
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
         self.alert_feed: Feed[Alert] = Feed()
+        #: The most recent alerts raised (for the control API's ListAlerts), oldest first.
+        self.recent_alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
         endpoint = alerts_endpoint or alerts_config.target
         if alert_exporter is None and endpoint:
             alert_exporter = otlp_log_exporter(
@@ -290,6 +296,7 @@ class ActionEngine:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
+        self.recent_alerts.append(alert)
         self.alert_feed.publish(alert)
 
     def subscribe_alerts(self) -> Subscription[Alert]:

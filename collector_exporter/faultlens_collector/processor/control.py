@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from faultlens import semconv
@@ -32,6 +32,9 @@ from faultlens_collector.processor.store import (
     GroupStore,
 )
 
+if TYPE_CHECKING:
+    from faultlens_collector.processor.watch import GroupWatch
+
 SERVICE: Final = "faultlens.v1.Control"
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 DEFAULT_PAGE: Final = 50
@@ -39,6 +42,14 @@ MAX_PAGE: Final = 1000
 #: The largest time (Unix ns) and offset the SQLite store can hold.
 MAX_INT64: Final = (1 << 63) - 1
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
+#: Longest search text and most fingerprints a ``GroupFilter`` may carry.
+MAX_TEXT: Final = 256
+MAX_FILTER_FINGERPRINTS: Final = 10_000
+_HANDLED: Final = {
+    control_pb2.HANDLED_ANY: "",
+    control_pb2.HANDLED_SOME: "some",
+    control_pb2.HANDLED_ESCAPED: "escaped",
+}
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -75,16 +86,26 @@ class ControlService:
     """The whole ``faultlens.v1.Control`` service for one store (and engine)."""
 
     def __init__(
-        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
+        self,
+        store: GroupStore,
+        engine: ActionEngine | None = None,
+        *,
+        max_streams: int = 256,
+        watch: GroupWatch | None = None,
     ) -> None:
         from faultlens_collector.processor.engine_api import EngineApi, Streams
+        from faultlens_collector.processor.overview import OverviewApi
         from faultlens_collector.processor.triage import Triage
+        from faultlens_collector.processor.watch import GroupWatch
 
         self._store = store
         self.streams = Streams(max_streams)
+        #: Feeds ``WatchGroups``; the processor hands it every commit.
+        self.watch = watch or GroupWatch()
         self._more: dict[str, grpc.RpcMethodHandler] = {}
+        self._more.update(OverviewApi(store, self.watch, self.streams, engine).methods())
         if engine is not None:
-            self._more.update(Triage(store, engine).methods())
+            self._more.update(Triage(store, engine, on_action=self.watch.on_action).methods())
             self._more.update(EngineApi(engine, store, self.streams).methods())
 
     def close_streams(self) -> None:
@@ -167,6 +188,17 @@ def query_of(
             )
     if sort not in SORT_KEYS:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    if filter_.handled not in _HANDLED:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown handled value {filter_.handled}")
+    if len(filter_.text) > MAX_TEXT:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"a search text is at most {MAX_TEXT} characters"
+        )
+    if len(filter_.fingerprints) > MAX_FILTER_FINGERPRINTS:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"a filter names at most {MAX_FILTER_FINGERPRINTS} fingerprints",
+        )
     return GroupQuery(
         statuses=tuple(filter_.statuses),
         services=tuple(filter_.services),
@@ -176,6 +208,12 @@ def query_of(
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),
+        fingerprints=tuple(filter_.fingerprints) or None,
+        text=filter_.text,
+        exception_types=tuple(filter_.exception_types),
+        handled=_HANDLED[filter_.handled],
+        first_seen_since=min(filter_.first_seen_since_unix_nano, MAX_INT64),
+        regressed_since=min(filter_.regressed_since_unix_nano, MAX_INT64),
     )
 
 
@@ -208,6 +246,7 @@ def to_message(group: Group) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        regressed_unix_nano=group.regressed_at,
     )
 
 

@@ -227,6 +227,9 @@ class EngineApi:
             hook=request.hook.strip() or None,
             limit=min(request.limit or 100, _MAX_LIST),
         )
+        if request.since_unix_nano:  # newest first: the runs since then are a prefix
+            since = request.since_unix_nano / 1e9
+            records = [record for record in records if record.started_at >= since]
         return control_pb2.ListHookRunsResponse(runs=[hook_run_message(r) for r in records])
 
     def get_effectiveness(self, request: Any, context: grpc.ServicerContext) -> Any:

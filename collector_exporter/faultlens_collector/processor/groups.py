@@ -132,6 +132,8 @@ class Group:
     tags: list[str] = field(default_factory=list)
     #: Set while the group is dismissed.
     dismissal: Dismissal | None = None
+    #: When the group last went from ``resolved`` to ``regressed`` (Unix ns; 0: never).
+    regressed_at: int = 0
 
 
 @dataclass(slots=True)

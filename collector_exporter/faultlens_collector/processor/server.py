@@ -43,6 +43,7 @@ from faultlens_collector.processor.ingest import IngestService, IngestSettings, 
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.successes import SuccessFeed
+from faultlens_collector.processor.watch import GroupWatch
 from faultlens_collector.processor.writer import BatchWriter, ChangeListener
 
 _log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class Processor:
         self.action_store: SQLiteActionStore | None = None
         self.engine: ActionEngine | None = None
         self.control: ControlService | None = None
+        self.group_watch: GroupWatch | None = None
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
@@ -158,10 +160,11 @@ class Processor:
             store.close()
             raise
         feed = EngineFeed(engine)
+        self.group_watch = GroupWatch()
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=_chain(feed.on_commit, self._on_commit),
+            on_commit=_chain(_chain(feed.on_commit, self.group_watch.on_commit), self._on_commit),
             on_latency=self.metrics.commit_duration.record,
         )
         if settings.forward is not None:
@@ -232,7 +235,9 @@ class Processor:
         assert self.store is not None
         engine = self.engine
         assert engine is not None
-        control = ControlService(self.store, engine, max_streams=settings.max_streams)
+        control = ControlService(
+            self.store, engine, max_streams=settings.max_streams, watch=self.group_watch
+        )
         self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
@@ -325,6 +330,7 @@ class Processor:
             try:
                 if store is not None:
                     store.expire_dismissals()
+                    store.prune_hours()
             except Exception:
                 _log.exception("faultlens: could not lift expired dismissals")
 

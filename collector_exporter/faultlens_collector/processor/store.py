@@ -47,7 +47,7 @@ from typing import Any, Final
 from faultlens import semconv
 
 from faultlens_collector import sqlite_db
-from faultlens_collector.processor import oplog
+from faultlens_collector.processor import history, oplog
 from faultlens_collector.processor.groups import (
     Change,
     Dismissal,
@@ -118,18 +118,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             service_counts TEXT NOT NULL,
             fingerprint TEXT NOT NULL)""",
     ),
+    (
+        # Occurrences over time (processor/history.py) and when a group last regressed.
+        *history.TABLES,
+        "ALTER TABLE failure_groups ADD COLUMN regressed_at INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX failure_groups_regressed ON failure_groups (regressed_at) "
+        "WHERE regressed_at > 0",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, status, count, "
     "handled_count, first_seen, last_seen, service_counts, span_names, samples, category_locked, "
-    "tags, severity_locked, dismissal, dismissed_until"
+    "tags, severity_locked, dismissal, dismissed_until, regressed_at"
 )
 _STORED_COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, severity_rank, "
     "status, count, handled_count, first_seen, last_seen, service_counts, span_names, samples, "
-    "category_locked, tags, severity_locked, dismissal, dismissed_until"
+    "category_locked, tags, severity_locked, dismissal, dismissed_until, regressed_at"
 )
 # Columns each sort key orders by, most significant first; the fingerprint breaks ties.
 _SORT_COLUMNS: Final = {
@@ -145,7 +152,10 @@ class GroupQuery:
     """Which groups to read, in which order. Empty tuples mean "any".
 
     ``tags`` selects groups carrying any of them; ``fingerprints`` (None: any)
-    exactly these groups; ``action_id`` the groups an operator action touched.
+    exactly these groups; ``action_id`` the groups an operator action touched;
+    ``text`` groups whose fingerprint, exception type or message contains it (``LIKE``:
+    case-insensitive for ASCII letters); ``handled`` ``some`` groups with a handled
+    occurrence, ``escaped`` groups with an escaped one (empty: any).
     """
 
     statuses: tuple[str, ...] = ()
@@ -158,6 +168,11 @@ class GroupQuery:
     tags: tuple[str, ...] = ()
     fingerprints: tuple[str, ...] | None = None
     action_id: int = 0
+    text: str = ""
+    exception_types: tuple[str, ...] = ()
+    handled: str = ""
+    first_seen_since: int = 0
+    regressed_since: int = 0
 
     @property
     def selects_everything(self) -> bool:
@@ -171,6 +186,11 @@ class GroupQuery:
             or self.tags
             or self.fingerprints is not None
             or self.action_id
+            or self.text
+            or self.exception_types
+            or self.handled
+            or self.first_seen_since
+            or self.regressed_since
         )
 
     def where(self) -> tuple[str, list[Any]]:
@@ -181,6 +201,7 @@ class GroupQuery:
             ("status", self.statuses),
             ("category", self.categories),
             ("severity", self.severities),
+            ("exception_type", self.exception_types),
         ):
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -191,9 +212,23 @@ class GroupQuery:
                 f"EXISTS (SELECT 1 FROM json_each(service_counts) WHERE key IN ({marks}))"
             )
             parameters.extend(self.services)
-        if self.since_unix_nano:
-            clauses.append("last_seen >= ?")
-            parameters.append(self.since_unix_nano)
+        for column, since in (
+            ("last_seen", self.since_unix_nano),
+            ("first_seen", self.first_seen_since),
+            ("regressed_at", self.regressed_since),
+        ):
+            if since:
+                clauses.append(f"{column} >= ?")
+                parameters.append(since)
+        if self.text:
+            pattern = "%" + _like_escape(self.text) + "%"
+            clauses.append(
+                "(fingerprint LIKE ? ESCAPE '\\' OR exception_type LIKE ? ESCAPE '\\' "
+                "OR message LIKE ? ESCAPE '\\')"
+            )
+            parameters += [pattern, pattern, pattern]
+        if self.handled:
+            clauses.append(_HANDLED[self.handled])
         if self.tags:
             marks = ", ".join("?" * len(self.tags))
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
@@ -221,6 +256,14 @@ class GroupQuery:
         return "ORDER BY " + ", ".join(
             f"{column} {direction}" for column in (*columns, "fingerprint")
         )
+
+
+_HANDLED: Final = {"some": "handled_count > 0", "escaped": "handled_count < count"}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +400,7 @@ class GroupStore:
             hot = self._hot
             now = time.time_ns()
             logged: list[tuple[Any, ...]] = []
+            new_hours: list[tuple[str, int, str, int]] = []
             writes: list[tuple[str, Sequence[Any]]] = []
             try:
                 if self._logged is None or self._log_rows >= FOLD_AFTER_ROWS:
@@ -375,14 +419,20 @@ class GroupStore:
                         group = new_group(batch[0], self._redact) if is_new else _group(row)
                     dismissed = group.dismissal is not None
                     merged = merge(group, batch, now)
+                    hours = history.hour_counts(batch, group.service_counts, now)
                     if is_new:
                         writes.append((_INSERT, _row(group)))
+                        new_hours += [(fingerprint, *hour) for hour in hours]
                     else:
                         if dismissed:  # its rate window moved, or it lapsed
                             writes.append((_UPDATE_DISMISSAL, _dismissal_columns(group)))
                         if merged.lists_grew:
                             writes.append((_UPDATE_LISTS, _list_columns(group)))
-                        logged.append(_count_columns(group))
+                        if merged.regressed:
+                            group.regressed_at = now
+                            writes.append((_UPDATE_REGRESSED, (now, fingerprint)))
+                        counts = _count_columns(group)
+                        logged += [(*counts, *hour) for hour in hours]
                     hot[fingerprint] = group
                     created += is_new
                     changes.append(
@@ -397,12 +447,13 @@ class GroupStore:
                         )
                     )
                 writes.extend(_log_appends(logged))
+                writes.extend(history.upserts(new_hours))
                 _write_atomically(self._db, writes)
             except BaseException:
                 hot.clear()  # merged in memory, not committed: the rows are the truth
                 self._logged = None
                 raise
-            self._logged.update(columns[-1] for columns in logged)  # type: ignore[union-attr]
+            self._logged.update(columns[_LOG_FINGERPRINT] for columns in logged)  # type: ignore[union-attr]
             self._log_rows += len(logged)
             while len(hot) > self._hot_groups:
                 del hot[next(iter(hot))]
@@ -420,6 +471,7 @@ class GroupStore:
         latest = self._db.execute(_LATEST_LOGGED_COUNTS).fetchall()
         if latest:
             self._db.executemany(_UPDATE_COUNTS, latest)
+            self._db.execute(history.FOLD_HOURS)
             self._db.execute("DELETE FROM group_log")
         self._logged = set()
         self._log_rows = 0
@@ -514,6 +566,29 @@ class GroupStore:
             if lifted:
                 self._forget()
         return lifted
+
+    def series(self, query: history.SeriesQuery) -> history.SeriesResult:
+        """Occurrences over time (see :func:`.history.read_series`)."""
+        with self._reader() as reader:
+            return history.read_series(reader, query)
+
+    def prune_hours(self, now_unix_nano: int | None = None) -> int:
+        """Delete hourly counts older than :data:`.history.RETENTION_HOURS`; how many rows."""
+        now = time.time_ns() if now_unix_nano is None else now_unix_nano
+        with self._lock, sqlite_db.transaction(self._db):
+            return history.prune(
+                self._db, now // history.HOUR_NANOS - history.RETENTION_HOURS
+            )
+
+    def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
+        """The groups an operator action touched, in fingerprint order (at most ``limit``)."""
+        with self._reader() as reader:
+            rows = reader.execute(
+                "SELECT fingerprint FROM operator_action_groups WHERE action_id = ? "
+                "ORDER BY fingerprint LIMIT ?",
+                (action_id, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def count_groups(self, query: GroupQuery) -> int:
         """How many groups ``query`` selects."""
@@ -628,6 +703,7 @@ _UPDATE_LISTS: Final = "UPDATE failure_groups SET span_names = ?, samples = ? WH
 _UPDATE_DISMISSAL: Final = (
     "UPDATE failure_groups SET dismissal = ?, dismissed_until = ? WHERE fingerprint = ?"
 )
+_UPDATE_REGRESSED: Final = "UPDATE failure_groups SET regressed_at = ? WHERE fingerprint = ?"
 
 
 # What every merge changes, in the order of _counts: appended to group_log, read back and
@@ -643,19 +719,21 @@ _COUNT_COLUMNS: Final = (
     "last_seen",
     "service_counts",
 )
+#: A group_log row: the count columns, the fingerprint, and what the write added by hour
+#: and service (:data:`.history.LOG_COLUMNS`).
+_LOG_COLUMNS: Final = (*_COUNT_COLUMNS, "fingerprint", *history.LOG_COLUMNS)
+_LOG_FINGERPRINT: Final = len(_COUNT_COLUMNS)
 #: Rows per ``INSERT`` into group_log: one statement (one SQLite step, one release of the
-#: GIL) per chunk instead of per row; 90 rows x 10 columns stay under the 999 parameters
+#: GIL) per chunk instead of per row; 76 rows x 13 columns stay under the 999 parameters
 #: older SQLite builds allow.
-_LOG_ROWS_PER_INSERT: Final = 90
+_LOG_ROWS_PER_INSERT: Final = 999 // len(_LOG_COLUMNS)
 
 
 @functools.lru_cache(maxsize=_LOG_ROWS_PER_INSERT)
 def _log_insert(rows: int) -> str:
-    """``INSERT INTO group_log`` of ``rows`` rows of count columns plus fingerprint."""
-    row = f"({', '.join('?' * (len(_COUNT_COLUMNS) + 1))})"
-    return f"INSERT INTO group_log ({', '.join(_COUNT_COLUMNS)}, fingerprint) VALUES " + ", ".join(
-        [row] * rows
-    )
+    """``INSERT INTO group_log`` of ``rows`` rows of :data:`_LOG_COLUMNS`."""
+    row = f"({', '.join('?' * len(_LOG_COLUMNS))})"
+    return f"INSERT INTO group_log ({', '.join(_LOG_COLUMNS)}) VALUES " + ", ".join([row] * rows)
 
 
 def _log_appends(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, Sequence[Any]]]:
@@ -741,6 +819,7 @@ def _row(group: Group) -> tuple[Any, ...]:
         _encode(group.tags),
         int(group.severity_locked),
         *_encode_dismissal(group),
+        group.regressed_at,
     )
 
 
@@ -764,4 +843,5 @@ def _group(row: Sequence[Any]) -> Group:
         tags=_decode(row[15]),
         severity_locked=bool(row[16]),
         dismissal=None if row[17] is None else Dismissal.from_json(_decode(row[17])),
+        regressed_at=row[19],
     )
