@@ -16,8 +16,8 @@ import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient, ControlError
 from faultlens_collector.processor import history
-from faultlens_collector.processor.groups import MAX_SERVICES, OTHER_SERVICES
-from faultlens_collector.processor.history import HOUR_NANOS, SeriesQuery
+from faultlens_collector.processor.groups import HOUR_NANOS, MAX_SERVICES, OTHER_SERVICES
+from faultlens_collector.processor.history import SeriesQuery
 from faultlens_collector.processor.store import FOLD_AFTER_ROWS, GroupQuery, GroupStore
 
 from tests.processor_support import (

@@ -27,10 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from faultlens_collector.processor.groups import OTHER_SERVICES
+from faultlens_collector.processor.groups import HOUR_NANOS, OTHER_SERVICES, Merged
 from faultlens_collector.processor.occurrences import Occurrence
 
-HOUR_NANOS: Final = 3600 * 10**9
 #: Hours of counts kept (30 days).
 RETENTION_HOURS: Final = 30 * 24
 #: Longest window a series may span, in buckets.
@@ -69,21 +68,14 @@ _ROWS_PER_UPSERT: Final = 249
 
 
 def hour_counts(
-    batch: Sequence[Occurrence], services: Mapping[str, int], now: int
+    merged: Merged, batch: Sequence[Occurrence], services: Mapping[str, int], now: int
 ) -> Iterable[tuple[int, str, int]]:
-    """(hour, service, occurrences) of ``batch``, for a group whose ``service_counts``
-    (after the merge) are ``services``; a batch of one hour and service (the usual case)
-    gives one item."""
-    if len(batch) == 1:
-        occurrence = batch[0]
-        service = occurrence.service
-        return (
-            (
-                (occurrence.time_unix_nano or now) // HOUR_NANOS,
-                service if service in services else OTHER_SERVICES,
-                occurrence.count,
-            ),
-        )
+    """(hour, service, occurrences) of ``batch`` as :func:`.groups.merge` merged it into
+    a group whose ``service_counts`` are now ``services``. A batch of one hour and one
+    service (the usual case: ``merged`` knows it) gives one item without another pass."""
+    if merged.hour is not None:
+        service = merged.service
+        return ((merged.hour, service if service in services else OTHER_SERVICES, merged.added),)
     counts: dict[tuple[int, str], int] = {}
     for occurrence in batch:
         service = occurrence.service

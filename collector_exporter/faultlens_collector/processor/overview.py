@@ -25,12 +25,8 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.processor.control import MAX_INT64, query_of, server_stream, unary
 from faultlens_collector.processor.engine_api import Streams
-from faultlens_collector.processor.history import (
-    DIMENSIONS,
-    HOUR_NANOS,
-    MAX_BUCKETS,
-    SeriesQuery,
-)
+from faultlens_collector.processor.groups import HOUR_NANOS
+from faultlens_collector.processor.history import DIMENSIONS, MAX_BUCKETS, SeriesQuery
 from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.triage import invalid
 from faultlens_collector.processor.watch import GroupWatch

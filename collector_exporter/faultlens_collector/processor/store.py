@@ -49,6 +49,7 @@ from faultlens import semconv
 from faultlens_collector import sqlite_db
 from faultlens_collector.processor import history, oplog
 from faultlens_collector.processor.groups import (
+    HOUR_NANOS,
     Change,
     Dismissal,
     Group,
@@ -419,7 +420,7 @@ class GroupStore:
                         group = new_group(batch[0], self._redact) if is_new else _group(row)
                     dismissed = group.dismissal is not None
                     merged = merge(group, batch, now)
-                    hours = history.hour_counts(batch, group.service_counts, now)
+                    hours = history.hour_counts(merged, batch, group.service_counts, now)
                     if is_new:
                         writes.append((_INSERT, _row(group)))
                         new_hours += [(fingerprint, *hour) for hour in hours]
@@ -576,9 +577,7 @@ class GroupStore:
         """Delete hourly counts older than :data:`.history.RETENTION_HOURS`; how many rows."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
         with self._lock, sqlite_db.transaction(self._db):
-            return history.prune(
-                self._db, now // history.HOUR_NANOS - history.RETENTION_HOURS
-            )
+            return history.prune(self._db, now // HOUR_NANOS - history.RETENTION_HOURS)
 
     def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
         """The groups an operator action touched, in fingerprint order (at most ``limit``)."""
