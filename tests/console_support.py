@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class Failure:
     handled: bool = False
     service: str = "checkout"
     stacktrace: str = 'Traceback (most recent call last):\n  File "app.py", line 1, in <module>\n'
+    #: When it happened (Unix ns; None: now).
+    time_ns: int | None = None
 
 
 def send_failures(address: str, failures: Sequence[Failure], token: str | None = None) -> None:
@@ -79,7 +82,9 @@ def send_failures(address: str, failures: Sequence[Failure], token: str | None =
         )
         tracer = provider.get_tracer("faultlens.tests")
         for failure in items:
-            with tracer.start_as_current_span(f"handle {failure.category}") as span:
+            when = failure.time_ns or time.time_ns()
+            span = tracer.start_span(f"handle {failure.category}", start_time=when - 1_000_000)
+            try:
                 span.add_event(
                     "exception",
                     {
@@ -92,7 +97,10 @@ def send_failures(address: str, failures: Sequence[Failure], token: str | None =
                         "failure.handled": failure.handled,
                         "failure.count": 1,
                     },
+                    timestamp=when,
                 )
+            finally:
+                span.end(end_time=when + 1_000_000)
         provider.shutdown()
 
 

@@ -130,14 +130,16 @@
   const PALETTE = ["#d9480f", "#1c7ed6", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#868e96", "#74b816"];
   const SEVERITY_COLORS = { low: "#6c8ebf", medium: "#d4a017", high: "#e8590c", critical: "#c92a2a" };
   function colorOf(key, index, named) { return (named && named[key]) || PALETTE[index % PALETTE.length]; }
-  function tick(ms, bucketSeconds) {
+  function tick(ms, bucketSeconds, days) {
     const d = new Date(ms);
+    const hour = `${String(d.getHours()).padStart(2, "0")}:00`;
     if (bucketSeconds >= 86400) return `${d.getMonth() + 1}/${d.getDate()}`;
-    return `${String(d.getHours()).padStart(2, "0")}:00`;
+    return days ? `${d.getMonth() + 1}/${d.getDate()} ${hour}` : hour;
   }
   function barChart(set, options = {}) {
-    const width = 640, height = options.height || 150, left = 34, bottom = 18, top = 6;
+    const width = options.width || 640, height = options.height || 150, left = 34, bottom = 18, top = 6;
     const buckets = set.buckets || 0;
+    const days = buckets * set.bucket_seconds > 86400;
     const totals = new Array(buckets).fill(0);
     for (const series of set.series) series.counts.forEach((c, i) => { totals[i] += c; });
     const max = Math.max(1, ...totals);
@@ -156,14 +158,14 @@
         const y0 = y(base[i]), y1 = y(base[i] + count);
         base[i] += count;
         const rect = s("rect", { x: left + i * barW + 0.5, y: y1, width: Math.max(1, barW - 1), height: Math.max(1, y0 - y1), style: { fill: color } });
-        rect.append(s("title", {}, `${series.key}: ${num(count)} (${tick(set.start_ms + i * set.bucket_seconds * 1000, set.bucket_seconds)})`));
+        rect.append(s("title", {}, `${series.key}: ${num(count)} (${tick(set.start_ms + i * set.bucket_seconds * 1000, set.bucket_seconds, true)})`));
         svg.append(rect);
       });
     });
-    const every = Math.max(1, Math.ceil(buckets / 8));
+    const every = Math.max(1, Math.ceil(buckets / (width < 500 ? 4 : 7)));
     for (let i = 0; i < buckets; i += every) {
       svg.append(s("text", { x: left + i * barW + barW / 2, y: height - 4, "text-anchor": "middle" },
-        tick(set.start_ms + i * set.bucket_seconds * 1000, set.bucket_seconds)));
+        tick(set.start_ms + i * set.bucket_seconds * 1000, set.bucket_seconds, days)));
     }
     const legend = h("div", { class: "legend" }, set.series.map((series, index) =>
       h("span", { style: { "--swatch": colorOf(series.key, index, options.colors) } }, `${series.key} (${num(series.total)})`)));
@@ -569,7 +571,7 @@
         h("tr", {}, h("td", {}, name), h("td", { class: "num" }, num(count))))));
       const samples = data.samples.length ? h("table", { class: "samples" }, h("thead", {}, h("tr", {}, h("th", {}, "Trace"), h("th", {}, "Span"), h("th", {}, "Service"), h("th", {}, "Time"))),
         h("tbody", {}, data.samples.map((sample) => h("tr", {},
-          h("td", { class: "mono" }, sample.url ? h("a", { href: sample.url, target: "_blank", rel: "noopener noreferrer" }, sample.trace_id) : sample.trace_id),
+          h("td", { class: "mono", title: sample.trace_id }, sample.url ? h("a", { href: sample.url, target: "_blank", rel: "noopener noreferrer" }, short(sample.trace_id)) : short(sample.trace_id)),
           h("td", { class: "mono" }, sample.span_id), h("td", {}, sample.service), h("td", {}, stamp(sample.time))))))
         : h("p", { class: "muted" }, "No occurrence with a trace context yet.");
       const runs = data.hook_runs.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Started", "Hook", "Purpose", "Outcome", "Duration", "Exit", "Requested by", "Output"].map((t) => h("th", {}, t)))),
@@ -620,6 +622,7 @@
       if ((mine || acted || data.resync) && !pending) pending = setTimeout(() => { pending = null; load(); }, 300);
     } });
   }
+  function short(id) { return id.length > 16 ? `${id.slice(0, 16)}…` : id; }
   function describe(detail) {
     return Object.entries(detail || {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
   }
@@ -642,8 +645,8 @@
     };
     function groupList(list, empty) {
       if (!list.length) return h("p", { class: "muted" }, empty);
-      return h("table", {}, h("tbody", {}, list.map((row) => h("tr", {},
-        h("td", {}, sparkline(row.spark || [], 80, 20)),
+      return h("table", { class: "compact" }, h("tbody", {}, list.map((row) => h("tr", {},
+        h("td", {}, sparkline(row.spark || [], 60, 20)),
         h("td", {}, h("a", { href: `/groups/${row.fingerprint}` }, row.exception_type), " ", h("span", { class: "muted" }, row.message.slice(0, 90))),
         h("td", {}, sevBadge(row.severity)), h("td", { class: "num" }, num(row.count))))));
     }
@@ -707,9 +710,9 @@
           h("section", { class: "panel" }, h("h2", {}, `Regressions (${hours} h)`), h("div", { class: "kpi regression-count" }, num(data.regressions.total)), groupList(data.regressions.groups, "None.")),
           h("section", { class: "panel" }, h("h2", {}, `Top groups (${hours} h)`), groupList(data.top_groups, "No occurrences in this window."))),
         h("div", { class: "grid3" },
-          h("section", { class: "panel" }, h("h2", {}, "Failures by category"), barChart(data.by_category, { label: "failures by category" })),
-          h("section", { class: "panel" }, h("h2", {}, "Failures by severity"), barChart(data.by_severity, { colors: SEVERITY_COLORS, label: "failures by severity" })),
-          h("section", { class: "panel" }, h("h2", {}, "Failures by service"), barChart(data.by_service, { label: "failures by service" }))),
+          h("section", { class: "panel" }, h("h2", {}, "Failures by category"), barChart(data.by_category, { width: 400, label: "failures by category" })),
+          h("section", { class: "panel" }, h("h2", {}, "Failures by severity"), barChart(data.by_severity, { width: 400, colors: SEVERITY_COLORS, label: "failures by severity" })),
+          h("section", { class: "panel" }, h("h2", {}, "Failures by service"), barChart(data.by_service, { width: 400, label: "failures by service" }))),
         h("div", { class: "grid2" },
           h("div", {},
             h("section", { class: "panel hooks" }, h("h2", {}, "Fix-hook effectiveness"),
