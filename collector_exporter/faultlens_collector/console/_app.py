@@ -47,6 +47,8 @@ _SECURITY_HEADERS: Final = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 _PAGES: Final = {"groups", "group", "dashboard", "login"}
+#: Rows per page the list offers.
+_PAGE_SIZES: Final = {"10", "25", "50", "100", "200"}
 
 
 def create_app(settings: ConsoleSettings) -> FastAPI:
@@ -103,15 +105,22 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
     @app.get("/", include_in_schema=False)
-    def groups_page(request: Request, q: str = "", tab: str = "open", sort: str = "last_seen",
-                    order: str = "desc") -> Response:
+    def groups_page(
+        request: Request,
+        q: str = "",
+        tab: str = "open",
+        sort: str = "last_seen",
+        order: str = "desc",
+        limit: str = "50",
+    ) -> Response:
         who = operator(request)
         if who is None:
             return to_login(request)
         initial: Any = None
+        size = int(limit) if limit in _PAGE_SIZES else 50
         if tab in TABS and sort in _api._SORTS and order in ("asc", "desc") and len(q) <= 1000:
             try:
-                initial = group_page(who, q, tab, sort, order).model_dump()
+                initial = group_page(who, q, tab, sort, order, size).model_dump()
             except HTTPException as exc:
                 initial = {"error": exc.detail}
         return page(request, "groups", who, initial)

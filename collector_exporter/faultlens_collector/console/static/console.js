@@ -352,6 +352,7 @@
       q: params.get("q") || "",
       sort: params.get("sort") in SORTS ? params.get("sort") : "last_seen",
       order: params.get("order") === "asc" ? "asc" : "desc",
+      limit: [10, 25, 50, 100, 200].includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 50,
       cursor: null, previous: [], page: null, rows: new Map(), selected: new Set(), matchAll: false,
       pendingNew: new Set(), pendingUpdated: new Set(), changedBy: new Set(), resync: false, generation: 0,
     };
@@ -361,6 +362,8 @@
     const sort = h("select", { "aria-label": "sort", onchange: () => { state.sort = sort.value; reset(); } },
       Object.entries(SORTS).map(([value, label]) => h("option", { value, selected: value === state.sort }, `Sort: ${label}`)));
     const order = h("button", { type: "button", title: "order", onclick: () => { state.order = state.order === "desc" ? "asc" : "desc"; reset(); } });
+    const size = h("select", { "aria-label": "rows per page", class: "page-size", onchange: () => { state.limit = Number(size.value); reset(); } },
+      [10, 25, 50, 100, 200].map((n) => h("option", { value: n, selected: n === state.limit }, `${n} per page`)));
     const problem = h("div", { class: "error", hidden: true });
     const total = h("span", { class: "muted total" });
     const banner = h("div", { class: "banner", hidden: true }, h("button", { type: "button", class: "show-new", onclick: () => reset() }));
@@ -379,7 +382,7 @@
       h("th", {}, headCheck), h("th", {}, "24 h"), h("th", {}, "Failure"), h("th", {}, "Category"), h("th", {}, "Severity"),
       h("th", {}, "Handled"), h("th", {}, "Services"), h("th", { class: "num" }, "Count"), h("th", {}, "First seen"), h("th", {}, "Last seen"))), tbody);
     const pager = h("div", { class: "pager" });
-    replace(main, tabs, h("div", { class: "toolbar" }, search, sort, order, total),
+    replace(main, tabs, h("div", { class: "toolbar" }, search, sort, order, size, total),
       h("div", { class: "hint" }, "key:value — status, category, severity (or severity:>=high), service, type, tag, handled:true|false, seen:2h, new:24h, regressed:7d; other words match the message, type or fingerprint."),
       problem, banner, bulkbar, table, pager);
 
@@ -414,7 +417,7 @@
       tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.tab === state.tab));
       order.textContent = state.order === "desc" ? "↓ newest first" : "↑ oldest first";
       if (state.sort === "count") order.textContent = state.order === "desc" ? "↓ most first" : "↑ fewest first";
-      const url = "/?" + query({ q: state.q, tab: state.tab === "open" ? "" : state.tab, sort: state.sort === "last_seen" ? "" : state.sort, order: state.order === "desc" ? "" : state.order });
+      const url = "/?" + query({ q: state.q, tab: state.tab === "open" ? "" : state.tab, sort: state.sort === "last_seen" ? "" : state.sort, order: state.order === "desc" ? "" : state.order, limit: state.limit === 50 ? "" : state.limit });
       history.replaceState(null, "", url === "/?" ? "/" : url);
     }
     function cells(row) {
@@ -472,7 +475,7 @@
       if (!keepCursor) { state.cursor = null; state.previous = []; }
       document.body.dataset.loading = "1";
       try {
-        const data = await api("/api/v1/groups?" + query({ q: state.q, tab: state.tab, sort: state.sort, order: state.order, cursor: state.cursor }));
+        const data = await api("/api/v1/groups?" + query({ q: state.q, tab: state.tab, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor }));
         if (generation !== state.generation) return;
         render(data);
       } catch (error) {
