@@ -111,6 +111,8 @@ def caller(request: Request) -> Caller:
         if scheme.lower() != "bearer" or not token.strip():
             raise problem(401, "use Authorization: Bearer <token>")
         token = token.strip()
+        if not token_shaped(token):
+            raise problem(401, "wrong token")
         expected = console.settings.token
         if expected and not hmac.compare_digest(token.encode(), expected.encode()):
             raise problem(401, "wrong token")
@@ -130,6 +132,12 @@ def changing_caller(request: Request, who: Annotated[Caller, Depends(caller)]) -
             raise problem(403, "missing or wrong CSRF token; reload the page")
         check_origin(request)
     return who
+
+
+def token_shaped(token: str) -> bool:
+    """Whether ``token`` can travel as gRPC metadata (visible ASCII): anything else cannot
+    be any processor's token."""
+    return all(0x20 < ord(char) < 0x7F for char in token)
 
 
 def check_origin(request: Request) -> None:
@@ -224,6 +232,9 @@ def login(console: Console, actor_text: str, token: str | None, response: Respon
     if not actor:
         raise problem(400, "give your name (it goes into the audit log)")
     token = (token or "").strip() or None
+    if token is not None and not token_shaped(token):
+        time.sleep(0.5)
+        raise problem(401, "wrong token")
     expected = console.settings.token
     if expected is not None:
         if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
