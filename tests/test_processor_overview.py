@@ -424,3 +424,28 @@ def test_list_hook_runs_since(tmp_path: Path) -> None:
             len(client.call("ListHookRuns", control_pb2.ListHookRunsRequest(since_unix_nano=1)).runs)
             == 2
         )
+
+
+def test_a_page_without_its_total(tmp_path: Path) -> None:
+    with running_processor(tmp_path) as processor, ControlClient(processor.address) as client:
+        send(processor.address, *(failure_attributes(f"{index:016x}") for index in range(5)))
+        first = client.list_groups(control_pb2.ListGroupsRequest(limit=3, skip_total=True))
+        assert (len(first.groups), first.total) == (3, 0)
+        rest = client.list_groups(
+            control_pb2.ListGroupsRequest(limit=3, skip_total=True, page_token=first.next_page_token)
+        )
+        assert len(rest.groups) == 2
+        assert rest.next_page_token == ""
+        assert {g.fingerprint for g in [*first.groups, *rest.groups]} == {
+            f"{index:016x}" for index in range(5)
+        }
+
+
+def test_service_names_that_look_like_json_match_exactly(store: GroupStore) -> None:
+    tricky = ['a","b', "b", 'x,"b":', "ünïcode", "{b"]
+    store.apply(
+        [occurrence(f"{index:016x}", service=name) for index, name in enumerate(tricky)]
+    )
+    for index, name in enumerate(tricky):
+        groups, _ = store.list_groups(GroupQuery(services=(name,)), limit=10)
+        assert [group.fingerprint for group in groups] == [f"{index:016x}"], name

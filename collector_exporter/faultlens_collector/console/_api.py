@@ -299,9 +299,21 @@ def list_groups(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     sparkline: bool = True,
+    count: Annotated[bool, Query(description="count every match (false: total is null)")] = True,
 ) -> models.GroupPage:
     """One page of failure groups; ``next_cursor`` continues it."""
-    return group_page(who, q, tab, sort, order, limit, cursor, sparkline)
+    return group_page(who, q, tab, sort, order, limit, cursor, sparkline, count)
+
+
+@router.get("/groups-count", response_model=models.GroupCount, tags=["groups"])
+def count_groups(
+    who: Who,
+    q: Annotated[str, Query(max_length=1000)] = "",
+    tab: Tab = "open",
+) -> models.GroupCount:
+    """How many groups the search selects (the list asks apart from its rows)."""
+    reply = rpc(who, "ListGroups", control_pb2.ListGroupsRequest(filter=search_filter(q, tab), limit=1))
+    return models.GroupCount(total=reply.total)
 
 
 def group_page(
@@ -313,6 +325,7 @@ def group_page(
     limit: int = 50,
     cursor: str | None = None,
     sparkline: bool = True,
+    count: bool = True,
 ) -> models.GroupPage:
     """The list's page (also embedded in the list page's HTML)."""
     read = now_ms()
@@ -325,11 +338,12 @@ def group_page(
             ascending=order == "asc",
             limit=limit,
             page_token=cursor or "",
+            skip_total=not count,
         ),
     )
     return models.GroupPage(
         groups=rows(who, reply.groups, sparkline),
-        total=reply.total,
+        total=reply.total if count else None,
         next_cursor=reply.next_page_token or None,
         read_ms=read,
     )

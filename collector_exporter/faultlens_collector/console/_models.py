@@ -145,7 +145,8 @@ class GroupPage(BaseModel):
     """One page of the list."""
 
     groups: list[GroupRow]
-    total: int
+    #: Groups matching the search (null when not counted: ``count=false``).
+    total: int | None
     #: Pass as ``cursor`` for the next page; null on the last page.
     next_cursor: str | None
     #: When the page was read (for "N new since").
@@ -212,6 +213,10 @@ class Thresholds(BaseModel):
     success_critical: float = 0.50
     duration_warning: float = 30.0
     duration_critical: float = 60.0
+
+
+class GroupCount(BaseModel):
+    total: int
 
 
 class GroupList(BaseModel):

@@ -139,11 +139,15 @@ class ControlService:
             if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
-        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
-        following = offset + len(groups)
+        if request.skip_total:  # one more row says whether there is a next page
+            groups, _ = self._store.list_groups(query, limit=limit + 1, offset=offset, count=False)
+            more, groups, total = len(groups) > limit, groups[:limit], 0
+        else:
+            groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+            more = offset + len(groups) < total
         return control_pb2.ListGroupsResponse(
             groups=[to_message(group) for group in groups],
-            next_page_token=str(following) if following < total else "",
+            next_page_token=str(offset + len(groups)) if more else "",
             total=total,
         )
 

@@ -405,7 +405,7 @@
       replace(selCount, state.matchAll ? `All ${num(count)} matching groups selected` : `${num(count)} selected`);
       const pageAll = state.rows.size > 0 && [...state.rows.keys()].every((fp) => state.selected.has(fp));
       headCheck.checked = state.matchAll || pageAll;
-      const more = state.page && state.page.total > state.rows.size;
+      const more = state.page && state.page.total !== null && state.page.total > state.rows.size;
       selectAll.hidden = state.matchAll || !pageAll || !more;
       if (!selectAll.hidden) replace(selectAll, `Select all ${num(state.page.total)} matching this search`);
     }
@@ -454,7 +454,7 @@
       state.rows.clear();
       state.pendingNew.clear(); state.pendingUpdated.clear(); state.changedBy.clear(); state.resync = false;
       syncBanner();
-      replace(total, `${num(data.total)} group${data.total === 1 ? "" : "s"}`);
+      showTotal(data);
       if (!data.groups.length) {
         replace(tbody, h("tr", {}, h("td", { colspan: 10, class: "empty" }, state.q ? "No failure group matches this search." : "No failure groups here.")));
       } else {
@@ -468,6 +468,9 @@
       document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
       performance.mark("faultlens:groups-rendered");
     }
+    function showTotal(data) {
+      replace(total, data.total === null ? "counting…" : `${num(data.total)} group${data.total === 1 ? "" : "s"}`);
+    }
     async function load(keepCursor) {
       const generation = ++state.generation;
       syncControls();
@@ -475,9 +478,15 @@
       if (!keepCursor) { state.cursor = null; state.previous = []; }
       document.body.dataset.loading = "1";
       try {
-        const data = await api("/api/v1/groups?" + query({ q: state.q, tab: state.tab, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor }));
+        const data = await api("/api/v1/groups?" + query({ q: state.q, tab: state.tab, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor, count: "false" }));
         if (generation !== state.generation) return;
         render(data);
+        // The rows are on screen; counting every match may scan the store: after.
+        const counted = await api("/api/v1/groups-count?" + query({ q: state.q, tab: state.tab }));
+        if (generation !== state.generation) return;
+        data.total = counted.total;
+        showTotal(data);
+        syncSelection();
       } catch (error) {
         if (generation !== state.generation) return;
         replace(problem, error.message); problem.hidden = false;
