@@ -201,9 +201,10 @@ class GroupQuery:
         """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
         clauses: list[str] = []
         parameters: list[Any] = []
-        # With a criterion no index serves, a status is no use for finding rows (most
-        # groups are open): "+status" keeps SQLite from looking each row up through the
-        # status index, so it scans (or walks the sort key's index) instead.
+        # Most groups are open: a status is no use for finding rows when any other
+        # criterion is given. "+status" keeps SQLite from looking each row up through the
+        # status index; it uses the other criterion's index (fingerprints, an action, a
+        # time) or scans (or walks the sort key's index) instead.
         scanning = bool(
             self.categories
             or self.severities
@@ -212,6 +213,11 @@ class GroupQuery:
             or self.text
             or self.handled
             or self.tags
+            or self.fingerprints is not None
+            or self.action_id
+            or self.since_unix_nano
+            or self.first_seen_since
+            or self.regressed_since
         )
         for column, values in (
             ("+status" if scanning else "status", self.statuses),
