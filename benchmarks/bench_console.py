@@ -48,12 +48,43 @@ from tests.console_support import CHROMIUM_ARGS, Failure, send_failures  # noqa:
 
 FAULTLENS = str(Path(sys.executable).with_name("faultlens"))
 SERVICES = [f"svc-{index}" for index in range(10)]
-CATEGORIES = ["timeout", "connection", "lookup", "value", "validation", "io", "dependency",
-              "attribute", "type", "permission", "resource", "configuration", "import",
-              "cancelled", "halted", "unknown"]
+CATEGORIES = [
+    "timeout",
+    "connection",
+    "lookup",
+    "value",
+    "validation",
+    "io",
+    "dependency",
+    "attribute",
+    "type",
+    "permission",
+    "resource",
+    "configuration",
+    "import",
+    "cancelled",
+    "halted",
+    "unknown",
+]
 SEVERITIES = ["low", "medium", "high", "critical"]
-WORDS = ["order", "cart", "payment", "inventory", "price", "user", "session", "token", "queue",
-         "invoice", "shipment", "report", "search", "index", "cache", "upstream"]
+WORDS = [
+    "order",
+    "cart",
+    "payment",
+    "inventory",
+    "price",
+    "user",
+    "session",
+    "token",
+    "queue",
+    "invoice",
+    "shipment",
+    "report",
+    "search",
+    "index",
+    "cache",
+    "upstream",
+]
 
 
 def fill_store(path: Path, groups: int) -> float:
@@ -106,9 +137,19 @@ class Serve:
 
     def __init__(self, store: Path) -> None:
         self.process = subprocess.Popen(
-            [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", str(store),
-             "--console", "127.0.0.1:0"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            [
+                FAULTLENS,
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                str(store),
+                "--console",
+                "127.0.0.1:0",
+            ],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
         assert self.process.stderr is not None
         line = self.process.stderr.readline()
@@ -150,7 +191,9 @@ def measure_list(page: object, url: str) -> tuple[float, float]:
 def measure_filter(page: object, text: str) -> tuple[float, int]:
     before = rendered(page)
     page.fill(".search", text)  # type: ignore[attr-defined]
-    page.evaluate("performance.clearMarks('faultlens:groups-rendered'); window.__t0 = performance.now()")  # type: ignore[attr-defined]
+    page.evaluate(
+        "performance.clearMarks('faultlens:groups-rendered'); window.__t0 = performance.now()"
+    )  # type: ignore[attr-defined]
     page.press(".search", "Enter")  # type: ignore[attr-defined]
     wait(lambda: rendered(page) > before)
     took = page.evaluate(  # type: ignore[attr-defined]
@@ -202,10 +245,11 @@ def measure_live(page: object, url: str, address: str, index: int) -> float:
 def summary(label: str, values: list[float], target: float, unit: str = "s") -> bool:
     median = statistics.median(values)
     ok = median <= target
+    scale, digits = (1000, 0) if unit == "ms" else (1, 2)
     print(
-        f"  {label:<44} median {median * (1000 if unit == 'ms' else 1):8.{0 if unit == 'ms' else 2}f} {unit}"
-        f"  best {min(values) * (1000 if unit == 'ms' else 1):8.{0 if unit == 'ms' else 2}f} {unit}"
-        f"  (target <= {target * (1000 if unit == 'ms' else 1):g} {unit}) {'OK' if ok else 'MISSED'}"
+        f"  {label:<44} median {median * scale:8.{digits}f} {unit}"
+        f"  best {min(values) * scale:8.{digits}f} {unit}"
+        f"  (target <= {target * scale:g} {unit}) {'OK' if ok else 'MISSED'}"
     )
     return ok
 
@@ -240,7 +284,11 @@ def main() -> int:
                 summary("first contentful paint", [fcp for fcp, _ in lists], 1.0)
                 ok = summary("rows on screen", [rows for _, rows in lists], 1.0) and ok
                 print("\nfilter (Enter → rows on screen):")
-                for text in ("category:timeout", "service:svc-3 severity:>=high", "inventory unavailable"):
+                for text in (
+                    "category:timeout",
+                    "service:svc-3 severity:>=high",
+                    "inventory unavailable",
+                ):
                     page.goto(f"{serve.url}/")
                     page.wait_for_selector("tr.row")
                     tries = []
@@ -258,7 +306,10 @@ def main() -> int:
                         print(f"  progress bar shown: {progress}; dialog says: {status!r}")
                 ok = summary("click → per-group results", bulk, 5.0) and ok
                 print("\nlive: acknowledged by the processor → 'N new' banner on the open page:")
-                live = [measure_live(page, serve.url, serve.address, index) for index in range(args.rounds)]
+                live = [
+                    measure_live(page, serve.url, serve.address, index)
+                    for index in range(args.rounds)
+                ]
                 ok = summary("latency", live, 1.0, "ms") and ok
                 browser.close()
         finally:

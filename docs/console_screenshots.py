@@ -32,20 +32,79 @@ from tests.console_support import (  # noqa: E402
     console_stack,
 )
 
-TRACE = 'Traceback (most recent call last):\n  File "/srv/{svc}/app/{mod}.py", line {line}, in {fn}\n    {code}\n{exc}: {msg}\n'
+TRACE = (
+    'Traceback (most recent call last):\n  File "/srv/{svc}/app/{mod}.py", line {line}, '
+    "in {fn}\n    {code}\n{exc}: {msg}\n"
+)
 CATALOGUE = [
-    ("orders", "pricing.PricingTimeout", "pricing service did not answer within 2.0 s", "timeout", "high", True),
+    (
+        "orders",
+        "pricing.PricingTimeout",
+        "pricing service did not answer within 2.0 s",
+        "timeout",
+        "high",
+        True,
+    ),
     ("orders", "KeyError", "'sku'", "lookup", "medium", False),
-    ("cart", "httpx.ConnectError", "[Errno 111] Connection refused: inventory:8080", "connection", "high", True),
+    (
+        "cart",
+        "httpx.ConnectError",
+        "[Errno 111] Connection refused: inventory:8080",
+        "connection",
+        "high",
+        True,
+    ),
     ("cart", "ValueError", "quantity must be positive, got -1", "validation", "low", False),
     ("payments", "stripe.error.CardError", "Your card was declined.", "dependency", "medium", True),
-    ("payments", "RuntimeError", "charge-card halted: card processor down", "halted", "high", False),
+    (
+        "payments",
+        "RuntimeError",
+        "charge-card halted: card processor down",
+        "halted",
+        "high",
+        False,
+    ),
     ("search", "TimeoutError", "elasticsearch query exceeded 5 s", "timeout", "medium", True),
-    ("search", "json.JSONDecodeError", "Expecting value: line 1 column 1 (char 0)", "value", "medium", False),
-    ("mailer", "smtplib.SMTPServerDisconnected", "Connection unexpectedly closed", "connection", "low", True),
-    ("orders", "sqlalchemy.exc.OperationalError", "could not obtain connection from pool within 30 s", "resource", "critical", False),
-    ("reports", "OSError", "[Errno 28] No space left on device: '/var/spool/reports'", "io", "critical", False),
-    ("cart", "AttributeError", "'NoneType' object has no attribute 'items'", "attribute", "high", False),
+    (
+        "search",
+        "json.JSONDecodeError",
+        "Expecting value: line 1 column 1 (char 0)",
+        "value",
+        "medium",
+        False,
+    ),
+    (
+        "mailer",
+        "smtplib.SMTPServerDisconnected",
+        "Connection unexpectedly closed",
+        "connection",
+        "low",
+        True,
+    ),
+    (
+        "orders",
+        "sqlalchemy.exc.OperationalError",
+        "could not obtain connection from pool within 30 s",
+        "resource",
+        "critical",
+        False,
+    ),
+    (
+        "reports",
+        "OSError",
+        "[Errno 28] No space left on device: '/var/spool/reports'",
+        "io",
+        "critical",
+        False,
+    ),
+    (
+        "cart",
+        "AttributeError",
+        "'NoneType' object has no attribute 'items'",
+        "attribute",
+        "high",
+        False,
+    ),
 ]
 
 
@@ -55,15 +114,29 @@ def failures() -> list[Failure]:
     sent = []
     for index, (service, kind, message, category, severity, handled) in enumerate(CATALOGUE):
         trace = TRACE.format(
-            svc=service, mod=kind.split(".")[0].lower(), line=40 + index, fn="handle",
-            code="return client.call(request)", exc=kind, msg=message,
+            svc=service,
+            mod=kind.split(".")[0].lower(),
+            line=40 + index,
+            fn="handle",
+            code="return client.call(request)",
+            exc=kind,
+            msg=message,
         )
         start = rng.uniform(0, 26)  # hours ago it began, spread over the last day
         for _ in range(rng.choice((3, 5, 8, 13, 21, 34, 55))):
-            ago = rng.uniform(0, start) ** 1.3 / start ** 0.3  # more of it lately
+            ago = rng.uniform(0, start) ** 1.3 / start**0.3  # more of it lately
             sent.append(
-                Failure(f"{index + 1:04x}{rng.getrandbits(48):012x}", kind, message, category,
-                        severity, handled, service, trace, now - int(ago * 3600e9))
+                Failure(
+                    f"{index + 1:04x}{rng.getrandbits(48):012x}",
+                    kind,
+                    message,
+                    category,
+                    severity,
+                    handled,
+                    service,
+                    trace,
+                    now - int(ago * 3600e9),
+                )
             )
     # the fingerprint must be the same for repeats of one defect
     by_message: dict[str, str] = {}
@@ -84,10 +157,13 @@ def main() -> int:
         stack.send(*sent)
         fingerprints = list(dict.fromkeys(f.fingerprint for f in sent))
         with ControlClient(stack.address, token=TOKEN, timeout=30) as client:
+
             def select(*indexes: int) -> control_pb2.GroupSelection:
                 return control_pb2.GroupSelection(fingerprints=[fingerprints[i] for i in indexes])
 
-            client.call("Resolve", control_pb2.SetStatusRequest(selection=select(6), actor="Ann Lee"))
+            client.call(
+                "Resolve", control_pb2.SetStatusRequest(selection=select(6), actor="Ann Lee")
+            )
             client.call(
                 "Dismiss",
                 control_pb2.DismissRequest(
@@ -100,8 +176,10 @@ def main() -> int:
             client.call(
                 "StartHalt",
                 control_pb2.StartHaltRequest(
-                    key=[control_pb2.KeyItem(name="service.name", string_value="payments"),
-                         control_pb2.KeyItem(name="span.name", string_value="charge-card")],
+                    key=[
+                        control_pb2.KeyItem(name="service.name", string_value="payments"),
+                        control_pb2.KeyItem(name="span.name", string_value="charge-card"),
+                    ],
                     reason="card processor refuses every charge",
                     actor="Bo Chen",
                 ),
@@ -121,7 +199,17 @@ def main() -> int:
             page.click("button[type=submit]")
             page.wait_for_selector("tr.row")
             page.screenshot(path=str(args.out / "console-groups.png"))
-            stack.send(Failure("f00d00000000cafe", "ZeroDivisionError", "division by zero in tax rounding", "value", "high", False, "orders"))
+            stack.send(
+                Failure(
+                    "f00d00000000cafe",
+                    "ZeroDivisionError",
+                    "division by zero in tax rounding",
+                    "value",
+                    "high",
+                    False,
+                    "orders",
+                )
+            )
             page.wait_for_selector(".banner:not([hidden])")
             page.check("tr.row >> nth=1 >> input.check")
             page.check("tr.row >> nth=3 >> input.check")

@@ -15,10 +15,11 @@ from faultlens_collector.actions import (
     ActionsConfig,
     FailureFacts,
     MemoryActionStore,
-    SQLiteActionStore,
     parse_config,
 )
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.sqlite.actions import SQLiteActionStore
+from faultlens_collector.store.sqlite.database import SQLiteDatabase
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -71,11 +72,16 @@ class Clock(FakeClock):
         super().__init__(1_700_000_000.0)
 
 
+def sqlite_action_store(path: Path, **options: Any) -> SQLiteActionStore:
+    """The action store of a SQLite database at ``path`` (opened here)."""
+    return SQLiteDatabase(path).action_store(**options)
+
+
 @pytest.fixture(name="any_store", params=["memory", "sqlite"])
 def any_store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActionStore]:
     """Each store implementation in turn."""
     store: ActionStore = (
-        MemoryActionStore() if request.param == "memory" else SQLiteActionStore(tmp_path / "a.db")
+        MemoryActionStore() if request.param == "memory" else sqlite_action_store(tmp_path / "a.db")
     )
     try:
         yield store
@@ -99,6 +105,7 @@ __all__ = [
     "engine_with",
     "facts",
     "python_hook",
+    "sqlite_action_store",
 ]
 
 

@@ -135,9 +135,7 @@ def console_stack(tmp_path: Path, *, token: str | None = TOKEN, **settings: Any)
         tmp_path, token=token, actions=parse_config(HOOK_CONFIG), **settings
     ) as processor:
         console = ConsoleServer(
-            ConsoleSettings(
-                target=processor.address, listen="127.0.0.1:0", trace_url=TRACE_URL
-            )
+            ConsoleSettings(target=processor.address, listen="127.0.0.1:0", trace_url=TRACE_URL)
         )
         console.start()
         try:

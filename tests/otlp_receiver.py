@@ -76,7 +76,8 @@ class OtlpReceiver:
     """An in-process OTLP/gRPC receiver on ``127.0.0.1:<port>`` (a free one by default;
     pass a port to bring a receiver back where a stopped one was)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, tls: tuple[bytes, bytes] | None = None) -> None:
+        """``tls``: (certificate chain, private key), PEM, to serve TLS instead of plaintext."""
         self._lock = threading.Condition()
         self.requests: dict[str, list[Any]] = {"traces": [], "logs": [], "metrics": []}
         self.metadata: list[dict[str, str]] = []
@@ -84,7 +85,11 @@ class OtlpReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Trace(self), self._server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self), self._server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self), self._server)
-        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
+        if tls is None:
+            self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
+        else:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            self.port = self._server.add_secure_port(f"127.0.0.1:{port}", credentials)
         self.endpoint = f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> OtlpReceiver:

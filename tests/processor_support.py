@@ -22,8 +22,10 @@ from typing import Any
 import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient
-from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.server import Processor, ProcessorSettings
+from faultlens_collector.store.sqlite.database import SQLiteDatabase
+from faultlens_collector.store.sqlite.groups import SQLiteGroupStore
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -89,6 +91,11 @@ def span(
             for e in events
         ],
     )
+
+
+def sqlite_group_store(path: Path, **options: Any) -> SQLiteGroupStore:
+    """The group store of a SQLite database at ``path`` (opened here)."""
+    return SQLiteDatabase(path).group_store(**options)
 
 
 def occurrence(fingerprint: str = "00000000000000aa", **fields: object) -> Occurrence:
@@ -176,7 +183,10 @@ def running_processor(tmp_path: Path, **settings: Any) -> Iterator[Processor]:
     options: dict[str, Any] = {"store_path": tmp_path / "faultlens.db", "listen": "127.0.0.1:0"}
     options.update(settings)
     meter_provider = options.pop("meter_provider", None)
-    processor = Processor(ProcessorSettings(**options), meter_provider=meter_provider)
+    listeners = options.pop("listeners", ())
+    processor = Processor(
+        ProcessorSettings(**options), meter_provider=meter_provider, listeners=listeners
+    )
     processor.start()
     try:
         yield processor

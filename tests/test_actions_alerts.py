@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, FP2, Clock, breaker_request, engine_with, facts
-from faultlens_collector.actions import ActionEngine, Alert, SQLiteActionStore
+from actions_support import FP, FP2, Clock, breaker_request, engine_with, facts, sqlite_action_store
+from faultlens_collector.actions import ActionEngine, Alert
 from faultlens_collector.actions.breakers import BreakerWatch, breaker_reports
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import RateSpikeConfig
@@ -100,12 +100,12 @@ def test_rule_alerts_are_not_repeated_after_a_restart(
 ) -> None:
     data = {"rules": [{"name": "all", "severity": "low", "alert": True}]}
     path = tmp_path / "a.db"
-    first = make(harnesses, data, store=SQLiteActionStore(path))
+    first = make(harnesses, data, store=sqlite_action_store(path))
     first.engine.on_group_updated(facts())
     assert first.kinds() == ["rule_match"]
     first.engine.stop()
     harnesses.remove(first)
-    second = make(harnesses, data, store=SQLiteActionStore(path))
+    second = make(harnesses, data, store=sqlite_action_store(path))
     second.engine.on_group_updated(facts())
     assert second.kinds() == []
 
@@ -268,7 +268,7 @@ def test_forced_open_is_no_alert() -> None:
 
 
 def test_breaker_state_carries_over_a_restart(tmp_path: Path) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     assert len(BreakerWatch(ConditionLatch(store), 0).observe(breaker_request("open", 1), 1.0)) == 1
     again = BreakerWatch(ConditionLatch(store), 0)
     assert again.observe(breaker_request("open", 1), 2.0) == []

@@ -8,9 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from actions_support import FP, FP2, Clock, facts, python_hook, wait_until
-from faultlens_collector.actions import ActionEngine, SQLiteActionStore, load_config, parse_config
-from faultlens_collector.actions.sender import otlp_log_exporter
+from actions_support import FP, FP2, Clock, facts, python_hook, sqlite_action_store, wait_until
+from faultlens_collector.actions import ActionEngine, load_config, parse_config
+from faultlens_collector.alerts.sender import otlp_log_exporter
 from otlp_receiver import OtlpReceiver, attributes
 
 CONFIG = """
@@ -94,7 +94,7 @@ def test_the_whole_loop(tmp_path: Path) -> None:
     def start(endpoint: str) -> ActionEngine:
         engine = ActionEngine(
             config,
-            SQLiteActionStore(store_path),
+            sqlite_action_store(store_path),
             clock=clock,
             alert_exporter=otlp_log_exporter(endpoint, insecure=True, timeout=1.0),
             sender_options={"initial_backoff": 0.05, "max_backoff": 0.2},

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, FP2, Clock, facts, python_hook, wait_until
-from faultlens_collector.actions import AuditRecord, HookJob, MemoryActionStore, SQLiteActionStore
+from actions_support import FP, FP2, Clock, facts, python_hook, sqlite_action_store, wait_until
+from faultlens_collector.actions import AuditRecord, HookJob, MemoryActionStore
 from faultlens_collector.actions.config import EngineConfig, HookConfig
 from faultlens_collector.actions.executor import HookExecutor
 from faultlens_collector.actions.hookstats import HookStats
@@ -215,7 +215,7 @@ def test_cooldown_per_hook_and_group(harnesses: list[Harness]) -> None:
 
 
 def test_cooldowns_survive_a_restart(harnesses: list[Harness], tmp_path: Path) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     first = harness(harnesses, [hook("a", "pass", cooldown=60)], store=store)
     first.executor.submit(first.job("a"))
     first.wait_finished(1)
@@ -300,7 +300,7 @@ def test_at_least_once_jobs_wait_in_the_store_when_the_queue_is_full(
 def test_at_least_once_jobs_interrupted_by_a_crash_run_after_restart(
     harnesses: list[Harness], tmp_path: Path
 ) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     config = hook("fix", "print('ran')", delivery="at_least_once")
     # A job saved before a crash (the process died before running it).
     orphan = HookJob(new_id(), "fix", "rule-1", "fix", facts(), 1.0)

@@ -8,10 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
+from actions_support import (
+    FP,
+    FP2,
+    Clock,
+    engine_with,
+    facts,
+    python_hook,
+    sqlite_action_store,
+    wait_until,
+)
 from faultlens.resilience.halts import covers, make_key
-from faultlens_collector.actions import ActionEngine, Alert, HaltChange, SQLiteActionStore
-from faultlens_collector.actions.feed import Subscription
+from faultlens_collector.actions import ActionEngine, Alert, HaltChange
+from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.store import ActionStore
 
 CONSECUTIVE = {"name": "service-down", "key": ["service.name"], "consecutive": 3}
@@ -196,13 +205,13 @@ def test_halt_hooks_run_with_the_halt(harnesses: list[Harness], tmp_path: Path) 
 
 def test_halts_persist_until_resumed(harnesses: list[Harness], tmp_path: Path) -> None:
     path = tmp_path / "actions.db"
-    first = make(harnesses, [CONSECUTIVE], store=SQLiteActionStore(path))
+    first = make(harnesses, [CONSECUTIVE], store=sqlite_action_store(path))
     first.fail(3)
     (halt,) = first.engine.halts_in_force()
     first.engine.stop()
     harnesses.remove(first)
 
-    second = make(harnesses, [CONSECUTIVE], store=SQLiteActionStore(path))
+    second = make(harnesses, [CONSECUTIVE], store=sqlite_action_store(path))
     assert second.engine.halts_in_force() == [halt]
     second.clock.advance(86400)
     second.engine.tick()
@@ -216,7 +225,7 @@ def test_halts_persist_until_resumed(harnesses: list[Harness], tmp_path: Path) -
     second.engine.stop()
     harnesses.remove(second)
 
-    third = make(harnesses, [CONSECUTIVE], store=SQLiteActionStore(path))
+    third = make(harnesses, [CONSECUTIVE], store=sqlite_action_store(path))
     assert third.engine.halts_in_force() == []
     assert third.engine.store.halt_history()[0] == resumed
     third.fail(2)
@@ -285,14 +294,14 @@ def test_the_change_feed(harnesses: list[Harness]) -> None:
     assert changes(late)[0].kind == "resumed"
     late.close()
     assert late.get(timeout=0) is None
-    assert len(h.engine.halts.feed) == 1
+    assert len(h.engine.halts.broadcast) == 1
 
 
 def test_a_slow_subscriber_gets_a_fresh_snapshot_after_overflowing(
     harnesses: list[Harness],
 ) -> None:
     h = make(harnesses, [CONSECUTIVE])
-    h.engine.halts.feed.max_pending = 3
+    h.engine.halts.broadcast.max_pending = 3
     slow = h.engine.subscribe_halts()  # holds the first snapshot
     for index in range(5):
         h.fail(3, service=f"svc-{index}")

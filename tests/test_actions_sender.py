@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, Clock, engine_with, facts, wait_until
-from faultlens_collector.actions import ActionEngine, MemoryActionStore, SQLiteActionStore
-from faultlens_collector.actions.sender import otlp_log_exporter
+from actions_support import FP, Clock, engine_with, facts, sqlite_action_store, wait_until
+from faultlens_collector.actions import ActionEngine, MemoryActionStore
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.alerts.sender import otlp_log_exporter
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from otlp_receiver import OtlpReceiver, any_value, attributes
@@ -82,7 +82,7 @@ def test_nothing_is_lost_while_the_next_hop_is_down(tmp_path: Path) -> None:
     first = OtlpReceiver()
     port = first.port
     with first:
-        e = engine(first.endpoint, SQLiteActionStore(tmp_path / "a.db"))
+        e = engine(first.endpoint, sqlite_action_store(tmp_path / "a.db"))
         e.start()
         try:
             sent_before = new_groups(e, 3)
@@ -118,19 +118,19 @@ def test_pending_alerts_survive_a_restart_and_sent_ones_are_not_repeated(
     with OtlpReceiver() as receiver:
         port = receiver.port
     # Nobody listens: raise alerts, stop (as on a crash, they stay in the outbox).
-    e = engine(f"127.0.0.1:{port}", SQLiteActionStore(path))
+    e = engine(f"127.0.0.1:{port}", sqlite_action_store(path))
     e.start()
     expected = new_groups(e, 4)
     e.stop(timeout=1)
     with OtlpReceiver(port) as receiver:
-        again = engine(receiver.endpoint, SQLiteActionStore(path))
+        again = engine(receiver.endpoint, sqlite_action_store(path))
         again.start()
         try:
             assert receiver.wait_for(lambda: len(received(receiver)) == 4, timeout=15)
             wait_until(lambda: again.store.pending_alerts(10) == [])
         finally:
             again.stop()
-        third = engine(receiver.endpoint, SQLiteActionStore(path))
+        third = engine(receiver.endpoint, sqlite_action_store(path))
         third.start()
         try:
             third.on_group_updated(facts(fingerprint="0000000000000000"), is_new=True)

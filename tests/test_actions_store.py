@@ -6,18 +6,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from actions_support import FP, FP2, any_store_fixture, facts  # noqa: F401 (fixture)
-from faultlens_collector.actions import (
-    Alert,
-    AuditRecord,
-    FixRecord,
-    HaltRecord,
-    HookJob,
-    SQLiteActionStore,
-    apply_migrations,
+from actions_support import (  # noqa: F401 (fixture)
+    FP,
+    FP2,
+    any_store_fixture,
+    facts,
+    sqlite_action_store,
 )
-from faultlens_collector.actions.sqlite_store import SCHEMA_VERSION, SchemaError
+from faultlens_collector.actions import Alert, AuditRecord, FixRecord, HaltRecord, HookJob
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.store.errors import SchemaError
+from faultlens_collector.store.sqlite.actions import SCHEMA_VERSION, apply_migrations
 
 
 def audit(record_id: str, at: float, *, hook: str = "h", fingerprint: str = FP) -> AuditRecord:
@@ -118,7 +117,7 @@ def test_conditions(any_store: ActionStore) -> None:
 
 def test_sqlite_keeps_everything_across_reopening(tmp_path: Path) -> None:
     path = tmp_path / "actions.db"
-    store = SQLiteActionStore(path)
+    store = sqlite_action_store(path)
     store.add_audit(audit("a", 1.0))
     store.save_halt(HaltRecord("h1", "rule", (("service.name", "a"),), "why", 10.0, (FP,)))
     store.add_alert(alert("x"))
@@ -128,7 +127,7 @@ def test_sqlite_keeps_everything_across_reopening(tmp_path: Path) -> None:
     store.raise_condition("c", 1.0)
     store.close()
 
-    again = SQLiteActionStore(path)
+    again = sqlite_action_store(path)
     assert [r.id for r in again.audit_records()] == ["a"]
     assert [h.id for h in again.active_halts()] == ["h1"]
     assert [p.alert.id for p in again.pending_alerts(10)] == ["x"]
@@ -141,7 +140,7 @@ def test_sqlite_keeps_everything_across_reopening(tmp_path: Path) -> None:
 
 def test_sqlite_schema_version_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "actions.db"
-    SQLiteActionStore(path).close()
+    sqlite_action_store(path).close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute(
@@ -151,7 +150,7 @@ def test_sqlite_schema_version_and_wal(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with pytest.raises(SchemaError, match="schema version 99, newer than this faultlens"):
-        SQLiteActionStore(path)
+        sqlite_action_store(path)
 
 
 def test_migrations_can_run_on_a_foreign_connection(tmp_path: Path) -> None:
@@ -169,7 +168,7 @@ def test_migrations_can_run_on_a_foreign_connection(tmp_path: Path) -> None:
 
 
 def test_sqlite_bounds_the_audit_trail(tmp_path: Path) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db", max_audit_records=10)
+    store = sqlite_action_store(tmp_path / "a.db", max_audit_records=10)
     for index in range(1000):
         store.add_audit(audit(f"r{index}", float(index)))
     records = store.audit_records(limit=10_000)
@@ -182,4 +181,4 @@ def test_an_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "not-a-db"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(SchemaError, match=r"cannot use .*not-a-db as the action store"):
-        SQLiteActionStore(path)
+        sqlite_action_store(path)

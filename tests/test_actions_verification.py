@@ -7,19 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_support import FP, FP2, Clock, engine_with, facts, python_hook, wait_until
-from faultlens_collector.actions import (
-    ActionEngine,
-    Alert,
-    AuditRecord,
-    HookJob,
-    MemoryActionStore,
-    SQLiteActionStore,
+from actions_support import (
+    FP,
+    FP2,
+    Clock,
+    engine_with,
+    facts,
+    python_hook,
+    sqlite_action_store,
+    wait_until,
 )
+from faultlens_collector.actions import ActionEngine, Alert, AuditRecord, HookJob, MemoryActionStore
 from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import EffectivenessConfig, HookConfig
-from faultlens_collector.actions.feed import Subscription
 from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import new_id
 from faultlens_collector.actions.store import ActionStore
@@ -161,7 +163,7 @@ def test_a_failing_hook_is_a_failed_fix(engines: list[Engine]) -> None:
 
 
 def test_verification_survives_a_restart(tmp_path: Path, engines: list[Engine]) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     first = make(engines, store=store)
     first.run_fix()
     wait_until(first.engine.verifier.pending)
@@ -262,7 +264,7 @@ def test_no_judgement_before_min_samples() -> None:
 
 
 def test_levels_and_samples_carry_over_a_restart(tmp_path: Path) -> None:
-    store = SQLiteActionStore(tmp_path / "a.db")
+    store = sqlite_action_store(tmp_path / "a.db")
     v = Verifier(store)
     for verified in [True, True, False, False]:
         v.outcome(verified)

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi", reason="the console extra (faultlens[console]) is missing")
-import httpx  # noqa: E402
-from faultlens_collector._proto.faultlens.v1 import control_pb2  # noqa: E402
-from faultlens_collector.client import ControlClient  # noqa: E402
-from faultlens_collector.console import ConsoleServer, ConsoleSettings  # noqa: E402
-from faultlens_collector.console._app import _script_json  # noqa: E402
-from faultlens_collector.console._search import SearchError, parse_search  # noqa: E402
+import httpx
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.client import ControlClient
+from faultlens_collector.console import ConsoleServer, ConsoleSettings
+from faultlens_collector.console._app import _script_json
+from faultlens_collector.console._search import SearchError, parse_search
 
-from tests.console_support import (  # noqa: E402
+from tests.console_support import (
     TOKEN,
     Failure,
     Stack,
@@ -34,7 +34,7 @@ from tests.console_support import (  # noqa: E402
     send_failures,
     wait_until,
 )
-from tests.processor_support import FAULTLENS  # noqa: E402
+from tests.processor_support import FAULTLENS
 
 A, B, C, X = "aaaa000000000001", "bbbb000000000002", "cccc000000000003", "dddd000000000004"
 STATIC = Path(__file__).resolve().parent.parent / (
@@ -92,7 +92,7 @@ def test_search_terms_become_a_filter() -> None:
 def test_bad_search_terms_are_named(text: str) -> None:
     with pytest.raises(SearchError) as caught:
         parse_search(text)
-    assert text.split(":")[0] in str(caught.value) or "quote" in str(caught.value)
+    assert text.split(":", maxsplit=1)[0] in str(caught.value) or "quote" in str(caught.value)
 
 
 # authentication and the browser-facing defences
@@ -128,7 +128,7 @@ def test_the_login_form_posts_and_redirects_without_the_token_in_any_url(stack: 
     with httpx.Client(base_url=stack.url) as client:
         bad = client.post(
             "/login",
-            content=f"actor=ann&token=nope&next=%2Fdashboard",
+            content="actor=ann&token=nope&next=%2Fdashboard",
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert bad.status_code == 303
@@ -175,7 +175,9 @@ def test_changes_need_the_csrf_token_and_our_origin(stack: Stack) -> None:
 
 def test_scripts_use_a_bearer_token(stack: Stack) -> None:
     with httpx.Client(base_url=stack.url) as client:
-        assert client.get("/api/v1/groups", headers={"authorization": "Bearer no"}).status_code == 401
+        assert (
+            client.get("/api/v1/groups", headers={"authorization": "Bearer no"}).status_code == 401
+        )
         listed = client.get(
             "/api/v1/groups?tab=all", headers={"authorization": f"Bearer {TOKEN}"}
         ).json()
@@ -205,8 +207,15 @@ def test_embedded_page_data_cannot_close_its_script_tag() -> None:
 
 def test_the_page_script_never_parses_html() -> None:
     script = (STATIC / "console.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "DOMParser"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "DOMParser",
+    ):
         assert sink not in script, sink
     assert "<script>" not in (STATIC / "page.html").read_text()  # nothing inline
 
@@ -268,8 +277,11 @@ def test_bulk_dismiss_lists_each_group_and_logs_the_operator(stack: Stack) -> No
         reply = client.post(
             "/api/v1/groups/dismiss",
             headers=headers,
-            json={"selection": {"match": True, "query": "service:orders", "tab": "open"},
-                  "reason": "known upstream", "reopen_above_per_hour": 100},
+            json={
+                "selection": {"match": True, "query": "service:orders", "tab": "open"},
+                "reason": "known upstream",
+                "reopen_above_per_hour": 100,
+            },
         )
         assert reply.status_code == 200, reply.text
         result = reply.json()
@@ -291,8 +303,22 @@ def test_bulk_dismiss_lists_each_group_and_logs_the_operator(stack: Stack) -> No
             ({"selection": {"fingerprints": [X]}, "reason": "x"}, 404),
             ({"selection": {"fingerprints": ["zz"]}, "reason": "x"}, 422),
             ({"selection": {"fingerprints": [A]}, "reason": " "}, 422),
-            ({"selection": {"fingerprints": [A]}, "reason": "x", "until": "2001-01-01T00:00:00Z"}, 400),
-            ({"selection": {"fingerprints": [A]}, "reason": "x", "until": "9999-12-31T00:00:00Z"}, 422),
+            (
+                {
+                    "selection": {"fingerprints": [A]},
+                    "reason": "x",
+                    "until": "2001-01-01T00:00:00Z",
+                },
+                400,
+            ),
+            (
+                {
+                    "selection": {"fingerprints": [A]},
+                    "reason": "x",
+                    "until": "9999-12-31T00:00:00Z",
+                },
+                422,
+            ),
         ):
             answer = client.post("/api/v1/groups/dismiss", headers=headers, json=body)
             assert answer.status_code == status, (body, answer.text)
@@ -306,13 +332,19 @@ def test_bulk_categorize_and_fix(stack: Stack) -> None:
         categorized = client.post(
             "/api/v1/groups/categorize",
             headers=headers,
-            json={"selection": {"fingerprints": [B]}, "category": "dependency",
-                  "severity": "critical", "add_tags": ["team-cart"]},
+            json={
+                "selection": {"fingerprints": [B]},
+                "category": "dependency",
+                "severity": "critical",
+                "add_tags": ["team-cart"],
+            },
         ).json()
         assert categorized["matched"] == 1
         group = client.get(f"/api/v1/groups/{B}").json()["group"]
         assert (group["category"], group["severity"], group["tags"]) == (
-            "dependency", "critical", ["team-cart"]
+            "dependency",
+            "critical",
+            ["team-cart"],
         )
         assert client.get("/api/v1/hooks").json()[0]["hook"] == "restart"
         fixed = client.post(
@@ -322,6 +354,7 @@ def test_bulk_categorize_and_fix(stack: Stack) -> None:
         ).json()
         assert fixed["queued"] == 1
         assert fixed["results"] == [{"fingerprint": B, "outcome": "queued"}]
+
         def runs() -> Any:
             return client.get(
                 "/api/v1/hook-runs", params={"since_ms": fixed["at_ms"], "fingerprint": B}
@@ -372,11 +405,11 @@ def test_dashboard(stack: Stack) -> None:
 
 
 def test_an_unreachable_processor_is_503(tmp_path: Path) -> None:
-    with ConsoleServer(ConsoleSettings(target="127.0.0.1:1", listen="127.0.0.1:0")) as console:
-        with httpx.Client(base_url=console.url, timeout=30) as client:
-            login = client.post("/api/v1/session", json={"actor": "ann"})
-            assert login.status_code == 503
-            assert "cannot reach" in login.json()["detail"]
+    settings = ConsoleSettings(target="127.0.0.1:1", listen="127.0.0.1:0")
+    with ConsoleServer(settings) as console, httpx.Client(base_url=console.url) as client:
+        login = client.post("/api/v1/session", json={"actor": "ann"}, timeout=30)
+        assert login.status_code == 503
+        assert "cannot reach" in login.json()["detail"]
 
 
 def test_a_processor_without_a_token_still_needs_a_login(tmp_path: Path) -> None:
@@ -391,8 +424,16 @@ def test_a_processor_without_a_token_still_needs_a_login(tmp_path: Path) -> None
 def test_faultlens_console_serves_and_stops(tmp_path: Path) -> None:
     with console_stack(tmp_path) as stack:
         process = subprocess.Popen(
-            [str(FAULTLENS), "console", "--target", stack.address, "--listen", "127.0.0.1:0",
-             "--token", TOKEN],
+            [
+                str(FAULTLENS),
+                "console",
+                "--target",
+                stack.address,
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -401,12 +442,18 @@ def test_faultlens_console_serves_and_stops(tmp_path: Path) -> None:
             line = process.stderr.readline()
             url = re.search(r"console on (\S+)", line).group(1)  # type: ignore[union-attr]
             with httpx.Client(base_url=url) as client:
-                assert client.post(
-                    "/api/v1/session", json={"actor": "ann", "token": "wrong"}
-                ).status_code == 401
-                assert client.post(
-                    "/api/v1/session", json={"actor": "ann", "token": TOKEN}
-                ).status_code == 200
+                assert (
+                    client.post(
+                        "/api/v1/session", json={"actor": "ann", "token": "wrong"}
+                    ).status_code
+                    == 401
+                )
+                assert (
+                    client.post(
+                        "/api/v1/session", json={"actor": "ann", "token": TOKEN}
+                    ).status_code
+                    == 200
+                )
                 assert client.get("/api/v1/groups").json()["total"] == 0
         finally:
             process.send_signal(signal.SIGINT)
@@ -415,8 +462,16 @@ def test_faultlens_console_serves_and_stops(tmp_path: Path) -> None:
 
 def test_serve_with_an_embedded_console(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [str(FAULTLENS), "serve", "--listen", "127.0.0.1:0", "--store", str(tmp_path / "s.db"),
-         "--console", "127.0.0.1:0"],
+        [
+            str(FAULTLENS),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            str(tmp_path / "s.db"),
+            "--console",
+            "127.0.0.1:0",
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -441,7 +496,7 @@ def test_console_options_are_checked(tmp_path: Path) -> None:
         (["console", "--tls-cert", str(tmp_path / "c.pem")], "go together"),
     ):
         run = subprocess.run(
-            [str(FAULTLENS), *args], capture_output=True, text=True, timeout=60
+            [str(FAULTLENS), *args], capture_output=True, text=True, timeout=60, check=False
         )
         assert run.returncode == 2, run.stderr
         assert message in run.stderr
@@ -455,7 +510,9 @@ def test_a_missing_extra_is_one_line(tmp_path: Path) -> None:
         "u.find_spec = lambda name, *a: None if name == 'fastapi' else real(name, *a)\n"
         "from faultlens_collector.cli import main; sys.exit(main(['console']))"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 1
     assert run.stderr.strip() == (
         "faultlens: the web console needs fastapi: pip install 'faultlens[console]'"
@@ -489,3 +546,34 @@ def test_demo_serves_the_console_until_interrupted() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
+
+
+def test_https_to_the_browser_and_tls_to_the_processor(tmp_path: Path) -> None:
+    import ssl
+
+    from faultlens_collector.processor.server import TlsSettings
+
+    from tests.processor_support import running_processor
+    from tests.tls_support import make_certificates
+
+    certs = make_certificates(tmp_path)
+    tls = TlsSettings(certs.certificate, certs.key)
+    with running_processor(tmp_path, tls=tls, token=TOKEN) as processor:
+        port = processor.address.rsplit(":", 1)[1]
+        settings = ConsoleSettings(
+            target=f"https://127.0.0.1:{port}",
+            ca_file=certs.ca,
+            listen="127.0.0.1:0",
+            tls_cert=certs.certificate,
+            tls_key=certs.key,
+        )
+        with ConsoleServer(settings) as console:
+            assert console.url.startswith("https://")
+            trust = ssl.create_default_context(cafile=str(certs.ca))
+            with httpx.Client(base_url=console.url, verify=trust) as client:
+                login = client.post("/api/v1/session", json={"actor": "ann", "token": TOKEN})
+                assert login.status_code == 200, login.text
+                cookie = login.headers["set-cookie"]
+                assert cookie.startswith("__Host-faultlens_console=")
+                assert "Secure" in cookie
+                assert client.get("/api/v1/groups").json()["total"] == 0

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi", reason="the console extra (faultlens[console]) is missing")
-from faultlens_collector._proto.faultlens.v1 import control_pb2  # noqa: E402
-from faultlens_collector.client import ControlClient  # noqa: E402
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.client import ControlClient
 
-from tests.console_support import (  # noqa: E402
+from tests.console_support import (
     TOKEN,
     Failure,
     Stack,
@@ -151,8 +151,8 @@ def test_new_failures_appear_live_without_moving_the_rows(page: Any, stack: Stac
     assert "1 new" in page.inner_text(".banner")
     assert rows(page) == before  # nothing moved under the pointer
     stack.send(Failure(L1, "KeyError", "'sku'", "lookup", "medium", False, "cart"))
-    wait_js(page, 
-        f"document.querySelector(\"tr[data-fingerprint='{L1}'] .count\").textContent === '2'"
+    wait_js(
+        page, f"document.querySelector(\"tr[data-fingerprint='{L1}'] .count\").textContent === '2'"
     )
     assert rows(page) == before  # updated in place
     page.click(".banner button")
@@ -202,7 +202,9 @@ def test_bulk_dismiss_selected_rows(page: Any, stack: Stack) -> None:
         assert audit[0].actor == "Cleo Ops"
         client.call(
             "Reopen",
-            control_pb2.SetStatusRequest(selection=control_pb2.GroupSelection(fingerprints=[L1, L2])),
+            control_pb2.SetStatusRequest(
+                selection=control_pb2.GroupSelection(fingerprints=[L1, L2])
+            ),
         )
 
 

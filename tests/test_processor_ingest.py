@@ -246,11 +246,16 @@ def test_metrics_requests_are_accepted_and_handed_to_the_listener(tmp_path: Path
     seen: list[ExportMetricsServiceRequest] = []
     request = ExportMetricsServiceRequest()
     request.resource_metrics.add().scope_metrics.add().metrics.add(name="faultlens.breaker.status")
+    from faultlens_collector.processor.listeners import Listener
     from faultlens_collector.processor.server import Processor
+
+    class Metrics(Listener):
+        def on_metrics(self, request: ExportMetricsServiceRequest) -> None:
+            seen.append(request)
 
     processor = Processor(
         ProcessorSettings(store_path=tmp_path / "db", listen="127.0.0.1:0"),
-        on_metrics=seen.append,
+        listeners=[Metrics()],
     )
     processor.start()
     try:

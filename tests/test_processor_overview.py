@@ -15,10 +15,10 @@ import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient, ControlError
-from faultlens_collector.processor import history
-from faultlens_collector.processor.groups import HOUR_NANOS, MAX_SERVICES, OTHER_SERVICES
-from faultlens_collector.processor.history import SeriesQuery
-from faultlens_collector.processor.store import FOLD_AFTER_ROWS, GroupQuery, GroupStore
+from faultlens_collector.groups.model import HOUR_NANOS, MAX_SERVICES, OTHER_SERVICES
+from faultlens_collector.groups.store import GroupQuery, GroupUpdate, OperatorAction, SeriesQuery
+from faultlens_collector.store.sqlite import history
+from faultlens_collector.store.sqlite.groups import FOLD_AFTER_ROWS, MIGRATIONS, SQLiteGroupStore
 
 from tests.processor_support import (
     TRACE_EXPORT,
@@ -27,6 +27,7 @@ from tests.processor_support import (
     raw_call,
     running_processor,
     span,
+    sqlite_group_store,
     trace_request,
 )
 
@@ -36,19 +37,19 @@ T0 = H0 * HOUR_NANOS
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[GroupStore]:
-    opened = GroupStore(tmp_path / "groups.db")
+def store(tmp_path: Path) -> Iterator[SQLiteGroupStore]:
+    opened = sqlite_group_store(tmp_path / "groups.db")
     yield opened
     opened.close()
 
 
-def series(store: GroupStore, **fields: Any) -> dict[str, list[int]]:
+def series(store: SQLiteGroupStore, **fields: Any) -> dict[str, list[int]]:
     query = SeriesQuery(**{"start_hour": H0, "end_hour": H0 + 4, **fields})
     return {key: counts for key, counts, _ in store.series(query).series}
 
 
 # the store's hourly counts
-def test_counts_land_in_the_hour_and_service_of_each_occurrence(store: GroupStore) -> None:
+def test_counts_land_in_the_hour_and_service_of_each_occurrence(store: SQLiteGroupStore) -> None:
     store.apply([occurrence(A, time_unix_nano=T0 + 5, count=3)])  # a new group
     store.apply(
         [
@@ -71,12 +72,12 @@ def test_counts_land_in_the_hour_and_service_of_each_occurrence(store: GroupStor
 
 def test_counts_survive_the_fold_and_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "groups.db"
-    store = GroupStore(path)
+    store = sqlite_group_store(path)
     store.apply([occurrence(A, time_unix_nano=T0)])
     for _ in range(3):
         store.apply([occurrence(A, time_unix_nano=T0 + 10)])  # logged, not folded
-    store._db.close()  # a crash: the log is folded by the next process
-    reopened = GroupStore(path)
+    # a crash: the writer dies without closing, the next process folds the log
+    reopened = sqlite_group_store(path)
     try:
         assert series(reopened, fingerprints=(A,)) == {A: [4, 0, 0, 0]}
         assert reopened.get_group(A).count == 4
@@ -84,14 +85,14 @@ def test_counts_survive_the_fold_and_a_restart(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_a_long_log_is_folded_with_its_hours(store: GroupStore) -> None:
+def test_a_long_log_is_folded_with_its_hours(store: SQLiteGroupStore) -> None:
     store.apply([occurrence(A, time_unix_nano=T0)])
     for index in range(FOLD_AFTER_ROWS + 5):
         store.apply([occurrence(A, time_unix_nano=T0 + (index % 3) * HOUR_NANOS)])
     assert sum(series(store, fingerprints=(A,))[A]) == FOLD_AFTER_ROWS + 6
 
 
-def test_services_beyond_the_limit_are_counted_as_other(store: GroupStore) -> None:
+def test_services_beyond_the_limit_are_counted_as_other(store: SQLiteGroupStore) -> None:
     store.apply(
         [occurrence(A, time_unix_nano=T0, service=f"s{index}") for index in range(MAX_SERVICES + 3)]
     )
@@ -100,21 +101,23 @@ def test_services_beyond_the_limit_are_counted_as_other(store: GroupStore) -> No
     assert len(by_service) == MAX_SERVICES + 1
 
 
-def test_an_occurrence_without_a_time_counts_at_the_processors_clock(store: GroupStore) -> None:
+def test_an_occurrence_without_a_time_counts_at_the_processors_clock(
+    store: SQLiteGroupStore,
+) -> None:
     store.apply([occurrence(A, time_unix_nano=0)])
     now_hour = time.time_ns() // HOUR_NANOS
     query = SeriesQuery(start_hour=now_hour - 1, end_hour=now_hour + 1, fingerprints=(A,))
     assert store.series(query).series == [(A, [0, 1], 1)]
 
 
-def test_old_hours_are_pruned(store: GroupStore) -> None:
+def test_old_hours_are_pruned(store: SQLiteGroupStore) -> None:
     store.apply([occurrence(A, time_unix_nano=T0), occurrence(A, time_unix_nano=T0 + HOUR_NANOS)])
     removed = store.prune_hours(T0 + (history.RETENTION_HOURS + 1) * HOUR_NANOS)
     assert removed == 1
     assert series(store, fingerprints=(A,)) == {A: [0, 1, 0, 0]}
 
 
-def test_the_top_groups_come_first_and_the_rest_are_counted(store: GroupStore) -> None:
+def test_the_top_groups_come_first_and_the_rest_are_counted(store: SQLiteGroupStore) -> None:
     store.apply(
         [occurrence(f"{index:016x}", time_unix_nano=T0, count=index + 1) for index in range(12)]
     )
@@ -125,7 +128,7 @@ def test_the_top_groups_come_first_and_the_rest_are_counted(store: GroupStore) -
     assert result.more == 7
 
 
-def test_sums_by_category_follow_the_groups_current_category(store: GroupStore) -> None:
+def test_sums_by_category_follow_the_groups_current_category(store: SQLiteGroupStore) -> None:
     store.apply(
         [
             occurrence(A, time_unix_nano=T0, category="timeout"),
@@ -134,16 +137,12 @@ def test_sums_by_category_follow_the_groups_current_category(store: GroupStore) 
         ]
     )
     assert series(store, group_by="category") == {"io": [2, 1, 0, 0], "timeout": [1, 0, 0, 0]}
-    where, parameters = GroupQuery(severities=("critical",)).where()
-    assert series(store, group_by="severity", where=where, parameters=tuple(parameters)) == {
+    assert series(store, group_by="severity", groups=GroupQuery(severities=("critical",))) == {
         "critical": [0, 1, 0, 0]
     }
 
 
-def test_a_regression_is_dated(store: GroupStore) -> None:
-    from faultlens_collector.processor.oplog import OperatorAction
-    from faultlens_collector.processor.store import GroupUpdate
-
+def test_a_regression_is_dated(store: SQLiteGroupStore) -> None:
     store.apply([occurrence(A, time_unix_nano=T0)])
     store.update_groups(
         GroupQuery(fingerprints=(A,)), GroupUpdate(status="resolved"), OperatorAction("r", "t", "")
@@ -158,13 +157,10 @@ def test_a_regression_is_dated(store: GroupStore) -> None:
 
 
 def test_a_version_3_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
-    from faultlens_collector.processor.store import MIGRATIONS
-
     path = tmp_path / "v3.db"
-    store = GroupStore(path)
+    store = sqlite_group_store(path)
     store.apply([occurrence(A, time_unix_nano=T0)])
     store.apply([occurrence(A, time_unix_nano=T0)])
-    store._db.close()
     # Back to version 3 by hand: what an older processor left (log rows without hours).
     connection = sqlite3.connect(path)
     connection.executescript(
@@ -176,7 +172,7 @@ def test_a_version_3_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
     )
     connection.close()
     assert len(MIGRATIONS) == 4
-    reopened = GroupStore(path)
+    reopened = sqlite_group_store(path)
     try:
         assert reopened.get_group(A).count == 2  # the log folded without hours
         reopened.apply([occurrence(A, time_unix_nano=T0)])
@@ -186,7 +182,7 @@ def test_a_version_3_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
 
 
 # the new GroupFilter fields
-def test_text_type_handled_and_first_seen_filters(store: GroupStore) -> None:
+def test_text_type_handled_and_first_seen_filters(store: SQLiteGroupStore) -> None:
     store.apply(
         [
             occurrence(A, message="card 50% declined_x", handled=True, time_unix_nano=10),
@@ -421,7 +417,9 @@ def test_list_hook_runs_since(tmp_path: Path) -> None:
             "ListHookRuns", control_pb2.ListHookRunsRequest(since_unix_nano=later)
         ).runs
         assert (
-            len(client.call("ListHookRuns", control_pb2.ListHookRunsRequest(since_unix_nano=1)).runs)
+            len(
+                client.call("ListHookRuns", control_pb2.ListHookRunsRequest(since_unix_nano=1)).runs
+            )
             == 2
         )
 
@@ -432,7 +430,9 @@ def test_a_page_without_its_total(tmp_path: Path) -> None:
         first = client.list_groups(control_pb2.ListGroupsRequest(limit=3, skip_total=True))
         assert (len(first.groups), first.total) == (3, 0)
         rest = client.list_groups(
-            control_pb2.ListGroupsRequest(limit=3, skip_total=True, page_token=first.next_page_token)
+            control_pb2.ListGroupsRequest(
+                limit=3, skip_total=True, page_token=first.next_page_token
+            )
         )
         assert len(rest.groups) == 2
         assert rest.next_page_token == ""
@@ -441,11 +441,9 @@ def test_a_page_without_its_total(tmp_path: Path) -> None:
         }
 
 
-def test_service_names_that_look_like_json_match_exactly(store: GroupStore) -> None:
+def test_service_names_that_look_like_json_match_exactly(store: SQLiteGroupStore) -> None:
     tricky = ['a","b', "b", 'x,"b":', "ünïcode", "{b"]
-    store.apply(
-        [occurrence(f"{index:016x}", service=name) for index, name in enumerate(tricky)]
-    )
+    store.apply([occurrence(f"{index:016x}", service=name) for index, name in enumerate(tricky)])
     for index, name in enumerate(tricky):
         groups, _ = store.list_groups(GroupQuery(services=(name,)), limit=10)
         assert [group.fingerprint for group in groups] == [f"{index:016x}"], name

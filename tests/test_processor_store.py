@@ -8,23 +8,22 @@ import time
 from pathlib import Path
 
 import pytest
-from faultlens_collector.processor import groups
-from faultlens_collector.processor.groups import Dismissal
-from faultlens_collector.processor.oplog import OperatorAction
-from faultlens_collector.processor.store import (
-    SCHEMA_VERSION,
+from faultlens_collector.groups import model as groups
+from faultlens_collector.groups.model import Dismissal
+from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupStore,
     GroupUpdate,
-    encode_counts,
+    OperatorAction,
 )
-from faultlens_collector.sqlite_db import SchemaError
+from faultlens_collector.store.errors import SchemaError
+from faultlens_collector.store.sqlite.groups import SCHEMA_VERSION, encode_counts
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.processor_support import occurrence
+from tests.processor_support import occurrence, sqlite_group_store
 
 
 def set_status(store: GroupStore, fingerprints: list[str], status: str) -> int:
@@ -40,7 +39,7 @@ def set_status(store: GroupStore, fingerprints: list[str], status: str) -> int:
 
 @pytest.fixture
 def store(tmp_path: Path) -> GroupStore:
-    result = GroupStore(tmp_path / "groups.db")
+    result = sqlite_group_store(tmp_path / "groups.db")
     yield result
     result.close()
 
@@ -81,7 +80,9 @@ def test_severity_only_rises_and_category_fills_in_once(store: GroupStore) -> No
 
 
 def test_the_first_message_and_stacktrace_stay_and_are_redacted(tmp_path: Path) -> None:
-    store = GroupStore(tmp_path / "db", redact=lambda text: text.replace("hunter2", "[REDACTED]"))
+    store = sqlite_group_store(
+        tmp_path / "db", redact=lambda text: text.replace("hunter2", "[REDACTED]")
+    )
     store.apply([occurrence(message="password hunter2", stacktrace="at hunter2")])
     store.apply([occurrence(message="another message")])
     group = store.get_group("00000000000000aa")
@@ -172,7 +173,7 @@ def test_a_write_that_fails_halfway_keeps_none_of_it(store: GroupStore) -> None:
 
 
 def test_recently_written_groups_merge_without_a_read_and_stay_bounded(tmp_path: Path) -> None:
-    store = GroupStore(tmp_path / "db", hot_groups=2)
+    store = sqlite_group_store(tmp_path / "db", hot_groups=2)
     for _ in range(3):
         store.apply([occurrence(f"{i:016x}", time_unix_nano=i + 1) for i in range(5)])
     assert len(store._hot) == 2
@@ -218,7 +219,7 @@ def test_queries_filter_sort_and_page(store: GroupStore) -> None:
         "b",
     ]
     with pytest.raises(ValueError, match="cannot sort by 'name'"):
-        GroupQuery(sort="name").order()
+        GroupQuery(sort="name")
 
 
 def test_groups_are_found_by_unique_prefix(store: GroupStore) -> None:
@@ -233,7 +234,7 @@ def test_groups_are_found_by_unique_prefix(store: GroupStore) -> None:
 
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    GroupStore(path).close()
+    sqlite_group_store(path).close()
     db = sqlite3.connect(path)
     assert db.execute(
         "SELECT version FROM faultlens_schema WHERE component = 'groups'"
@@ -243,21 +244,21 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path) -> N
     db.commit()
     db.close()
     with pytest.raises(SchemaError, match="schema version 99, newer than this faultlens"):
-        GroupStore(path)
+        sqlite_group_store(path)
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "not-a-db"
     path.write_bytes(b"hello, this is not SQLite" * 100)
     with pytest.raises(SchemaError, match=r"cannot use .*not-a-db as the failure store"):
-        GroupStore(path)
+        sqlite_group_store(path)
 
 
 def test_group_count_survives_reopening(tmp_path: Path) -> None:
-    store = GroupStore(tmp_path / "db")
+    store = sqlite_group_store(tmp_path / "db")
     store.apply([occurrence(f"{i:016x}") for i in range(25)])
     store.close()
-    reopened = GroupStore(tmp_path / "db")
+    reopened = sqlite_group_store(tmp_path / "db")
     assert reopened.group_count == 25
     reopened.close()
 
@@ -273,12 +274,12 @@ def log_rows(path: Path) -> int:
 
 def test_counts_of_known_groups_go_through_the_log_and_survive_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    writer = GroupStore(path, hot_groups=1)
+    writer = sqlite_group_store(path, hot_groups=1)
     for _ in range(3):  # two groups through a one-group cache: rows are read back too
         writer.apply([occurrence("000000000000000a"), occurrence("000000000000000b", count=2)])
     assert log_rows(path) > 0  # acknowledged counts not yet in their rows
     # The writer dies without closing; another process opens the file.
-    reopened = GroupStore(path)
+    reopened = sqlite_group_store(path)
     assert reopened.get_group("000000000000000a").count == 3
     assert reopened.get_group("000000000000000b").count == 6
     assert log_rows(path) == 0
@@ -297,9 +298,9 @@ def test_every_read_and_operator_write_sees_the_logged_counts(store: GroupStore)
 
 
 def test_the_log_is_folded_when_it_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("faultlens_collector.processor.store.FOLD_AFTER_ROWS", 4)
+    monkeypatch.setattr("faultlens_collector.store.sqlite.groups.FOLD_AFTER_ROWS", 4)
     path = tmp_path / "db"
-    store = GroupStore(path)
+    store = sqlite_group_store(path)
     store.apply([occurrence(f"{i:016x}") for i in range(3)])
     for _ in range(5):
         store.apply([occurrence(f"{i:016x}") for i in range(3)])
@@ -326,14 +327,14 @@ def test_a_write_to_more_groups_than_one_log_insert_takes_keeps_every_count(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "db"
-    store = GroupStore(path)
+    store = sqlite_group_store(path)
     fingerprints = [f"{i:016x}" for i in range(250)]  # nearly three INSERTs of 90 rows
     store.apply([occurrence(fingerprint) for fingerprint in fingerprints])
     store.apply(
         [occurrence(fingerprint, count=i + 1) for i, fingerprint in enumerate(fingerprints)]
     )
     assert log_rows(path) == 250
-    reopened = GroupStore(path)  # as after a crash: the counts come from the log
+    reopened = sqlite_group_store(path)  # as after a crash: the counts come from the log
     assert [reopened.get_group(fp).count for fp in fingerprints] == [i + 2 for i in range(250)]
     reopened.close()
     store.close()

@@ -12,14 +12,14 @@ from typing import Any
 
 import grpc
 import pytest
-from faultlens_collector import sqlite_db
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import main
 from faultlens_collector.client import ControlClient, ControlError
-from faultlens_collector.processor.groups import HOUR_NANOS, Dismissal
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.groups.model import HOUR_NANOS, Dismissal
+from faultlens_collector.groups.store import GroupQuery, GroupStore, GroupUpdate, OperatorAction
 from faultlens_collector.processor.server import Processor
-from faultlens_collector.processor.store import MIGRATIONS, GroupQuery, GroupStore, GroupUpdate
+from faultlens_collector.store.sqlite import connection as sqlite_db
+from faultlens_collector.store.sqlite.groups import MIGRATIONS
 
 from tests.processor_support import (
     TRACE_EXPORT,
@@ -27,6 +27,7 @@ from tests.processor_support import (
     raw_call,
     running_processor,
     span,
+    sqlite_group_store,
     trace_request,
 )
 from tests.test_processor_store import occurrence
@@ -37,7 +38,7 @@ ACTION = OperatorAction("test", "tester", "here")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[GroupStore]:
-    opened = GroupStore(tmp_path / "groups.db")
+    opened = sqlite_group_store(tmp_path / "groups.db")
     yield opened
     opened.close()
 
@@ -51,7 +52,7 @@ def update(store: GroupStore, fingerprints: tuple[str, ...], **changes: Any) -> 
 # the store
 def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    connection = sqlite_db.open_database(path, what="test")
+    connection = sqlite_db.connect(path, what="test")
     sqlite_db.apply_migrations(connection, "groups", MIGRATIONS[:1])
     connection.execute(
         "INSERT INTO failure_groups VALUES "
@@ -59,7 +60,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
         (A,),
     )
     connection.close()
-    store = GroupStore(path)
+    store = sqlite_group_store(path)
     group = store.get_group(A)
     assert (group.count, group.tags, group.dismissal, group.severity_locked) == (3, [], None, False)
     assert update(store, (A,), add_tags=("legacy",)) == 1
@@ -392,7 +393,7 @@ def test_the_halts_commands(processor: Processor, capsys: pytest.CaptureFixture[
 
 
 def test_bulk_operations_on_10000_groups(tmp_path: Path) -> None:
-    seeded = GroupStore(tmp_path / "faultlens.db")
+    seeded = sqlite_group_store(tmp_path / "faultlens.db")
     seeded.apply(
         [
             occurrence(f"{i:016x}", category="io" if i % 2 else "value", time_unix_nano=i + 1)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from faultlens_collector.groups.model import primary_service
+
 #: Where ``--trace-url`` is read from when not given.
 TRACE_URL_ENV: Final = "FAULTLENS_TRACE_URL"
 
@@ -32,13 +34,6 @@ def trace_url(template: str | None, trace_id: str, span_id: str) -> str | None:
     if not template:
         return None
     return template.replace("{trace_id}", trace_id).replace("{span_id}", span_id)
-
-
-def primary_service(service_counts: Any) -> str:
-    """The service with the most occurrences ("" when none)."""
-    if not service_counts:
-        return ""
-    return str(max(service_counts.items(), key=lambda item: (item[1], item[0]))[0])
 
 
 def group_json(

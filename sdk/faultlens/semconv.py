@@ -25,6 +25,11 @@ FAILURE_HANDLED: Final = "failure.handled"
 FAILURE_SOURCE: Final = "failure.source"
 FAILURE_COUNT: Final = "failure.count"
 
+# Key fields of halts (and of the successes that end consecutive-failure streaks) that
+# are not attribute names: the resource's service and the span's name.
+SERVICE_NAME: Final = "service.name"
+SPAN_NAME: Final = "span.name"
+
 #: Name of the span faultlens starts when a failure is recorded outside any recording span.
 FAILURE_SPAN_NAME: Final = "faultlens.failure"
 

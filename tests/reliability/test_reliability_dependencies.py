@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from faultlens_collector import sqlite_db
+from faultlens_collector.store.sqlite import connection as sqlite_db
 
 from tests.processor_support import FAULTLENS, ServeProcess, running_processor
 from tests.reliability import forwarding, load
@@ -30,7 +30,7 @@ UNLIMITED_PAGES = 1_073_741_823
 def test_a_full_disk_is_refused_retryably_and_ingest_recovers_when_space_returns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="faultlens_collector.processor.writer")
+    caplog.set_level(logging.WARNING, logger="faultlens_collector.groups.writer")
     with running_processor(tmp_path) as processor:
         store = processor.store
         assert store is not None
@@ -124,7 +124,7 @@ def test_a_store_that_turns_read_only_is_refused_retryably_and_a_read_only_store
 
 
 def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
-    connection = sqlite_db.open_database(tmp_path / "db", what="test store")
+    connection = sqlite_db.connect(tmp_path / "db", what="test store")
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
     connection.execute(

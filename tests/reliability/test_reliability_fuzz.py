@@ -12,10 +12,9 @@ import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient, ControlError
-from faultlens_collector.processor.groups import MAX_GROUP_COUNT, Change
-from faultlens_collector.processor.occurrences import MAX_COUNT, Occurrence, attributes_of
-from faultlens_collector.processor.store import GroupStore
-from faultlens_collector.processor.writer import BatchWriter
+from faultlens_collector.groups.model import MAX_GROUP_COUNT, Change, Occurrence
+from faultlens_collector.groups.writer import BatchWriter
+from faultlens_collector.processor.occurrences import MAX_COUNT, attributes_of
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -27,6 +26,7 @@ from tests.processor_support import (
     raw_call,
     running_processor,
     span,
+    sqlite_group_store,
     trace_request,
 )
 from tests.reliability import fuzz, wire
@@ -195,14 +195,14 @@ def test_one_request_the_store_cannot_take_fails_alone_not_its_whole_batch() -> 
 
 def test_group_counts_stop_at_the_largest_value_the_store_holds(tmp_path: Path) -> None:
     huge = occurrence("00000000000c0417", count=MAX_COUNT, handled=True, service="svc")
-    store = GroupStore(tmp_path / "db")
+    store = sqlite_group_store(tmp_path / "db")
     store.apply([huge])
     store.connection.execute(
         "UPDATE failure_groups SET count = ?, handled_count = ?, service_counts = ?",
         (MAX_GROUP_COUNT - 5, MAX_GROUP_COUNT - 5, f'{{"svc":{MAX_GROUP_COUNT - 5}}}'),
     )
     store.close()
-    store = GroupStore(tmp_path / "db")  # reads the rows again
+    store = sqlite_group_store(tmp_path / "db")  # reads the rows again
     try:
         store.apply([huge, huge])
         group = store.get_group("00000000000c0417")

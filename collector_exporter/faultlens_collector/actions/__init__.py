@@ -2,7 +2,8 @@
 
 The processor drives one :class:`ActionEngine` (see :mod:`.engine`); the
 configuration file is read by :func:`load_config`; state is kept by an
-:class:`ActionStore` (:class:`MemoryActionStore` or :class:`SQLiteActionStore`).
+:class:`ActionStore` (:class:`MemoryActionStore`, or a database's, see
+:mod:`faultlens_collector.store`).
 ``docs/actions.md`` is the reference.
 """
 
@@ -12,10 +13,10 @@ from faultlens_collector.actions.config import ActionsConfig, ConfigError, load_
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
 from faultlens_collector.actions.halting import HaltChange
-from faultlens_collector.actions.records import Alert, AuditRecord, FixRecord, HaltRecord, HookJob
-from faultlens_collector.actions.sqlite_store import SQLiteActionStore, apply_migrations
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness
+from faultlens_collector.alerts.records import Alert
 
 __all__ = [
     "ActionEngine",
@@ -31,8 +32,6 @@ __all__ = [
     "HaltRecord",
     "HookJob",
     "MemoryActionStore",
-    "SQLiteActionStore",
-    "apply_migrations",
     "load_config",
     "parse_config",
 ]

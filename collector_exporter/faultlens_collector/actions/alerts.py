@@ -1,4 +1,4 @@
-"""The alerts the engine raises, built in one place (CONTRACT §6).
+"""The alerts the engine raises, built in one place (docs/actions.md, "Alerts").
 
 Every alert carries ``faultlens.alert.kind`` and ``faultlens.alert.id``; alerts
 about a failure group carry the group's ``failure.*`` / ``exception.*``
@@ -16,12 +16,13 @@ from typing import Final
 from faultlens import semconv
 from faultlens.redact import Redactor
 from faultlens.resilience.errors import format_key
+from faultlens.semconv import SERVICE_NAME
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions.facts import SERVICE_NAME, FailureFacts
-from faultlens_collector.actions.records import Alert, AlertSeverity, FixRecord, HaltRecord
+from faultlens_collector.actions.facts import FailureFacts
+from faultlens_collector.actions.records import FixRecord, HaltRecord
+from faultlens_collector.alerts.records import Alert, AlertSeverity
 
-EVENT_NAME: Final = "faultlens.alert"
 KIND: Final = "faultlens.alert.kind"
 ALERT_ID: Final = "faultlens.alert.id"
 LEVEL: Final = "faultlens.alert.level"

@@ -2,7 +2,7 @@
 
 ::
 
-    engine = ActionEngine(load_config(path), SQLiteActionStore(store_path),
+    engine = ActionEngine(load_config(path), open_database(store_path).action_store(),
                           alerts_endpoint="collector:4317")
     engine.start()
     ...
@@ -43,19 +43,20 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.alerts import AlertBuilder
 from faultlens_collector.actions.breakers import BreakerWatch
+from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import ActionsConfig, RuleConfig
 from faultlens_collector.actions.executor import HookExecutor, Submitted
 from faultlens_collector.actions.facts import SILENT_STATUSES, FailureFacts
-from faultlens_collector.actions.feed import Feed, Subscription
 from faultlens_collector.actions.halting import HaltChange, HaltEngine
 from faultlens_collector.actions.hookstats import HookStats, register_instruments
 from faultlens_collector.actions.matching import RuleSet
 from faultlens_collector.actions.rates import RateSpikeDetector
-from faultlens_collector.actions.records import Alert, AuditRecord, HaltRecord, HookJob, new_id
-from faultlens_collector.actions.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.actions.records import AuditRecord, HaltRecord, HookJob, new_id
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
+from faultlens_collector.alerts.records import Alert
+from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 
 #: Alerts the engine remembers for ListAlerts.
 RECENT_ALERTS = 1000
@@ -123,10 +124,12 @@ class ActionEngine:
         spike = alerts_config.rate_spike
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
-        self.alert_feed: Feed[Alert] = Feed()
+        self.alert_broadcast: Broadcast[Alert] = Broadcast()
         #: The most recent alerts raised (for the control API's ListAlerts), oldest first.
         self.recent_alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
         endpoint = alerts_endpoint or alerts_config.target
+        #: Where alerts are exported to (None: nowhere, or a given ``alert_exporter``).
+        self.alerts_target = endpoint if alert_exporter is None else None
         if alert_exporter is None and endpoint:
             alert_exporter = otlp_log_exporter(
                 endpoint, insecure=alerts_config.insecure, headers=alerts_config.headers
@@ -297,11 +300,11 @@ class ActionEngine:
                 return  # this occurrence was alerted already
             self.sender.wake()
         self.recent_alerts.append(alert)
-        self.alert_feed.publish(alert)
+        self.alert_broadcast.publish(alert)
 
     def subscribe_alerts(self) -> Subscription[Alert]:
         """Every alert raised from now on (for the control API's alert stream)."""
-        return self.alert_feed.subscribe()
+        return self.alert_broadcast.subscribe()
 
     # operator actions (control API, CLI)
     def run_hook(self, hook: str, facts: FailureFacts, *, requested_by: str) -> Submitted:

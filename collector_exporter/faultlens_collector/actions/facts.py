@@ -15,11 +15,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from faultlens import semconv
+from faultlens.semconv import SERVICE_NAME, SPAN_NAME
 from opentelemetry.util.types import AttributeValue
-
-#: Key names a halt rule (and ``on_success``) may use besides plain attribute names.
-SERVICE_NAME: Final = "service.name"
-SPAN_NAME: Final = "span.name"
 
 _EMPTY: Final[Mapping[str, AttributeValue]] = MappingProxyType({})
 

@@ -17,7 +17,7 @@ A failure that lacks one of the key's fields does not count for that rule.
 
 At the threshold the key is halted: a :class:`HaltRecord` (key, rule, reason,
 since, the fingerprints that tripped it) is saved to the store, the change is
-published on :attr:`HaltEngine.feed`, and the caller runs the halt hooks and
+published on :attr:`HaltEngine.broadcast`, and the caller runs the halt hooks and
 sends the ``halt`` alert. Further failures of a halted key are not counted. A
 halt is lifted only by :meth:`HaltEngine.resume` — never by a success and never
 by time — and halts are read back from the store at start, so they survive
@@ -36,9 +36,9 @@ from faultlens.redact import Redactor
 from faultlens.resilience.halts import Key, KeyValue, covers, make_key
 from opentelemetry.util.types import AttributeValue
 
+from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.config import HaltRuleConfig
 from faultlens_collector.actions.facts import FailureFacts, value_getter
-from faultlens_collector.actions.feed import Feed, Subscription
 from faultlens_collector.actions.matching import Matcher
 from faultlens_collector.actions.records import HaltRecord, new_id
 from faultlens_collector.actions.store import HaltStore
@@ -48,7 +48,7 @@ _MAX_FINGERPRINTS: Final = 10
 
 @dataclass(frozen=True, slots=True)
 class HaltChange:
-    """One message of the halt feed.
+    """One message of the halt broadcast.
 
     ``snapshot``: every active halt (the first message of a subscription, and the
     answer to an overflow); ``halted`` / ``resumed``: the halts that changed.
@@ -83,7 +83,7 @@ class _RuleCounter:
         self.matcher = None if matcher.matches_everything else matcher
         self.max_keys = max_keys
         self.streaks: dict[Key, _Streak] = {}
-        #: Keys this rule holds halted; replaced (never mutated) under the feed's lock.
+        #: Keys this rule holds halted; replaced (never mutated) under the broadcast's lock.
         self.halted: frozenset[Key] = frozenset()
 
     def key_of(self, facts: FailureFacts) -> Key | None:
@@ -162,25 +162,25 @@ class HaltEngine:
         self._lock = threading.Lock()
         self._active: dict[str, HaltRecord] = {}
         self._version = 0
-        self.feed: Feed[HaltChange] = Feed(snapshot=self._snapshot)
+        self.broadcast: Broadcast[HaltChange] = Broadcast(snapshot=self._snapshot)
 
     def load(self) -> None:
         """Read the active halts from the store."""
         halts = self._store.active_halts()
-        with self.feed.locked():
+        with self.broadcast.locked():
             self._active = {halt.id: halt for halt in halts}
             self._refresh_halted()
 
     def _snapshot(self) -> HaltChange:
-        # Runs with the feed's lock held, which guards _active and _version.
+        # Runs with the broadcast's lock held, which guards _active and _version.
         return HaltChange("snapshot", self._version, tuple(self._active.values()))
 
     def subscribe(self) -> Subscription[HaltChange]:
         """Follow halts: a snapshot first, then every change."""
-        return self.feed.subscribe()
+        return self.broadcast.subscribe()
 
     def active(self) -> list[HaltRecord]:
-        with self.feed.locked():
+        with self.broadcast.locked():
             return sorted(self._active.values(), key=lambda halt: halt.since)
 
     def halt_for(self, key: Mapping[str, KeyValue]) -> HaltRecord | None:
@@ -239,7 +239,7 @@ class HaltEngine:
         """Halt ``key`` by hand (an operator's halt): the halt, and whether it is new
         (False: ``rule`` already held that key, and that halt is returned)."""
         normalized = make_key(key)
-        with self.feed.locked():
+        with self.broadcast.locked():
             for halt in self._active.values():
                 if halt.rule == rule and halt.key == normalized:
                     return halt, False
@@ -260,7 +260,7 @@ class HaltEngine:
         wanted = None if key is None else make_key(key)
         if halt_id is None and wanted is None:
             raise ValueError("resume needs a halt id or a key")
-        with self.feed.locked():
+        with self.broadcast.locked():
             chosen = [
                 halt
                 for halt in self._active.values()
@@ -278,18 +278,18 @@ class HaltEngine:
         return resumed
 
     def _refresh_halted(self) -> None:
-        """Give each rule the keys it holds halted (the caller holds the feed's lock)."""
+        """Give each rule the keys it holds halted (the caller holds the broadcast's lock)."""
         for rule in self._rules:
             rule.halted = frozenset(
                 halt.key for halt in self._active.values() if halt.rule == rule.config.name
             )
 
     def _publish(self, kind: Literal["halted", "resumed"], halt: HaltRecord) -> None:
-        with self.feed.locked():
+        with self.broadcast.locked():
             if kind == "halted":
                 self._active[halt.id] = halt
             else:
                 self._active.pop(halt.id, None)
             self._refresh_halted()
             self._version += 1
-            self.feed.publish_locked(HaltChange(kind, self._version, (halt,)))
+            self.broadcast.publish_locked(HaltChange(kind, self._version, (halt,)))

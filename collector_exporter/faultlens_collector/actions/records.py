@@ -1,4 +1,5 @@
-"""The records the action engine keeps: executions, fixes, halts, alerts, queued jobs.
+"""The records the action engine keeps: executions, fixes, halts, queued jobs (alerts are
+:mod:`faultlens_collector.alerts.records`).
 
 All times are epoch seconds (``float``), so records survive a restart and
 compare across processes. Every record converts to and from a JSON-ready dict
@@ -11,13 +12,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from faultlens.resilience.halts import Halt, Key, make_key
-from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.facts import FailureFacts
 
@@ -134,64 +133,6 @@ class HaltRecord:
         values["key"] = make_key(values["key"])
         values["fingerprints"] = tuple(values.get("fingerprints", ()))
         return cls(**values)
-
-
-#: Alert severities map onto OTLP severity numbers (see :mod:`.sender`).
-AlertSeverity = Literal["low", "medium", "high", "critical"]
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """An alert about to be sent (CONTRACT §6).
-
-    ``id`` identifies one occurrence of one condition; it is sent as the
-    ``faultlens.alert.id`` attribute, and the outbox refuses a second alert with
-    an id it already holds, so a receiver can drop the rare duplicate that
-    at-least-once delivery allows by that attribute.
-    """
-
-    id: str
-    kind: str
-    created_at: float
-    severity: AlertSeverity
-    body: str
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "created_at": self.created_at,
-            "severity": self.severity,
-            "body": self.body,
-            "attributes": {
-                key: list(value) if isinstance(value, (list, tuple)) else value
-                for key, value in self.attributes.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Alert:
-        attributes = {
-            str(key): tuple(value) if isinstance(value, list) else value
-            for key, value in dict(data.get("attributes") or {}).items()
-        }
-        return cls(
-            id=str(data["id"]),
-            kind=str(data["kind"]),
-            created_at=float(data["created_at"]),
-            severity=data["severity"],
-            body=str(data["body"]),
-            attributes=MappingProxyType(attributes),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert in the outbox: its sequence number there, and the alert."""
-
-    seq: int
-    alert: Alert
 
 
 @dataclass(frozen=True, slots=True)

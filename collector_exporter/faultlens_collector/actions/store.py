@@ -5,14 +5,15 @@ The engine needs five kinds of state to survive a restart:
 * the **audit** trail of hook executions (:class:`AuditLog`);
 * **halts**, active and lifted (:class:`HaltStore`);
 * the **alert outbox**: alerts written before they are sent, marked sent once the
-  next hop acknowledged them (:class:`AlertOutbox`);
+  next hop acknowledged them (:class:`~faultlens_collector.alerts.outbox.AlertOutbox`);
 * **hook state**: cooldowns, fixes awaiting verification and decided ones, and
   queued ``at_least_once`` jobs (:class:`HookStateStore`);
 * raised alert **conditions**, so a restart does not re-send an alert for a
   condition that is still the same occurrence (:class:`ConditionStore`).
 
 :class:`ActionStore` is all of them. :class:`MemoryActionStore` keeps them in
-dicts (tests, ``--store :memory:``); ``SQLiteActionStore`` keeps them in SQLite.
+dicts (tests, an engine on its own); a database keeps them next to the groups
+(:meth:`faultlens_collector.store.database.Database.action_store`).
 Implementations must be safe to call from several threads.
 """
 
@@ -22,14 +23,9 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from faultlens_collector.actions.records import (
-    Alert,
-    AuditRecord,
-    FixRecord,
-    HaltRecord,
-    HookJob,
-    StoredAlert,
-)
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob
+from faultlens_collector.alerts.outbox import AlertOutbox
+from faultlens_collector.alerts.records import Alert, StoredAlert
 
 
 class AuditLog(Protocol):
@@ -55,24 +51,6 @@ class HaltStore(Protocol):
 
     def halt_history(self, limit: int = 100) -> list[HaltRecord]:
         """Every halt, active or lifted, newest first."""
-        ...
-
-
-class AlertOutbox(Protocol):
-    def add_alert(self, alert: Alert) -> bool:
-        """Queue ``alert``; False (and nothing stored) when its id is already known."""
-        ...
-
-    def pending_alerts(self, limit: int) -> list[StoredAlert]:
-        """Unsent alerts in the order they were added."""
-        ...
-
-    def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
-        """Record that the next hop acknowledged these alerts."""
-        ...
-
-    def prune_sent_alerts(self, before: float) -> int:
-        """Forget alerts sent before ``before`` (their ids become reusable)."""
         ...
 
 

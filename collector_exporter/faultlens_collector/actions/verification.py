@@ -30,8 +30,9 @@ from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import EffectivenessConfig, HookConfig
 from faultlens_collector.actions.facts import FailureFacts
 from faultlens_collector.actions.hookstats import HookStats
-from faultlens_collector.actions.records import Alert, AuditRecord, FixRecord, HookJob
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HookJob
 from faultlens_collector.actions.store import HookStateStore
+from faultlens_collector.alerts.records import Alert
 
 Level = Literal["unknown", "ok", "warning", "critical"]
 

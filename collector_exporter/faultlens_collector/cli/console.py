@@ -90,7 +90,7 @@ def start_console(settings: ConsoleSettings) -> Any:
     when the extra is missing or it cannot listen."""
     try:
         require_dependencies()
-        from faultlens_collector.console import ConsoleServer
+        from faultlens_collector.console._server import ConsoleServer
 
         server = ConsoleServer(settings)
         server.start()

@@ -10,9 +10,9 @@ from typing import Any
 
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.console import add_page_options
-
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.report import group_json, primary_service
+from faultlens_collector.groups.model import primary_service
+from faultlens_collector.report import group_json
 
 
 def register(subparsers: Any) -> None:

@@ -18,7 +18,8 @@ from faultlens_collector.cli import CommandError, triage
 from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
 from faultlens_collector.cli.selection import add_group_filters, group_filter
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time, primary_service
+from faultlens_collector.groups.model import primary_service
+from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time
 
 SORT_KEYS: Final = {
     "last_seen": control_pb2.SORT_KEY_LAST_SEEN,

@@ -41,7 +41,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
     parser.add_argument(
-        "--store", default=DEFAULT_STORE, metavar="PATH", help="SQLite file (default faultlens.db)"
+        "--store",
+        default=DEFAULT_STORE,
+        metavar="PATH",
+        help="SQLite file (default faultlens.db); :memory: for a throwaway store",
     )
     parser.add_argument(
         "--forward",
@@ -174,8 +177,13 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
             actions = load_config(args.config)
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
-    if args.alerts is not None and not args.alerts.strip():
-        raise CommandError("--alerts needs HOST:PORT")
+    if args.alerts is not None:
+        if not args.alerts.strip():
+            raise CommandError("--alerts needs HOST:PORT")
+        try:
+            parse_endpoint(args.alerts)
+        except ValueError as exc:
+            raise CommandError(f"--alerts: {exc}") from exc
     return ProcessorSettings(
         store_path=args.store,
         listen=args.listen,
@@ -246,8 +254,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    engine = processor.engine
-    alerts = settings.alerts or (engine.config.alerts.target if engine else None)
+    alerts = processor.engine.alerts_target if processor.engine else None
     print(
         f"faultlens: listening on {processor.address}, store {settings.store_path}"
         + (f", forwarding to {settings.forward.target}" if settings.forward else "")

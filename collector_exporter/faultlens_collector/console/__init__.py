@@ -34,8 +34,7 @@ def require_dependencies() -> None:
     missing = [name for name in _DEPENDENCIES if importlib.util.find_spec(name) is None]
     if missing:
         raise ConsoleSetupError(
-            f"the web console needs {' and '.join(missing)}: "
-            "pip install 'faultlens[console]'"
+            f"the web console needs {' and '.join(missing)}: pip install 'faultlens[console]'"
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ from faultlens_collector.console._sessions import (
 )
 from faultlens_collector.console._settings import ConsoleSettings
 from faultlens_collector.console._upstream import LiveHub, Upstream
-from faultlens_collector.processor.groups import HOUR_NANOS
+from faultlens_collector.groups.model import HOUR_NANOS
 from faultlens_collector.processor.wire import key_items
 
 MAX_INT64: Final = (1 << 63) - 1
@@ -291,6 +292,7 @@ def log_out(request: Request, response: Response, who: Changer) -> Response:
 # groups
 @router.get("/groups", response_model=models.GroupPage, tags=["groups"])
 def list_groups(
+    *,
     who: Who,
     q: Annotated[str, Query(max_length=1000, description="search: key:value terms and text")] = "",
     tab: Tab = "open",
@@ -302,7 +304,17 @@ def list_groups(
     count: Annotated[bool, Query(description="count every match (false: total is null)")] = True,
 ) -> models.GroupPage:
     """One page of failure groups; ``next_cursor`` continues it."""
-    return group_page(who, q, tab, sort, order, limit, cursor, sparkline, count)
+    return group_page(
+        who,
+        q=q,
+        tab=tab,
+        sort=sort,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+        sparkline=sparkline,
+        count=count,
+    )
 
 
 @router.get("/groups-count", response_model=models.GroupCount, tags=["groups"])
@@ -312,12 +324,15 @@ def count_groups(
     tab: Tab = "open",
 ) -> models.GroupCount:
     """How many groups the search selects (the list asks apart from its rows)."""
-    reply = rpc(who, "ListGroups", control_pb2.ListGroupsRequest(filter=search_filter(q, tab), limit=1))
+    reply = rpc(
+        who, "ListGroups", control_pb2.ListGroupsRequest(filter=search_filter(q, tab), limit=1)
+    )
     return models.GroupCount(total=reply.total)
 
 
 def group_page(
     who: Caller,
+    *,
     q: str = "",
     tab: str = "open",
     sort: str = "last_seen",
@@ -371,9 +386,13 @@ def group_detail(
         ),
     )
     runs = rpc(
-        who, "ListHookRuns", control_pb2.ListHookRunsRequest(fingerprint=group.fingerprint, limit=50)
+        who,
+        "ListHookRuns",
+        control_pb2.ListHookRunsRequest(fingerprint=group.fingerprint, limit=50),
     )
-    audit = rpc(who, "ListAudit", control_pb2.ListAuditRequest(fingerprint=group.fingerprint, limit=50))
+    audit = rpc(
+        who, "ListAudit", control_pb2.ListAuditRequest(fingerprint=group.fingerprint, limit=50)
+    )
     day = spark(who, [group.fingerprint]).get(group.fingerprint)
     return models.GroupDetail(
         group=models.group_row(group, day),
@@ -441,7 +460,9 @@ class DismissBody(BulkBase):
 class CategorizeBody(BulkBase):
     category: str | None = Field(None, max_length=256)
     severity: Literal["low", "medium", "high", "critical"] | None = None
-    add_tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    add_tags: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
     remove_tags: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=32
     )
@@ -465,7 +486,9 @@ def bulk(who: Caller, action: str, name: str, request: Any) -> models.BulkResult
         action_id=reply.action_id,
         queued=reply.queued,
         dropped=reply.dropped,
-        results=[models.GroupResult(fingerprint=r.fingerprint, outcome=r.outcome) for r in reply.results],
+        results=[
+            models.GroupResult(fingerprint=r.fingerprint, outcome=r.outcome) for r in reply.results
+        ],
         results_truncated=reply.results_truncated,
         at_ms=at,
     )
@@ -517,7 +540,10 @@ def fix(who: Changer, body: FixBody) -> models.BulkResult:
         "fix",
         "Fix",
         control_pb2.FixRequest(
-            selection=body.selection.message(), hook=body.hook, actor=who.actor, dry_run=body.dry_run
+            selection=body.selection.message(),
+            hook=body.hook,
+            actor=who.actor,
+            dry_run=body.dry_run,
         ),
     )
 
@@ -612,7 +638,7 @@ class StartHaltBody(BaseModel):
         for item in value.values():
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT64:
                 raise ValueError("integer key values must fit in 64 bits")
-            if isinstance(item, float) and item != item:
+            if isinstance(item, float) and math.isnan(item):
                 raise ValueError("a key value must not be NaN")
         return value
 
@@ -673,7 +699,9 @@ def dashboard(who: Who, hours: Annotated[int, Query(ge=1, le=720)] = 24) -> mode
             who,
             "ListGroups",
             control_pb2.ListGroupsRequest(
-                filter=control_pb2.GroupFilter(**fields), sort=control_pb2.SORT_KEY_LAST_SEEN, limit=10
+                filter=control_pb2.GroupFilter(**fields),
+                sort=control_pb2.SORT_KEY_LAST_SEEN,
+                limit=10,
             ),
         )
         return models.GroupList(total=reply.total, groups=rows(who, reply.groups))

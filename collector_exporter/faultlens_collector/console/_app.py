@@ -23,9 +23,9 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from faultlens._version import __version__
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from faultlens._version import __version__
 from faultlens_collector.console import _api
 from faultlens_collector.console._api import Caller, Console, caller, group_page, login
 from faultlens_collector.console._search import TABS
@@ -81,7 +81,23 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             status_code=422,
         )
 
-    def page(request: Request, name: str, who: Caller | None, initial: Any = None) -> Response:
+    _add_pages(app, console, shell)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
+    return _Guard(app, settings)  # type: ignore[return-value]
+
+
+_NO_STORE: Final = {"cache-control": "no-store"}
+
+
+def _add_pages(app: FastAPI, console: Console, shell: Template) -> None:
+    """The HTML pages: the shell, named and (for the list) with its first rows."""
+    settings, upstream = console.settings, console.upstream
+
+    def page(name: str, who: Caller | None, initial: Any = None) -> Response:
         assert name in _PAGES
         session = who.session if who is not None else None
         body = shell.substitute(
@@ -107,6 +123,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def groups_page(
         request: Request,
+        *,
         q: str = "",
         tab: str = "open",
         sort: str = "last_seen",
@@ -120,25 +137,26 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         size = int(limit) if limit in _PAGE_SIZES else 50
         if tab in TABS and sort in _api._SORTS and order in ("asc", "desc") and len(q) <= 1000:
             try:
-                initial = group_page(who, q, tab, sort, order, size).model_dump()
+                initial = group_page(
+                    who, q=q, tab=tab, sort=sort, order=order, limit=size
+                ).model_dump()
             except HTTPException as exc:
                 initial = {"error": exc.detail}
-        return page(request, "groups", who, initial)
+        return page("groups", who, initial)
 
     @app.get("/groups/{fingerprint}", include_in_schema=False)
     def group_view(request: Request, fingerprint: str) -> Response:
         who = operator(request)
-        return to_login(request) if who is None else page(request, "group", who)
+        return to_login(request) if who is None else page("group", who)
 
     @app.get("/dashboard", include_in_schema=False)
     def dashboard_page(request: Request) -> Response:
         who = operator(request)
-        return to_login(request) if who is None else page(request, "dashboard", who)
+        return to_login(request) if who is None else page("dashboard", who)
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request) -> Response:
         return page(
-            request,
             "login",
             None,
             {"needs_token": upstream.needs_token(), "title": settings.title},
@@ -177,15 +195,6 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(console.cookie, path="/")
         return response
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        return RedirectResponse("/static/favicon.svg", status_code=301)
-
-    return _Guard(app, settings)  # type: ignore[return-value]
-
-
-_NO_STORE: Final = {"cache-control": "no-store"}
 
 
 def _script_json(value: Any) -> str:

@@ -9,13 +9,18 @@ the page only ever puts it into text nodes.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from faultlens_collector.processor.wire import key_of
-from faultlens_collector.report import iso_time, primary_service, trace_url
+from faultlens_collector.groups.model import primary_service
+from faultlens_collector.processor.wire import (
+    alert_json,
+    halt_json,
+    hook_run_json,
+    operator_action_json,
+)
+from faultlens_collector.report import iso_time, trace_url
 
 
 def millis(unix_nano: int) -> int:
@@ -365,64 +370,19 @@ def series_set(reply: Any) -> SeriesSet:
 
 
 def hook_run(run: Any) -> HookRun:
-    return HookRun(
-        id=run.id,
-        started_at=iso_time(run.started_unix_nano),
-        started_ms=millis(run.started_unix_nano),
-        purpose=run.purpose,
-        rule=run.rule,
-        hook=run.hook,
-        fingerprint=run.fingerprint,
-        outcome=run.outcome,
-        exit_code=run.exit_code if run.exited else None,
-        duration=run.duration_seconds,
-        output_tail=run.output_tail,
-        detail=run.detail,
-        requested_by=run.requested_by,
-    )
+    return HookRun(**hook_run_json(run), started_ms=millis(run.started_unix_nano))
 
 
 def audit_entry(action: Any) -> AuditEntry:
-    try:
-        detail = json.loads(action.detail_json or "{}")
-    except ValueError:
-        detail = {"text": action.detail_json}
-    return AuditEntry(
-        id=action.id,
-        at=iso_time(action.at_unix_nano),
-        at_ms=millis(action.at_unix_nano),
-        actor=action.actor,
-        peer=action.peer,
-        action=action.action,
-        count=action.count,
-        detail=detail if isinstance(detail, dict) else {"value": detail},
-    )
+    return AuditEntry(**operator_action_json(action), at_ms=millis(action.at_unix_nano))
 
 
 def halt(message: Any) -> Halt:
-    return Halt(
-        id=message.id,
-        rule=message.rule,
-        key=key_of(message.key),
-        reason=message.reason,
-        since=iso_time(message.since_unix_nano),
-        since_ms=millis(message.since_unix_nano),
-        fingerprints=list(message.fingerprints),
-        resumed_at=iso_time(message.resumed_unix_nano),
-        resumed_by=message.resumed_by or None,
-    )
+    return Halt(**halt_json(message), since_ms=millis(message.since_unix_nano))
 
 
 def alert(message: Any) -> Alert:
-    return Alert(
-        id=message.id,
-        kind=message.kind,
-        created_at=iso_time(message.created_unix_nano),
-        created_ms=millis(message.created_unix_nano),
-        severity=message.severity,
-        body=message.body,
-        attributes=dict(sorted(message.attributes.items())),
-    )
+    return Alert(**alert_json(message), created_ms=millis(message.created_unix_nano))
 
 
 def hook_health(report: Any, thresholds: Thresholds) -> HookHealth:

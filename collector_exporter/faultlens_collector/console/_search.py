@@ -39,7 +39,7 @@ from typing import Any, Final
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.processor.groups import STATUSES
+from faultlens_collector.groups.model import STATUSES
 
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)([mhdw])$")
 _UNIT_SECONDS: Final = {"m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -53,7 +53,9 @@ class ConsoleServer:
             sock.bind((host, port))
         except OSError as exc:
             sock.close()
-            raise ConsoleSetupError(f"the console cannot listen on {self.settings.listen}: {exc}") from exc
+            raise ConsoleSetupError(
+                f"the console cannot listen on {self.settings.listen}: {exc}"
+            ) from exc
         sock.listen(128)
         self._socket = sock
         self.port = sock.getsockname()[1]
@@ -74,7 +76,6 @@ class ConsoleServer:
             self._close_socket()
             raise ConsoleSetupError(f"the console cannot start: {exc}") from exc
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         started = threading.Event()
         failure: list[BaseException] = []
@@ -95,7 +96,9 @@ class ConsoleServer:
         started.wait(30)
         if failure or not server.started:
             self.stop()
-            raise ConsoleSetupError(f"the console did not start: {failure[0] if failure else 'timeout'}")
+            raise ConsoleSetupError(
+                f"the console did not start: {failure[0] if failure else 'timeout'}"
+            )
 
     async def _serve(self, server: uvicorn.Server, started: threading.Event) -> None:
         assert self._socket is not None

@@ -15,6 +15,7 @@ they show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -231,10 +232,8 @@ class LiveHub:
         with self._lock:
             listeners = list(follower.listeners)
         for listener in listeners:
-            try:
+            with contextlib.suppress(RuntimeError):  # its event loop is closed
                 listener.put(kind, payload)
-            except RuntimeError:  # its event loop is closed
-                pass
 
     @property
     def followed(self) -> int:
@@ -251,7 +250,5 @@ class LiveHub:
         for follower in followers:
             follower.stop()
             for listener in list(follower.listeners):
-                try:
+                with contextlib.suppress(RuntimeError):
                     listener.put("closed", None)
-                except RuntimeError:
-                    pass

@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from faultlens_collector.actions.alerts import EVENT_NAME, KIND
+from faultlens_collector.actions.alerts import KIND
+from faultlens_collector.alerts.sender import EVENT_NAME
 from faultlens_collector.processor.occurrences import any_value
 
 

@@ -23,14 +23,14 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
-from faultlens_collector.processor.decoding import decoding_handler
-from faultlens_collector.processor.groups import STATUSES, Dismissal, Group
-from faultlens_collector.processor.store import (
+from faultlens_collector.groups.model import STATUSES, Dismissal, Group
+from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupStore,
 )
+from faultlens_collector.processor.decoding import decoding_handler
 
 if TYPE_CHECKING:
     from faultlens_collector.processor.watch import GroupWatch

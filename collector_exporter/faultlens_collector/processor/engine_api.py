@@ -28,10 +28,9 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
-from faultlens_collector.actions.feed import Subscription
+from faultlens_collector.actions.broadcast import Subscription
+from faultlens_collector.groups.store import GroupStore, OperatorAction
 from faultlens_collector.processor.control import server_stream, unary
-from faultlens_collector.processor.oplog import OperatorAction
-from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.triage import invalid, who
 from faultlens_collector.processor.wire import (
     alert_message,

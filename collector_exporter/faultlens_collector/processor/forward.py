@@ -3,7 +3,8 @@
 The forwarder never slows ingest down: :meth:`Forwarder.enqueue` only appends
 to a bounded in-memory queue (``max_bytes`` of request bodies and ``max_items``
 requests) and returns; sender threads deliver the bodies, unchanged, to the
-same OTLP method on the next hop.
+same OTLP method on the next hop (the queue and the threads are
+:mod:`faultlens_collector.delivery`'s, shared with the alert sender).
 
 What is dropped, and how it is counted (``faultlens.processor.forward.dropped``
 by ``reason``):
@@ -19,22 +20,24 @@ by ``reason``):
   ``drain_seconds``.
 
 Retries back off exponentially (0.5 s doubling, capped at 30 s) or wait the
-delay the next hop asks for in a ``google.rpc.RetryInfo`` trailer.
+delay the next hop asks for in a ``google.rpc.RetryInfo`` trailer. Requests
+leave the queue in order; with several sender threads, the next request may
+overtake one being retried.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
 from faultlens.endpoint import parse_endpoint
+from faultlens.resilience import exponential
 from google.rpc import error_details_pb2
+
+from faultlens_collector.delivery import DONE, Deliverer, MemoryQueue, Outcome, retry
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +87,10 @@ def channel_for(target: str, root_certificates: bytes | None = None) -> grpc.Cha
     return grpc.insecure_channel(address)
 
 
+#: A queued request: its signal and its body.
+Request = tuple[str, bytes]
+
+
 class Forwarder:
     """Bounded, retrying, order-keeping pass-through to the next OTLP hop."""
 
@@ -93,19 +100,25 @@ class Forwarder:
         *,
         on_drop: Callable[[str, int], None] | None = None,
         on_forwarded: Callable[[int], None] | None = None,
-        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self._channel = channel_for(settings.target, settings.root_certificates)
         self._calls = {signal: self._channel.unary_unary(path) for signal, path in METHODS.items()}
-        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
-        self._bytes = 0
-        self._condition = threading.Condition()
-        self._stopping = threading.Event()
+        self._queue: MemoryQueue[Request] = MemoryQueue(
+            settings.max_items, settings.max_bytes, lambda request: len(request[1])
+        )
         self._on_drop = on_drop or (lambda reason, count: None)
         self._on_forwarded = on_forwarded or (lambda count: None)
-        self._sleep = sleep or self._stopping.wait
-        self._threads: list[threading.Thread] = []
+        self._deliverer = Deliverer(
+            "forward",
+            self._queue,
+            self._send,
+            backoff=exponential(0.5, cap=30.0, jitter=False),
+            threads=settings.workers,
+            max_retry_seconds=settings.max_retry_seconds,
+            on_expired=lambda request: self._drop("expired"),
+            on_stopped=lambda request: self._drop("shutdown"),
+        )
         self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.forwarded = 0
 
@@ -117,96 +130,48 @@ class Forwarder:
     @property
     def queued_bytes(self) -> int:
         """Bytes of request bodies waiting to be sent."""
-        return self._bytes
+        return self._queue.size
 
     def start(self) -> None:
         """Start the sender threads."""
-        for index in range(max(1, self.settings.workers)):
-            thread = threading.Thread(
-                target=self._run, name=f"faultlens-forward-{index}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._deliverer.start()
 
     def enqueue(self, signal: str, body: bytes) -> bool:
         """Queue a request body for ``signal``; False (and counted) when it was dropped."""
-        with self._condition:
-            if (
-                len(self._queue) >= self.settings.max_items
-                or self._bytes + len(body) > self.settings.max_bytes
-            ):
-                accepted = False
-            else:
-                self._queue.append((signal, body))
-                self._bytes += len(body)
-                self._condition.notify()
-                accepted = True
-        if not accepted:
-            self._drop("queue_full")
-        return accepted
+        if self._queue.put((signal, body)):
+            return True
+        self._drop("queue_full")
+        return False
 
     def stop(self) -> None:
         """Send what can be sent within ``drain_seconds``, then drop the rest (``shutdown``)."""
-        deadline = time.monotonic() + self.settings.drain_seconds
-        with self._condition:
-            while self._queue and time.monotonic() < deadline:
-                self._condition.wait(0.05)
-            left = len(self._queue)
-            self._queue.clear()
-            self._bytes = 0
-            self._stopping.set()
-            self._condition.notify_all()
-        for _ in range(left):
+        for _ in self._queue.drain(self.settings.drain_seconds):
             self._drop("shutdown")
-        for thread in self._threads:
-            thread.join(self.settings.timeout_seconds + 1)
+        self._deliverer.stop(self.settings.timeout_seconds + 1)
         self._channel.close()
 
     def _drop(self, reason: str) -> None:
         self.dropped[reason] += 1
         self._on_drop(reason, 1)
 
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._queue and not self._stopping.is_set():
-                    self._condition.wait()
-                if self._stopping.is_set():
-                    return
-                signal, body = self._queue.popleft()
-                self._bytes -= len(body)
-                self._condition.notify_all()
-            self._deliver(signal, body)
-
-    def _deliver(self, signal: str, body: bytes) -> None:
-        call = self._calls[signal]
-        give_up = time.monotonic() + self.settings.max_retry_seconds
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                call(body, timeout=self.settings.timeout_seconds, metadata=self.settings.headers)
-            except grpc.RpcError as error:
-                code = error.code() if isinstance(error, grpc.Call) else None
-                if code not in _RETRYABLE:
-                    _log.warning(
-                        "faultlens: %s refused forwarded %s: %s",
-                        self.settings.target,
-                        signal,
-                        code,
-                    )
-                    self._drop("rejected")
-                    return
-                delay = _retry_delay(error) or backoff
-                backoff = min(backoff * 2, 30.0)
-                if time.monotonic() + delay > give_up:
-                    self._drop("expired")
-                    return
-                self._sleep(delay)
-                continue
-            self.forwarded += 1
-            self._on_forwarded(1)
-            return
-        self._drop("shutdown")
+    def _send(self, request: Request) -> Outcome:
+        signal, body = request
+        try:
+            self._calls[signal](
+                body, timeout=self.settings.timeout_seconds, metadata=self.settings.headers
+            )
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            if code in _RETRYABLE:
+                return retry(_retry_delay(error))
+            _log.warning(
+                "faultlens: %s refused forwarded %s: %s", self.settings.target, signal, code
+            )
+            self._drop("rejected")
+            return DONE
+        self.forwarded += 1
+        self._on_forwarded(1)
+        return DONE
 
 
 def _retry_delay(error: Any) -> float | None:

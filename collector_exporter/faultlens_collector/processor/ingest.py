@@ -20,10 +20,13 @@ request can be wrong gets the right status instead of a crash:
   twice.
 
 A request is acknowledged only after the transaction holding its failures
-committed. Acknowledged requests are then handed to the forwarder, unchanged.
-With a :class:`~.successes.SuccessFeed` (only when a halt rule counts
-consecutive failures), the keys of a trace request's spans that ended without
-failure are handed on after its failures committed.
+committed (and the listener saw the changes, :mod:`.writer`). Acknowledged requests
+are then handed to the forwarder, unchanged. What is read from a request beyond its
+failures is what the :class:`~.listeners.Listener` asks for (its ``interest``): the
+attributes of each occurrence, and the keys of the spans that ended without failure
+(:mod:`.successes`), handed to ``on_success`` after the request's failures
+committed. Metrics requests go to ``on_metrics``. A listener that raises is logged
+and never fails the export.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
 from faultlens_collector.processor.forward import Forwarder
+from faultlens_collector.processor.listeners import Listener
 from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.processor.successes import SuccessFeed
-from faultlens_collector.processor.writer import BatchWriter, GaveUp, Overloaded
+from faultlens_collector.processor.successes import success_keys
 
 _log = logging.getLogger(__name__)
 _REQUEST_NAMES: Final = {
@@ -57,8 +61,6 @@ _REQUEST_NAMES: Final = {
 TRACE_SERVICE: Final = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE: Final = "opentelemetry.proto.collector.logs.v1.LogsService"
 METRICS_SERVICE: Final = "opentelemetry.proto.collector.metrics.v1.MetricsService"
-
-MetricsListener = Callable[[Any], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +83,18 @@ class IngestService:
         *,
         settings: IngestSettings | None = None,
         forwarder: Forwarder | None = None,
-        on_metrics: MetricsListener | None = None,
-        successes: SuccessFeed | None = None,
-        attributes: bool = False,
+        listener: Listener | None = None,
     ) -> None:
         self._writer = writer
-        self._successes = successes
+        self._listener = listener
+        interest = listener.interest if listener is not None else None
+        attributes = interest is not None and interest.attributes
+        self._success_keys = interest.success_keys if interest is not None else ()
         self._extract_spans = functools.partial(extract_spans, attributes=attributes)
         self._extract_logs = functools.partial(extract_logs, attributes=attributes)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
-        self._on_metrics = on_metrics
         self._attrs = {signal: {"signal": signal} for signal in ("traces", "logs", "metrics")}
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -112,8 +114,8 @@ class IngestService:
         """TraceService/Export."""
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
-        if self._successes is not None:
-            _notify(self._successes.feed, body, "success")
+        if self._success_keys:
+            _notify(self._successes, body, "success")
         self._forward("traces", body)
         return _response(trace_service_pb2.ExportTraceServiceResponse, "rejected_spans", found)
 
@@ -125,13 +127,20 @@ class IngestService:
         return _response(logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", found)
 
     def export_metrics(self, body: bytes, context: grpc.ServicerContext) -> bytes:
-        """MetricsService/Export: metrics carry no failures; they feed the action engine."""
+        """MetricsService/Export: metrics carry no failures; they go to the listener."""
         request = self._decode_metrics(body, context)
         self._metrics.received.add(1, self._attrs["metrics"])
-        if self._on_metrics is not None and request.resource_metrics:
-            _notify(self._on_metrics, request, "metrics")
+        if self._listener is not None and request.resource_metrics:
+            _notify(self._listener.on_metrics, request, "metrics")
         self._forward("metrics", body)
         return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+    def _successes(self, body: bytes) -> None:
+        """Each distinct key of the request's successful spans to the listener, once."""
+        assert self._listener is not None  # there are success keys only with a listener
+        on_success = self._listener.on_success
+        for key in success_keys(body, self._success_keys):
+            on_success(dict(key))
 
     def _extract(
         self,
@@ -187,7 +196,8 @@ class IngestService:
 
 
 def _notify(listener: Callable[[Any], object], argument: Any, what: str) -> None:
-    """Call a listener; its failure is logged and never fails the export."""
+    """Call a listener; its failure (or the failure to read what it asked for) is
+    logged and never fails the export."""
     try:
         listener(argument)
     except Exception:

@@ -26,6 +26,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from faultlens_collector.grouping.fingerprint import fingerprint_of
+from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.categories import category_of_type
 from faultlens_collector.processor.framing import (
     LOG_MARKERS,
@@ -89,26 +90,6 @@ _EVENT_TIME_TAG: Final = 0x09
 _INVALID_TRACE_ID: Final = bytes(16)
 _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
-
-
-@dataclass(slots=True)
-class Occurrence:
-    """One failure event (standing for ``count`` occurrences) as the store consumes it."""
-
-    fingerprint: str
-    exception_type: str
-    message: str
-    stacktrace: str
-    category: str
-    severity: str
-    handled: bool | None
-    count: int
-    time_unix_nano: int
-    service: str
-    span_name: str
-    trace_id: str
-    span_id: str
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -1,14 +1,15 @@
 """The control RPCs an overview (the web console's dashboard and live list) needs.
 
 * ``GetSeries`` — occurrences over time from the store's hourly counts
-  (:mod:`.history`): per group (the list's sparklines, a group's chart) or summed by
-  category, severity, status or service (the dashboard), the largest first.
+  (:mod:`faultlens_collector.store.sqlite.history` in SQLite): per group (the list's
+  sparklines, a group's chart) or summed by category, severity, status or service (the
+  dashboard), the largest first.
 * ``WatchGroups`` — which groups change as it happens (:mod:`.watch`).
 * ``ListAlerts`` — the most recent alerts the engine raised since it started (the
   alert stream only has what comes next).
 
 A window is whole buckets: ``start`` is aligned down and ``end`` up to a multiple of
-the bucket width; more than :data:`~.history.MAX_BUCKETS` buckets, a bucket that is not
+the bucket width; more than :data:`MAX_BUCKETS` buckets, a bucket that is not
 a whole number of hours, an unknown ``group_by`` or a window that ends before it starts
 are ``INVALID_ARGUMENT``.
 """
@@ -23,16 +24,17 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.groups.model import HOUR_NANOS
+from faultlens_collector.groups.store import SERIES_DIMENSIONS, GroupStore, SeriesQuery
 from faultlens_collector.processor.control import MAX_INT64, query_of, server_stream, unary
 from faultlens_collector.processor.engine_api import Streams
-from faultlens_collector.processor.groups import HOUR_NANOS
-from faultlens_collector.processor.history import DIMENSIONS, MAX_BUCKETS, SeriesQuery
-from faultlens_collector.processor.store import GroupStore
 from faultlens_collector.processor.triage import invalid
 from faultlens_collector.processor.watch import GroupWatch
 from faultlens_collector.processor.wire import alert_message
 
 DEFAULT_SERIES: Final = 100
+#: Longest window a series may span, in buckets.
+MAX_BUCKETS: Final = 2000
 MAX_SERIES: Final = 1000
 DEFAULT_ALERTS: Final = 100
 _DAY_HOURS: Final = 24
@@ -58,7 +60,9 @@ class OverviewApi:
         pb = control_pb2
         return {
             "GetSeries": unary(self.get_series, pb.SeriesRequest, pb.SeriesResponse),
-            "WatchGroups": server_stream(self.watch_groups, pb.WatchGroupsRequest, pb.GroupsChanged),
+            "WatchGroups": server_stream(
+                self.watch_groups, pb.WatchGroupsRequest, pb.GroupsChanged
+            ),
             "ListAlerts": unary(self.list_alerts, pb.ListAlertsRequest, pb.ListAlertsResponse),
         }
 
@@ -85,13 +89,13 @@ class OverviewApi:
         if len(fingerprints) > MAX_SERIES:
             invalid(context, f"at most {MAX_SERIES} fingerprints")
         group_by = "fingerprint" if fingerprints else request.group_by.strip()
-        if group_by not in DIMENSIONS:
+        if group_by not in SERIES_DIMENSIONS:
             invalid(
                 context,
                 f"cannot group by {group_by!r}; use one of "
-                + ", ".join(name or "'' (total)" for name in DIMENSIONS),
+                + ", ".join(name or "'' (total)" for name in SERIES_DIMENSIONS),
             )
-        where, parameters = query_of(request.filter, context).where()
+        groups = query_of(request.filter, context)
         result = self._store.series(
             SeriesQuery(
                 start_hour=start_hour,
@@ -99,9 +103,7 @@ class OverviewApi:
                 bucket_hours=bucket_hours,
                 group_by=group_by,
                 fingerprints=fingerprints,
-                where=where,
-                parameters=tuple(parameters),
-                services=tuple(request.filter.services),
+                groups=None if groups.selects_everything else groups,
                 limit=min(request.limit or DEFAULT_SERIES, MAX_SERIES),
             )
         )

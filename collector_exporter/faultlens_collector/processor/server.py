@@ -8,46 +8,51 @@
     ...
     processor.stop()           # stops accepting, commits what was acknowledged, closes
 
-Every processor runs an :class:`~faultlens_collector.actions.ActionEngine`
-(``settings.actions``, the ``--config`` file; defaults without one) whose tables
-live in the same SQLite file as the groups: each committed transaction is
-handed to it (:class:`~faultlens_collector.processor.acting.EngineFeed`), every
-MetricsService request too, and — only when a halt rule counts consecutive
-failures — the keys of the spans that ended without failure. Alerts go to
-``settings.alerts`` (or ``[alerts] target``). ``faultlens serve`` is a thin
-command-line front of this class.
+What happens to failures once they are stored is up to the processor's
+*listeners* (:mod:`.listeners`): each committed transaction, every MetricsService
+request and — when a listener asks — the keys of the spans that ended without failure
+are handed to them. Every processor has one: the
+:class:`~faultlens_collector.actions.ActionEngine` (``settings.actions``, the
+``--config`` file; defaults without one) as an
+:class:`~faultlens_collector.actions.listener.ActionListener`, whose tables live in
+the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
+add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
+target``). ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from faultlens.redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
-from faultlens_collector.actions import ActionEngine, ActionsConfig, SQLiteActionStore
-from faultlens_collector.actions.sender import otlp_log_exporter
-from faultlens_collector.processor.acting import EngineFeed, needs_attributes, success_fields
+from faultlens_collector.actions import ActionEngine
+from faultlens_collector.actions.listener import ActionListener
+from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.groups.store import GroupStore
+from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
 from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
-from faultlens_collector.processor.ingest import IngestService, IngestSettings, MetricsListener
+from faultlens_collector.processor.ingest import IngestService, IngestSettings
+from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.processor.store import GroupStore
-from faultlens_collector.processor.successes import SuccessFeed
 from faultlens_collector.processor.watch import GroupWatch
-from faultlens_collector.processor.writer import BatchWriter, ChangeListener
+from faultlens_collector.store import Database, open_database
+
+if TYPE_CHECKING:  # the settings carry the configuration; only the engine reads it
+    from faultlens_collector.actions.config import ActionsConfig
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_LISTEN = "127.0.0.1:4317"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -104,7 +109,12 @@ class ProcessorSettings:
 
 
 class Processor:
-    """One running processor (see the module docstring)."""
+    """One running processor (see the module docstring).
+
+    ``listeners`` are told about committed changes, successes and metrics after the
+    action engine (see :mod:`.listeners` for their contract); the processor shuts
+    them down when it stops.
+    """
 
     def __init__(
         self,
@@ -112,18 +122,18 @@ class Processor:
         *,
         meter_provider: MeterProvider | None = None,
         redactor: Redactor | None = None,
-        on_commit: ChangeListener | None = None,
-        on_metrics: MetricsListener | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         self.settings = settings
         self.redactor = redactor or Redactor()
         self.metrics = ProcessorMetrics(meter_provider)
         self._meter_provider = meter_provider
-        self._on_commit = on_commit
-        self._on_metrics = on_metrics
+        self._extra_listeners = tuple(listeners)
+        self.listeners: MultiListener | None = None
         self._server: grpc.Server | None = None
+        self.database: Database | None = None
         self.store: GroupStore | None = None
-        self.action_store: SQLiteActionStore | None = None
+        self.action_store: ActionStore | None = None
         self.engine: ActionEngine | None = None
         self.control: ControlService | None = None
         self.group_watch: GroupWatch | None = None
@@ -142,29 +152,33 @@ class Processor:
         return f"{host}:{self.port}"
 
     def start(self) -> None:
-        """Open the store, start the threads and the gRPC server.
+        """Open the database and its stores, start the threads and the gRPC server.
 
         Raises :class:`ProcessorError` with a readable message when any part
         cannot start; whatever was started is stopped again.
         """
         settings = self.settings
         try:
+            self.database = open_database(settings.store_path, durable=settings.durable)
             redact = self.redactor.redact if settings.redact else str
-            self.store = GroupStore(settings.store_path, redact=redact, durable=settings.durable)
+            self.store = self.database.group_store(redact=redact)
         except Exception as exc:
+            self._close_database()
             raise ProcessorError(str(exc)) from exc
         store = self.store
         try:
-            engine = self._build_engine()
+            engine = self._build_engine(self.database)
         except Exception:
-            store.close()
+            self._close_database()
             raise
-        feed = EngineFeed(engine)
         self.group_watch = GroupWatch()
+        self.listeners = listeners = MultiListener(
+            [ActionListener(engine), self.group_watch, *self._extra_listeners]
+        )
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=_chain(_chain(feed.on_commit, self.group_watch.on_commit), self._on_commit),
+            on_commit=listeners.on_commit,
             on_latency=self.metrics.commit_duration.record,
         )
         if settings.forward is not None:
@@ -185,7 +199,7 @@ class Processor:
             self._server = self._build_server()
             self.port = self._bind(self._server)
         except Exception:
-            self._close_stores()
+            self._close_database()
             raise
         engine.start()
         self._maintenance = threading.Thread(
@@ -195,33 +209,22 @@ class Processor:
         if forwarder is not None:
             forwarder.start()
         self._server.start()
-        _log.info("faultlens processor listening on %s, store %s", self.address, store.path)
+        _log.info(
+            "faultlens processor listening on %s, store %s", self.address, self.database.location
+        )
 
-    def _build_engine(self) -> ActionEngine:
+    def _build_engine(self, database: Database) -> ActionEngine:
         settings = self.settings
-        config = settings.actions or ActionsConfig()
-        target = settings.alerts or config.alerts.target
         try:
-            self.action_store = SQLiteActionStore(settings.store_path)
-            exporter = None
-            if target:
-                insecure = config.alerts.insecure
-                exporter = otlp_log_exporter(
-                    target,
-                    insecure=not target.startswith("https://") if insecure is None else insecure,
-                    headers=config.alerts.headers,
-                )
+            self.action_store = database.action_store()
             self.engine = ActionEngine(
-                config,
+                settings.actions,
                 self.action_store,
-                alert_exporter=exporter,
+                alerts_endpoint=settings.alerts,
                 redactor=self.redactor,
                 meter_provider=self._meter_provider,
             )
         except Exception as exc:
-            if self.action_store is not None:
-                self.action_store.close()
-                self.action_store = None
             raise ProcessorError(f"cannot start the action engine: {exc}") from exc
         return self.engine
 
@@ -259,15 +262,12 @@ class Processor:
         )
         interceptors.append(self._admission)
         assert self.writer is not None
-        fields = success_fields(engine.config)
         ingest = IngestService(
             self.writer,
             self.metrics,
             settings=settings.ingest,
             forwarder=self.forwarder,
-            on_metrics=_chain(engine.on_metrics, self._on_metrics),
-            successes=SuccessFeed(fields, engine.on_success) if fields else None,
-            attributes=needs_attributes(engine.config),
+            listener=self.listeners,
         )
         server = grpc.server(
             executor,
@@ -319,9 +319,9 @@ class Processor:
             self.writer.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
-        if self.engine is not None:
-            self.engine.stop()
-        self._close_stores()
+        if self.listeners is not None:
+            self.listeners.shutdown()  # the action engine's stops it
+        self._close_database()
 
     def _maintain(self) -> None:
         """Lift dismissals whose end time passed, every ``maintenance_interval``."""
@@ -334,23 +334,10 @@ class Processor:
             except Exception:
                 _log.exception("faultlens: could not lift expired dismissals")
 
-    def _close_stores(self) -> None:
-        if self.action_store is not None:
-            self.action_store.close()
-        if self.store is not None:
-            self.store.close()
-
-
-def _chain(first: Callable[[T], None], then: Callable[[T], None] | None) -> Callable[[T], None]:
-    """``first``, then ``then`` (when given) with the same argument."""
-    if then is None:
-        return first
-
-    def both(value: T) -> None:
-        first(value)
-        then(value)
-
-    return both
+    def _close_database(self) -> None:
+        """Close the stores and the database (idempotent)."""
+        if self.database is not None:
+            self.database.close()
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:

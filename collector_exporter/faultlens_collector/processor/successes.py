@@ -1,12 +1,12 @@
-"""Spans that ended without failure, for halt rules that count consecutive failures.
+"""Spans that ended without failure, for listeners that ask for them.
 
-A consecutive-failure streak ends on a success for its key. The processor sees
-successes only when applications send it their ordinary spans too; it then reads,
-per span with no ``exception`` event and a status other than ERROR, the values of
-the key fields the halt rules use (``service.name`` from the resource,
-``span.name``, any other name from the span's attributes) and hands each distinct
-key of a request to the engine once (:class:`SuccessFeed`). Nothing of this runs
-unless a halt rule needs it.
+A consecutive-failure streak (a halt rule's) ends on a success for its key. The
+processor sees successes only when applications send it their ordinary spans too; it
+then reads, per span with no ``exception`` event and a status other than ERROR, the
+values of the key fields its listeners named (``Interest.success_keys``:
+``service.name`` from the resource, ``span.name``, any other name from the span's
+attributes), and ingest hands each distinct key of a request to the listeners once.
+Nothing of this runs unless a listener asks for it.
 
 Spans are found in the request's frame (:mod:`.framing`): a span whose bytes hold
 an ``exception`` event name is never a success and is not decoded; the others
@@ -16,37 +16,19 @@ first successful span of a resource settles it — the rest are not decoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+from faultlens.semconv import SERVICE_NAME, SPAN_NAME
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from faultlens_collector.actions.facts import SERVICE_NAME, SPAN_NAME
 from faultlens_collector.processor.framing import SPAN_MARKERS, parse_frames
 from faultlens_collector.processor.occurrences import attributes_of, scopes
 
 _ERROR: Final = Status.STATUS_CODE_ERROR
 
-#: A success key: (field, value) pairs in the order of :attr:`SuccessFeed.fields`.
+#: A success key: (field, value) pairs in the order of the fields asked for.
 SuccessKey = tuple[tuple[str, Any], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SuccessFeed:
-    """Which key fields to read from successful spans, and who to tell."""
-
-    fields: tuple[str, ...]
-    on_success: Callable[[Mapping[str, Any]], None]
-
-    def feed(self, body: bytes) -> int:
-        """Tell ``on_success`` about each distinct key among the successful spans of a
-        serialized ``ExportTraceServiceRequest``; returns how many keys that was."""
-        keys = success_keys(body, self.fields)
-        for key in keys:
-            self.on_success(dict(key))
-        return len(keys)
 
 
 def success_keys(body: bytes, fields: tuple[str, ...]) -> set[SuccessKey]:

@@ -28,17 +28,17 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
-from faultlens_collector.processor.acting import facts_of_group
-from faultlens_collector.processor.control import query_of, unary
-from faultlens_collector.processor.groups import Dismissal
-from faultlens_collector.processor.oplog import OperatorAction
-from faultlens_collector.processor.store import (
+from faultlens_collector.actions.listener import facts_of_group
+from faultlens_collector.groups.model import Dismissal
+from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupStore,
     GroupUpdate,
+    OperatorAction,
 )
+from faultlens_collector.processor.control import query_of, unary
 from faultlens_collector.processor.wire import operator_action_message
 
 _FINGERPRINT: Final = re.compile("[0-9a-f]{4,16}")

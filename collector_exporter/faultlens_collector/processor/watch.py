@@ -19,17 +19,19 @@ names more than :data:`MAX_EVENT_GROUPS` groups (more: ``overflowed``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import grpc
+from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.actions.feed import Feed
+from faultlens_collector.actions.broadcast import Broadcast
+from faultlens_collector.groups.model import Change
+from faultlens_collector.groups.store import OperatorAction
 from faultlens_collector.processor.engine_api import Streams
-from faultlens_collector.processor.groups import Change
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.processor.listeners import Listener
 from faultlens_collector.processor.wire import operator_action_message
 
 DEFAULT_HEARTBEAT: Final = 15
@@ -46,11 +48,12 @@ Committed = tuple[tuple[str, bool, bool, bool], ...]
 Item = Committed | OperatorAction
 
 
-class GroupWatch:
-    """The changes feed behind ``WatchGroups`` (see the module docstring)."""
+class GroupWatch(Listener):
+    """The changes feed behind ``WatchGroups`` (see the module docstring); a
+    :class:`~faultlens_collector.processor.listeners.Listener` of the processor."""
 
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
-        self._feed: Feed[Item] = Feed(max_pending=max_pending)
+        self._feed: Broadcast[Item] = Broadcast(max_pending=max_pending)
 
     @property
     def watchers(self) -> int:
@@ -67,6 +70,15 @@ class GroupWatch:
                 for change in changes
             )
         )
+
+    def on_success(self, key: Mapping[str, AttributeValue]) -> None:
+        """Not needed here."""
+
+    def on_metrics(self, request: Any) -> None:
+        """Not needed here."""
+
+    def shutdown(self) -> None:
+        """Streams are ended by the control service when the processor stops."""
 
     def on_action(self, action: OperatorAction) -> None:
         """An operator action changed groups."""
@@ -140,7 +152,9 @@ class _Event:
         return control_pb2.GroupsChanged(
             version=version,
             created=list(self.created),
-            updated=[fingerprint for fingerprint in self.updated if fingerprint not in self.created],
+            updated=[
+                fingerprint for fingerprint in self.updated if fingerprint not in self.created
+            ],
             regressed=list(self.regressed),
             reopened=list(self.reopened),
             actions=[operator_action_message(action) for action in self.actions],

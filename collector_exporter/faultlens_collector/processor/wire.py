@@ -16,7 +16,7 @@ from faultlens.resilience.halts import KeyValue
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
 from faultlens_collector.actions.facts import attribute_text
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.groups.store import OperatorAction
 from faultlens_collector.report import iso_time
 
 _EVENT_KINDS: Final = {
@@ -78,7 +78,7 @@ def halt_message(halt: HaltRecord) -> Any:
 
 
 def halt_event(change: HaltChange) -> Any:
-    """A halt-feed change as a ``HaltEvent``."""
+    """A halt change (from the halt broadcast) as a ``HaltEvent``."""
     return control_pb2.HaltEvent(
         kind=_EVENT_KINDS[change.kind],
         version=change.version,

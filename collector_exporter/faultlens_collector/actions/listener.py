@@ -1,7 +1,10 @@
-"""Feeding the action engine from the processor: committed changes and successes.
+"""The action engine as a processor listener (:class:`ActionListener`).
 
-:class:`EngineFeed` turns the :class:`~faultlens_collector.processor.groups.Change`
-list of each committed transaction into
+The processor tells its listeners about committed changes, successes and metrics
+(:mod:`faultlens_collector.processor.listeners`); everything about rules is decided
+here. :class:`ActionListener` turns the
+:class:`~faultlens_collector.groups.model.Change` list of each committed
+transaction into
 :meth:`~faultlens_collector.actions.ActionEngine.on_group_updated` calls — one per
 group per commit. When the configuration has rules or halt rules and a group's
 occurrences in one commit came from different *contexts* (service, span name,
@@ -16,9 +19,11 @@ stored (redacted) type, message, category, severity, count and status, and the
 service, span name, attributes, ``handled`` and time of the latest occurrence of
 that context.
 
-:func:`success_fields` says which key fields the engine needs from spans that
-ended without failure (``on_success``): none unless a halt rule counts
-*consecutive* failures, so the ingest path reads successes only when they matter.
+What ingest extracts for the engine (:attr:`ActionListener.interest`): the
+attributes of occurrences only when a rule or a halt rule names an attribute or hooks
+(which receive them) are configured; the key fields of spans that ended without
+failure only when a halt rule counts *consecutive* failures (:func:`success_fields`),
+so the ingest path reads successes only when they matter.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
+from faultlens.semconv import SERVICE_NAME, SPAN_NAME
+from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions import ActionEngine, ActionsConfig, FailureFacts
-from faultlens_collector.actions.facts import SERVICE_NAME, SPAN_NAME
-from faultlens_collector.processor.groups import Change, Group
-from faultlens_collector.processor.occurrences import Occurrence
-from faultlens_collector.report import primary_service
+from faultlens_collector.actions.config import ActionsConfig
+from faultlens_collector.actions.engine import ActionEngine
+from faultlens_collector.actions.facts import FailureFacts
+from faultlens_collector.groups.model import Change, Group, Occurrence, primary_service
+from faultlens_collector.processor.listeners import Interest, Listener
 
 #: Key fields a halt rule may name that are the same for every occurrence of a group.
 _GROUP_FIELDS: Final = frozenset(
@@ -164,16 +171,33 @@ def context_of(config: ActionsConfig) -> Callable[[Occurrence], Hashable] | None
     return context
 
 
-class EngineFeed:
-    """Hands committed changes to one :class:`ActionEngine` (a writer's ``on_commit``)."""
+class ActionListener(Listener):
+    """One :class:`ActionEngine` as a processor listener; :meth:`shutdown` stops the
+    engine. Never raises (the engine's calls do not)."""
 
     def __init__(self, engine: ActionEngine) -> None:
-        self._engine = engine
-        self._context = context_of(engine.config)
+        self.engine = engine
+        config = engine.config
+        self._context = context_of(config)
+        self._interest = Interest(needs_attributes(config), success_fields(config))
+
+    @property
+    def interest(self) -> Interest:
+        """Attributes when rules, halt rules or hooks need them; success keys when a
+        halt rule counts consecutive failures."""
+        return self._interest
+
+    def on_success(self, key: Mapping[str, AttributeValue]) -> None:
+        self.engine.on_success(key)
+
+    def on_metrics(self, request: Any) -> None:
+        self.engine.on_metrics(request)
+
+    def shutdown(self) -> None:
+        self.engine.stop()
 
     def on_commit(self, changes: Sequence[Change]) -> None:
-        """Called by the writer after each committed transaction. Never raises (the
-        engine's calls do not)."""
+        """One engine update per group (per context, see the module docstring)."""
         for change in changes:
             parts = self._split(change)
             if parts is None:
@@ -185,7 +209,7 @@ class EngineFeed:
                 first = False
 
     def _update(self, change: Change, last: Occurrence, occurrences: int, *, first: bool) -> None:
-        self._engine.on_group_updated(
+        self.engine.on_group_updated(
             facts_of(change.group, last),
             is_new=first and change.created,
             is_regression=first and change.regressed,

@@ -8,18 +8,20 @@ this group?" is one indexed query. ``actor`` is what the client declared
 (``--actor`` / ``FAULTLENS_ACTOR``), ``peer`` the network address the processor
 saw; neither is authenticated beyond the bearer token every call carries.
 
-The tables belong to the ``groups`` schema (see
-:mod:`faultlens_collector.processor.store`, migration 2).
+The tables belong to the ``groups`` schema (see :mod:`.groups`, migration 2);
+:class:`~faultlens_collector.groups.store.OperatorAction` is the record, whatever the
+backend.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Final
+
+from faultlens_collector.groups.store import OperatorAction
 
 #: Schema statements, applied by the group store's migration 2.
 TABLES: Final = (
@@ -37,20 +39,6 @@ TABLES: Final = (
         PRIMARY KEY (action_id, fingerprint)) WITHOUT ROWID""",
     "CREATE INDEX operator_action_groups_by_group ON operator_action_groups (fingerprint)",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorAction:
-    """One operator action. ``count`` is how many groups (or halts) it touched;
-    ``detail`` holds its arguments (reason, category, hook, the filter, …)."""
-
-    action: str
-    actor: str
-    peer: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    count: int = 0
-    at: int = field(default_factory=time.time_ns)
-    id: int = 0
 
 
 def insert(db: sqlite3.Connection, action: OperatorAction) -> OperatorAction:

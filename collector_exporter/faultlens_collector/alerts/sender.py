@@ -1,15 +1,17 @@
 """Deliver alerts from the durable outbox with the official OTLP log exporter.
 
 Alerts are written to the outbox (the store) before anything tries to send
-them. :class:`AlertSender` drains it on its own thread: it turns a batch of
-pending alerts into OpenTelemetry log records (CONTRACT §6: ``event_name`` and
-the ``event.name`` attribute ``faultlens.alert``, ``faultlens.alert.kind``, the
-group's attributes) and exports them with
+them. :class:`AlertSender` drains it on its own thread (a
+:class:`~faultlens_collector.delivery.Deliverer`, the queue-and-worker the forwarder
+uses too): it turns a batch of pending alerts into OpenTelemetry log records
+(``event_name`` and the ``event.name`` attribute ``faultlens.alert``,
+``faultlens.alert.kind``, the group's attributes; docs/actions.md, "Alerts") and
+exports them with
 ``opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter``. Only
 when the exporter reports success are they marked sent; on failure (the next
 hop is down, refuses, times out) the batch stays pending and is retried with
-exponential backoff (``initial_backoff`` doubling up to ``max_backoff``, ±20 %
-jitter), for as long as it takes — across restarts too, since the outbox is
+exponential backoff (``initial_backoff`` doubling up to ``max_backoff``, with
+full jitter), for as long as it takes — across restarts too, since the outbox is
 durable. An alert that cannot be exported at all (the exporter raises on it,
 which no next hop can fix) is logged with its id and set aside, so it cannot
 block the alerts behind it.
@@ -18,12 +20,17 @@ Delivery is *at least once*: if the next hop received a batch but its answer was
 lost (or the processor stopped between sending and marking), the batch is sent
 again. Every record carries ``faultlens.alert.id`` for receivers that must drop
 such duplicates. Alerts are sent in the order they were raised.
+
+Where alerts go is decided in one place, :func:`otlp_log_exporter`, for
+``faultlens serve --alerts``, ``[alerts] target`` and
+``ActionEngine(alerts_endpoint=...)`` alike: as everywhere in faultlens
+(``--forward``, the control client, ``FAULTLENS_ENDPOINT``), ``https://`` is TLS and
+``host:port`` or ``http://`` plaintext; ``[alerts] insecure`` overrides.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,19 +38,23 @@ from typing import Final
 
 from faultlens import semconv
 from faultlens._version import __version__
+from faultlens.endpoint import parse_endpoint
 from faultlens.recorder import report_internal_error
+from faultlens.resilience import exponential
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from faultlens_collector.actions.alerts import EVENT_NAME
-from faultlens_collector.actions.records import Alert, StoredAlert
-from faultlens_collector.actions.store import AlertOutbox
+from faultlens_collector.alerts.outbox import AlertOutbox
+from faultlens_collector.alerts.records import Alert, StoredAlert
+from faultlens_collector.delivery import DONE, Deliverer, Outcome, retry
 
 _log = logging.getLogger("faultlens.actions")
 
+#: The event name of every alert log record (``event_name`` and ``event.name``).
+EVENT_NAME: Final = "faultlens.alert"
 _SEVERITY: Final = {
     "low": SeverityNumber.INFO,
     "medium": SeverityNumber.WARN,
@@ -55,19 +66,23 @@ DEFAULT_RESOURCE: Final = Resource.create({"service.name": "faultlens-processor"
 
 
 def otlp_log_exporter(
-    endpoint: str,
+    target: str,
     *,
     insecure: bool | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 5.0,
 ) -> LogRecordExporter:
-    """The official OTLP/gRPC log exporter for ``endpoint`` (``host:port``, or
-    ``http://host:port`` for plaintext)."""
+    """The official OTLP/gRPC log exporter for ``target``: ``https://host:port`` is TLS,
+    ``host:port`` and ``http://host:port`` are plaintext; ``insecure`` (when not None)
+    overrides that for a target without ``https://``. A missing port means 4317.
+    Raises ``ValueError`` naming the problem for a malformed target."""
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
+    address, secure = parse_endpoint(target)
+    plaintext = not secure if insecure is None else insecure and not secure
     return OTLPLogExporter(
-        endpoint=endpoint,
-        insecure=insecure,
+        endpoint=address,
+        insecure=plaintext,
         headers=dict(headers) if headers else None,
         timeout=timeout,
     )
@@ -85,6 +100,34 @@ def to_log_record(alert: Alert, resource: Resource = DEFAULT_RESOURCE) -> Readab
         event_name=EVENT_NAME,
     )
     return ReadableLogRecord(log_record=record, resource=resource, instrumentation_scope=_SCOPE)
+
+
+class _Outbox:
+    """The outbox as the deliverer's queue: batches of pending alerts (they stay pending
+    until marked sent); :meth:`wake` ends the wait for new ones."""
+
+    def __init__(self, outbox: AlertOutbox, batch_size: int) -> None:
+        self._outbox = outbox
+        self._batch_size = batch_size
+        self._wake = threading.Event()
+        self._closed = False
+
+    def take(self, timeout: float) -> list[StoredAlert] | None:
+        if self._closed:
+            return None
+        self._wake.clear()  # an alert added from now on sets it again: never missed
+        batch = self._outbox.pending_alerts(self._batch_size)
+        if batch:
+            return batch
+        self._wake.wait(timeout)
+        return None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
 
 
 class AlertSender:
@@ -107,59 +150,58 @@ class AlertSender:
         self._clock = clock
         self._resource = resource
         self.batch_size = batch_size
-        self.initial_backoff = initial_backoff
-        self.max_backoff = max_backoff
-        self.idle_wait = idle_wait
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        #: Since start: alerts acknowledged by the next hop, failed export attempts, and
-        #: alerts that could not be exported at all (logged with their id, then dropped).
+        self._queue = _Outbox(outbox, batch_size)
+        self._deliverer = Deliverer(
+            "alerts",
+            self._queue,
+            self._send,
+            backoff=exponential(initial_backoff, cap=max_backoff),
+            idle_wait=idle_wait,
+            on_retry=lambda batch, delay: _log.warning(
+                "faultlens: alerts not delivered; retrying in %.1f s", delay
+            ),
+        )
+        #: Since start: alerts acknowledged by the next hop, and alerts that could not be
+        #: exported at all (logged with their id, then dropped).
         self.sent = 0
-        self.failures = 0
         self.undeliverable = 0
 
+    @property
+    def failures(self) -> int:
+        """Failed export attempts since start."""
+        return self._deliverer.failures
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="faultlens-alerts", daemon=True)
-        self._thread.start()
+        self._deliverer.start()
 
     def wake(self) -> None:
         """Tell the sender that alerts were added (it also polls every ``idle_wait``)."""
-        self._wake.set()
+        self._queue.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the batch in flight (given up to half of ``timeout``), then shut
         the exporter down. Unsent alerts stay in the outbox."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout / 2)
+        self._deliverer.stop(timeout / 2)
         try:
             self._exporter.shutdown()  # type: ignore[no-untyped-call, unused-ignore]
         except Exception:
             report_internal_error("actions: alert exporter shutdown")
-        if self._thread is not None:
-            self._thread.join(timeout / 2)
-            self._thread = None
+        self._deliverer.join(timeout / 2)
 
-    def send_batch(self) -> bool | None:
-        """Send one batch of pending alerts: True if acknowledged, False if the export
-        failed (they stay pending), None if there was nothing to send."""
-        batch = self._outbox.pending_alerts(self.batch_size)
-        if not batch:
-            return None
+    def _send(self, batch: list[StoredAlert]) -> Outcome:
+        """Export one batch: done when acknowledged, retried when the export failed
+        (the alerts stay pending)."""
         try:
             records = [to_log_record(stored.alert, self._resource) for stored in batch]
             result = self._exporter.export(records)
         except Exception:
             # Not the next hop being down (that is a FAILURE result): something in the
             # batch cannot be exported at all. Find it so it cannot block the rest.
-            return self._send_one_by_one(batch)
+            return DONE if self._send_one_by_one(batch) else retry()
         if result != LogRecordExportResult.SUCCESS:
-            self.failures += 1
-            return False
+            return retry()
         self._sent([stored.seq for stored in batch])
-        return True
+        return DONE
 
     def _send_one_by_one(self, batch: list[StoredAlert]) -> bool:
         for stored in batch:
@@ -173,7 +215,6 @@ class AlertSender:
                 self._sent([stored.seq])
                 continue
             if result != LogRecordExportResult.SUCCESS:
-                self.failures += 1
                 return False
             self._sent([stored.seq])
         return True
@@ -181,21 +222,3 @@ class AlertSender:
     def _sent(self, seqs: list[int]) -> None:
         self._outbox.mark_alerts_sent(seqs, self._clock())
         self.sent += len(seqs)
-
-    def _run(self) -> None:
-        backoff = self.initial_backoff
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                result = self.send_batch()
-            except Exception:
-                report_internal_error("actions: alert sending")
-                result = False
-            if result is None:
-                self._wake.wait(self.idle_wait)
-            elif result:
-                backoff = self.initial_backoff
-            else:
-                _log.warning("faultlens: alerts not delivered; retrying in %.1f s", backoff)
-                self._stopping.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.max_backoff)

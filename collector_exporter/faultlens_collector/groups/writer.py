@@ -39,8 +39,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from faultlens_collector.processor.groups import Change
-from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.groups.model import Change, Occurrence
 
 _log = logging.getLogger(__name__)
 #: Seconds between two log lines about the store failing (or recovering).

@@ -14,13 +14,11 @@ bounded so a group's size does not grow with its occurrences; counts stop at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from faultlens import semconv
-
-from faultlens_collector.processor.occurrences import Occurrence
 
 STATUSES: Final = ("open", "dismissed", "resolved", "regressed")
 #: Distinct services counted per group; occurrences from more are counted under ``OTHER_SERVICES``.
@@ -38,6 +36,27 @@ MAX_STORED_STACKTRACE: Final = 32 * 1024
 #: Counts stop growing here (the store holds signed 64-bit integers).
 MAX_GROUP_COUNT: Final = (1 << 63) - 1
 HOUR_NANOS: Final = 3600 * 10**9
+
+
+@dataclass(slots=True)
+class Occurrence:
+    """One failure event (standing for ``count`` occurrences) as ingest found it and the
+    store consumes it; never changed once built."""
+
+    fingerprint: str
+    exception_type: str
+    message: str
+    stacktrace: str
+    category: str
+    severity: str
+    handled: bool | None
+    count: int
+    time_unix_nano: int
+    service: str
+    span_name: str
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -154,6 +173,14 @@ class Change:
     reopened: bool = False
 
 
+def primary_service(service_counts: Mapping[str, int]) -> str:
+    """The service with the most occurrences, the greatest name among equals ("" when
+    none)."""
+    if not service_counts:
+        return ""
+    return str(max(service_counts.items(), key=lambda item: (item[1], item[0]))[0])
+
+
 def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:
     """A group seeded from its first occurrence; message and stack trace are redacted."""
     return Group(
@@ -186,7 +213,9 @@ class Merged:
     service: str = ""
 
 
-def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merged:
+def merge(  # noqa: PLR0915 -- one pass over the occurrences: the ingest hot path
+    group: Group, occurrences: Iterable[Occurrence], now: int = 0
+) -> Merged:
     """Add ``occurrences`` (all of ``group``'s fingerprint) to ``group`` in place.
 
     ``now`` (Unix ns; 0: unknown) decides whether a dismissal's end time passed.

@@ -1,15 +1,16 @@
 """The action engine's tables in SQLite (:class:`SQLiteActionStore`).
 
 All tables are prefixed ``action_`` and each row keeps its record as JSON next
-to the few columns that are queried, so the tables can move into the
-processor's own database unchanged: :func:`apply_migrations` takes any
-``sqlite3.Connection`` and brings these tables to the current version,
-recording it in ``faultlens_schema`` under the component name ``actions``
-(a processor keeping its own version there under another name is unaffected).
+to the few columns that are queried; they live in the processor's one database
+file, next to the groups. :func:`apply_migrations` takes any ``sqlite3.Connection``
+and brings these tables to the current version, recording it in
+``faultlens_schema`` under the component name ``actions`` (a component keeping its
+own version there under another name is unaffected).
 
-The database runs in WAL mode with ``synchronous=NORMAL``: a committed write
-survives a crash of the process (an OS crash or power loss may lose the last
-transactions). A database written by a newer faultlens is refused rather than
+The store writes through its :class:`~.connection.SQLiteFile`'s writer connection
+under the file's lock, so what a committed write survives is the file's decision
+(:mod:`.connection`: ``durable`` reaches halts, the alert outbox and hook jobs as it
+reaches the groups). A database written by a newer faultlens is refused rather than
 misread.
 """
 
@@ -17,22 +18,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, Final
 
-from faultlens_collector import sqlite_db
-from faultlens_collector.actions.records import (
-    Alert,
-    AuditRecord,
-    FixRecord,
-    HaltRecord,
-    HookJob,
-    StoredAlert,
-    dumps,
-)
-from faultlens_collector.sqlite_db import SchemaError, open_database, transaction
+from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob, dumps
+from faultlens_collector.alerts.records import Alert, StoredAlert
+from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
+from faultlens_collector.store.sqlite.connection import apply_migrations as migrate
 
 COMPONENT: Final = "actions"
 
@@ -74,30 +66,35 @@ def apply_migrations(connection: sqlite3.Connection) -> int:
     Idempotent; returns the version found before. Raises :class:`SchemaError`
     when the database is newer.
     """
-    return sqlite_db.apply_migrations(connection, COMPONENT, MIGRATIONS)
+    return migrate(connection, COMPONENT, MIGRATIONS)
 
 
 class SQLiteActionStore:
-    """An :class:`~faultlens_collector.actions.store.ActionStore` in one SQLite file.
+    """An :class:`~faultlens_collector.actions.store.ActionStore` in ``file`` (tables
+    created and migrated here; take it from
+    :meth:`.database.SQLiteDatabase.action_store`).
 
     ``max_audit_records`` bounds the audit trail: the oldest records beyond it are
-    deleted (checked every 1000 insertions).
+    deleted (checked every 1000 insertions). Raises
+    :class:`~faultlens_collector.store.errors.SchemaError` when the file cannot be used.
     """
 
-    def __init__(self, path: str | Path, *, max_audit_records: int = 100_000) -> None:
-        self.path = str(path)
+    def __init__(self, file: SQLiteFile, *, max_audit_records: int = 100_000) -> None:
+        self.path = file.path
         self.max_audit_records = max_audit_records
-        self._lock = threading.Lock()
-        self._db = open_database(self.path, what="action store")
-        try:
-            apply_migrations(self._db)
-        except sqlite3.Error as exc:
-            raise SchemaError(f"cannot use {self.path} as the action store: {exc}") from exc
+        self._lock = file.lock
+        file.migrate(COMPONENT, MIGRATIONS, what="action store")
+        self._db = file.connection()
         self._audit_inserts = 0
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The file's writer connection."""
+        return self._db
+
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Nothing to finish (every write is committed); the database closes the
+        connection."""
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:

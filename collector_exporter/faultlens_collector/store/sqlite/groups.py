@@ -1,16 +1,18 @@
-"""The failure-group store: one SQLite database, written in batches.
+"""The failure-group store in SQLite (:class:`SQLiteGroupStore`), written in batches.
 
-:meth:`GroupStore.apply` merges the occurrences of one or more requests into
-their groups in a single transaction and returns what changed; nothing is
+It implements :class:`~faultlens_collector.groups.store.GroupStore` over one
+:class:`~.connection.SQLiteFile`: it writes through the file's writer connection under
+the file's lock (shared with the action store) and reads through short-lived
+read-only connections, so the control API never waits for ingest and vice versa
+(WAL). :meth:`SQLiteGroupStore.apply` merges the occurrences of one or more requests
+into their groups in a single transaction and returns what changed; nothing is
 acknowledged to a client before that transaction committed (see
-:mod:`faultlens_collector.sqlite_db` for what "committed" survives). Reads
-(:meth:`list_groups`, :meth:`iter_groups`, :meth:`get_group`) use their own
-connections, so the control API never waits for ingest and vice versa (WAL).
+:mod:`.connection` for what "committed" survives).
 
-Operators change groups in bulk with :meth:`GroupStore.update_groups` (status,
+Operators change groups in bulk with :meth:`SQLiteGroupStore.update_groups` (status,
 dismissal, category, severity, tags): one ``UPDATE`` over the selected rows, in
-the transaction that also writes the :mod:`operator log
-<faultlens_collector.processor.oplog>` entry and the list of groups it touched.
+the transaction that also writes the :mod:`operator log <.oplog>` entry and the list
+of groups it touched.
 
 A write to a known group appends its new counts to ``group_log`` instead of
 updating its row (whose five indexes make an ``UPDATE`` three times the cost of
@@ -28,43 +30,47 @@ GIL and wait for it again.
 Memory does not depend on the number of groups: only the groups written most
 recently (``hot_groups``) and the fingerprints with unfolded log entries (at most
 :data:`FOLD_AFTER_ROWS` plus one write's groups) are kept in memory, and SQLite's
-page cache is bounded (``cache_kib``).
+page cache is bounded (the file's ``cache_kib``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from faultlens import semconv
 
-from faultlens_collector import sqlite_db
-from faultlens_collector.processor import history, oplog
-from faultlens_collector.processor.groups import (
+from faultlens_collector.groups.model import (
     HOUR_NANOS,
     Change,
     Dismissal,
     Group,
+    Occurrence,
     Sample,
     merge,
     new_group,
 )
-from faultlens_collector.processor.occurrences import Occurrence
-from faultlens_collector.processor.oplog import OperatorAction
+from faultlens_collector.groups.store import (
+    AmbiguousFingerprint,
+    GroupNotFound,
+    GroupQuery,
+    GroupUpdate,
+    OperatorAction,
+    SeriesQuery,
+    SeriesResult,
+)
+from faultlens_collector.store.sqlite import history, oplog
+from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 
 COMPONENT: Final = "groups"
 #: ``group_log`` entries after which :meth:`GroupStore.apply` folds the log.
 FOLD_AFTER_ROWS: Final = 10_000
-#: Address space a reader maps the store file into (not memory: the OS page cache backs it).
-READ_MMAP_BYTES: Final = 1 << 30
 #: Longest a read waits for a write in progress to fold the log first (seconds).
 READ_WAIT_SECONDS: Final = 0.25
 _log = logging.getLogger(__name__)
@@ -122,7 +128,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             fingerprint TEXT NOT NULL)""",
     ),
     (
-        # Occurrences over time (processor/history.py) and when a group last regressed.
+        # Occurrences over time (history.py) and when a group last regressed.
         *history.TABLES,
         "ALTER TABLE failure_groups ADD COLUMN regressed_at INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX failure_groups_regressed ON failure_groups (regressed_at) "
@@ -151,203 +157,9 @@ _SORT_COLUMNS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class GroupQuery:
-    """Which groups to read, in which order. Empty tuples mean "any".
-
-    ``tags`` selects groups carrying any of them; ``fingerprints`` (None: any)
-    exactly these groups; ``action_id`` the groups an operator action touched;
-    ``text`` groups whose fingerprint, exception type or message contains it (``LIKE``:
-    case-insensitive for ASCII letters); ``handled`` ``some`` groups with a handled
-    occurrence, ``escaped`` groups with an escaped one (empty: any).
-    """
-
-    statuses: tuple[str, ...] = ()
-    services: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    severities: tuple[str, ...] = ()
-    since_unix_nano: int = 0
-    sort: str = "last_seen"
-    ascending: bool = False
-    tags: tuple[str, ...] = ()
-    fingerprints: tuple[str, ...] | None = None
-    action_id: int = 0
-    text: str = ""
-    exception_types: tuple[str, ...] = ()
-    handled: str = ""
-    first_seen_since: int = 0
-    regressed_since: int = 0
-
-    @property
-    def selects_everything(self) -> bool:
-        """No criterion at all: every group matches."""
-        return not (
-            self.statuses
-            or self.services
-            or self.categories
-            or self.severities
-            or self.since_unix_nano
-            or self.tags
-            or self.fingerprints is not None
-            or self.action_id
-            or self.text
-            or self.exception_types
-            or self.handled
-            or self.first_seen_since
-            or self.regressed_since
-        )
-
-    def where(self) -> tuple[str, list[Any]]:
-        """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
-        clauses: list[str] = []
-        parameters: list[Any] = []
-        # Most groups are open: a status is no use for finding rows when any other
-        # criterion is given. "+status" keeps SQLite from looking each row up through the
-        # status index; it uses the other criterion's index (fingerprints, an action, a
-        # time) or scans (or walks the sort key's index) instead.
-        scanning = bool(
-            self.categories
-            or self.severities
-            or self.exception_types
-            or self.services
-            or self.text
-            or self.handled
-            or self.tags
-            or self.fingerprints is not None
-            or self.action_id
-            or self.since_unix_nano
-            or self.first_seen_since
-            or self.regressed_since
-        )
-        for column, values in (
-            ("+status" if scanning else "status", self.statuses),
-            ("category", self.categories),
-            ("severity", self.severities),
-            ("exception_type", self.exception_types),
-        ):
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                parameters.extend(values)
-        if self.services:
-            # A key of the service_counts JSON object as encode_counts writes it: after "{"
-            # or ",", quoted and escaped the same way, then ":" (a substring test, several
-            # times cheaper than taking the JSON apart row by row).
-            clauses.append(
-                "(" + " OR ".join(["instr(service_counts, ?) > 0"] * (2 * len(self.services))) + ")"
-            )
-            for service in self.services:
-                parameters += ["{" + _escape(service) + ":", "," + _escape(service) + ":"]
-        for column, since in (
-            ("last_seen", self.since_unix_nano),
-            ("first_seen", self.first_seen_since),
-            ("regressed_at", self.regressed_since),
-        ):
-            if since:
-                clauses.append(f"{column} >= ?")
-                parameters.append(since)
-        if self.text:
-            pattern = "%" + _like_escape(self.text) + "%"
-            clauses.append(
-                "(fingerprint LIKE ? ESCAPE '\\' OR exception_type LIKE ? ESCAPE '\\' "
-                "OR message LIKE ? ESCAPE '\\')"
-            )
-            parameters += [pattern, pattern, pattern]
-        if self.handled:
-            clauses.append(_HANDLED[self.handled])
-        if self.tags:
-            marks = ", ".join("?" * len(self.tags))
-            clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
-            parameters.extend(self.tags)
-        if self.fingerprints is not None:
-            clauses.append("fingerprint IN (SELECT value FROM json_each(?))")
-            parameters.append(json.dumps(self.fingerprints))
-        if self.action_id:
-            clauses.append(
-                "fingerprint IN (SELECT fingerprint FROM operator_action_groups "
-                "WHERE action_id = ?)"
-            )
-            parameters.append(self.action_id)
-        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
-
-    def order(self) -> str:
-        """The SQL ``ORDER BY`` clause; ties are broken by rowid (the order groups were
-        created in), so pages are stable and the sort key's index serves the order.
-
-        ``severity`` orders by severity, then by ``last_seen``.
-        """
-        columns = _SORT_COLUMNS.get(self.sort)
-        if columns is None:
-            raise ValueError(f"cannot sort by {self.sort!r}; use one of {sorted(_SORT_COLUMNS)}")
-        direction = "ASC" if self.ascending else "DESC"
-        return "ORDER BY " + ", ".join(
-            f"{column} {direction}" for column in (*columns, "rowid")
-        )
-
-
-_HANDLED: Final = {"some": "handled_count > 0", "escaped": "handled_count < count"}
-
-
-def _like_escape(text: str) -> str:
-    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@dataclass(frozen=True, slots=True)
-class GroupUpdate:
-    """What a bulk operation sets on every selected group; None or empty: unchanged.
-
-    ``status`` other than ``dismissed`` clears a dismissal; ``dismissed`` needs
-    ``dismissal``. Setting ``category`` or ``severity`` locks it: occurrences no
-    longer change it. Tags are added and removed (kept sorted, each once).
-    """
-
-    status: str | None = None
-    dismissal: Dismissal | None = None
-    category: str | None = None
-    severity: str | None = None
-    add_tags: tuple[str, ...] = ()
-    remove_tags: tuple[str, ...] = ()
-
-    def assignments(self) -> tuple[list[str], list[Any]]:
-        """SQL ``SET`` items and their parameters."""
-        items: list[str] = []
-        parameters: list[Any] = []
-        if self.status is not None:
-            dismissal = self.dismissal if self.status == "dismissed" else None
-            if self.status == "dismissed" and dismissal is None:
-                raise ValueError("a dismissal needs its Dismissal record")
-            items += ["status = ?", "dismissal = ?", "dismissed_until = ?"]
-            parameters += [
-                self.status,
-                None if dismissal is None else json.dumps(dismissal.as_json()),
-                dismissal.until if dismissal is not None and dismissal.until else None,
-            ]
-        if self.category is not None:
-            items += ["category = ?", "category_locked = 1"]
-            parameters.append(self.category)
-        if self.severity is not None:
-            items += ["severity = ?", "severity_rank = ?", "severity_locked = 1"]
-            parameters += [self.severity, semconv.SEVERITY_RANK.get(self.severity, -1)]
-        if self.add_tags or self.remove_tags:
-            items.append(
-                "tags = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(tags) "
-                "WHERE value NOT IN (SELECT value FROM json_each(?)) "
-                "UNION SELECT value FROM json_each(?) ORDER BY value))"
-            )
-            parameters += [json.dumps(self.remove_tags), json.dumps(self.add_tags)]
-        return items, parameters
-
-
-class GroupNotFound(LookupError):
-    """No group has the fingerprint (or prefix)."""
-
-
-class AmbiguousFingerprint(ValueError):
-    """A fingerprint prefix matches more than one group."""
-
-
-class GroupStore:
-    """Failure groups in the SQLite file at ``path`` (created and migrated on open).
+class SQLiteGroupStore:
+    """Failure groups and the operator log in ``file`` (tables created and migrated
+    here; take it from :meth:`.database.SQLiteDatabase.group_store`).
 
     The ``hot_groups`` groups written most recently stay in memory so that a
     failure storm merges without reading its group back; the rows stay the
@@ -355,23 +167,21 @@ class GroupStore:
 
     ``redact`` is applied to each group's representative message and stack
     trace before they are first stored. Raises
-    :class:`~faultlens_collector.sqlite_db.SchemaError` when the file cannot be
+    :class:`~faultlens_collector.store.errors.SchemaError` when the file cannot be
     used.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        file: SQLiteFile,
         *,
         redact: Callable[[str], str] = str,
-        durable: bool = False,
-        cache_kib: int = 16 * 1024,
         hot_groups: int = 2048,
     ) -> None:
-        self.path = str(path)
+        self.path = file.path
+        self._file = file
         self._redact = redact
-        self._cache_kib = cache_kib
-        self._lock = threading.Lock()
+        self._lock = file.lock
         # The groups written last, in write order (oldest first): merged again without a
         # read. Only apply() fills it; every other write drops what it touches.
         self._hot: dict[str, Group] = {}
@@ -380,22 +190,16 @@ class GroupStore:
         # (a store just opened, or a transaction failed) — fold before relying on rows.
         self._logged: set[str] | None = None
         self._log_rows = 0
-        self._db = sqlite_db.open_database(self.path, what="failure store", durable=durable)
-        self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
-        try:
-            sqlite_db.apply_migrations(self._db, COMPONENT, MIGRATIONS)
+        file.migrate(COMPONENT, MIGRATIONS, what="failure store")
+        self._db = file.connection()
+        with self._lock:
             (self._group_count,) = self._db.execute(
                 "SELECT COUNT(*) FROM failure_groups"
             ).fetchone()
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise sqlite_db.SchemaError(
-                f"cannot use {self.path} as the failure store: {exc}"
-            ) from exc
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The writer connection (for components that keep their tables in the same file)."""
+        """The file's writer connection (tests use it to make the disk fail)."""
         return self._db
 
     @property
@@ -404,13 +208,13 @@ class GroupStore:
         return int(self._group_count)
 
     def close(self) -> None:
-        """Fold the log (when the store can still write), then close the writer
-        connection; further writes raise ``sqlite3.ProgrammingError``."""
+        """Fold the log (when the store can still write); the database closes the
+        connection."""
         self._fold_before_read()
-        with self._lock:
-            self._db.close()
 
-    def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
+    def apply(  # noqa: PLR0915 -- one transaction per call: the ingest hot path
+        self, occurrences: Sequence[Occurrence]
+    ) -> list[Change]:
         """Merge ``occurrences`` into their groups in one transaction; a :class:`Change` per group.
 
         Raises ``sqlite3.Error`` (and changes nothing) when the transaction cannot commit.
@@ -488,7 +292,7 @@ class GroupStore:
 
     def _fold_alone(self) -> None:
         """:meth:`_fold` in a transaction of its own (the caller holds the lock)."""
-        with sqlite_db.transaction(self._db):
+        with transaction(self._db):
             self._fold()
 
     def _fold(self) -> None:
@@ -521,7 +325,7 @@ class GroupStore:
         if not self._lock.acquire(timeout=READ_WAIT_SECONDS):
             return
         try:
-            with sqlite_db.transaction(self._db):
+            with transaction(self._db):
                 self._fold_before_write()
         except sqlite3.Error as exc:
             self._logged = None
@@ -543,9 +347,9 @@ class GroupStore:
         """Apply ``update`` to every group ``query`` selects and log ``action`` with the
         groups it touched, in one transaction; the logged action (its ``count`` is the
         number of groups). An update that changes nothing only logs."""
-        items, values = update.assignments()
-        where, parameters = query.where()
-        with self._lock, sqlite_db.transaction(self._db):
+        items, values = _assignments(update)
+        where, parameters = _where(query)
+        with self._lock, transaction(self._db):
             self._fold_before_write()
             self._forget()
             logged = oplog.attach_groups(
@@ -561,12 +365,12 @@ class GroupStore:
 
     def log_action(self, action: OperatorAction) -> OperatorAction:
         """Log an operator action that touched no group (a halt, a resume)."""
-        with self._lock, sqlite_db.transaction(self._db):
+        with self._lock, transaction(self._db):
             return oplog.insert(self._db, action)
 
     def set_action_count(self, action: OperatorAction, count: int) -> OperatorAction:
         """Correct how many things a logged action touched (a bulk fix that dropped jobs)."""
-        with self._lock, sqlite_db.transaction(self._db):
+        with self._lock, transaction(self._db):
             return oplog.set_count(self._db, action, count)
 
     def operator_actions(
@@ -579,7 +383,7 @@ class GroupStore:
     def expire_dismissals(self, now_unix_nano: int | None = None) -> int:
         """Reopen the dismissed groups whose dismissal's end time passed; how many."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
-        with self._lock, sqlite_db.transaction(self._db):
+        with self._lock, transaction(self._db):
             self._fold_before_write()
             lifted = int(
                 self._db.execute(
@@ -593,15 +397,16 @@ class GroupStore:
                 self._forget()
         return lifted
 
-    def series(self, query: history.SeriesQuery) -> history.SeriesResult:
+    def series(self, query: SeriesQuery) -> SeriesResult:
         """Occurrences over time (see :func:`.history.read_series`)."""
+        where, parameters = _where(query.groups) if query.groups is not None else ("", [])
         with self._reader() as reader:
-            return history.read_series(reader, query)
+            return history.read_series(reader, query, where, parameters)
 
     def prune_hours(self, now_unix_nano: int | None = None) -> int:
         """Delete hourly counts older than :data:`.history.RETENTION_HOURS`; how many rows."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
-        with self._lock, sqlite_db.transaction(self._db):
+        with self._lock, transaction(self._db):
             return history.prune(self._db, now // HOUR_NANOS - history.RETENTION_HOURS)
 
     def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
@@ -616,7 +421,7 @@ class GroupStore:
 
     def count_groups(self, query: GroupQuery) -> int:
         """How many groups ``query`` selects."""
-        where, parameters = query.where()
+        where, parameters = _where(query)
         with self._reader() as reader:
             (total,) = reader.execute(
                 f"SELECT COUNT(*) FROM failure_groups {where}", parameters
@@ -638,25 +443,22 @@ class GroupStore:
     ) -> tuple[list[Group], int]:
         """One page of groups matching ``query`` and the number of all that match (-1
         without ``count``)."""
-        where, parameters = query.where()
+        where, parameters = _where(query)
         with self._reader() as reader:
-            (total,) = (
-                reader.execute(f"SELECT COUNT(*) FROM failure_groups {where}", parameters).fetchone()
-                if count
-                else (-1,)
-            )
+            counted = f"SELECT COUNT(*) FROM failure_groups {where}"
+            (total,) = reader.execute(counted, parameters).fetchone() if count else (-1,)
             rows = reader.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {query.order()} LIMIT ? OFFSET ?",
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT ? OFFSET ?",
                 [*parameters, limit, offset],
             ).fetchall()
         return [_group(row) for row in rows], int(total)
 
     def iter_groups(self, query: GroupQuery, *, chunk: int = 500) -> Iterator[Group]:
         """Every group matching ``query``, in order, read ``chunk`` rows at a time."""
-        where, parameters = query.where()
+        where, parameters = _where(query)
         with self._reader() as reader:
             cursor = reader.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {query.order()}", parameters
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)}", parameters
             )
             while rows := cursor.fetchmany(chunk):
                 for row in rows:
@@ -684,31 +486,128 @@ class GroupStore:
             )
         return _group(rows[0])
 
-    def _reader(self) -> _Reader:
+    def _reader(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         self._fold_before_read()
-        return _Reader(self.path, self._cache_kib)
+        return self._file.reader()
 
 
-class _Reader:
-    """A short-lived read-only connection (closed on exit)."""
-
-    def __init__(self, path: str, cache_kib: int) -> None:
-        self._path = path
-        self._cache_kib = min(cache_kib, 4096)
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._connection = sqlite3.connect(
-            f"file:{self._path}?mode=ro", uri=True, check_same_thread=False
+def _where(query: GroupQuery) -> tuple[str, list[Any]]:
+    """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    # Most groups are open: a status is no use for finding rows when any other criterion
+    # is given. "+status" keeps SQLite from looking each row up through the status index;
+    # it uses the other criterion's index (fingerprints, an action, a time) or scans (or
+    # walks the sort key's index) instead.
+    scanning = bool(
+        query.categories
+        or query.severities
+        or query.exception_types
+        or query.services
+        or query.text
+        or query.handled
+        or query.tags
+        or query.fingerprints is not None
+        or query.action_id
+        or query.since_unix_nano
+        or query.first_seen_since
+        or query.regressed_since
+    )
+    for column, values in (
+        ("+status" if scanning else "status", query.statuses),
+        ("category", query.categories),
+        ("severity", query.severities),
+        ("exception_type", query.exception_types),
+    ):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            parameters.extend(values)
+    if query.services:
+        # A key of the service_counts JSON object as encode_counts writes it: after "{" or
+        # ",", quoted and escaped the same way, then ":" (a substring test, several times
+        # cheaper than taking the JSON apart row by row).
+        clauses.append(
+            "(" + " OR ".join(["instr(service_counts, ?) > 0"] * (2 * len(query.services))) + ")"
         )
-        self._connection.execute(f"PRAGMA cache_size = -{self._cache_kib}")
-        self._connection.execute("PRAGMA busy_timeout = 5000")
-        # Scans (a filter on a column no index has, a search text) read the file through
-        # the OS page cache without a system call per page.
-        self._connection.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
-        return self._connection
+        for service in query.services:
+            parameters += ["{" + _escape(service) + ":", "," + _escape(service) + ":"]
+    for column, since in (
+        ("last_seen", query.since_unix_nano),
+        ("first_seen", query.first_seen_since),
+        ("regressed_at", query.regressed_since),
+    ):
+        if since:
+            clauses.append(f"{column} >= ?")
+            parameters.append(since)
+    if query.text:
+        pattern = "%" + _like_escape(query.text) + "%"
+        clauses.append(
+            "(fingerprint LIKE ? ESCAPE '\\' OR exception_type LIKE ? ESCAPE '\\' "
+            "OR message LIKE ? ESCAPE '\\')"
+        )
+        parameters += [pattern, pattern, pattern]
+    if query.handled:
+        clauses.append(_HANDLED[query.handled])
+    if query.tags:
+        marks = ", ".join("?" * len(query.tags))
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
+        parameters.extend(query.tags)
+    if query.fingerprints is not None:
+        clauses.append("fingerprint IN (SELECT value FROM json_each(?))")
+        parameters.append(json.dumps(query.fingerprints))
+    if query.action_id:
+        clauses.append(
+            "fingerprint IN (SELECT fingerprint FROM operator_action_groups WHERE action_id = ?)"
+        )
+        parameters.append(query.action_id)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._connection.close()
+
+_HANDLED: Final = {"some": "handled_count > 0", "escaped": "handled_count < count"}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _order(query: GroupQuery) -> str:
+    """The SQL ``ORDER BY`` clause; ties are broken by rowid (the order groups were
+    created in), so pages are stable and the sort key's index serves the order.
+
+    ``severity`` orders by severity, then by ``last_seen``.
+    """
+    columns = _SORT_COLUMNS[query.sort]  # GroupQuery checked it
+    direction = "ASC" if query.ascending else "DESC"
+    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "rowid"))
+
+
+def _assignments(update: GroupUpdate) -> tuple[list[str], list[Any]]:
+    """SQL ``SET`` items and their parameters."""
+    items: list[str] = []
+    parameters: list[Any] = []
+    if update.status is not None:
+        dismissal = update.dismissal if update.status == "dismissed" else None
+        items += ["status = ?", "dismissal = ?", "dismissed_until = ?"]
+        parameters += [
+            update.status,
+            None if dismissal is None else json.dumps(dismissal.as_json()),
+            dismissal.until if dismissal is not None and dismissal.until else None,
+        ]
+    if update.category is not None:
+        items += ["category = ?", "category_locked = 1"]
+        parameters.append(update.category)
+    if update.severity is not None:
+        items += ["severity = ?", "severity_rank = ?", "severity_locked = 1"]
+        parameters += [update.severity, semconv.SEVERITY_RANK.get(update.severity, -1)]
+    if update.add_tags or update.remove_tags:
+        items.append(
+            "tags = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(tags) "
+            "WHERE value NOT IN (SELECT value FROM json_each(?)) "
+            "UNION SELECT value FROM json_each(?) ORDER BY value))"
+        )
+        parameters += [json.dumps(update.remove_tags), json.dumps(update.add_tags)]
+    return items, parameters
 
 
 # Built once: json.dumps/loads with options build a new encoder on every call.
@@ -783,7 +682,7 @@ def _write_atomically(db: sqlite3.Connection, writes: Sequence[tuple[str, Sequen
     if len(writes) == 1:
         db.execute(*writes[0])
         return
-    with sqlite_db.transaction(db):
+    with transaction(db):
         for statement, parameters in writes:
             db.execute(statement, parameters)
 

@@ -24,18 +24,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
-from faultlens_collector.processor.groups import HOUR_NANOS, OTHER_SERVICES, Merged
-from faultlens_collector.processor.occurrences import Occurrence
+from faultlens_collector.groups.model import HOUR_NANOS, OTHER_SERVICES, Merged, Occurrence
+from faultlens_collector.groups.store import SeriesQuery, SeriesResult
 
 #: Hours of counts kept (30 days).
 RETENTION_HOURS: Final = 30 * 24
-#: Longest window a series may span, in buckets.
-MAX_BUCKETS: Final = 2000
-#: What ``GetSeries`` can sum by (besides a per-group series).
-DIMENSIONS: Final = ("fingerprint", "category", "severity", "status", "service", "")
 
 TABLES: Final = (
     """CREATE TABLE group_hours (
@@ -108,83 +103,54 @@ def prune(db: sqlite3.Connection, before_hour: int) -> int:
     return int(db.execute("DELETE FROM group_hours WHERE hour < ?", (before_hour,)).rowcount)
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesQuery:
-    """A ``GetSeries`` request in store terms: hours ``[start_hour, end_hour)`` in
-    buckets of ``bucket_hours``; per group for ``fingerprints``, else the groups
-    ``where`` selects summed by ``group_by`` (one of :data:`DIMENSIONS`)."""
-
-    start_hour: int
-    end_hour: int
-    bucket_hours: int = 1
-    group_by: str = ""
-    fingerprints: tuple[str, ...] = ()
-    where: str = ""
-    parameters: tuple[Any, ...] = ()
-    services: tuple[str, ...] = ()
-    limit: int = 100
-
-    @property
-    def buckets(self) -> int:
-        return (self.end_hour - self.start_hour) // self.bucket_hours
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesResult:
-    """Series, largest total first; ``more`` left out by the limit."""
-
-    series: list[tuple[str, list[int], int]]
-    more: int
-
-
-def read_series(db: sqlite3.Connection, query: SeriesQuery) -> SeriesResult:
-    """Run ``query`` on a reader connection."""
+def read_series(
+    db: sqlite3.Connection, query: SeriesQuery, where: str, parameters: Sequence[Any]
+) -> SeriesResult:
+    """Run ``query`` on a reader connection; ``where`` and ``parameters`` select the
+    groups ``query.groups`` names (a ``WHERE`` clause over failure_groups)."""
     clauses = ["h.hour >= ?", "h.hour < ?"]
-    parameters: list[Any] = [query.start_hour, query.end_hour]
+    arguments: list[Any] = [query.start_hour, query.end_hour]
     if query.fingerprints:
         clauses.append("h.fingerprint IN (SELECT value FROM json_each(?))")
-        parameters.append(_json_list(query.fingerprints))
+        arguments.append(_json_list(query.fingerprints))
         key = "h.fingerprint"
     else:
-        if query.where:
-            clauses.append(f"h.fingerprint IN (SELECT fingerprint FROM failure_groups {query.where})")
-            parameters.extend(query.parameters)
-        if query.services:
+        if where:
+            clauses.append(f"h.fingerprint IN (SELECT fingerprint FROM failure_groups {where})")
+            arguments.extend(parameters)
+        services = query.groups.services if query.groups is not None else ()
+        if services:
             clauses.append("h.service IN (SELECT value FROM json_each(?))")
-            parameters.append(_json_list(query.services))
+            arguments.append(_json_list(services))
         key = {
             "fingerprint": "h.fingerprint",
             "service": "h.service",
             "": "'total'",
         }.get(query.group_by, f"g.{query.group_by}")
-    join = (
-        "JOIN failure_groups g ON g.fingerprint = h.fingerprint"
-        if key.startswith("g.")
-        else ""
-    )
-    where = " AND ".join(clauses)
+    join = "JOIN failure_groups g ON g.fingerprint = h.fingerprint" if key.startswith("g.") else ""
+    condition = " AND ".join(clauses)
     keys: list[str] | None = None
     more = 0
     if query.group_by == "fingerprint" and not query.fingerprints:
         # Many keys: pick the top ones in SQL before reading their buckets.
         totals = db.execute(
-            f"SELECT h.fingerprint, SUM(h.occurrences) AS total FROM group_hours h WHERE {where} "
-            "GROUP BY h.fingerprint ORDER BY total DESC, h.fingerprint LIMIT ?",
-            [*parameters, query.limit + 1],
+            "SELECT h.fingerprint, SUM(h.occurrences) AS total FROM group_hours h "
+            f"WHERE {condition} GROUP BY h.fingerprint ORDER BY total DESC, h.fingerprint LIMIT ?",
+            [*arguments, query.limit + 1],
         ).fetchall()
         keys = [row[0] for row in totals[: query.limit]]
         if len(totals) > query.limit:
             (count,) = db.execute(
-                f"SELECT COUNT(DISTINCT h.fingerprint) FROM group_hours h WHERE {where}",
-                parameters,
+                f"SELECT COUNT(DISTINCT h.fingerprint) FROM group_hours h WHERE {condition}",
+                arguments,
             ).fetchone()
             more = int(count) - query.limit
-        where += " AND h.fingerprint IN (SELECT value FROM json_each(?))"
-        parameters.append(_json_list(keys))
+        condition += " AND h.fingerprint IN (SELECT value FROM json_each(?))"
+        arguments.append(_json_list(keys))
     rows = db.execute(
-        f"SELECT {key}, h.hour, SUM(h.occurrences) FROM group_hours h {join} WHERE {where} "
+        f"SELECT {key}, h.hour, SUM(h.occurrences) FROM group_hours h {join} WHERE {condition} "
         "GROUP BY 1, 2",
-        parameters,
+        arguments,
     ).fetchall()
     buckets = query.buckets
     by_key: dict[str, list[int]] = {

@@ -1,11 +1,11 @@
-"""In-process change feeds: halts (and alerts) pushed to subscribers.
+"""In-process broadcasts: halt changes (and alerts) pushed to subscribers.
 
-A :class:`Feed` fans published items out to every :class:`Subscription`. Each
+A :class:`Broadcast` fans published items out to every :class:`Subscription`. Each
 subscription has its own bounded queue, so a slow subscriber (say, a control
 API stream to a stalled client) never blocks the publisher nor other
 subscribers. When a subscription's queue overflows it is marked ``overflowed``
-and its queue is dropped; what that means is up to the feed's owner (the halt
-feed answers it with a fresh snapshot, so a subscriber always converges on the
+and its queue is dropped; what that means is up to the broadcast's owner (the halt
+broadcast answers it with a fresh snapshot, so a subscriber always converges on the
 current state).
 """
 
@@ -22,8 +22,8 @@ T = TypeVar("T")
 class Subscription(Generic[T]):
     """One subscriber's queue. Iterate with :meth:`get`; :meth:`close` to leave."""
 
-    def __init__(self, feed: Feed[T], max_pending: int, initial: list[T]) -> None:
-        self._feed = feed
+    def __init__(self, broadcast: Broadcast[T], max_pending: int, initial: list[T]) -> None:
+        self._broadcast = broadcast
         self._max_pending = max_pending
         self._items: deque[T] = deque(initial)
         self._ready = threading.Condition()
@@ -44,7 +44,7 @@ class Subscription(Generic[T]):
 
     def get(self, timeout: float | None = None) -> T | None:
         """The next item, waiting up to ``timeout`` seconds; None on timeout or once
-        closed. After an overflow, returns what the feed's ``on_overflow`` gives."""
+        closed. After an overflow, returns what the broadcast's ``on_overflow`` gives."""
         with self._ready:
             if not self._ready.wait_for(
                 lambda: self._items or self.overflowed or self.closed, timeout
@@ -55,13 +55,13 @@ class Subscription(Generic[T]):
             if not self.overflowed:
                 return self._items.popleft()
             self.overflowed = False
-        # Outside our lock: the feed takes its own lock, and publishers hold the
-        # feed's lock while taking ours.
-        return self._feed.on_overflow()
+        # Outside our lock: the broadcast takes its own lock, and publishers hold the
+        # broadcast's lock while taking ours.
+        return self._broadcast.on_overflow()
 
     def close(self) -> None:
-        """Leave the feed; a waiting :meth:`get` returns None."""
-        self._feed._remove(self)
+        """Leave the broadcast; a waiting :meth:`get` returns None."""
+        self._broadcast._remove(self)
         with self._ready:
             self.closed = True
             self._ready.notify_all()
@@ -73,7 +73,7 @@ class Subscription(Generic[T]):
         self.close()
 
 
-class Feed(Generic[T]):
+class Broadcast(Generic[T]):
     """Publish items to every current subscriber."""
 
     def __init__(
@@ -88,7 +88,7 @@ class Feed(Generic[T]):
         self.max_pending = max_pending
 
     def subscribe(self) -> Subscription[T]:
-        """A new subscription; it starts with the feed's snapshot when it has one.
+        """A new subscription; it starts with the broadcast's snapshot when it has one.
 
         Subscribe and snapshot happen under the publish lock, so no item
         published in between is lost or seen twice.
