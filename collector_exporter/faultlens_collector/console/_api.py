@@ -61,7 +61,7 @@ _SORTS: Final = {
     "severity": control_pb2.SORT_KEY_SEVERITY,
 }
 _PROBLEMS: Final[dict[int | str, dict[str, Any]]] = {
-    code: {"model": models.Problem} for code in (400, 401, 403, 404, 409, 429, 502, 503, 504)
+    code: {"model": models.Problem} for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)
 }
 Tab = Literal["open", "regressed", "dismissed", "resolved", "all"]
 Sort = Literal["last_seen", "first_seen", "count", "severity"]
