@@ -12,7 +12,6 @@ Control-API failures map to HTTP statuses: INVALID_ARGUMENT 400, UNAUTHENTICATED
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.client import ControlClient, ControlError
 from faultlens_collector.console import _models as models
-from faultlens_collector.console._search import TABS, SearchError, parse_search
+from faultlens_collector.console._search import SearchError, parse_search
 from faultlens_collector.console._sessions import (
     COOKIE,
     CSRF_HEADER,
@@ -756,13 +755,3 @@ async def events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-def as_json(model: BaseModel | dict[str, Any]) -> str:
-    """A model (or dict) as compact JSON text."""
-    if isinstance(model, BaseModel):
-        return model.model_dump_json()
-    return json.dumps(model, separators=(",", ":"))
-
-
-__all__ = ["TABS", "Console", "as_json", "group_page", "router"]
