@@ -41,8 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from faultlens_collector.processor.occurrences import Occurrence  # noqa: E402
-from faultlens_collector.processor.store import GroupStore  # noqa: E402
+from faultlens_collector.groups.model import Occurrence  # noqa: E402
+from faultlens_collector.store.sqlite.database import SQLiteDatabase  # noqa: E402
 
 from tests.console_support import CHROMIUM_ARGS, Failure, send_failures  # noqa: E402
 
@@ -92,7 +92,8 @@ def fill_store(path: Path, groups: int) -> float:
     rng = random.Random(5)
     now = time.time_ns()
     started = time.perf_counter()
-    store = GroupStore(path)
+    database = SQLiteDatabase(path)
+    store = database.group_store()
     try:
         batch: list[Occurrence] = []
         for index in range(groups):
@@ -129,6 +130,7 @@ def fill_store(path: Path, groups: int) -> float:
         store.apply(batch)
     finally:
         store.close()
+        database.close()
     return time.perf_counter() - started
 
 

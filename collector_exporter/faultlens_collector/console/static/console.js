@@ -584,7 +584,7 @@
       const samples = data.samples.length ? h("table", { class: "samples" }, h("thead", {}, h("tr", {}, h("th", {}, "Trace"), h("th", {}, "Span"), h("th", {}, "Service"), h("th", {}, "Time"))),
         h("tbody", {}, data.samples.map((sample) => h("tr", {},
           h("td", { class: "mono", title: sample.trace_id }, sample.url ? h("a", { href: sample.url, target: "_blank", rel: "noopener noreferrer" }, short(sample.trace_id)) : short(sample.trace_id)),
-          h("td", { class: "mono" }, sample.span_id), h("td", {}, sample.service), h("td", {}, stamp(sample.time))))))
+          h("td", { class: "mono" }, sample.span_id), h("td", {}, sample.service), h("td", {}, when(sample.time, sample.time ? Date.parse(sample.time) : 0))))))
         : h("p", { class: "muted" }, "No occurrence with a trace context yet.");
       const runs = data.hook_runs.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Started", "Hook", "Purpose", "Outcome", "Duration", "Exit", "Requested by", "Output"].map((t) => h("th", {}, t)))),
         h("tbody", {}, data.hook_runs.map((run) => h("tr", {},
