@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2  # noqa: E402
-from faultlens_collector.client import ControlClient  # noqa: E402
+from faultlens_collector.control.client import ControlClient  # noqa: E402
 
 from tests.console_support import (  # noqa: E402
     CHROMIUM_ARGS,

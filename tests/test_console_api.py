@@ -21,10 +21,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the console extra (faultlens[console]) is missing")
 import httpx
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
 from faultlens_collector.console import ConsoleServer, ConsoleSettings
 from faultlens_collector.console._app import _script_json
 from faultlens_collector.console._search import SearchError, parse_search
+from faultlens_collector.control.client import ControlClient
 
 from tests.console_support import (
     TOKEN,

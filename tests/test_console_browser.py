@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the console extra (faultlens[console]) is missing")
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 
 from tests.console_support import (
     TOKEN,

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient, ControlError
+from faultlens_collector.control.client import ControlClient, ControlError
 from faultlens_collector.groups.model import HOUR_NANOS, MAX_SERVICES, OTHER_SERVICES
 from faultlens_collector.groups.store import GroupQuery, GroupUpdate, OperatorAction, SeriesQuery
 from faultlens_collector.store.sqlite import history

@@ -14,45 +14,37 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Final, Literal
 
 import grpc
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient, ControlError
 from faultlens_collector.console import _models as models
+from faultlens_collector.console._calls import (
+    Caller,
+    Console,
+    http_error,
+    problem,
+    rows,
+    rpc,
+    spark,
+)
+from faultlens_collector.console._live import event_stream
 from faultlens_collector.console._search import SearchError, parse_search
 from faultlens_collector.console._sessions import (
-    COOKIE,
     CSRF_HEADER,
-    SECURE_COOKIE,
     Session,
-    Sessions,
     clean_actor,
 )
-from faultlens_collector.console._settings import ConsoleSettings
-from faultlens_collector.console._upstream import LiveHub, Upstream
+from faultlens_collector.control.client import ControlError
+from faultlens_collector.control.messages import key_items
 from faultlens_collector.groups.model import HOUR_NANOS
-from faultlens_collector.processor.wire import key_items
 
 MAX_INT64: Final = (1 << 63) - 1
-_HTTP_STATUS: Final = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
 _SORTS: Final = {
     "last_seen": control_pb2.SORT_KEY_LAST_SEEN,
     "first_seen": control_pb2.SORT_KEY_FIRST_SEEN,
@@ -69,37 +61,9 @@ Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{4,16}$")]
 SPARK_HOURS: Final = 24
 
 
-@dataclass
-class Console:
-    """What every request handler shares."""
-
-    settings: ConsoleSettings
-    upstream: Upstream
-    hub: LiveHub
-    sessions: Sessions
-
-    @property
-    def cookie(self) -> str:
-        return SECURE_COOKIE if self.settings.secure else COOKIE
-
-
-@dataclass
-class Caller:
-    """Who calls: an operator's session, or a script with a bearer token."""
-
-    actor: str
-    token: str | None
-    session: Session | None
-    client: ControlClient
-
-
 def console_of(request: Request) -> Console:
     console: Console = request.app.state.console
     return console
-
-
-def problem(status: int, detail: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=detail)
 
 
 def caller(request: Request) -> Caller:
@@ -159,38 +123,11 @@ def _own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
-def rpc(who: Caller, name: str, request: Any) -> Any:
-    """Call the processor; its errors become HTTP errors (see the module docstring)."""
-    try:
-        return who.client.call(name, request)
-    except ControlError as exc:
-        raise _http_error(exc) from None
-
-
-def _http_error(exc: ControlError) -> HTTPException:
-    status = _HTTP_STATUS.get(exc.code, 502) if exc.code is not None else 502
-    return problem(status, str(exc).splitlines()[0] if str(exc) else "the processor failed")
-
-
 def search_filter(q: str, tab: str) -> Any:
     try:
         return parse_search(q).group_filter(tab)
     except SearchError as exc:
         raise problem(400, str(exc)) from None
-
-
-def spark(who: Caller, fingerprints: list[str]) -> dict[str, list[int]]:
-    """Hourly counts over the last day for each group."""
-    if not fingerprints:
-        return {}
-    reply = rpc(who, "GetSeries", control_pb2.SeriesRequest(fingerprints=fingerprints))
-    return {series.key: list(series.counts) for series in reply.series}
-
-
-def rows(who: Caller, groups: Any, with_spark: bool = True) -> list[models.GroupRow]:
-    groups = list(groups)
-    sparks = spark(who, [group.fingerprint for group in groups]) if with_spark else {}
-    return [models.group_row(group, sparks.get(group.fingerprint)) for group in groups]
 
 
 def now_ms() -> int:
@@ -247,7 +184,7 @@ def login(console: Console, actor_text: str, token: str | None, response: Respon
             if exc.code == grpc.StatusCode.UNAUTHENTICATED:
                 time.sleep(0.5)
                 raise problem(401, "the processor refused this token") from None
-            raise _http_error(exc) from None
+            raise http_error(exc) from None
     session = console.sessions.create(actor, token)
     response.set_cookie(
         console.cookie,
@@ -747,8 +684,6 @@ async def events(
 ) -> StreamingResponse:
     """Server-sent events: ``groups`` (changes matching the list's search), ``alert``,
     ``halts``, ``resync`` (re-read what you show), ``unauthenticated``."""
-    from faultlens_collector.console._live import event_stream
-
     group_filter = search_filter(q, tab)
     return StreamingResponse(
         event_stream(request, console_of(request), who, group_filter),

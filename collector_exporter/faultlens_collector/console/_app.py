@@ -27,7 +27,8 @@ from faultlens._version import __version__
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlens_collector.console import _api
-from faultlens_collector.console._api import Caller, Console, caller, group_page, login
+from faultlens_collector.console._api import caller, group_page, login
+from faultlens_collector.console._calls import Caller, Console
 from faultlens_collector.console._search import TABS
 from faultlens_collector.console._sessions import Sessions
 from faultlens_collector.console._settings import ConsoleSettings, host_port, is_loopback

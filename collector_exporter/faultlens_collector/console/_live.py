@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.console import _models as models
-
-if TYPE_CHECKING:
-    from faultlens_collector.console._api import Caller, Console
+from faultlens_collector.console._calls import Caller, Console, rows, rpc
 
 PING_SECONDS: Final = 15.0
 #: Changed groups read back per event at most (more: the page is told to re-read).
@@ -80,8 +78,6 @@ async def event_stream(
 
 def groups_event(who: Caller, group_filter: Any, changed: Any) -> dict[str, Any]:
     """What a ``GroupsChanged`` means to a page with this filter."""
-    from faultlens_collector.console._api import rows, rpc
-
     created = list(changed.created)
     updated = list(changed.updated)
     actions = [models.audit_entry(action).model_dump() for action in changed.actions]

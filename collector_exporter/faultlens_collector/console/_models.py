@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from faultlens_collector.groups.model import primary_service
-from faultlens_collector.processor.wire import (
+from faultlens_collector.control.messages import (
     alert_json,
     halt_json,
     hook_run_json,
     operator_action_json,
 )
+from faultlens_collector.groups.model import primary_service
 from faultlens_collector.report import iso_time, trace_url
 
 

@@ -1,7 +1,7 @@
 """The processor behind the console: control-API clients per token, and the live hub.
 
 Each browser session calls the processor with its own token (the one it logged in
-with), so the console holds one :class:`~faultlens_collector.client.ControlClient`
+with), so the console holds one :class:`~faultlens_collector.control.client.ControlClient`
 (one channel) per distinct token, the most recently used few.
 
 :class:`LiveHub` follows the processor's streams — ``WatchGroups``,
@@ -27,8 +27,8 @@ from typing import Any, Final
 import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient, ControlError
 from faultlens_collector.console._settings import ConsoleSettings
+from faultlens_collector.control.client import ControlClient, ControlError
 
 _log = logging.getLogger(__name__)
 #: Seconds a control call may take.

@@ -28,11 +28,11 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions.broadcast import Broadcast
+from faultlens_collector.control.convert import operator_action_message
+from faultlens_collector.control.rpc import Streams
 from faultlens_collector.groups.model import Change
 from faultlens_collector.groups.store import OperatorAction
-from faultlens_collector.processor.engine_api import Streams
 from faultlens_collector.processor.listeners import Listener
-from faultlens_collector.processor.wire import operator_action_message
 
 DEFAULT_HEARTBEAT: Final = 15
 MAX_HEARTBEAT: Final = 300

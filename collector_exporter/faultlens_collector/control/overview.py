@@ -24,13 +24,12 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.control.convert import alert_message
+from faultlens_collector.control.groups import query_of
+from faultlens_collector.control.rpc import MAX_INT64, Streams, invalid, server_stream, unary
+from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.model import HOUR_NANOS
 from faultlens_collector.groups.store import SERIES_DIMENSIONS, GroupStore, SeriesQuery
-from faultlens_collector.processor.control import MAX_INT64, query_of, server_stream, unary
-from faultlens_collector.processor.engine_api import Streams
-from faultlens_collector.processor.triage import invalid
-from faultlens_collector.processor.watch import GroupWatch
-from faultlens_collector.processor.wire import alert_message
 
 DEFAULT_SERIES: Final = 100
 #: Longest window a series may span, in buckets.
