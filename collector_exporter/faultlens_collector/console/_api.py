@@ -42,9 +42,9 @@ from faultlens_collector.console._sessions import (
 )
 from faultlens_collector.control.client import ControlError
 from faultlens_collector.control.messages import key_items
+from faultlens_collector.control.methods import MAX_INT64
 from faultlens_collector.groups.model import HOUR_NANOS
 
-MAX_INT64: Final = (1 << 63) - 1
 _SORTS: Final = {
     "last_seen": control_pb2.SORT_KEY_LAST_SEEN,
     "first_seen": control_pb2.SORT_KEY_FIRST_SEEN,
