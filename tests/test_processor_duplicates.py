@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 from faultlens_collector.control.client import ControlClient
-from faultlens_collector.processor.occurrences import extract_logs, extract_spans
+from faultlens_collector.ingest.extract import extract_logs, extract_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from processor_support import (
     all_groups,
