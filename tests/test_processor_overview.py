@@ -261,6 +261,11 @@ def test_get_series_over_grpc(tmp_path: Path) -> None:
             control_pb2.SeriesRequest(start_unix_nano=2**64 - 1, end_unix_nano=2**64 - 1),
         )
         assert all(s.total == 0 for s in huge.series)
+        early = client.call("GetSeries", control_pb2.SeriesRequest(end_unix_nano=1))
+        assert (early.start_unix_nano, early.buckets) == (0, 1)  # a day back stops at 1970
+        with pytest.raises(ControlError) as unknown:
+            client.call("ListAlerts", control_pb2.ListAlertsRequest(kinds=["nope"]))
+        assert unknown.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_list_groups_filters_over_grpc(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ class ConsoleServer:
         config = uvicorn.Config(
             self._app,
             log_level="warning",
+            log_config=None,  # leave the process's logging as it is (uvicorn.error propagates)
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=GRACE_SECONDS,

@@ -161,14 +161,7 @@ class EngineApi:
 
     def stream_alerts(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """StreamAlerts: every alert from now on (of the kinds asked for)."""
-        kinds = frozenset(request.kinds)
-        unknown = sorted(kinds - set(ALERT_KINDS))
-        if unknown:
-            invalid(
-                context,
-                f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
-                f"{', '.join(ALERT_KINDS)}",
-            )
+        kinds = alert_kinds(request.kinds, context)
         subscription = self._engine.subscribe_alerts()
         self.streams.enter(subscription, context)
         try:
@@ -200,3 +193,17 @@ class EngineApi:
         return control_pb2.GetEffectivenessResponse(
             hooks=[effectiveness_message(reports[hook]) for hook in sorted(reports)]
         )
+
+
+def alert_kinds(values: Any, context: grpc.ServicerContext) -> frozenset[str]:
+    """The alert kinds a request names (empty: all); aborts with ``INVALID_ARGUMENT``
+    naming an unknown one."""
+    kinds = frozenset(values)
+    unknown = sorted(kinds - set(ALERT_KINDS))
+    if unknown:
+        invalid(
+            context,
+            f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
+            f"{', '.join(ALERT_KINDS)}",
+        )
+    return kinds

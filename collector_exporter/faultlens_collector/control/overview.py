@@ -24,6 +24,7 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.control.actions import alert_kinds
 from faultlens_collector.control.convert import alert_message
 from faultlens_collector.control.groups import query_of
 from faultlens_collector.control.rpc import MAX_INT64, Streams, invalid, server_stream, unary
@@ -76,10 +77,9 @@ class OverviewApi:
         end_hour = -(-end_hour // bucket_hours) * bucket_hours
         if request.start_unix_nano:
             start_hour = min(request.start_unix_nano, MAX_INT64) // HOUR_NANOS
-            start_hour -= start_hour % bucket_hours
-        else:
-            start_hour = end_hour - max(_DAY_HOURS, bucket_hours)
-            start_hour -= start_hour % bucket_hours
+        else:  # a day back, not before 1970
+            start_hour = max(end_hour - max(_DAY_HOURS, bucket_hours), 0)
+        start_hour -= start_hour % bucket_hours
         if start_hour >= end_hour:
             invalid(context, "the window ends before it starts")
         if (end_hour - start_hour) // bucket_hours > MAX_BUCKETS:
@@ -123,7 +123,7 @@ class OverviewApi:
 
     def list_alerts(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListAlerts: the newest alerts first (none without an engine)."""
-        kinds = frozenset(request.kinds)
+        kinds = alert_kinds(request.kinds, context)
         limit = request.limit or DEFAULT_ALERTS
         recent = list(self._engine.recent_alerts) if self._engine is not None else []
         alerts = [alert for alert in reversed(recent) if not kinds or alert.kind in kinds]
