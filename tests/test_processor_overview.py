@@ -156,22 +156,22 @@ def test_a_regression_is_dated(store: SQLiteGroupStore) -> None:
     assert store.count_groups(GroupQuery(regressed_since=time.time_ns() + 1)) == 0
 
 
-def test_a_version_3_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
+def test_a_version_4_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
     path = tmp_path / "v3.db"
     store = sqlite_group_store(path)
     store.apply([occurrence(A, time_unix_nano=T0)])
     store.apply([occurrence(A, time_unix_nano=T0)])
-    # Back to version 3 by hand: what an older processor left (log rows without hours).
+    # Back to version 4 by hand: what an older processor left (log rows without hours).
     connection = sqlite3.connect(path)
     connection.executescript(
         "DROP TABLE group_hours; ALTER TABLE group_log DROP COLUMN hour; "
         "ALTER TABLE group_log DROP COLUMN service; ALTER TABLE group_log DROP COLUMN added; "
         "DROP INDEX failure_groups_regressed; "
         "ALTER TABLE failure_groups DROP COLUMN regressed_at; "
-        "UPDATE faultlens_schema SET version = 3 WHERE component = 'groups';"
+        "UPDATE faultlens_schema SET version = 4 WHERE component = 'groups';"
     )
     connection.close()
-    assert len(MIGRATIONS) == 4
+    assert len(MIGRATIONS) == 5
     reopened = sqlite_group_store(path)
     try:
         assert reopened.get_group(A).count == 2  # the log folded without hours

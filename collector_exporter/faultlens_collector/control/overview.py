@@ -27,7 +27,8 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.control.actions import alert_kinds
 from faultlens_collector.control.convert import alert_message
 from faultlens_collector.control.groups import query_of
-from faultlens_collector.control.rpc import MAX_INT64, Streams, invalid, server_stream, unary
+from faultlens_collector.control.methods import MAX_INT64
+from faultlens_collector.control.rpc import Streams, invalid, server_stream, unary
 from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.model import HOUR_NANOS
 from faultlens_collector.groups.store import SERIES_DIMENSIONS, GroupStore, SeriesQuery
