@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultlens import semconv
-from faultlens.recorder import report_internal_error
-from faultlens.redact import Redactor
+from faultlens._recorder import report_internal_error
+from faultlens._redact import Redactor
 from faultlens.resilience.halts import KeyValue
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
