@@ -39,7 +39,7 @@ from faultlens_collector.causes.links import changes
 from faultlens_collector.causes.listener import RootCauseSettings
 from faultlens_collector.causes.spans import SpanTrees
 from faultlens_collector.causes.window import Decision, TraceWindow, WindowSettings
-from faultlens_collector.processor.occurrences import extract_spans
+from faultlens_collector.ingest.extract import extract_spans
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from rootcause_eval import score
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cascade_traces import Kind, Truth
 from faultlens_collector.causes.links import LinkCount, assign_roots
-from faultlens_collector.grouping.fingerprint import fingerprint_of
+from faultlens_collector.ingest.fingerprint import fingerprint_of
 
 
 def fingerprint(kind: Kind) -> str:

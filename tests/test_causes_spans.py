@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faultlens_collector.causes.linking import STATUS_ERROR, STATUS_OK
 from faultlens_collector.causes.spans import SpanTrees, add_wanted
-from faultlens_collector.processor.occurrences import extract_spans
+from faultlens_collector.ingest.extract import extract_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.processor_support import failure_attributes, key_values, trace_request

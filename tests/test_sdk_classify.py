@@ -1,4 +1,5 @@
-"""Classification into the category vocabulary and severity defaults (CONTRACT §2)."""
+"""Classification into the category vocabulary and severity defaults (docs/sdk.md,
+"Classification")."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import urllib.error
 
 import faultlens
 import pytest
-from faultlens.classify import CATEGORY_SEVERITY, Classifier
+from faultlens._classify import CATEGORY_SEVERITY, Classifier
 
 
 def _third_party(module: str, name: str, *bases: type[BaseException]) -> type[BaseException]:

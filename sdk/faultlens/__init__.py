@@ -23,21 +23,23 @@ from __future__ import annotations
 
 import re
 
-from faultlens._version import __version__
-from faultlens.asyncio_hook import install_asyncio_hook, uninstall_asyncio_hook
-from faultlens.capture import Capture, capture
-from faultlens.classify import Classification, Predicate
-from faultlens.config import Settings
-from faultlens.excepthooks import install_excepthooks, uninstall_excepthooks
-from faultlens.logcapture import (
+from faultlens._asyncio_hook import install_asyncio_hook, uninstall_asyncio_hook
+from faultlens._capture import Capture, capture
+from faultlens._classify import Classification, Predicate
+from faultlens._config import Settings
+from faultlens._excepthooks import install_excepthooks, uninstall_excepthooks
+from faultlens._logcapture import (
     FailureLogHandler,
     install_logging_capture,
     uninstall_logging_capture,
 )
-from faultlens.recorder import classifier as _classifier
-from faultlens.recorder import configure, flush, record_failure, reset
-from faultlens.recorder import redactor as _redactor
-from faultlens.redact import REDACTED
+from faultlens._recorder import classifier as _classifier
+from faultlens._recorder import configure, flush, record_failure, reset
+from faultlens._recorder import redactor as _redactor
+from faultlens._redact import REDACTED
+from faultlens._shutdown import install_signal_flush, uninstall_signal_flush
+from faultlens._spanhook import install_span_hook, uninstall_span_hook
+from faultlens._version import __version__
 from faultlens.semconv import CATEGORIES, SEVERITIES
 
 __all__ = [
@@ -58,6 +60,8 @@ __all__ = [
     "install_asyncio_hook",
     "install_excepthooks",
     "install_logging_capture",
+    "install_signal_flush",
+    "install_span_hook",
     "record_failure",
     "register_rule",
     "reset",
@@ -65,6 +69,8 @@ __all__ = [
     "uninstall_asyncio_hook",
     "uninstall_excepthooks",
     "uninstall_logging_capture",
+    "uninstall_signal_flush",
+    "uninstall_span_hook",
 ]
 
 
@@ -99,17 +105,23 @@ def add_redaction(pattern: str | re.Pattern[str], replacement: str = REDACTED) -
 
 
 def install(*, logging_capture: bool = True) -> None:
-    """Install every out-of-band hook: excepthooks, the asyncio hook and logging capture.
+    """Install every out-of-band hook: excepthooks, the asyncio hook, logging capture, and
+    the span hook that makes ``Span.record_exception`` calls of other instrumentations
+    count an exception once (:mod:`faultlens.spanhook`), and the flush before a
+    SIGTERM/SIGHUP that would kill the process without exit handlers
+    (:mod:`faultlens.shutdown`; main thread only).
 
     Logging capture honours ``FAULTLENS_CAPTURE_LOGGING``. Nothing is installed
     while faultlens is disabled.
     """
-    from faultlens.recorder import is_disabled
+    from faultlens._recorder import is_disabled
 
     if is_disabled():
         return
     install_excepthooks()
     install_asyncio_hook()
+    install_span_hook()
+    install_signal_flush()
     if logging_capture:
         install_logging_capture()
 
@@ -117,5 +129,7 @@ def install(*, logging_capture: bool = True) -> None:
 def uninstall() -> None:
     """Remove every hook :func:`install` put in place."""
     uninstall_logging_capture()
+    uninstall_span_hook()
+    uninstall_signal_flush()
     uninstall_asyncio_hook()
     uninstall_excepthooks()

@@ -34,7 +34,7 @@ from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
-from faultlens.recorder import report_internal_error
+from faultlens._recorder import report_internal_error
 from faultlens.semconv import SERVICE_NAME, SPAN_NAME
 from opentelemetry.util.types import AttributeValue
 

@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from faultlens import semconv
+from faultlens._endpoint import parse_endpoint
+from faultlens._recorder import report_internal_error
 from faultlens._version import __version__
-from faultlens.endpoint import parse_endpoint
-from faultlens.recorder import report_internal_error
 from faultlens.resilience import exponential
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -187,6 +187,17 @@ class AlertSender:
         except Exception:
             report_internal_error("actions: alert exporter shutdown")
         self._deliverer.join(timeout / 2)
+
+    def probe(self) -> tuple[bool, str]:
+        """Export an empty batch (an OTLP request with no records): whether the alert
+        target answered, and what went wrong when it did not. Sends no alert."""
+        try:
+            result = self._exporter.export([])
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        if result != LogRecordExportResult.SUCCESS:
+            return False, "the export failed (unreachable, refused or timed out)"
+        return True, "answered"
 
     def _send(self, batch: list[StoredAlert]) -> Outcome:
         """Export one batch: done when acknowledged, retried when the export failed

@@ -3,7 +3,7 @@
 An exception raised while handling another, or wrapping it, carries the other in
 its printed stack trace. :func:`chain_of` reads those *cause* types out of
 ``exception.stacktrace`` text, in the formats the grouping code reads
-(:mod:`faultlens_collector.grouping.stacktrace`):
+(:mod:`faultlens_collector.ingest.stacktrace`):
 
 * **Python**: the sections before "The above exception was the direct cause of
   the following exception:" (``raise ... from``) and before "During handling of

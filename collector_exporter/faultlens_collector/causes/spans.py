@@ -1,7 +1,7 @@
 """What root-cause linking reads from OTLP spans, read cheaply on the ingest path.
 
 * :func:`facts_of` — the facts of a span that carries failures, from the frame
-  ingest decoded anyway to read those failures (:mod:`~faultlens_collector.processor.framing`):
+  ingest decoded anyway to read those failures (:mod:`~faultlens_collector.ingest.framing`):
   trace and span ids, parent id, start and end, status code.
 * :class:`SpanTrees` — what ingest is asked for, and how much: the spans wanted, and
   the share of traces followed. Under a load beyond its budget, linking follows a
@@ -29,8 +29,8 @@ from typing import Any, Final
 from google.protobuf.message import DecodeError
 
 from faultlens_collector.causes.linking import LOGGED, FailureLike, SpanFacts, failure_event
-from faultlens_collector.processor.framing import SpanFrame
-from faultlens_collector.processor.framing import StatusFrame as _StatusFrame
+from faultlens_collector.ingest.framing import SpanFrame
+from faultlens_collector.ingest.framing import StatusFrame as _StatusFrame
 
 #: Bytes 20 to 28 of a span serialized trace id first: ``0x0a 0x10`` + 16 id bytes, then
 #: ``0x12 0x08`` + the 8 bytes of the span id.

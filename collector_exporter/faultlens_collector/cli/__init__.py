@@ -20,10 +20,14 @@ from faultlens._version import __version__
 SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.demo",
     "faultlens_collector.cli.serve",
+    "faultlens_collector.cli.console",
     "faultlens_collector.cli.failures",
     "faultlens_collector.cli.halts",
     "faultlens_collector.cli.alerts",
     "faultlens_collector.cli.audit",
+    "faultlens_collector.cli.check",
+    "faultlens_collector.cli.scan",
+    "faultlens_collector.cli.run",
 )
 
 

@@ -27,6 +27,7 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.actions.config import ALERT_KINDS
 from faultlens_collector.control.convert import (
     alert_message,
     effectiveness_message,
@@ -35,7 +36,14 @@ from faultlens_collector.control.convert import (
     hook_run_message,
 )
 from faultlens_collector.control.messages import key_of
-from faultlens_collector.control.rpc import Streams, invalid, server_stream, unary, who
+from faultlens_collector.control.rpc import (
+    MAX_REASON,
+    Streams,
+    invalid,
+    server_stream,
+    unary,
+    who,
+)
 from faultlens_collector.groups.store import GroupStore, OperatorAction
 
 DEFAULT_HEARTBEAT: Final = 15
@@ -84,7 +92,7 @@ class EngineApi:
         key = self._key(request.key, context)
         if not key:
             invalid(context, "give the key to halt (at least one attribute)")
-        reason = request.reason.strip()
+        reason = request.reason.strip()[:MAX_REASON]
         if not reason:
             invalid(context, "a halt needs a reason")
         actor, peer = who(request.actor, context)
@@ -153,7 +161,7 @@ class EngineApi:
 
     def stream_alerts(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """StreamAlerts: every alert from now on (of the kinds asked for)."""
-        kinds = frozenset(request.kinds)
+        kinds = alert_kinds(request.kinds, context)
         subscription = self._engine.subscribe_alerts()
         self.streams.enter(subscription, context)
         try:
@@ -174,6 +182,9 @@ class EngineApi:
             hook=request.hook.strip() or None,
             limit=min(request.limit or 100, _MAX_LIST),
         )
+        if request.since_unix_nano:  # newest first: the runs since then are a prefix
+            since = request.since_unix_nano / 1e9
+            records = [record for record in records if record.started_at >= since]
         return control_pb2.ListHookRunsResponse(runs=[hook_run_message(r) for r in records])
 
     def get_effectiveness(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -182,3 +193,17 @@ class EngineApi:
         return control_pb2.GetEffectivenessResponse(
             hooks=[effectiveness_message(reports[hook]) for hook in sorted(reports)]
         )
+
+
+def alert_kinds(values: Any, context: grpc.ServicerContext) -> frozenset[str]:
+    """The alert kinds a request names (empty: all); aborts with ``INVALID_ARGUMENT``
+    naming an unknown one."""
+    kinds = frozenset(values)
+    unknown = sorted(kinds - set(ALERT_KINDS))
+    if unknown:
+        invalid(
+            context,
+            f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
+            f"{', '.join(ALERT_KINDS)}",
+        )
+    return kinds

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -31,7 +32,15 @@ from faultlens_collector.actions.listener import facts_of_group
 from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.convert import operator_action_message
 from faultlens_collector.control.groups import query_of
-from faultlens_collector.control.rpc import MAX_NAME, invalid, unary, who
+from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
+from faultlens_collector.control.rpc import (
+    MAX_NAME,
+    MAX_REASON,
+    at_most,
+    invalid,
+    unary,
+    who,
+)
 from faultlens_collector.groups.model import Dismissal
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -46,16 +55,26 @@ _FINGERPRINT: Final = re.compile("[0-9a-f]{4,16}")
 _MAX_TAGS: Final = 32
 _MAX_TAG: Final = 64
 _MAX_AUDIT: Final = 10_000
+#: Most fingerprints one call names.
+MAX_FINGERPRINTS: Final = 10_000
+#: Per-group results a bulk reply lists at most.
+MAX_RESULTS: Final = 10_000
 
 
 class Triage:
     """The bulk-triage RPCs over one store and engine."""
 
     def __init__(
-        self, store: GroupStore, engine: ActionEngine, links: LinkView | None = None
+        self,
+        store: GroupStore,
+        engine: ActionEngine,
+        *,
+        on_action: Callable[[OperatorAction], None] | None = None,
+        links: LinkView | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
+        self._on_action = on_action
         self._links = links
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
@@ -79,9 +98,18 @@ class Triage:
         fingerprint is malformed, unknown or ambiguous, or when nothing narrows the
         selection and ``all`` is not set."""
         query = query_of(selection.filter, context)
+        at_most(
+            context,
+            len(selection.fingerprints),
+            MAX_FINGERPRINTS,
+            "the number of fingerprints in one call (use a filter for more)",
+        )
         named = [text.strip().lower() for text in selection.fingerprints]
         if named:
-            query = replace(query, fingerprints=self._resolve(named, context))
+            resolved = self._resolve(named, context)
+            if query.fingerprints is not None:  # the filter names groups too: both must
+                resolved = tuple(sorted(set(resolved) & set(query.fingerprints)))
+            query = replace(query, fingerprints=resolved)
         if query.selects_everything and not selection.all:
             invalid(
                 context,
@@ -138,7 +166,16 @@ class Triage:
                 action, actor, peer, {**detail, "selection": _describe(request.selection)}
             ),
         )
-        return control_pb2.BulkResponse(matched=logged.count, action_id=logged.id)
+        if self._on_action is not None:
+            self._on_action(logged)
+        reply = control_pb2.BulkResponse(matched=logged.count, action_id=logged.id)
+        if action != "fix":
+            reply.results.extend(
+                control_pb2.GroupResult(fingerprint=fingerprint, outcome="changed")
+                for fingerprint in self._store.action_fingerprints(logged.id, MAX_RESULTS)
+            )
+            reply.results_truncated = logged.count > MAX_RESULTS
+        return reply
 
     # the RPCs
     def dismiss(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -148,11 +185,18 @@ class Triage:
         if not reason:
             invalid(context, "a dismissal needs a reason")
         now = time.time_ns()
+        if request.until_unix_nano > MAX_INT64:
+            invalid(
+                context,
+                f"the dismissal's end time {request.until_unix_nano} ns is past the latest "
+                f"time faultlens stores ({LATEST_TIME})",
+            )
         if request.until_unix_nano and request.until_unix_nano <= now:
             invalid(context, "the dismissal's end time is in the past")
+        at_most(context, request.reopen_above_per_hour, MAX_INT64, "reopen_above_per_hour")
         actor, _ = who(request.actor, context)
         dismissal = Dismissal(
-            reason=reason[: MAX_NAME * 4],
+            reason=reason[:MAX_REASON],
             by=actor,
             at=now,
             until=request.until_unix_nano,
@@ -213,7 +257,8 @@ class Triage:
         return self._status(request, context, "reopen", "open")
 
     def _status(self, request: Any, context: grpc.ServicerContext, action: str, status: str) -> Any:
-        detail = {"reason": request.reason.strip()} if request.reason.strip() else {}
+        reason = request.reason.strip()[:MAX_REASON]
+        detail = {"reason": reason} if reason else {}
         reply = self._apply(request, context, action, GroupUpdate(status=status), detail)
         if status == "resolved" and not reply.dry_run and self._links is not None:
             # What happens to a resolved group next is a new story: its links as a
@@ -236,12 +281,18 @@ class Triage:
             return reply
         actor, peer = who(request.actor, context)
         requested_by = f"{actor} ({peer})" if peer else actor
-        for group in self._store.iter_groups(GroupQuery(action_id=reply.action_id)):
+        for group in self._store.iter_groups(
+            GroupQuery(action_id=reply.action_id, sort="first_seen", ascending=True)
+        ):
             outcome = self._engine.run_hook(hook, facts_of_group(group), requested_by=requested_by)
             if outcome in ("queued", "deferred"):
                 reply.queued += 1
             else:
                 reply.dropped += 1
+            if len(reply.results) < MAX_RESULTS:
+                reply.results.add(fingerprint=group.fingerprint, outcome=outcome)
+            else:
+                reply.results_truncated = True
         return reply
 
     def list_audit(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -76,13 +76,24 @@ class ControlClient:
 
     def call(self, name: str, request: Any) -> Any:
         """The unary Control RPC ``name`` (see :data:`REPLIES`) with ``request``."""
+        return self.call_method(method(name), request, REPLIES[name])
+
+    def call_method(
+        self, path: str, request: Any, reply_type: Any, *, timeout: float | None = None
+    ) -> Any:
+        """Any unary RPC on the processor's port (``/package.Service/Method``), with the
+        token; ``timeout`` defaults to the client's."""
         call = self._channel.unary_unary(
-            method(name),
+            path,
             request_serializer=type(request).SerializeToString,
-            response_deserializer=REPLIES[name].FromString,
+            response_deserializer=reply_type.FromString,
         )
         try:
-            return call(request, metadata=self._metadata, timeout=self.timeout)
+            return call(
+                request,
+                metadata=self._metadata,
+                timeout=self.timeout if timeout is None else timeout,
+            )
         except grpc.RpcError as error:
             raise self._error(error) from None
 
@@ -96,6 +107,21 @@ class ControlClient:
             response_deserializer=STREAMS[name].FromString,
         )
         return self._items(call(request, metadata=self._metadata, timeout=timeout))
+
+    def open_stream(self, name: str, request: Any, *, timeout: float | None = None) -> Any:
+        """The streaming Control RPC ``name`` as the gRPC call itself: iterate it for the
+        items (it raises ``grpc.RpcError``, see :meth:`error`), ``cancel()`` it from
+        another thread to end it."""
+        call = self._channel.unary_stream(
+            method(name),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=STREAMS[name].FromString,
+        )
+        return call(request, metadata=self._metadata, timeout=timeout)
+
+    def error(self, error: Any) -> ControlError:
+        """A ``grpc.RpcError`` of this client's calls as a one-line :class:`ControlError`."""
+        return self._error(error)
 
     def _items(self, responses: Iterator[Any]) -> Iterator[Any]:
         try:

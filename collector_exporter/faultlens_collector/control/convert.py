@@ -151,6 +151,7 @@ def to_message(group: Group, causality: Causality | None = None) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        regressed_unix_nano=group.regressed_at,
         pattern=causality.pattern,
         root_fingerprint=causality.root_fingerprint,
         caused_by=[link_message(link) for link in causality.caused_by],

@@ -19,7 +19,13 @@ from faultlens import semconv
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.convert import to_message
-from faultlens_collector.control.rpc import server_stream, unary
+from faultlens_collector.control.methods import MAX_INT64
+from faultlens_collector.control.rpc import (
+    MAX_FILTER_VALUES,
+    at_most,
+    server_stream,
+    unary,
+)
 from faultlens_collector.groups.model import STATUSES, Group
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -32,9 +38,15 @@ DEFAULT_PAGE: Final = 50
 #: Groups whose links an export reads at a time.
 _EXPORT_CHUNK: Final = 500
 MAX_PAGE: Final = 1000
-#: The largest time (Unix ns) and offset the SQLite store can hold.
-MAX_INT64: Final = (1 << 63) - 1
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
+#: Longest search text and most fingerprints a ``GroupFilter`` may carry.
+MAX_TEXT: Final = 256
+MAX_FILTER_FINGERPRINTS: Final = 10_000
+_HANDLED: Final = {
+    control_pb2.HANDLED_ANY: "",
+    control_pb2.HANDLED_SOME: "some",
+    control_pb2.HANDLED_ESCAPED: "escaped",
+}
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -76,11 +88,15 @@ class GroupsApi:
             if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
-        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
-        following = offset + len(groups)
+        if request.skip_total:  # one more row says whether there is a next page
+            groups, _ = self._store.list_groups(query, limit=limit + 1, offset=offset, count=False)
+            more, groups, total = len(groups) > limit, groups[:limit], 0
+        else:
+            groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+            more = offset + len(groups) < total
         return control_pb2.ListGroupsResponse(
             groups=self._messages(groups),
-            next_page_token=str(following) if following < total else "",
+            next_page_token=str(offset + len(groups)) if more else "",
             total=total,
         )
 
@@ -119,7 +135,16 @@ def query_of(
     filter_: Any, context: grpc.ServicerContext, sort: int = 0, ascending: bool = False
 ) -> GroupQuery:
     """A ``GroupFilter`` (with a sort) as a :class:`GroupQuery`; aborts the call with
-    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key."""
+    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key, or more than
+    :data:`~.rpc.MAX_FILTER_VALUES` values in a field. A ``since_unix_nano`` past the
+    latest time a store holds selects what was seen at that time."""
+    for field_name in ("statuses", "services", "categories", "severities", "tags"):
+        at_most(
+            context,
+            len(getattr(filter_, field_name)),
+            MAX_FILTER_VALUES,
+            f"the number of {field_name} in a filter",
+        )
     for name, values, allowed in (
         ("status", filter_.statuses, STATUSES),
         ("severity", filter_.severities, semconv.SEVERITIES),
@@ -128,10 +153,29 @@ def query_of(
         if unknown:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"unknown {name} {', '.join(unknown)}; use one of {', '.join(allowed)}",
+                f"unknown {name} {', '.join(map(repr, unknown[:5]))[:200]}; use one of "
+                f"{', '.join(allowed)}",
             )
     if sort not in SORT_KEYS:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    if filter_.handled not in _HANDLED:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown handled value {filter_.handled}")
+    if len(filter_.text) > MAX_TEXT:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"a search text is at most {MAX_TEXT} characters"
+        )
+    at_most(
+        context,
+        len(filter_.exception_types),
+        MAX_FILTER_VALUES,
+        "the number of exception_types in a filter",
+    )
+    at_most(
+        context,
+        len(filter_.fingerprints),
+        MAX_FILTER_FINGERPRINTS,
+        "the number of fingerprints in a filter",
+    )
     return GroupQuery(
         statuses=tuple(filter_.statuses),
         services=tuple(filter_.services),
@@ -141,4 +185,10 @@ def query_of(
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),
+        fingerprints=tuple(filter_.fingerprints) or None,
+        text=filter_.text,
+        exception_types=tuple(filter_.exception_types),
+        handled=_HANDLED[filter_.handled],
+        first_seen_since=min(filter_.first_seen_since_unix_nano, MAX_INT64),
+        regressed_since=min(filter_.regressed_since_unix_nano, MAX_INT64),
     )

@@ -2,11 +2,13 @@
 
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
 its client (:mod:`.client`). Service wiring is written here by hand over the
-generated messages, so no grpcio-tools version is baked in. The RPCs live by what
+generated messages, so no grpcio-tools version is baked in. Every call ends with a
+proper status, never ``UNKNOWN`` (:mod:`.serving`). The RPCs live by what
 they serve: the group reads in :mod:`.groups`, bulk triage and the operator log in
 :mod:`.bulk`, halts, streams and hook records over the action engine in
-:mod:`.actions`; records become messages in :mod:`.convert`. Every request is
-decoded inside its handler (:mod:`.decoding`), so a malformed one is
+:mod:`.actions`, what an overview needs (series, the groups watch, recent alerts) in
+:mod:`.overview` and :mod:`.watch`; records become messages in :mod:`.convert`. Every request is
+decoded inside its handler (:mod:`.serving`), so a malformed one is
 ``INVALID_ARGUMENT``.
 """
 
@@ -18,10 +20,12 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
-from faultlens_collector.control.decoding import decoding_handler
 from faultlens_collector.control.groups import GroupsApi
 from faultlens_collector.control.methods import SERVICE
+from faultlens_collector.control.overview import OverviewApi
 from faultlens_collector.control.rpc import Streams
+from faultlens_collector.control.serving import serving_handler
+from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.store import GroupStore
 
 
@@ -36,12 +40,18 @@ class ControlService:
         engine: ActionEngine | None = None,
         *,
         max_streams: int = 256,
+        watch: GroupWatch | None = None,
         links: LinkView | None = None,
     ) -> None:
         self.streams = Streams(max_streams)
+        #: Feeds ``WatchGroups``; the processor hands it every commit (it is a listener).
+        self.watch = watch or GroupWatch()
         self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, links).methods()
+        self._methods.update(OverviewApi(store, self.watch, self.streams, engine).methods())
         if engine is not None:
-            self._methods.update(Triage(store, engine, links).methods())
+            self._methods.update(
+                Triage(store, engine, on_action=self.watch.on_action, links=links).methods()
+            )
             self._methods.update(EngineApi(engine, store, self.streams).methods())
 
     def close_streams(self) -> None:
@@ -54,6 +64,6 @@ class ControlService:
         return [
             grpc.method_handlers_generic_handler(
                 SERVICE,
-                {name: decoding_handler(handler) for name, handler in self._methods.items()},
+                {name: serving_handler(name, handler) for name, handler in self._methods.items()},
             )
         ]

@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.actions.alerts import CASCADE_GROUPS
+from faultlens_collector.actions.alerting import CASCADE_GROUPS
 from faultlens_collector.actions.config import load_config
 from faultlens_collector.actions.records import AuditRecord, HaltRecord
 from faultlens_collector.actions.verification import Effectiveness
@@ -95,8 +95,14 @@ class PipelineDemoResult:
     alerts: Sequence[ReceivedAlert] = ()
 
 
-def run_pipeline_demo(timeout: float = 15.0) -> PipelineDemoResult:
-    """Run the whole loop (see the module docstring); each wait gives up after ``timeout`` s."""
+def run_pipeline_demo(
+    timeout: float = 15.0,
+    after: Callable[[PipelineDemoResult, Processor], None] | None = None,
+) -> PipelineDemoResult:
+    """Run the whole loop (see the module docstring); each wait gives up after ``timeout`` s.
+
+    ``after`` is called with the result while the processor still runs (the demo's
+    ``--console`` serves the console from there until Ctrl-C)."""
     with tempfile.TemporaryDirectory(prefix="faultlens-demo-") as scratch:
         directory = Path(scratch)
         marker = directory / "pricing-restarted"
@@ -117,7 +123,10 @@ def run_pipeline_demo(timeout: float = 15.0) -> PipelineDemoResult:
         )
         processor.start()
         try:
-            return _run(processor, receiver, marker, timeout)
+            result = _run(processor, receiver, marker, timeout)
+            if after is not None:
+                after(result, processor)
+            return result
         finally:
             processor.stop(grace=1)
             receiver.stop()

@@ -20,7 +20,10 @@ root-cause linking (``settings.root_causes``,
 :class:`~faultlens_collector.causes.listener.RootCauseListener`), which links groups
 across services and holds new groups' alerts until it knows whether they are symptoms;
 ``listeners`` add more, called after both. Alerts go to ``settings.alerts`` (or
-``[alerts] target``). ``faultlens serve`` is a thin command-line front of this class.
+``[alerts] target``). The standard ``grpc.health.v1.Health`` service reports readiness
+(:mod:`.health`); ``faultlens check`` talks to
+:mod:`faultlens_collector.control.selfcheck`, whose synthetic failures no listener
+sees. ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
-from faultlens.redact import Redactor
+from faultlens._redact import Redactor
 from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine, FailureFacts
@@ -43,14 +46,17 @@ from faultlens_collector.causes.listener import RootCauseListener, RootCauseSett
 from faultlens_collector.causes.store import LinkStore
 from faultlens_collector.causes.view import LinkView
 from faultlens_collector.channels import DEFAULT_ADDRESS
+from faultlens_collector.control.selfcheck import SelfChecks
 from faultlens_collector.control.service import ControlService
+from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
-from faultlens_collector.processor.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.forward import METHODS as OTLP_METHODS
+from faultlens_collector.ingest.forward import Forwarder, ForwardSettings
+from faultlens_collector.ingest.service import IngestService, IngestSettings
 from faultlens_collector.processor.auth import BearerTokenInterceptor
-from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
-from faultlens_collector.processor.forward import Forwarder, ForwardSettings
-from faultlens_collector.processor.ingest import IngestService, IngestSettings
+from faultlens_collector.processor.health import OPEN_METHODS, Readiness
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database
@@ -93,7 +99,8 @@ class ProcessorSettings:
     #: (``RESOURCE_EXHAUSTED``).
     max_concurrent_rpcs: int = 512
     #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
-    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
+    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see
+    #: :mod:`faultlens_collector.ingest.admission`).
     max_pending_requests: int = 256
     #: Open server streams (SDK halt guards, alert followers); each holds a thread of
     #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.
@@ -112,6 +119,8 @@ class ProcessorSettings:
     #: Where alerts go as OTLP log records (``--alerts``): ``host:port`` or ``http://…``
     #: for plaintext, ``https://…`` for TLS; overrides ``[alerts] target``.
     alerts: str | None = None
+    #: Seconds between two probes of a store that cannot commit (:mod:`.health`).
+    probe_interval: float = 2.0
     #: Root-cause linking across services (docs/root-causes.md); None: off.
     root_causes: RootCauseSettings | None = field(default_factory=RootCauseSettings)
 
@@ -148,12 +157,15 @@ class Processor:
         #: The stored links as the control API shows them.
         self.links: LinkView | None = None
         self.control: ControlService | None = None
+        self.group_watch: GroupWatch | None = None
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
         self.forwarder: Forwarder | None = None
         self.executor: CountingExecutor | None = None
         self._admission: Admission | None = None
+        self.readiness: Readiness | None = None
+        self.checks: SelfChecks | None = None
         self.port = 0
 
     @property
@@ -182,25 +194,20 @@ class Processor:
         except Exception:
             self._close_database()
             raise
-        held: dict[str, FailureFacts] = {}  # new groups' facts while their alert is held
-        try:
-            links = self.database.link_store()
-            self.links = LinkView(links, store)
-            self.root_causes = self._build_root_causes(links, engine, held)
-        except Exception as exc:
-            self._close_database()
-            raise ProcessorError(str(exc)) from exc
-        linking = [self.root_causes] if self.root_causes is not None else []
-        holds = self.root_causes.held if self.root_causes is not None else None
-        self.listeners = listeners = MultiListener(
-            [*linking, ActionListener(engine, holds=holds, held=held), *self._extra_listeners]
-        )
+        self.listeners = listeners = self._build_listeners(store, engine)
+        checks = SelfChecks(store, engine)
+        self.checks = checks
+        readiness = Readiness(store.probe, probe_interval=settings.probe_interval)
+        self.readiness = readiness
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=listeners.on_commit,
+            # A self-check's synthetic group is kept from every listener.
+            on_commit=lambda changes: listeners.on_commit(checks.intercept(changes)),
             on_latency=self.metrics.commit_duration.record,
+            on_state=readiness.store_state,
         )
+        readiness.on_recovered = self.writer.recovered
         if settings.forward is not None:
             self.forwarder = Forwarder(
                 settings.forward,
@@ -224,6 +231,7 @@ class Processor:
         engine.start()
         if self.root_causes is not None:
             self.root_causes.start()
+        readiness.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
         )
@@ -250,6 +258,30 @@ class Processor:
             raise ProcessorError(f"cannot start the action engine: {exc}") from exc
         return self.engine
 
+    def _build_listeners(self, store: GroupStore, engine: ActionEngine) -> MultiListener:
+        """Root-cause linking (holding new groups' alerts), the engine's listener, the
+        group watch and the extra listeners, in that order."""
+        assert self.database is not None
+        held: dict[str, FailureFacts] = {}  # new groups' facts while their alert is held
+        try:
+            links = self.database.link_store()
+            self.links = LinkView(links, store)
+            self.root_causes = self._build_root_causes(links, engine, held)
+        except Exception as exc:
+            self._close_database()
+            raise ProcessorError(str(exc)) from exc
+        linking = [self.root_causes] if self.root_causes is not None else []
+        holds = self.root_causes.held if self.root_causes is not None else None
+        self.group_watch = GroupWatch()
+        return MultiListener(
+            [
+                *linking,
+                ActionListener(engine, holds=holds, held=held),
+                self.group_watch,
+                *self._extra_listeners,
+            ]
+        )
+
     def _build_root_causes(
         self, links: LinkStore, engine: ActionEngine, held: dict[str, FailureFacts]
     ) -> RootCauseListener | None:
@@ -274,7 +306,11 @@ class Processor:
         engine = self.engine
         assert engine is not None
         control = ControlService(
-            self.store, engine, max_streams=settings.max_streams, links=self.links
+            self.store,
+            engine,
+            max_streams=settings.max_streams,
+            watch=self.group_watch,
+            links=self.links,
         )
         self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.
@@ -283,6 +319,7 @@ class Processor:
             interceptors.append(
                 BearerTokenInterceptor(
                     settings.token,
+                    open_methods=OPEN_METHODS,
                     on_refused=lambda method: self.metrics.refused.add(
                         1, {"reason": "unauthenticated"}
                     ),
@@ -314,7 +351,12 @@ class Processor:
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
-        server.add_generic_rpc_handlers([*ingest.handlers(), *control.handlers()])
+        assert self.checks is not None
+        server.add_generic_rpc_handlers(
+            [*ingest.handlers(), *control.handlers(), *self.checks.handlers()]
+        )
+        assert self.readiness is not None
+        self.readiness.add_to(server)
         return server
 
     def _bind(self, server: grpc.Server) -> int:
@@ -341,6 +383,8 @@ class Processor:
         do not hold the stop for the whole grace period.
         """
         self._stopping.set()
+        if self.readiness is not None:
+            self.readiness.shutdown()
         if self._maintenance is not None:
             self._maintenance.join()
             self._maintenance = None
@@ -359,14 +403,20 @@ class Processor:
         self._close_database()
 
     def _maintain(self) -> None:
-        """Lift dismissals whose end time passed, every ``maintenance_interval``."""
+        """Lift dismissals whose end time passed, forget old hourly counts and end abandoned
+        self-checks, every ``maintenance_interval``."""
         while not self._stopping.wait(self.settings.maintenance_interval):
             store = self.store
             try:
                 if store is not None:
                     store.expire_dismissals()
+                    store.prune_hours()
+                if self.checks is not None:
+                    self.checks.sweep()
             except Exception:
-                _log.exception("faultlens: could not lift expired dismissals")
+                _log.exception(
+                    "faultlens: maintenance failed (dismissals, hourly counts, self-checks)"
+                )
 
     def _close_database(self) -> None:
         """Close the stores and the database (idempotent)."""

@@ -1,9 +1,10 @@
 """Resilience primitives that never hide a failure: retry, circuit breaker, fallback,
-failure tracker with halts, and a health report — sync and asyncio, decorator and
-inline forms, state published as OpenTelemetry metrics (``faultlens.breaker.*``,
-``faultlens.retry.*``, ``faultlens.tracker.*``, ``faultlens.fallback.*``) and
-failures recorded through :func:`faultlens.record_failure` with
-``failure.source`` = ``retry`` / ``breaker`` / ``tracker``::
+failure tracker with halts, checkpoints for long jobs, and a health report — sync
+and asyncio, decorator and inline forms, state published as OpenTelemetry metrics
+(``faultlens.breaker.*``, ``faultlens.retry.*``, ``faultlens.tracker.*``,
+``faultlens.fallback.*``, ``faultlens.checkpoint.*``) and failures recorded
+through :func:`faultlens.record_failure` with ``failure.source`` = ``retry`` /
+``breaker`` / ``tracker`` / ``checkpoint``::
 
     from faultlens.resilience import CircuitBreaker, FailureTracker, fallback, retry
 
@@ -14,15 +15,20 @@ failures recorded through :func:`faultlens.record_failure` with
     def charge(order): ...
 
 :class:`RemoteHalts` follows the halts a faultlens processor holds (a fleet-wide
-kill switch) and plugs into a tracker as a halt source. See docs/resilience.md
+kill switch) and plugs into a tracker as a halt source. :class:`Checkpoint` saves
+a long job's progress so that it resumes where it stopped after a crash.
+:func:`verify_startup` checks at start-up that components have what others call on
+them and that dependencies answer (``strict=True`` refuses to start). See docs/resilience.md
 for every option, metric and environment variable.
 """
 
 from __future__ import annotations
 
+from faultlens.resilience._checkpoint import Checkpoint
 from faultlens.resilience.backoff import Backoff, constant, exponential, linear
 from faultlens.resilience.breaker import BreakerStatus, CircuitBreaker
 from faultlens.resilience.errors import (
+    CheckpointError,
     CircuitOpenError,
     HaltedError,
     RetryExhaustedError,
@@ -35,11 +41,20 @@ from faultlens.resilience.remote_halts import RemoteHalts, RemoteHaltsStatus
 from faultlens.resilience.report import ComponentHealth, HealthReport, health
 from faultlens.resilience.retry import Retry, retry
 from faultlens.resilience.settings import ResilienceDefaults, defaults
+from faultlens.resilience.startup import (
+    StartupReport,
+    StartupVerificationError,
+    Violation,
+    verify_startup,
+    verify_startup_async,
+)
 from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 
 __all__ = [
     "Backoff",
     "BreakerStatus",
+    "Checkpoint",
+    "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
     "ComponentHealth",
@@ -56,7 +71,10 @@ __all__ = [
     "ResilienceDefaults",
     "Retry",
     "RetryExhaustedError",
+    "StartupReport",
+    "StartupVerificationError",
     "TrackerStatus",
+    "Violation",
     "constant",
     "defaults",
     "exponential",
@@ -66,4 +84,6 @@ __all__ = [
     "linear",
     "permanent",
     "retry",
+    "verify_startup",
+    "verify_startup_async",
 ]
