@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
-from faultlens.resilience.halts import Halt, Key, make_key
+from faultlens.resilience._halts import Halt, Key, make_key
 
 from faultlens_collector.actions.facts import FailureFacts
 
