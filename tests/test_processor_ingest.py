@@ -141,7 +141,7 @@ def test_a_request_over_the_size_limit_is_resource_exhausted(tmp_path: Path) -> 
     small = trace_request([span(events=[failure_attributes()])])
     with running_processor(tmp_path, max_request_bytes=10_000) as processor:
         _, error = raw_call(processor.address, TRACE_EXPORT, big.SerializeToString())
-        assert error is not None, metadata
+        assert error is not None
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         # Compression does not get around the limit: it applies to the decompressed message.
         assert len(gzip.compress(big.SerializeToString())) < 10_000
@@ -151,7 +151,7 @@ def test_a_request_over_the_size_limit_is_resource_exhausted(tmp_path: Path) -> 
             big.SerializeToString(),
             compression=grpc.Compression.Gzip,
         )
-        assert error is not None, metadata
+        assert error is not None
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         _, error = raw_call(processor.address, TRACE_EXPORT, small.SerializeToString())
         assert error is None
@@ -232,7 +232,7 @@ def test_a_store_that_cannot_commit_makes_ingest_retryable_not_acknowledged(
         assert processor.store is not None
         processor.store.connection.execute("PRAGMA query_only = ON")
         _, error = raw_call(processor.address, TRACE_EXPORT, request)
-        assert error is not None, metadata
+        assert error is not None
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         assert "could not store the failures" in error.details()
         processor.store.connection.execute("PRAGMA query_only = OFF")

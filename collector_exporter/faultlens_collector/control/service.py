@@ -32,7 +32,8 @@ class ControlService:
         self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
     ) -> None:
         self.streams = Streams(max_streams)
-        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store).methods()
+        hook_runs = engine.hook_runs_by_group if engine is not None else None
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, hook_runs).methods()
         if engine is not None:
             self._methods.update(Triage(store, engine).methods())
             self._methods.update(EngineApi(engine, store, self.streams).methods())
