@@ -64,7 +64,8 @@ def _frame_types() -> Any:
     )
     # ScopeSpans / ScopeLogs: 2 the spans or log records.
     message("Scope", ("items", 2, field.TYPE_BYTES, repeated, ""))
-    # Span and Span.Event with their attributes left serialized (KeyValue bytes).
+    # Span (with its status serialized) and Span.Event, their attributes left serialized
+    # (KeyValue bytes).
     message(
         "Span",
         ("trace_id", 1, field.TYPE_BYTES, optional, ""),
@@ -73,6 +74,7 @@ def _frame_types() -> Any:
         ("end_time_unix_nano", 8, field.TYPE_FIXED64, optional, ""),
         ("attributes", 9, field.TYPE_BYTES, repeated, ""),
         ("events", 11, field.TYPE_BYTES, repeated, ""),
+        ("status", 15, field.TYPE_BYTES, optional, ""),
     )
     message(
         "Event",

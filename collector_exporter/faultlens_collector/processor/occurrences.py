@@ -4,8 +4,12 @@ A failure is an ``exception`` span event (TraceService) or a log record carrying
 ``exception.type`` or ``exception.message`` (LogsService), from any OpenTelemetry
 SDK. The ``failure.*`` attributes faultlens' SDK adds are used when present and
 valid; otherwise the processor derives them: the fingerprint from the type, the
-stack trace and the message; the category from the type's name; the severity
-``medium`` (``high`` for a failure that escaped).
+stack trace and the message; the category from the type's name; whether it was
+handled from ``exception.escaped`` (a bool, or the string ``"true"``/``"false"`` in
+any case, as the Python SDK writes it) and, for a span event, from its span's status
+(:mod:`.escaped`: a span that ended with status ERROR for this exception means it
+escaped, whatever ``exception.escaped`` says); the severity ``medium`` (``high`` for a
+failure that escaped).
 
 Only the spans and log records that carry a failure are decoded (see
 :mod:`.framing`), and only what the group store needs is copied out of them.
@@ -28,6 +32,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.categories import category_of_type
+from faultlens_collector.processor.escaped import escaped_by_status, span_error
 from faultlens_collector.processor.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
@@ -90,6 +95,8 @@ _EVENT_TIME_TAG: Final = 0x09
 _INVALID_TRACE_ID: Final = bytes(16)
 _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
+#: ``exception.escaped`` sent as text.
+_TRUTH: Final = {"true": True, "false": False}
 
 
 @dataclass(slots=True)
@@ -240,6 +247,7 @@ def _add_span_failures(
         before = len(added)
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
+        error: tuple[str, str] | _Unseen | None = _UNSEEN  # the span's ERROR status, if needed
         try:
             span = decode(raw)
             for event in span.events:
@@ -257,6 +265,13 @@ def _add_span_failures(
                 if isinstance(template, InvalidFailure):
                     invalid = [*(invalid or ()), template]
                     continue
+                if type(template) is OpenTemplate:
+                    if error is _UNSEEN:
+                        error = span_error(span.status, span.attributes, key_value)
+                    if error is not None and escaped_by_status(
+                        template[1], template[2], *error
+                    ):
+                        template = template.escaped
                 if known is None:
                     known = (
                         span.name[:MAX_NAME],
@@ -398,6 +413,17 @@ class InvalidFailure(ValueError):
 Template = tuple[str, str, str, str, str, str, "bool | None", int]
 
 
+class OpenTemplate(Template):
+    """A :data:`Template` whose ``handled`` the span may still decide: the failure has no
+    ``failure.handled`` and did not say it escaped. ``escaped`` is the same failure as
+    escaped (``handled`` False, severity ``high`` unless ``failure.severity`` gave one);
+    it applies when the event's span ended with status ERROR for this exception
+    (:func:`~.escaped.escaped_by_status`). A tuple like any template (an occurrence is
+    built from it the same way); its type is the only mark, checked once per failure."""
+
+    escaped: Template
+
+
 def failure_template(attributes: Sequence[bytes]) -> Template:
     """The failure fields of serialized attributes, fingerprint computed (cached per set).
 
@@ -426,24 +452,22 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     stacktrace = _text(fields.get(semconv.EXCEPTION_STACKTRACE), MAX_STACKTRACE)
     handled = _handled(fields)
     severity = fields.get(semconv.FAILURE_SEVERITY)
-    if severity not in semconv.SEVERITY_RANK:
+    given = severity in semconv.SEVERITY_RANK
+    if not given:
         severity = "medium" if handled is not False else "high"
     category = _text(fields.get(semconv.FAILURE_CATEGORY), MAX_NAME) or category_of_type(
         exception_type
     )
-    template = (
-        fingerprint_of(fields),
-        exception_type,
-        message,
-        stacktrace,
-        category,
-        str(severity),
-        handled,
-        _count(fields.get(semconv.FAILURE_COUNT)),
-    )
+    fingerprint = fingerprint_of(fields)
+    count = _count(fields.get(semconv.FAILURE_COUNT))
+    fixed = (fingerprint, exception_type, message, stacktrace, category)
+    result: Template = (*fixed, str(severity), handled, count)
+    if handled is not False and not isinstance(fields.get(semconv.FAILURE_HANDLED), bool):
+        result = OpenTemplate(result)
+        result.escaped = (*fixed, str(severity) if given else "high", False, count)
     if len(message) + len(stacktrace) <= _CACHED_TEMPLATE_CHARS:
-        _remember(key, template)
-    return template
+        _remember(key, result)
+    return result
 
 
 def _occurrence(
@@ -491,10 +515,15 @@ def _identified(fields: Mapping[str, Any]) -> bool:
 
 
 def _handled(attributes: Mapping[str, Any]) -> bool | None:
+    """``failure.handled``, else the negation of ``exception.escaped`` — a bool or the
+    text ``true``/``false`` in any case (the Python SDK writes ``"True"``/``"False"``) —
+    else None."""
     handled = attributes.get(semconv.FAILURE_HANDLED)
     if isinstance(handled, bool):
         return handled
     escaped = attributes.get("exception.escaped")
+    if isinstance(escaped, str):
+        escaped = _TRUTH.get(escaped.strip().lower())
     if isinstance(escaped, bool):
         return not escaped
     return None

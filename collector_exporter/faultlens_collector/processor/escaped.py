@@ -1,0 +1,105 @@
+"""Whether a failure from a plain OpenTelemetry SDK escaped: read from its span.
+
+The faultlens SDK says it in ``failure.handled``. Other SDKs send the deprecated
+``exception.escaped`` at best, and not reliably: the OpenTelemetry Python SDK writes
+it as the *string* ``"False"`` even for an exception that left
+``start_as_current_span`` (``use_span`` calls ``record_exception`` without
+``escaped=True``). The current semantic conventions say what to look at instead: an
+exception is recorded on a span "if and only if it remains unhandled when the span ends
+and causes the span status to be set to ERROR", with ``error.type`` naming it. So an
+``exception`` event escaped when its span ended with status ERROR and
+
+* the span's ``error.type`` names the event's ``exception.type`` (the same name, or one
+  is the other's last dotted components: ``ValueError`` and ``builtins.ValueError``;
+  ``$`` and ``+`` of nested Java and .NET classes count as dots), or
+* the span has no ``error.type`` and the status description is empty, names the type
+  (``ValueError``, ``app.PaymentDeclined``) or starts with its last component and a
+  colon (``ValueError: bad amount``, what the Python SDK writes), or is the exception's
+  message (``span.setStatus(ERROR, e.getMessage())``).
+
+Anything else — an ERROR span whose ``error.type`` is another type or an HTTP status
+code (``500``), a description about something else, a span without status ERROR —
+leaves the event as it was (``exception.escaped`` when sent, else unknown).
+:func:`span_error` reads what this needs from a serialized span;
+:func:`escaped_by_status` decides. Both are pure and cheap: they run only for failures
+without ``failure.handled`` on spans that ended with status ERROR.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+#: ``KeyValue.key`` (field 1) = "error.type", as encoded on the wire.
+_ERROR_TYPE_KEY: Final = b"\x0a\x0aerror.type"
+_ERROR: Final = Status.STATUS_CODE_ERROR
+#: Separators of nested type names that count as dots.
+_NESTING: Final = re.compile(r"[$+]")
+
+
+def span_error(
+    status: bytes, attributes: Iterable[bytes], key_value: Any
+) -> tuple[str, str] | None:
+    """``(error.type, status description)`` of a span that ended with status ERROR, from
+    its serialized ``status`` and ``attributes`` (``error.type`` empty when the span has
+    none that is a string); None for any other status, or one that does not decode.
+    ``key_value`` decodes one serialized ``KeyValue`` into ``(key, value)``."""
+    if not status:
+        return None
+    try:
+        decoded = Status.FromString(status)
+    except DecodeError:
+        return None
+    if decoded.code != _ERROR:
+        return None
+    error_type = ""
+    for raw in attributes:
+        if raw.startswith(_ERROR_TYPE_KEY):
+            try:
+                key, value = key_value(raw)
+            except DecodeError:
+                break
+            if key == "error.type" and isinstance(value, str):
+                error_type = value
+                break
+    return error_type, decoded.message
+
+
+def escaped_by_status(
+    exception_type: str, message: str, error_type: str, description: str
+) -> bool:
+    """Whether an exception (its type and message) escaped a span that ended with status
+    ERROR, ``error_type`` and ``description`` (see the module docstring)."""
+    if error_type:
+        return same_type(error_type, exception_type)
+    if not description:
+        return True
+    if not exception_type:
+        return bool(message) and description == message
+    short = last_component(exception_type)
+    return (
+        same_type(description, exception_type)
+        or description.startswith((f"{short}:", f"{exception_type}:"))
+        or (bool(message) and description == message)
+    )
+
+
+def same_type(one: str, other: str) -> bool:
+    """Whether two type names name the same type: equal, or one is the other's last
+    dotted components (``$`` and ``+`` count as dots)."""
+    one, other = _NESTING.sub(".", one.strip()), _NESTING.sub(".", other.strip())
+    if not one or not other:
+        return False
+    if one == other:
+        return True
+    shorter, longer = sorted((one, other), key=len)
+    return longer.endswith(f".{shorter}")
+
+
+def last_component(type_name: str) -> str:
+    """``PaymentDeclined`` of ``app.errors.PaymentDeclined`` (``$``/``+`` nesting too)."""
+    return _NESTING.sub(".", type_name).rsplit(".", 1)[-1]
