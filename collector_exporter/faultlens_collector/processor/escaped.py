@@ -69,9 +69,7 @@ def span_error(
     return error_type, decoded.message
 
 
-def escaped_by_status(
-    exception_type: str, message: str, error_type: str, description: str
-) -> bool:
+def escaped_by_status(exception_type: str, message: str, error_type: str, description: str) -> bool:
     """Whether an exception (its type and message) escaped a span that ended with status
     ERROR, ``error_type`` and ``description`` (see the module docstring)."""
     if error_type:
