@@ -1,4 +1,4 @@
-"""Names that faultlens puts on the wire (CONTRACT §2).
+"""Names that faultlens puts on the wire (docs/sdk.md, "What goes on the wire").
 
 These are the attribute keys, event names and closed vocabularies shared by the
 SDK (which writes them) and the processor (which reads them). Keep them in one

@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics of the resilience layer (CONTRACT §5).
+"""OpenTelemetry metrics of the resilience layer (docs/resilience.md, "Metrics").
 
 Nothing here runs on the success path of a protected call. Breakers, retry
 policies, trackers and fallbacks keep plain counts (:class:`Tally`, an atomic

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from faultlens_collector.processor import occurrences as extract
-from faultlens_collector.processor.escaped import escaped_by_status, same_type
+from faultlens_collector.ingest import extract
+from faultlens_collector.ingest.escaped import escaped_by_status, same_type
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tests.processor_support import logs_request, span, trace_request
