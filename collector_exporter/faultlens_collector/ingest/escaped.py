@@ -21,8 +21,11 @@ Anything else — an ERROR span whose ``error.type`` is another type or an HTTP 
 code (``500``), a description about something else, a span without status ERROR —
 leaves the event as it was (``exception.escaped`` when sent, else unknown).
 :func:`span_error` reads what this needs from a serialized span;
-:func:`escaped_by_status` decides. Both are pure and cheap: they run only for failures
-without ``failure.handled`` on spans that ended with status ERROR.
+:func:`escaped_by_status` decides. They run for each failure without
+``failure.handled`` (plain OpenTelemetry), so both remember their recent answers
+(bounded): a repeated status is not decoded again, a repeated question not answered
+again, and ``error.type`` is looked for in the span's attributes only when the span's
+bytes hold that key.
 """
 
 from __future__ import annotations
@@ -39,24 +42,37 @@ _ERROR_TYPE_KEY: Final = b"\x0a\x0aerror.type"
 _ERROR: Final = Status.STATUS_CODE_ERROR
 #: Separators of nested type names that count as dots.
 _NESTING: Final = re.compile(r"[$+]")
+#: Answers remembered per cache (a full cache is emptied).
+_REMEMBERED: Final = 4096
+#: Not remembered yet (None is an answer: "not ERROR").
+_UNKNOWN: Final = "\x00unknown"
+#: Serialized status -> its description when its code is ERROR, else None.
+_DESCRIPTIONS: dict[bytes, str | None] = {}
+#: (exception type, message, error.type, description) -> escaped.
+_VERDICTS: dict[tuple[str, str, str, str], bool] = {}
 
 
 def span_error(
-    status: bytes, attributes: Iterable[bytes], key_value: Any
+    status: bytes, span: bytes, attributes: Iterable[bytes], key_value: Any
 ) -> tuple[str, str] | None:
     """``(error.type, status description)`` of a span that ended with status ERROR, from
-    its serialized ``status`` and ``attributes`` (``error.type`` empty when the span has
-    none that is a string); None for any other status, or one that does not decode.
-    ``key_value`` decodes one serialized ``KeyValue`` into ``(key, value)``."""
+    its serialized ``status``, the serialized ``span`` and its serialized ``attributes``
+    (``error.type`` empty when the span has none that is a string); None for any other
+    status, or one that does not decode. ``key_value`` decodes one serialized
+    ``KeyValue`` into ``(key, value)``."""
     if not status:
         return None
-    try:
-        decoded = Status.FromString(status)
-    except DecodeError:
-        return None
-    if decoded.code != _ERROR:
+    description = _DESCRIPTIONS.get(status, _UNKNOWN)
+    if description is _UNKNOWN:
+        description = _error_description(status)
+        if len(_DESCRIPTIONS) >= _REMEMBERED:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[status] = description
+    if description is None:
         return None
     error_type = ""
+    if _ERROR_TYPE_KEY not in span:  # the usual case: no attribute to look for
+        return error_type, description
     for raw in attributes:
         if raw.startswith(_ERROR_TYPE_KEY):
             try:
@@ -66,12 +82,32 @@ def span_error(
             if key == "error.type" and isinstance(value, str):
                 error_type = value
                 break
-    return error_type, decoded.message
+    return error_type, description
+
+
+def _error_description(status: bytes) -> str | None:
+    """The description of a serialized ``Status`` whose code is ERROR, else None."""
+    try:
+        decoded = Status.FromString(status)
+    except DecodeError:
+        return None
+    return decoded.message if decoded.code == _ERROR else None
 
 
 def escaped_by_status(exception_type: str, message: str, error_type: str, description: str) -> bool:
     """Whether an exception (its type and message) escaped a span that ended with status
     ERROR, ``error_type`` and ``description`` (see the module docstring)."""
+    question = (exception_type, message, error_type, description)
+    verdict = _VERDICTS.get(question)
+    if verdict is None:
+        verdict = _escaped(*question)
+        if len(_VERDICTS) >= _REMEMBERED:
+            _VERDICTS.clear()
+        _VERDICTS[question] = verdict
+    return verdict
+
+
+def _escaped(exception_type: str, message: str, error_type: str, description: str) -> bool:
     if error_type:
         return same_type(error_type, exception_type)
     if not description:
@@ -80,8 +116,8 @@ def escaped_by_status(exception_type: str, message: str, error_type: str, descri
         return bool(message) and description == message
     short = last_component(exception_type)
     return (
-        same_type(description, exception_type)
-        or description.startswith((f"{short}:", f"{exception_type}:"))
+        description.startswith((f"{short}:", f"{exception_type}:"))
+        or same_type(description, exception_type)
         or (bool(message) and description == message)
     )
 
@@ -89,7 +125,7 @@ def escaped_by_status(exception_type: str, message: str, error_type: str, descri
 def same_type(one: str, other: str) -> bool:
     """Whether two type names name the same type: equal, or one is the other's last
     dotted components (``$`` and ``+`` count as dots)."""
-    one, other = _NESTING.sub(".", one.strip()), _NESTING.sub(".", other.strip())
+    one, other = _dotted(one.strip()), _dotted(other.strip())
     if not one or not other:
         return False
     if one == other:
@@ -100,4 +136,8 @@ def same_type(one: str, other: str) -> bool:
 
 def last_component(type_name: str) -> str:
     """``PaymentDeclined`` of ``app.errors.PaymentDeclined`` (``$``/``+`` nesting too)."""
-    return _NESTING.sub(".", type_name).rsplit(".", 1)[-1]
+    return _dotted(type_name).rsplit(".", 1)[-1]
+
+
+def _dotted(type_name: str) -> str:
+    return _NESTING.sub(".", type_name) if "$" in type_name or "+" in type_name else type_name

@@ -271,7 +271,7 @@ def _add_span_failures(
                     continue
                 if type(template) is OpenTemplate:
                     if error is _UNSEEN:
-                        error = span_error(span.status, span.attributes, key_value)
+                        error = span_error(span.status, raw, span.attributes, key_value)
                     if error is not None and escaped_by_status(template[1], template[2], *error):
                         template = template.escaped
                 if known is None:
