@@ -106,8 +106,11 @@ ERROR = Status.STATUS_CODE_ERROR
         (ERROR, "PaymentDeclinedLater: x", {}, True),
         (ERROR, "", {"error.type": PY_TYPE}, False),
         (ERROR, "", {"error.type": "PaymentDeclined"}, False),
-        (ERROR, f"PaymentDeclined: {MESSAGE}", {"error.type": "500"}, True),
+        (ERROR, f"PaymentDeclined: {MESSAGE}", {"error.type": "500"}, False),
+        (ERROR, "Internal Server Error", {"error.type": "500"}, True),
+        (ERROR, "", {"error.type": "500"}, True),
         (ERROR, "", {"error.type": "app.errors.Other"}, True),
+        (ERROR, MESSAGE, {"error.type": "Error"}, False),  # Node: err.name vs err.code
         (Status.STATUS_CODE_OK, f"PaymentDeclined: {MESSAGE}", {}, True),
         (Status.STATUS_CODE_UNSET, "", {"error.type": PY_TYPE}, True),
     ],

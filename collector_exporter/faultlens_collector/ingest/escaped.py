@@ -12,14 +12,17 @@ and causes the span status to be set to ERROR", with ``error.type`` naming it. S
 * the span's ``error.type`` names the event's ``exception.type`` (the same name, or one
   is the other's last dotted components: ``ValueError`` and ``builtins.ValueError``;
   ``$`` and ``+`` of nested Java and .NET classes count as dots), or
-* the span has no ``error.type`` and the status description is empty, names the type
-  (``ValueError``, ``app.PaymentDeclined``) or starts with its last component and a
-  colon (``ValueError: bad amount``, what the Python SDK writes), or is the exception's
-  message (``span.setStatus(ERROR, e.getMessage())``).
+* the status description names the exception: its type (``ValueError``,
+  ``app.PaymentDeclined``), its type's last component and a colon first
+  (``ValueError: bad amount``, what the Python SDK writes), or its message
+  (``span.setStatus(ERROR, e.getMessage())``, what Node's instrumentations write, whose
+  ``error.type`` is ``err.name`` while ``exception.type`` may be ``err.code``), or
+* the span has neither ``error.type`` nor a description: a bare ERROR (the Java agent's
+  ``@WithSpan``), which the exceptions recorded on it caused.
 
 Anything else — an ERROR span whose ``error.type`` is another type or an HTTP status
-code (``500``), a description about something else, a span without status ERROR —
-leaves the event as it was (``exception.escaped`` when sent, else unknown).
+code (``500``) and whose description is about something else, a span without status
+ERROR — leaves the event as it was (``exception.escaped`` when sent, else unknown).
 :func:`span_error` reads what this needs from a serialized span;
 :func:`escaped_by_status` decides. They run for each failure without
 ``failure.handled`` (plain OpenTelemetry), so both remember their recent answers
@@ -108,17 +111,17 @@ def escaped_by_status(exception_type: str, message: str, error_type: str, descri
 
 
 def _escaped(exception_type: str, message: str, error_type: str, description: str) -> bool:
-    if error_type:
-        return same_type(error_type, exception_type)
+    if error_type and same_type(error_type, exception_type):
+        return True
     if not description:
+        return not error_type  # a bare ERROR: the exception recorded on it ended the span
+    if bool(message) and description == message:
         return True
     if not exception_type:
-        return bool(message) and description == message
+        return False
     short = last_component(exception_type)
-    return (
-        description.startswith((f"{short}:", f"{exception_type}:"))
-        or same_type(description, exception_type)
-        or (bool(message) and description == message)
+    return description.startswith((f"{short}:", f"{exception_type}:")) or same_type(
+        description, exception_type
     )
 
 
