@@ -14,6 +14,17 @@ failure that escaped).
 Only the spans and log records that carry a failure are decoded (see
 :mod:`.framing`), and only what the group store needs is copied out of them.
 Oversized strings are truncated, never rejected.
+
+**Values that cannot be read.** The processor reads scalars (and arrays of them);
+a value nested past the protobuf parser's limit (100 messages, counted from the
+attribute: an ``AnyValue`` kvlist up to 33 levels deep, an array up to 49), or one
+whose inside does not decode, is not read: the failure is kept without it, and the
+reply's ``partial_success`` says how many values were skipped (a warning: its
+rejected count stays 0). That holds for the values of a failure's own attributes,
+its span's attributes, its resource's attributes and a log record's body — so a
+failure whose ``exception.type`` and ``exception.message`` are both unreadable is
+rejected (it has neither). Only bytes that are not even a ``KeyValue`` (a key that is
+not UTF-8, a length that lies) reject the span or record.
 """
 
 from __future__ import annotations
@@ -26,8 +37,7 @@ from typing import Any, Final
 
 from faultlens import semconv
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.ingest.categories import category_of_type
@@ -37,7 +47,9 @@ from faultlens_collector.ingest.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
     EventFrame,
+    KeyValueFrame,
     LogRecordFrame,
+    ResourceFrame,
     SpanFrame,
     candidates,
     exception_span_indexes,
@@ -88,6 +100,12 @@ class _Unseen(enum.Enum):
     TOKEN = 0
 
 
+class _Unreadable(enum.Enum):
+    """A value that could not be read (None is one: "not a scalar")."""
+
+    VALUE = 0
+
+
 _UNSEEN: Final = _Unseen.TOKEN
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
 _EVENT_TIME_TAG: Final = 0x09
@@ -97,6 +115,13 @@ _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 #: ``exception.escaped`` sent as text.
 _TRUTH: Final = {"true": True, "false": False}
+#: A serialized ``KeyValue`` or ``AnyValue`` shorter than this cannot nest past the parser's
+#: limit (the shortest that does is about 240 bytes: tests/test_ingest_unreadable.py).
+MIN_TOO_DEEP_BYTES: Final = 192
+#: The value of an attribute that could not be read (:func:`readable_key_value`).
+UNREADABLE: Final = _Unreadable.VALUE
+#: ``KeyValue.key`` (field 1) = "service.name", as encoded on the wire.
+_SERVICE_NAME_KEY: Final = b"\x0a\x0cservice.name"
 
 
 @dataclass(slots=True)
@@ -107,6 +132,8 @@ class Extraction:
     items: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: Values not read (nested past the parser's limit, or undecodable inside).
+    skipped: int = 0
 
     def reject(self, reason: str) -> None:
         """Count one rejected item (span or log record) and remember why (first few reasons)."""
@@ -116,8 +143,15 @@ class Extraction:
 
     @property
     def message(self) -> str:
-        """The ``partial_success`` error message: the distinct reasons, ``; ``-joined."""
-        return "; ".join(self.reasons)
+        """The ``partial_success`` error message: the distinct reasons, ``; ``-joined, and
+        how many values were not read."""
+        notes = list(self.reasons)
+        if self.skipped:
+            notes.append(
+                f"{self.skipped} value{'s' if self.skipped > 1 else ''} not read (nested "
+                "deeper than 100 messages, or not decodable inside); their failures are kept"
+            )
+        return "; ".join(notes)
 
 
 def any_value(value: Any) -> Any:
@@ -147,12 +181,27 @@ def attributes_of(key_values: Iterable[Any], limit: int = MAX_ATTRIBUTES) -> dic
     return result
 
 
-def resource_service(resource: Any) -> str:
-    """``service.name`` of an OTLP resource, or ``unknown_service`` as the SDKs default to."""
-    for item in resource.attributes:
-        if item.key == "service.name":
-            return _text(item.value.string_value, MAX_NAME) or "unknown_service"
-    return "unknown_service"
+def resource_service(resource: bytes, found: Extraction | None = None) -> str:
+    """``service.name`` of a serialized OTLP resource, or ``unknown_service`` as the SDKs
+    default to. Its other attributes are not read, only checked for values past the
+    parser's limit (counted in ``found``). Raises ``DecodeError`` when the resource's
+    frame or an attribute's key does not decode."""
+    service = ""
+    for raw in ResourceFrame.FromString(resource).attributes:
+        if not service and raw.startswith(_SERVICE_NAME_KEY):
+            key, value = readable_key_value(raw)
+            if value is UNREADABLE:
+                _skip(found)
+            elif key == "service.name":
+                service = _text(value, MAX_NAME)
+        elif len(raw) >= MIN_TOO_DEEP_BYTES and readable_key_value(raw)[1] is UNREADABLE:
+            _skip(found)
+    return service or "unknown_service"
+
+
+def _skip(found: Extraction | None) -> None:
+    if found is not None:
+        found.skipped += 1
 
 
 def key_value(raw: bytes) -> tuple[str, Any]:
@@ -174,17 +223,59 @@ def key_value(raw: bytes) -> tuple[str, Any]:
     return decoded
 
 
-def failure_fields(attributes: Iterable[bytes]) -> dict[str, Any]:
-    """The scalar ``exception.*`` and ``failure.*`` attributes among serialized ``KeyValue``s.
+def readable_key_value(raw: bytes) -> tuple[str, Any]:
+    """:func:`key_value`, or ``(key, UNREADABLE)`` for a ``KeyValue`` whose value cannot be
+    read (nested past the parser's limit, or undecodable inside). Raises ``DecodeError``
+    when even the key and the value's framing do not decode."""
+    try:
+        return key_value(raw)
+    except DecodeError:
+        # The key and framing decode (or this raises): only the value does not.
+        return KeyValueFrame.FromString(raw).key, UNREADABLE
 
-    Raises ``DecodeError`` when one of them does not decode.
+
+def unreadable_values(attributes: Sequence[bytes]) -> int:
+    """How many serialized ``KeyValue``s have a value that cannot be read (see
+    :func:`readable_key_value`; ones that do not decode at all count too). Only long
+    ones can be: the usual attribute list costs one pass over the lengths."""
+    if not attributes or max(map(len, attributes)) < MIN_TOO_DEEP_BYTES:
+        return 0
+    unreadable = 0
+    for raw in attributes:
+        if len(raw) >= MIN_TOO_DEEP_BYTES:
+            try:
+                key_value(raw)
+            except DecodeError:
+                unreadable += 1
+    return unreadable
+
+
+def readable_value(raw: bytes) -> bool:
+    """Whether a serialized ``AnyValue`` (a log body) decodes."""
+    if len(raw) < MIN_TOO_DEEP_BYTES:
+        return True
+    try:
+        AnyValue.FromString(raw)
+    except DecodeError:
+        return False
+    return True
+
+
+def failure_fields(attributes: Iterable[bytes]) -> tuple[dict[str, Any], list[str]]:
+    """The scalar ``exception.*`` and ``failure.*`` attributes among serialized
+    ``KeyValue``s, and the keys of the values that could not be read (left out).
+
+    Raises ``DecodeError`` when an attribute's key or framing does not decode.
     """
     result: dict[str, Any] = {}
+    unreadable: list[str] = []
     for raw in attributes:
-        key, value = key_value(raw)
-        if key in _FAILURE_KEYS and value is not None and not isinstance(value, tuple):
+        key, value = readable_key_value(raw)
+        if value is UNREADABLE:
+            unreadable.append(key)
+        elif key in _FAILURE_KEYS and value is not None and not isinstance(value, tuple):
             result[key] = value
-    return result
+    return result, unreadable
 
 
 def attributes_of_serialized(
@@ -220,7 +311,7 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     now = time.time_ns()
     frame = parse_frames(body)
     indexes = exception_span_indexes(body)
-    for number, (service, items) in enumerate(scopes(frame)):
+    for number, (service, items) in enumerate(scopes(frame, found)):
         found.items += len(items)
         spans = (
             candidates(items, SPAN_MARKERS)
@@ -247,8 +338,8 @@ def _add_span_failures(
         before = len(added)
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
-        error: tuple[str, str] | _Unseen | None = _UNSEEN  # the span's ERROR status, if needed
-        failures = 0
+        status: _SpanStatus | None = None  # read from the span once, if a failure needs it
+        failures = skipped = 0
         try:
             span = decode(raw)
             for event in span.events:
@@ -267,13 +358,12 @@ def _add_span_failures(
                     invalid = [*(invalid or ()), template]
                     continue
                 failures += 1
+                if type(template) is AnnotatedTemplate:
+                    skipped += template.skipped
+                    status = status or _SpanStatus(span, raw)
+                    template = status.decide(template)
                 if not template[7]:  # failure.count 0: refers to one counted elsewhere
                     continue
-                if type(template) is OpenTemplate:
-                    if error is _UNSEEN:
-                        error = span_error(span.status, raw, span.attributes, key_value)
-                    if error is not None and escaped_by_status(template[1], template[2], *error):
-                        template = template.escaped
                 if known is None:
                     known = (
                         span.name[:MAX_NAME],
@@ -303,8 +393,35 @@ def _add_span_failures(
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
+        if failures:  # the values of a span with failures: its own attributes' and theirs
+            found.skipped += skipped + unreadable_values(span.attributes)
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+
+
+class _SpanStatus:
+    """A span's ERROR status and ``error.type``, read once when a failure on it needs them."""
+
+    __slots__ = ("_error", "_raw", "_span")
+
+    def __init__(self, span: Any, raw: bytes) -> None:
+        self._span = span
+        self._raw = raw
+        self._error: tuple[str, str] | _Unseen | None = _UNSEEN
+
+    def decide(self, template: AnnotatedTemplate) -> Template:
+        """``template.escaped`` when the span ended with status ERROR for this exception
+        (:func:`~.escaped.escaped_by_status`), else ``template``."""
+        escaped = template.escaped
+        if escaped is None:
+            return template
+        if self._error is _UNSEEN:
+            span = self._span
+            self._error = span_error(span.status, self._raw, span.attributes, key_value)
+        error = self._error
+        if error is not None and escaped_by_status(template[1], template[2], *error):
+            return escaped
+        return template
 
 
 def _merge_duplicates(added: list[Occurrence], start: int, events: Sequence[bytes]) -> None:
@@ -421,7 +538,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body), found):
         found.items += len(items)
         for raw in candidates(items, LOG_MARKERS):
             try:
@@ -434,6 +551,10 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 if exc.has_exception_keys:
                     found.reject(f"log record {exc}")
                 continue
+            if type(template) is AnnotatedTemplate:
+                found.skipped += template.skipped
+            if not readable_value(record.body):
+                found.skipped += 1
             if not template[7]:  # failure.count 0: refers to one counted elsewhere
                 continue
             found.occurrences.append(
@@ -452,10 +573,11 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     return found
 
 
-def scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
-    """``(service.name, serialized items)`` per scope of a request frame."""
+def scopes(frame: Any, found: Extraction | None = None) -> Iterator[tuple[str, Sequence[bytes]]]:
+    """``(service.name, serialized items)`` per scope of a request frame (resource values
+    that cannot be read counted in ``found``)."""
     for entry in frame.resources:
-        service = resource_service(Resource.FromString(entry.resource))
+        service = resource_service(entry.resource, found)
         for scope in entry.scopes:
             yield service, scope.items
 
@@ -473,15 +595,20 @@ class InvalidFailure(ValueError):
 Template = tuple[str, str, str, str, str, str, "bool | None", int]
 
 
-class OpenTemplate(Template):
-    """A :data:`Template` whose ``handled`` the span may still decide: the failure has no
-    ``failure.handled`` and did not say it escaped. ``escaped`` is the same failure as
-    escaped (``handled`` False, severity ``high`` unless ``failure.severity`` gave one);
-    it applies when the event's span ended with status ERROR for this exception
-    (:func:`~.escaped.escaped_by_status`). A tuple like any template (an occurrence is
-    built from it the same way); its type is the only mark, checked once per failure."""
+class AnnotatedTemplate(Template):
+    """A :data:`Template` that says more than its fields; a tuple like any template (an
+    occurrence is built from it the same way), its type the only mark, checked once per
+    failure.
 
-    escaped: Template
+    ``escaped`` — set when the span may still decide ``handled``: the failure has no
+    ``failure.handled`` and did not say it escaped. It is the same failure as escaped
+    (``handled`` False, severity ``high`` unless ``failure.severity`` gave one), and
+    applies when the event's span ended with status ERROR for this exception
+    (:func:`~.escaped.escaped_by_status`). ``skipped`` — values of the failure's
+    attributes that could not be read (see the module docstring)."""
+
+    escaped: Template | None
+    skipped: int
 
 
 def failure_template(attributes: Sequence[bytes]) -> Template:
@@ -499,13 +626,15 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     if isinstance(template, tuple):
         return template
     try:
-        fields = failure_fields(key)
+        fields, unreadable = failure_fields(key)
     except DecodeError:
         raise InvalidFailure("attributes do not decode") from None
     if not _identified(fields):
+        unread = [key for key in unreadable if key in _EXCEPTION_KEYS]
         raise InvalidFailure(
-            "without exception.type or exception.message",
-            has_exception_keys=any(name in _EXCEPTION_KEYS for name in fields),
+            "without exception.type or exception.message"
+            + (f" that can be read ({', '.join(unread)} not read)" if unread else ""),
+            has_exception_keys=bool(unread) or any(name in _EXCEPTION_KEYS for name in fields),
         )
     exception_type = _text(fields.get(semconv.EXCEPTION_TYPE), MAX_NAME)
     message = _text(fields.get(semconv.EXCEPTION_MESSAGE), MAX_MESSAGE)
@@ -522,9 +651,13 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     count = _count(fields.get(semconv.FAILURE_COUNT))
     fixed = (fingerprint, exception_type, message, stacktrace, category)
     result: Template = (*fixed, str(severity), handled, count)
-    if handled is not False and not isinstance(fields.get(semconv.FAILURE_HANDLED), bool):
-        result = OpenTemplate(result)
-        result.escaped = (*fixed, str(severity) if given else "high", False, count)
+    derivable = handled is not False and not isinstance(fields.get(semconv.FAILURE_HANDLED), bool)
+    if derivable or unreadable:
+        result = AnnotatedTemplate(result)
+        result.escaped = (
+            (*fixed, str(severity) if given else "high", False, count) if derivable else None
+        )
+        result.skipped = len(unreadable)
     if len(message) + len(stacktrace) <= _CACHED_TEMPLATE_CHARS:
         _remember(key, result)
     return result
