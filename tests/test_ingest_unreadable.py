@@ -1,7 +1,8 @@
-"""Values nested past the protobuf parser's limit: not read, their failures kept, the reply's
-``partial_success`` a warning — as docs/reliability.md (Limits) says, for every place a
-failure's values come from: its own attributes, its span's, its resource's, a log record's
-attributes and body."""
+"""Values nested past the protobuf parser's limit, as docs/reliability.md (Limits) says: the
+failure is kept wherever the value is; a value faultlens reads (the failure's own attributes,
+the resource's ``service.name``, the span's attributes when rules ask for them) is skipped
+with a ``partial_success`` warning; one it never reads (other resource attributes, a log
+body, span attributes otherwise) is passed on without a word."""
 
 from __future__ import annotations
 
@@ -60,27 +61,14 @@ def test_the_documented_depths_are_the_parsers() -> None:
     assert (deepest_readable("kvlist"), deepest_readable("array")) == tuple(
         map(int, documented.groups())
     )
-    assert "its failure is kept" in row
+    assert "is kept whatever is nested in it" in row
     assert "warning" in row
 
 
-def test_nothing_shorter_than_the_threshold_can_nest_too_deep() -> None:
-    """Only values of at least MIN_TOO_DEEP_BYTES are decoded to look for deep nesting."""
-    for kind in ("kvlist", "array"):
-        too_deep = nested(deepest_readable(kind) + 1, kind)
-        as_attribute = wire.field_bytes(2, too_deep)
-        with pytest.raises(DecodeError):
-            KeyValue.FromString(as_attribute)
-        assert len(as_attribute) >= extract.MIN_TOO_DEEP_BYTES
-        # A log body is an AnyValue: a level more may be read, and it is as long.
-        body = nested(deepest_readable(kind, body=True) + 1, kind)
-        with pytest.raises(DecodeError):
-            AnyValue.FromString(body)
-        assert len(body) >= extract.MIN_TOO_DEEP_BYTES
-
-
 # Requests with one failure and one value of the given depth in the given place.
-def _span_request(event: list[bytes], span: list[bytes], resource: list[bytes]) -> bytes:
+def _span_request(
+    event: list[bytes], span: list[bytes], resource: list[bytes], *, service: bool = True
+) -> bytes:
     made = (
         wire.field_bytes(1, bytes(range(1, 17)))
         + wire.field_bytes(2, bytes(range(1, 9)))
@@ -88,7 +76,8 @@ def _span_request(event: list[bytes], span: list[bytes], resource: list[bytes]) 
         + b"".join(wire.field_bytes(9, item) for item in span)
         + wire.field_bytes(11, wire.exception_event(event))
     )
-    attributes = [wire.key_value(b"service.name", wire.any_string(b"deep")), *resource]
+    named = [wire.key_value(b"service.name", wire.any_string(b"deep"))] if service else []
+    attributes = [*named, *resource]
     resource_bytes = b"".join(wire.field_bytes(1, item) for item in attributes)
     scope = wire.field_bytes(2, wire.field_bytes(2, made))
     return wire.field_bytes(1, wire.field_bytes(1, resource_bytes) + scope)
@@ -108,21 +97,40 @@ def _attribute(value: bytes) -> bytes:
     return wire.key_value(b"deep", value)
 
 
-PLACES: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+WARNING = (
+    "1 value not read (nested deeper than 100 messages, or not decodable inside); "
+    "their failures are kept"
+)
+#: Where the value is: (OTLP method, the request, whether faultlens reads it: a warning).
+PLACES: dict[str, tuple[str, Callable[[bytes], bytes], bool]] = {
     "the failure's own attribute": (
         TRACE_EXPORT,
         lambda value: _span_request([TYPE, _attribute(value)], [], []),
+        True,
+    ),
+    "a log record attribute": (
+        LOGS_EXPORT,
+        lambda value: _log_request([TYPE, _attribute(value)]),
+        True,
+    ),
+    "the resource's service.name": (
+        TRACE_EXPORT,
+        lambda value: _span_request(
+            [TYPE], [], [wire.key_value(b"service.name", value)], service=False
+        ),
+        True,
     ),
     "a span attribute": (
         TRACE_EXPORT,
         lambda value: _span_request([TYPE], [_attribute(value)], []),
+        False,
     ),
-    "a resource attribute": (
+    "another resource attribute": (
         TRACE_EXPORT,
         lambda value: _span_request([TYPE], [], [_attribute(value)]),
+        False,
     ),
-    "a log record attribute": (LOGS_EXPORT, lambda value: _log_request([TYPE, _attribute(value)])),
-    "a log body": (LOGS_EXPORT, lambda value: _log_request([TYPE], value)),
+    "a log body": (LOGS_EXPORT, lambda value: _log_request([TYPE], value), False),
 }
 
 
@@ -147,19 +155,14 @@ def _send(processor: Processor, path: str, body: bytes) -> tuple[int, str, int]:
 
 @pytest.mark.parametrize("place", list(PLACES))
 @pytest.mark.parametrize("kind", ["kvlist", "array"])
-def test_a_value_nested_past_the_limit_is_skipped_and_its_failure_kept(
+def test_a_failure_is_kept_whatever_is_nested_past_the_limit_and_read_values_warn(
     processor: Processor, place: str, kind: str
 ) -> None:
-    path, request = PLACES[place]
+    path, request, read = PLACES[place]
     deepest = deepest_readable(kind, body=place == "a log body")
     for depth in (deepest + 1, 200):
         deep = nested(depth, kind, wire.any_string(b"bottom"))
-        assert _send(processor, path, request(deep)) == (
-            0,
-            "1 value not read (nested deeper than 100 messages, or not decodable inside); "
-            "their failures are kept",
-            1,
-        )
+        assert _send(processor, path, request(deep)) == (0, WARNING if read else "", 1)
     # Just under the limit: read (and ignored as the map it is), no warning.
     shallow = nested(deepest, kind)
     assert _send(processor, path, request(shallow)) == (0, "", 1)
@@ -195,9 +198,20 @@ def test_a_log_record_whose_type_cannot_be_read_is_rejected_not_ignored(
     assert message.endswith("(exception.type not read)")
 
 
-def test_skipped_values_are_counted_per_request() -> None:
+def test_span_attributes_are_read_and_so_warned_about_when_rules_ask_for_them() -> None:
     deep = _attribute(nested(200, "array"))
-    body = _span_request([TYPE, deep], [deep, deep], [deep])
-    found = extract.extract_spans(body)
-    assert (len(found.occurrences), found.rejected, found.skipped) == (1, 0, 4)
-    assert found.message.startswith("4 values not read")
+    body = _span_request([TYPE, deep, wire.key_value(b"tenant", wire.any_string(b"t1"))], [], [])
+    two_failures = _span_request([TYPE], [deep, deep], [])  # the span's values count once
+    assert extract.extract_spans(two_failures).skipped == 0
+    found = extract.extract_spans(two_failures, attributes=True)
+    assert (len(found.occurrences), found.rejected, found.skipped) == (1, 0, 2)
+    assert found.message.startswith("2 values not read")
+    (item,) = extract.extract_spans(body, attributes=True).occurrences
+    assert item.attributes == {"tenant": "t1"}
+
+
+def test_a_service_name_that_cannot_be_read_is_unknown_service() -> None:
+    deep = nested(200, "kvlist")
+    body = _span_request([TYPE], [], [wire.key_value(b"service.name", deep)], service=False)
+    (item,) = extract.extract_spans(body).occurrences
+    assert item.service == "unknown_service"

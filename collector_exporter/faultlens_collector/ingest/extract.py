@@ -15,16 +15,19 @@ Only the spans and log records that carry a failure are decoded (see
 :mod:`.framing`), and only what the group store needs is copied out of them.
 Oversized strings are truncated, never rejected.
 
-**Values that cannot be read.** The processor reads scalars (and arrays of them);
-a value nested past the protobuf parser's limit (100 messages, counted from the
-attribute: an ``AnyValue`` kvlist up to 33 levels deep, an array up to 49), or one
-whose inside does not decode, is not read: the failure is kept without it, and the
+**Values that cannot be read.** The processor reads few values: every attribute
+of a failure's event or log record, the resource's ``service.name`` and — only when a
+listener asks for attributes (rules, halt rules, hooks) — the span's attributes.
+Nothing else (other resource attributes, log bodies, spans without failures) is
+decoded at all: it is passed on unchanged and can hold anything. A value it reads
+that nests past the protobuf parser's limit (100 messages, counted from the
+attribute: an ``AnyValue`` kvlist up to 33 levels deep, an array up to 49), or
+whose inside does not decode, is skipped: the failure is kept without it, and the
 reply's ``partial_success`` says how many values were skipped (a warning: its
-rejected count stays 0). That holds for the values of a failure's own attributes,
-its span's attributes, its resource's attributes and a log record's body — so a
-failure whose ``exception.type`` and ``exception.message`` are both unreadable is
-rejected (it has neither). Only bytes that are not even a ``KeyValue`` (a key that is
-not UTF-8, a length that lies) reject the span or record.
+rejected count stays 0). A failure whose ``exception.type`` and
+``exception.message`` are both unreadable has neither and is rejected. Only bytes
+that are not even a ``KeyValue`` (a key that is not UTF-8, a length that lies)
+reject the span or record.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any, Final
 
 from faultlens import semconv
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.ingest.categories import category_of_type
@@ -115,9 +118,6 @@ _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 #: ``exception.escaped`` sent as text.
 _TRUTH: Final = {"true": True, "false": False}
-#: A serialized ``KeyValue`` or ``AnyValue`` shorter than this cannot nest past the parser's
-#: limit (the shortest that does is about 240 bytes: tests/test_ingest_unreadable.py).
-MIN_TOO_DEEP_BYTES: Final = 192
 #: The value of an attribute that could not be read (:func:`readable_key_value`).
 UNREADABLE: Final = _Unreadable.VALUE
 #: ``KeyValue.key`` (field 1) = "service.name", as encoded on the wire.
@@ -183,25 +183,18 @@ def attributes_of(key_values: Iterable[Any], limit: int = MAX_ATTRIBUTES) -> dic
 
 def resource_service(resource: bytes, found: Extraction | None = None) -> str:
     """``service.name`` of a serialized OTLP resource, or ``unknown_service`` as the SDKs
-    default to. Its other attributes are not read, only checked for values past the
-    parser's limit (counted in ``found``). Raises ``DecodeError`` when the resource's
-    frame or an attribute's key does not decode."""
-    service = ""
+    default to; the other attributes are not decoded. A ``service.name`` that cannot be
+    read is counted in ``found``. Raises ``DecodeError`` when the resource's frame, or
+    the ``service.name`` attribute's key, does not decode."""
     for raw in ResourceFrame.FromString(resource).attributes:
-        if not service and raw.startswith(_SERVICE_NAME_KEY):
+        if raw.startswith(_SERVICE_NAME_KEY):
             key, value = readable_key_value(raw)
             if value is UNREADABLE:
-                _skip(found)
+                if found is not None:
+                    found.skipped += 1
             elif key == "service.name":
-                service = _text(value, MAX_NAME)
-        elif len(raw) >= MIN_TOO_DEEP_BYTES and readable_key_value(raw)[1] is UNREADABLE:
-            _skip(found)
-    return service or "unknown_service"
-
-
-def _skip(found: Extraction | None) -> None:
-    if found is not None:
-        found.skipped += 1
+                return _text(value, MAX_NAME) or "unknown_service"
+    return "unknown_service"
 
 
 def key_value(raw: bytes) -> tuple[str, Any]:
@@ -234,33 +227,6 @@ def readable_key_value(raw: bytes) -> tuple[str, Any]:
         return KeyValueFrame.FromString(raw).key, UNREADABLE
 
 
-def unreadable_values(attributes: Sequence[bytes]) -> int:
-    """How many serialized ``KeyValue``s have a value that cannot be read (see
-    :func:`readable_key_value`; ones that do not decode at all count too). Only long
-    ones can be: the usual attribute list costs one pass over the lengths."""
-    if not attributes or max(map(len, attributes)) < MIN_TOO_DEEP_BYTES:
-        return 0
-    unreadable = 0
-    for raw in attributes:
-        if len(raw) >= MIN_TOO_DEEP_BYTES:
-            try:
-                key_value(raw)
-            except DecodeError:
-                unreadable += 1
-    return unreadable
-
-
-def readable_value(raw: bytes) -> bool:
-    """Whether a serialized ``AnyValue`` (a log body) decodes."""
-    if len(raw) < MIN_TOO_DEEP_BYTES:
-        return True
-    try:
-        AnyValue.FromString(raw)
-    except DecodeError:
-        return False
-    return True
-
-
 def failure_fields(attributes: Iterable[bytes]) -> tuple[dict[str, Any], list[str]]:
     """The scalar ``exception.*`` and ``failure.*`` attributes among serialized
     ``KeyValue``s, and the keys of the values that could not be read (left out).
@@ -279,9 +245,10 @@ def failure_fields(attributes: Iterable[bytes]) -> tuple[dict[str, Any], list[st
 
 
 def attributes_of_serialized(
-    attributes: Iterable[bytes], limit: int = MAX_ATTRIBUTES
+    attributes: Iterable[bytes], limit: int = MAX_ATTRIBUTES, found: Extraction | None = None
 ) -> dict[str, Any]:
-    """Scalar and array attributes among serialized ``KeyValue``s (undecodable ones skipped)."""
+    """Scalar and array attributes among serialized ``KeyValue``s (undecodable ones skipped,
+    and counted in ``found`` when given)."""
     result: dict[str, Any] = {}
     for raw in attributes:
         if len(result) >= limit:
@@ -289,6 +256,8 @@ def attributes_of_serialized(
         try:
             key, value = key_value(raw)
         except DecodeError:
+            if found is not None:
+                found.skipped += 1
             continue
         if value is not None:
             result[key] = value
@@ -338,6 +307,7 @@ def _add_span_failures(
         before = len(added)
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
+        own: dict[str, Any] | None = None  # the span's attributes, read once if asked for
         status: _SpanStatus | None = None  # read from the span once, if a failure needs it
         failures = skipped = 0
         try:
@@ -373,9 +343,7 @@ def _add_span_failures(
                 name, trace_hex, span_hex, end = known
                 context: dict[str, Any] = {}
                 if attributes:
-                    context = attributes_of_serialized(span.attributes)
-                    context.update(attributes_of_serialized(event_attributes))
-                    _drop_exception_keys(context)
+                    context, own = _context(span, event_attributes, own, found)
                 added.append(
                     Occurrence(
                         *template,
@@ -393,10 +361,22 @@ def _add_span_failures(
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
-        if failures:  # the values of a span with failures: its own attributes' and theirs
-            found.skipped += skipped + unreadable_values(span.attributes)
+        found.skipped += skipped
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+
+
+def _context(
+    span: Any, event_attributes: Sequence[bytes], own: dict[str, Any] | None, found: Extraction
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the attributes kept beside a failure: the span's merged with its event's, the
+    event's winning, ``exception.*`` dropped; the span's own, decoded once per span with
+    the values that cannot be read counted in ``found``)."""
+    if own is None:
+        own = attributes_of_serialized(span.attributes, found=found)
+    context = {**own, **attributes_of_serialized(event_attributes)}
+    _drop_exception_keys(context)
+    return context, own
 
 
 class _SpanStatus:
@@ -553,8 +533,6 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 continue
             if type(template) is AnnotatedTemplate:
                 found.skipped += template.skipped
-            if not readable_value(record.body):
-                found.skipped += 1
             if not template[7]:  # failure.count 0: refers to one counted elsewhere
                 continue
             found.occurrences.append(

@@ -8,7 +8,7 @@ request can be wrong gets the right status instead of a crash:
 * invalid failures — a span or record holding an ``exception`` marker that does
   not decode, an ``exception`` event with neither type nor message → success
   with ``partial_success`` counting the rejected spans or log records and
-  saying why; values nested past the parser's limit that were not read → success
+  saying why; values it reads nested past the parser's limit (skipped) → success
   with a ``partial_success`` warning (rejected 0, the count in ``error_message``).
   Spans and records without failures are not decoded at all (the next hop
   validates what it reads; :mod:`.framing`);

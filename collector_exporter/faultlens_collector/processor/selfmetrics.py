@@ -90,8 +90,8 @@ class ProcessorMetrics:
             meter,
             "faultlens.processor.values.skipped",
             "{value}",
-            "Attribute values and log bodies not read (nested past the parser's limit, or "
-            "undecodable inside); their failures were kept.",
+            "Attribute values not read (nested past the parser's limit, or undecodable "
+            "inside); their failures were kept.",
         )
         self.refused = LocalCounter(
             meter,
