@@ -23,8 +23,8 @@ and causes the span status to be set to ERROR", with ``error.type`` naming it. S
 Anything else — an ERROR span whose ``error.type`` is another type or an HTTP status
 code (``500``) and whose description is about something else, a span without status
 ERROR — leaves the event as it was (``exception.escaped`` when sent, else unknown).
-:func:`span_error` reads what this needs from a serialized span;
-:func:`escaped_by_status` decides. They run for each failure without
+:func:`escaped_on` answers for a failure on a span: :func:`span_error` reads what
+it needs from the span, :func:`escaped_by_status` decides. They run for each failure without
 ``failure.handled`` (plain OpenTelemetry), so both remember their recent answers
 (bounded): a repeated status is not decoded again, a repeated question not answered
 again, and ``error.type`` is looked for in the span's attributes only when the span's
@@ -34,10 +34,10 @@ bytes hold that key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 #: ``KeyValue.key`` (field 1) = "error.type", as encoded on the wire.
@@ -55,14 +55,28 @@ _DESCRIPTIONS: dict[bytes, str | None] = {}
 _VERDICTS: dict[tuple[str, str, str, str], bool] = {}
 
 
-def span_error(
-    status: bytes, span: bytes, attributes: Iterable[bytes], key_value: Any
-) -> tuple[str, str] | None:
+def escaped_on(span: Any, raw: bytes, exception_type: str, message: str) -> bool:
+    """Whether the exception (type, message) escaped ``span`` — a span frame with its
+    serialized ``status`` and ``attributes``, whose bytes are ``raw``."""
+    status = span.status
+    if not status:  # the usual span: no status at all
+        return False
+    error = span_error(status, raw, span, _key_value)
+    return error is not None and escaped_by_status(exception_type, message, *error)
+
+
+def _key_value(raw: bytes) -> tuple[str, Any]:
+    item = KeyValue.FromString(raw)
+    value = item.value
+    return item.key, value.string_value if value.WhichOneof("value") == "string_value" else None
+
+
+def span_error(status: bytes, raw: bytes, span: Any, key_value: Any) -> tuple[str, str] | None:
     """``(error.type, status description)`` of a span that ended with status ERROR, from
-    its serialized ``status``, the serialized ``span`` and its serialized ``attributes``
-    (``error.type`` empty when the span has none that is a string); None for any other
-    status, or one that does not decode. ``key_value`` decodes one serialized
-    ``KeyValue`` into ``(key, value)``."""
+    its serialized ``status``, its bytes ``raw`` and its frame ``span`` (whose
+    ``attributes`` are serialized ``KeyValue``s; ``error.type`` is empty when the span has
+    none that is a string); None for any other status, or one that does not decode.
+    ``key_value`` decodes one serialized ``KeyValue`` into ``(key, value)``."""
     if not status:
         return None
     description = _DESCRIPTIONS.get(status, _UNKNOWN)
@@ -74,12 +88,12 @@ def span_error(
     if description is None:
         return None
     error_type = ""
-    if _ERROR_TYPE_KEY not in span:  # the usual case: no attribute to look for
+    if _ERROR_TYPE_KEY not in raw:  # the usual case: no attribute to look for
         return error_type, description
-    for raw in attributes:
-        if raw.startswith(_ERROR_TYPE_KEY):
+    for attribute in span.attributes:
+        if attribute.startswith(_ERROR_TYPE_KEY):
             try:
-                key, value = key_value(raw)
+                key, value = key_value(attribute)
             except DecodeError:
                 break
             if key == "error.type" and isinstance(value, str):

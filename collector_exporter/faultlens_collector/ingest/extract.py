@@ -44,7 +44,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.ingest.categories import category_of_type
-from faultlens_collector.ingest.escaped import escaped_by_status, span_error
+from faultlens_collector.ingest.escaped import escaped_on
 from faultlens_collector.ingest.fingerprint import fingerprint_of
 from faultlens_collector.ingest.framing import (
     LOG_MARKERS,
@@ -308,7 +308,6 @@ def _add_span_failures(
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
         own: dict[str, Any] | None = None  # the span's attributes, read once if asked for
-        status: _SpanStatus | None = None  # read from the span once, if a failure needs it
         failures = skipped = 0
         try:
             span = decode(raw)
@@ -330,8 +329,9 @@ def _add_span_failures(
                 failures += 1
                 if type(template) is AnnotatedTemplate:
                     skipped += template.skipped
-                    status = status or _SpanStatus(span, raw)
-                    template = status.decide(template)
+                    escaped = template.escaped
+                    if escaped is not None and escaped_on(span, raw, template[1], template[2]):
+                        template = escaped
                 if not template[7]:  # failure.count 0: refers to one counted elsewhere
                     continue
                 if known is None:
@@ -377,31 +377,6 @@ def _context(
     context = {**own, **attributes_of_serialized(event_attributes)}
     _drop_exception_keys(context)
     return context, own
-
-
-class _SpanStatus:
-    """A span's ERROR status and ``error.type``, read once when a failure on it needs them."""
-
-    __slots__ = ("_error", "_raw", "_span")
-
-    def __init__(self, span: Any, raw: bytes) -> None:
-        self._span = span
-        self._raw = raw
-        self._error: tuple[str, str] | _Unseen | None = _UNSEEN
-
-    def decide(self, template: AnnotatedTemplate) -> Template:
-        """``template.escaped`` when the span ended with status ERROR for this exception
-        (:func:`~.escaped.escaped_by_status`), else ``template``."""
-        escaped = template.escaped
-        if escaped is None:
-            return template
-        if self._error is _UNSEEN:
-            span = self._span
-            self._error = span_error(span.status, self._raw, span.attributes, key_value)
-        error = self._error
-        if error is not None and escaped_by_status(template[1], template[2], *error):
-            return escaped
-        return template
 
 
 def _merge_duplicates(added: list[Occurrence], start: int, events: Sequence[bytes]) -> None:
