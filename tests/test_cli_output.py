@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from faultlens_collector.cli import build_parser, main
 from faultlens_collector.control.client import ControlClient
 from faultlens_collector.processor.server import Processor
 
+from tests.detection_support import faultlens, make_package
 from tests.processor_support import (
     FAULTLENS,
     TRACE_EXPORT,
@@ -156,9 +158,10 @@ def test_each_subcommand_prints_json_only_with_json(
     assert resumed["resumed_by"] == "ops"
     exported = {group["fingerprint"] for group in printed[("failures", "export")]}
     assert {VERIFIED, RECURRED, BROKEN, WAITING} <= exported
-    # The other leaves: demo (tests/test_demo.py), and the two that follow a stream.
+    # The other leaves: demo (tests/test_demo.py), the two that follow a stream, check, scan
+    # and run (below).
     covered = {_path(argv) for argv in invocations} | {("demo",), ("halts", "watch")}
-    covered |= {("alerts", "watch")}
+    covered |= {("alerts", "watch"), ("check",), ("scan",), ("run",)}
     assert {path for path in dict(_leaves(build_parser())) if path[0] not in SERVERS} == covered
 
 
@@ -196,6 +199,38 @@ def test_the_watch_commands_print_one_json_object_per_line(processor: Processor)
                 watching.terminate()
         (line,) = lines
         assert json.loads(line)["kind"] == kind
+
+
+def test_check_prints_one_json_object_with_every_step(
+    processor: Processor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "check", "--json", "--target", processor.address)
+    assert code == 0
+    report = json.loads(out)
+    assert report["ok"] is True
+    steps = {step["step"]: step["status"] for step in report["steps"]}
+    assert steps["health"] == steps["ingest"] == steps["grouping"] == steps["cleanup"] == "ok"
+    code, out, _ = run(capsys, "check", "--json", "--target", "127.0.0.1:9", "--timeout", "1")
+    assert code == 1
+    assert json.loads(out)["steps"][0]["status"] == "failed"
+
+
+def test_scan_and_run_print_their_report_as_json_only(tmp_path: Path) -> None:
+    root = make_package(tmp_path / "scan", {"__init__.py": "", "missing.py": "import nope_xyz\n"})
+    scanned = faultlens("scan", "shop", "--json", "--no-entry-points", cwd=root, root=root)
+    assert scanned.returncode == 1, scanned.stderr
+    report = json.loads(scanned.stdout)
+    assert report["metadata"]["command"] == "scan"
+    assert [failure["exception_type"] for failure in report["failures"]] == ["ModuleNotFoundError"]
+    project = tmp_path / "run"
+    project.mkdir()
+    (project / "job.py").write_text(
+        "print('the job speaks on stdout')\ntry:\n    {}['k']\nexcept KeyError:\n    pass\n"
+    )
+    ran = faultlens("run", "--json", "--", sys.executable, "job.py", cwd=project)
+    report = json.loads(ran.stdout)  # the report only: the job's output went to stderr
+    assert report["metadata"]["command"] == "run"
+    assert "the job speaks on stdout" in ran.stderr
 
 
 # hook runs and their verification, per group

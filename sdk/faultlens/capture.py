@@ -1,7 +1,7 @@
 """``faultlens.capture``: record exceptions that escape a function or a block.
 
-``capture`` never swallows: it records the escaping exception as a failure with
-``failure.handled=false`` and re-raises it unchanged. Forms::
+``capture`` never swallows: an exception escaping the function or block goes on
+unchanged and becomes a failure. Forms::
 
     @faultlens.capture
     def charge(order): ...
@@ -13,35 +13,49 @@
         ...
 
 Decorated sync functions, coroutine functions, generators and async generators
-(exceptions raised while iterating are recorded too), methods, static and class
-methods all work; the wrapper is a :mod:`wrapt` function wrapper, so signatures,
-``inspect`` and descriptors behave like the original's. The success path costs
-one ``try`` block over a bare wrapt pass-through. With ``FAULTLENS_DISABLED``
-set when the decorator runs, the function is returned unwrapped.
+(exceptions raised while iterating count too), methods, static and class
+methods all work. How the decorator observes them:
 
-:func:`make_wrapper` builds the same wrappers for other modules (the zero-code
-instrumentation uses it with ``source="auto"``).
+* **Python 3.12+**: the decorator returns the function itself, unchanged, and
+  the capture engine (:mod:`faultlens.monitoring`) watches its code (and the
+  code nested in it): identity, frames, pickling and speed stay the
+  function's own. The failure follows the engine's rule: ``failure.handled``
+  says whether application code caught the exception after it left the
+  function. The code is watched however the function is reached, also
+  through references taken before decorating (``faultlens.capture(f)`` called
+  on an existing ``f`` watches ``f`` everywhere). Objects that are not Python
+  functions (callable instances, ``functools.partial``), or a process where
+  every ``sys.monitoring`` tool id is taken, get the wrapper below.
+* **Python 3.10/3.11**: a :mod:`wrapt` wrapper (:mod:`faultlens.wrappers`) that
+  keeps the kind, identity, pickling and copying of the function and hides its
+  own frame as far as Python allows; the failure is recorded where it leaves
+  the function, as escaped.
+
+With ``FAULTLENS_DISABLED`` set when the decorator runs, the function is
+returned as it is and not watched. A ``with`` block records an exception
+escaping it (source ``manual``); on 3.12+ the engine then follows it like one
+escaping a decorated function.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-import wrapt
 from opentelemetry.util.types import AttributeValue
 
-from faultlens import semconv
+from faultlens import monitoring, semconv, wrappers
 from faultlens.classify import validate_category, validate_severity
+from faultlens.monitoring import Outcome
 from faultlens.recorder import is_disabled, record_failure
+from faultlens.wrappers import Kind, codes_of, function_kind, python_function
+
+__all__ = ["Capture", "CaptureOptions", "Kind", "RecordingClient", "capture", "function_kind"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-Kind = Literal["sync", "async", "generator", "async_generator"]
-WrapperFunction = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,138 +74,73 @@ class CaptureOptions:
         if self.severity is not None:
             validate_severity(self.severity)
 
-    def record(self, exc: BaseException) -> None:
-        """Record ``exc`` as an escaped failure with these options."""
+    def record(
+        self,
+        exc: BaseException,
+        *,
+        handled: bool = False,
+        severity_floor: str | None = None,
+        span_status: bool = False,
+    ) -> None:
+        """Record ``exc`` with these options (by default: escaped, at the function's boundary).
+
+        ``span_status=False`` leaves the status of a span faultlens did not start
+        alone: at the boundary it is not known yet whether the exception will
+        escape that span.
+        """
         record_failure(
             exc,
-            handled=False,
+            handled=handled,
             category=self.category,
             severity=self.severity,
             fingerprint=self.fingerprint,
             attributes=self.attributes,
             source=self.source,
+            severity_floor=severity_floor,
+            span_status=span_status,
         )
 
 
-def function_kind(func: Callable[..., Any]) -> Kind:
-    """Which wrapper a callable needs (looks through ``functools.partial`` and wrappers)."""
-    target = inspect.unwrap(func) if hasattr(func, "__wrapped__") else func
-    if inspect.isasyncgenfunction(target):
-        return "async_generator"
-    if inspect.iscoroutinefunction(target):
-        return "async"
-    if inspect.isgeneratorfunction(target):
-        return "generator"
-    return "sync"
+class RecordingClient:
+    """Turns the engine's outcomes (:mod:`faultlens.monitoring`) into failures.
 
+    ``caught`` and ``unresolved`` are handled failures, ``escaped`` and
+    ``uncaught`` escaped ones (``uncaught`` at least ``critical``, as a failure
+    reaching ``sys.excepthook``); ``inside`` and ``swallowed`` are not failures.
+    """
 
-def make_wrapper(kind: Kind, options: CaptureOptions) -> WrapperFunction:
-    """A wrapt wrapper function ``(wrapped, instance, args, kwargs)`` for ``kind``."""
-    record = options.record
+    __slots__ = ("options",)
 
-    if kind == "async":
+    def __init__(self, options: CaptureOptions) -> None:
+        self.options = options
 
-        async def async_wrapper(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            try:
-                return await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                record(exc)
-                raise
-
-        return async_wrapper
-
-    if kind == "generator":
-
-        def generator_wrapper(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            try:
-                inner = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                record(exc)
-                raise
-            return _guard_generator(inner, record)
-
-        return generator_wrapper
-
-    if kind == "async_generator":
-
-        def async_generator_wrapper(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            try:
-                inner = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                record(exc)
-                raise
-            return _guard_async_generator(inner, record)
-
-        return async_generator_wrapper
-
-    def sync_wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            return wrapped(*args, **kwargs)
-        except BaseException as exc:
-            record(exc)
-            raise
-
-    return sync_wrapper
-
-
-def _guard_generator(
-    inner: Generator[Any, Any, Any], record: Callable[[BaseException], None]
-) -> Generator[Any, Any, Any]:
-    try:
-        return (yield from inner)
-    except BaseException as exc:
-        record(exc)
-        raise
-
-
-async def _guard_async_generator(
-    inner: AsyncGenerator[Any, Any], record: Callable[[BaseException], None]
-) -> AsyncGenerator[Any, Any]:
-    to_send: Any = None
-    to_throw: BaseException | None = None
-    while True:
-        try:
-            if to_throw is not None:
-                thrown, to_throw = to_throw, None
-                item = await inner.athrow(thrown)
-            else:
-                item = await inner.asend(to_send)
-        except StopAsyncIteration:
+    def on_outcome(self, outcome: Outcome) -> None:
+        fate = outcome.fate
+        if fate in ("inside", "swallowed"):
             return
-        except BaseException as exc:
-            record(exc)
-            raise
-        try:
-            to_send = yield item
-        except GeneratorExit:
-            await inner.aclose()
-            raise
-        except BaseException as exc:
-            to_throw = exc
-            to_send = None
+        self.options.record(
+            outcome.exception,
+            handled=fate in ("caught", "unresolved"),
+            severity_floor="critical" if fate == "uncaught" else None,
+            span_status=True,
+        )
+
+
+def watch(func: Any, client: RecordingClient) -> list[CodeType] | None:
+    """Watch ``func``'s code with the engine (3.12+); None when it must be wrapped instead."""
+    if python_function(func) is None:
+        return None
+    monitor = monitoring.acquire()
+    if monitor is None:
+        return None
+    codes = codes_of(func)
+    monitor.watch(codes, client)
+    return codes
 
 
 def wrap(func: F, options: CaptureOptions) -> F:
-    """Wrap ``func`` so that exceptions escaping it are recorded with ``options``."""
-    wrapper = make_wrapper(function_kind(func), options)
-    return wrapt.FunctionWrapper(func, wrapper)  # type: ignore[return-value]
+    """``func`` in a wrapper that records exceptions escaping it with ``options``."""
+    return wrappers.wrap(func, options.record)  # type: ignore[return-value]
 
 
 class Capture:
@@ -208,6 +157,8 @@ class Capture:
     def __call__(self, func: F) -> F:
         if is_disabled():
             return func
+        if watch(func, RecordingClient(self.options)) is not None:
+            return func
         return wrap(func, self.options)
 
     def __enter__(self) -> Capture:
@@ -220,7 +171,7 @@ class Capture:
         tb: TracebackType | None,
     ) -> Literal[False]:
         if exc is not None:
-            self._block_options.record(exc)
+            self._escaped(exc, sys._getframe(1))
         return False
 
     async def __aenter__(self) -> Capture:
@@ -232,7 +183,17 @@ class Capture:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
-        return self.__exit__(exc_type, exc, tb)
+        if exc is not None:
+            self._escaped(exc, sys._getframe(1))
+        return False
+
+    def _escaped(self, exc: BaseException, frame: FrameType) -> None:
+        """An exception left the block run by ``frame``: follow it (3.12+) or record it."""
+        monitor = monitoring.acquire() if monitoring.supported() else None
+        if monitor is not None:
+            monitor.follow(exc, RecordingClient(self._block_options), frame)
+        else:
+            self._block_options.record(exc)
 
 
 @overload

@@ -8,12 +8,13 @@ exporter with ``FAULTLENS_HEADERS``); anything else ends with
 constant time whatever the offered token. A call with more than one
 ``authorization`` header is refused whatever they hold and in whichever order
 (which of two headers a proxy or a framework reads differs: neither is trusted).
+``open_methods`` (the health checks) need no token.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import grpc
@@ -22,10 +23,17 @@ import grpc
 class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Refuses calls without the right ``authorization`` header; counts refusals."""
 
-    def __init__(self, token: str, *, on_refused: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        open_methods: Collection[str] = (),
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         if not token:
             raise ValueError("the bearer token must not be empty")
         self._expected = f"Bearer {token}".encode()
+        self._open = frozenset(open_methods)
         self._on_refused = on_refused
 
     def authorized(self, metadata: Any) -> bool:
@@ -42,9 +50,13 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
-        if handler is None or self.authorized(handler_call_details.invocation_metadata):
-            return handler
         method = handler_call_details.method
+        if (
+            handler is None
+            or method in self._open
+            or self.authorized(handler_call_details.invocation_metadata)
+        ):
+            return handler
         if self._on_refused is not None:
             self._on_refused(method)
         return _refusing(handler)
