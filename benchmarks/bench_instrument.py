@@ -42,7 +42,7 @@ from pathlib import Path
 import faultlens
 import wrapt
 from _harness import compare, report, verdict
-from faultlens import monitoring
+from faultlens import _monitoring as monitoring
 from faultlens.instrumentation import FaultlensInstrumentor
 from faultlens.instrumentation.aliases import rebind_aliases
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faultlens
 import pytest
-from faultlens.config import parse_signal_mode
+from faultlens._config import parse_signal_mode
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import StatusCode
 

@@ -10,8 +10,8 @@ import time
 import faultlens
 import pytest
 from concurrency import run_concurrently
-from faultlens.recorder import storm
-from faultlens.storm import AGGREGATE, FULL, SUPPRESS, StormControl
+from faultlens._recorder import storm
+from faultlens._storm import AGGREGATE, FULL, SUPPRESS, StormControl
 
 
 class FakeClock:
@@ -229,7 +229,7 @@ for index in range(100_000):
     exc = ValueError(f"order {index} rejected by upstream billing-{index % 97}")
     faultlens.record_failure(exc, fingerprint=f"fp-{index}")
 gc.collect()
-print(rss() - before, len(faultlens.recorder.storm()))
+print(rss() - before, len(faultlens._recorder.storm()))
 """
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faultlens import wrappers
+from faultlens import _wrappers as wrappers
 from instrumentation_support import Modules, modules_fixture
 
 __all__ = ["modules_fixture"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faultlens
-from faultlens import monitoring
+from faultlens import _monitoring as monitoring
 from faultlens.instrumentation import FaultlensInstrumentor
 from memory_telemetry import failures
 from opentelemetry import trace

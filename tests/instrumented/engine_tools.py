@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 
-from faultlens import monitoring
+from faultlens import _monitoring as monitoring
 from faultlens.instrumentation import FaultlensInstrumentor
 from memory_telemetry import failures
 

@@ -19,7 +19,8 @@ from opentelemetry import trace
 
 def _observed(obj: object) -> bool:
     """Wrapped (3.10/3.11), or its code watched by the sys.monitoring engine (3.12+)."""
-    from faultlens import monitoring, wrappers
+    from faultlens import _monitoring as monitoring
+    from faultlens import _wrappers as wrappers
 
     if isinstance(obj, wrapt.FunctionWrapper):
         return True

@@ -25,7 +25,8 @@ from opentelemetry import trace
 
 def watching(obj: Any) -> str:
     import wrapt
-    from faultlens import monitoring, wrappers
+    from faultlens import _monitoring as monitoring
+    from faultlens import _wrappers as wrappers
 
     if isinstance(obj, wrapt.FunctionWrapper):
         return "wrapped"

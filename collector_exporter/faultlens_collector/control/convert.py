@@ -168,6 +168,7 @@ def to_message(group: Group, hook_runs: Sequence[HookRun] = ()) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        regressed_unix_nano=group.regressed_at,
         hook_runs=[hook_run_message(run) for run in hook_runs],
     )
 

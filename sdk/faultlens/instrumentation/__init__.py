@@ -43,9 +43,9 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from faultlens._recorder import configure, is_disabled, report_internal_error
 from faultlens.instrumentation.session import Session, warn_spec_error
 from faultlens.instrumentation.spec import Target, parse_spec
-from faultlens.recorder import configure, is_disabled, report_internal_error
 
 __all__ = ["ENV_TARGETS", "FaultlensInstrumentor"]
 

@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from types import CodeType, ModuleType
 from typing import Any, Final
 
-from faultlens import wrappers
-from faultlens.capture import CaptureOptions, RecordingClient
+from faultlens import _wrappers as wrappers
+from faultlens._capture import CaptureOptions, RecordingClient
+from faultlens._monitoring import Monitor
+from faultlens._wrappers import Kind, WrapperFunction, codes_of, function_kind, python_function
 from faultlens.instrumentation.spec import WILDCARD, Target
-from faultlens.monitoring import Monitor
-from faultlens.wrappers import Kind, WrapperFunction, codes_of, function_kind, python_function
 
 #: Dunder methods ``Class.*`` still wraps; other dunders must be named explicitly.
 WILDCARD_DUNDERS: Final = frozenset({"__init__", "__call__"})

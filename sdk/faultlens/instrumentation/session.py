@@ -22,7 +22,9 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
-from faultlens import monitoring
+from faultlens import _monitoring as monitoring
+from faultlens._monitoring import Monitor
+from faultlens._recorder import report_internal_error
 from faultlens.instrumentation.aliases import Alias, rebind_aliases, scan_after_import
 from faultlens.instrumentation.imports import (
     HookHandle,
@@ -34,8 +36,6 @@ from faultlens.instrumentation.imports import (
 )
 from faultlens.instrumentation.patching import Patch, TargetProblem, Wrapping
 from faultlens.instrumentation.spec import SpecError, Target
-from faultlens.monitoring import Monitor
-from faultlens.recorder import report_internal_error
 
 _log = logging.getLogger("faultlens.instrumentation")
 
@@ -118,7 +118,11 @@ class Session:
 
     def _install_sdk_hooks(self, logging_capture: bool) -> None:
         import faultlens
-        from faultlens import asyncio_hook, excepthooks, logcapture, shutdown, spanhook
+        from faultlens import _asyncio_hook as asyncio_hook
+        from faultlens import _excepthooks as excepthooks
+        from faultlens import _logcapture as logcapture
+        from faultlens import _shutdown as shutdown
+        from faultlens import _spanhook as spanhook
 
         parts = (
             (excepthooks.excepthooks_installed, excepthooks.uninstall_excepthooks),

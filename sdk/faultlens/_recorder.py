@@ -45,19 +45,19 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
-from faultlens._version import __version__
-from faultlens.classify import Classifier, validate_category, validate_severity
-from faultlens.config import Settings, settings_from_env
-from faultlens.fingerprint import (
+from faultlens._classify import Classifier, validate_category, validate_severity
+from faultlens._config import Settings, settings_from_env
+from faultlens._fingerprint import (
     FrameClassifier,
     fingerprint_exception,
     normalize_fingerprint,
     safe_message,
 )
-from faultlens.randomness import ID_GENERATOR
-from faultlens.redact import Redactor
-from faultlens.seen import EscapedOnSpan, Seen, SpanKey, token
-from faultlens.storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
+from faultlens._randomness import ID_GENERATOR
+from faultlens._redact import Redactor
+from faultlens._seen import EscapedOnSpan, Seen, SpanKey, token
+from faultlens._storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
+from faultlens._version import __version__
 
 _log = logging.getLogger("faultlens")
 

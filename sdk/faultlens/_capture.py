@@ -47,11 +47,13 @@ from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.util.types import AttributeValue
 
-from faultlens import monitoring, semconv, wrappers
-from faultlens.classify import validate_category, validate_severity
-from faultlens.monitoring import Outcome
-from faultlens.recorder import is_disabled, record_failure
-from faultlens.wrappers import Kind, codes_of, function_kind, python_function
+from faultlens import _monitoring as monitoring
+from faultlens import _wrappers as wrappers
+from faultlens import semconv
+from faultlens._classify import validate_category, validate_severity
+from faultlens._monitoring import Outcome
+from faultlens._recorder import is_disabled, record_failure
+from faultlens._wrappers import Kind, codes_of, function_kind, python_function
 
 __all__ = ["Capture", "CaptureOptions", "Kind", "RecordingClient", "capture", "function_kind"]
 

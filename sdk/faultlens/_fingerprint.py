@@ -40,9 +40,9 @@ from collections.abc import Iterable, Iterator
 from types import CodeType, TracebackType
 from typing import Final
 
-from faultlens.parameterize import parameterize
+from faultlens._parameterize import parameterize
+from faultlens._wrappers import HIDDEN_FILENAME
 from faultlens.semconv import qualified_type_name
-from faultlens.wrappers import HIDDEN_FILENAME
 
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 

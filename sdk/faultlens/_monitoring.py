@@ -97,7 +97,7 @@ from dataclasses import dataclass, field
 from types import CodeType, FrameType
 from typing import Any, Final, Literal, Protocol
 
-from faultlens.frameworks import role_of, runs_tasks
+from faultlens._frameworks import role_of, runs_tasks
 
 Fate = Literal["caught", "escaped", "uncaught", "inside", "swallowed", "unresolved"]
 
@@ -600,13 +600,13 @@ def _in_chain(start: BaseException | None, exc: BaseException) -> bool:
 
 
 def _recorded(exc: BaseException) -> bool:
-    from faultlens.recorder import already_recorded
+    from faultlens._recorder import already_recorded
 
     return already_recorded(exc) is not None
 
 
 def _internal_error(where: str) -> None:
-    from faultlens.recorder import report_internal_error
+    from faultlens._recorder import report_internal_error
 
     report_internal_error(where)
 
