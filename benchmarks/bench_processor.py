@@ -98,6 +98,42 @@ RESOURCE_ATTRIBUTES = {
 }
 
 
+def sdk_event(rng: random.Random, fingerprints: list[str], span: Span) -> list[KeyValue]:
+    """The attributes of an ``exception`` event from the faultlens SDK."""
+    return [
+        _kv("exception.type", "app.errors.PaymentDeclined"),
+        _kv("exception.message", "card declined for order 1234"),
+        _kv("exception.stacktrace", "Traceback (most recent call last):\n" * 5),
+        _kv("failure.fingerprint", rng.choice(fingerprints)),
+        _kv("failure.category", "dependency"),
+        _kv("failure.severity", "medium"),
+        _kv("failure.handled", True),
+        _kv("failure.count", 1),
+    ]
+
+
+def plain_event(rng: random.Random, fingerprints: list[str], span: Span) -> list[KeyValue]:
+    """The attributes of an ``exception`` event from the plain OpenTelemetry Python SDK (one
+    of 50 stack traces); half the spans end as ``start_as_current_span`` ends one the
+    exception left: status ERROR, ``Type: message``."""
+    defect = fingerprints.index(rng.choice(fingerprints))
+    if rng.random() < 0.5:
+        span.status.code = span.status.STATUS_CODE_ERROR
+        span.status.message = "PaymentDeclined: card declined for order 1234"
+    return [
+        _kv("exception.type", "app.errors.PaymentDeclined"),
+        _kv("exception.message", "card declined for order 1234"),
+        _kv(
+            "exception.stacktrace",
+            "Traceback (most recent call last):\n"
+            f'  File "/srv/app/orders/service.py", line 42, in charge_{defect}\n'
+            "    gateway.charge(order)\n"
+            "app.errors.PaymentDeclined: card declined for order 1234\n",
+        ),
+        _kv("exception.escaped", "False"),
+    ]
+
+
 def build_request(
     rng: random.Random,
     spans: int,
@@ -133,43 +169,11 @@ def build_request(
             attributes=attributes,
         )
         if rng.random() < failure_ratio:
-            if plain:
-                defect = fingerprints.index(rng.choice(fingerprints))
-                escaped = rng.random() < 0.5
-                if escaped:  # what use_span / start_as_current_span does when it leaves
-                    span.status.code = span.status.STATUS_CODE_ERROR
-                    span.status.message = "PaymentDeclined: card declined for order 1234"
-                span.events.add(
-                    name="exception",
-                    time_unix_nano=1_700_000_000_000_500_000,
-                    attributes=[
-                        _kv("exception.type", "app.errors.PaymentDeclined"),
-                        _kv("exception.message", "card declined for order 1234"),
-                        _kv(
-                            "exception.stacktrace",
-                            "Traceback (most recent call last):\n"
-                            '  File "/srv/app/orders/service.py", line 42, in charge_'
-                            f"{defect}\n    gateway.charge(order)\n"
-                            "app.errors.PaymentDeclined: card declined for order 1234\n",
-                        ),
-                        _kv("exception.escaped", "False"),
-                    ],
-                )
-            else:
-                span.events.add(
-                    name="exception",
-                    time_unix_nano=1_700_000_000_000_500_000,
-                    attributes=[
-                        _kv("exception.type", "app.errors.PaymentDeclined"),
-                        _kv("exception.message", "card declined for order 1234"),
-                        _kv("exception.stacktrace", "Traceback (most recent call last):\n" * 5),
-                        _kv("failure.fingerprint", rng.choice(fingerprints)),
-                        _kv("failure.category", "dependency"),
-                        _kv("failure.severity", "medium"),
-                        _kv("failure.handled", True),
-                        _kv("failure.count", 1),
-                    ],
-                )
+            span.events.add(
+                name="exception",
+                time_unix_nano=1_700_000_000_000_500_000,
+                attributes=(plain_event if plain else sdk_event)(rng, fingerprints, span),
+            )
         items.append(span)
     request = ExportTraceServiceRequest(
         resource_spans=[
