@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,13 @@ from faultlens_collector.actions.halting import HaltChange, HaltEngine
 from faultlens_collector.actions.hookstats import HookStats, register_instruments
 from faultlens_collector.actions.matching import RuleSet
 from faultlens_collector.actions.rates import RateSpikeDetector
-from faultlens_collector.actions.records import AuditRecord, HaltRecord, HookJob, new_id
+from faultlens_collector.actions.records import (
+    AuditRecord,
+    HaltRecord,
+    HookJob,
+    HookRun,
+    new_id,
+)
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
 from faultlens_collector.alerts.records import Alert
@@ -396,6 +402,29 @@ class ActionEngine:
         self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
         return self.store.audit_records(fingerprint=fingerprint, hook=hook, limit=limit)
+
+    def hook_runs(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[HookRun]:
+        """Hook executions, newest first (as :meth:`audit`), each with its fix's
+        verification state."""
+        return self._with_fixes(self.audit(fingerprint=fingerprint, hook=hook, limit=limit))
+
+    def hook_runs_by_group(
+        self, fingerprints: Sequence[str], per_group: int = 20
+    ) -> dict[str, list[HookRun]]:
+        """Each named group's newest ``per_group`` hook runs with their fixes' state
+        (groups without runs left out); two store queries whatever the number of groups."""
+        by_group = self.store.audit_records_by_group(fingerprints, per_group)
+        fixes = self.store.fixes_by_id([r.id for records in by_group.values() for r in records])
+        return {
+            group: [HookRun(record, fixes.get(record.id)) for record in records]
+            for group, records in by_group.items()
+        }
+
+    def _with_fixes(self, records: list[AuditRecord]) -> list[HookRun]:
+        fixes = self.store.fixes_by_id([record.id for record in records])
+        return [HookRun(record, fixes.get(record.id)) for record in records]
 
     # maintenance
     def tick(self) -> None:

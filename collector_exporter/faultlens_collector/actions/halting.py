@@ -212,7 +212,9 @@ class HaltEngine:
                             id=new_id(),
                             rule=rule.config.name,
                             key=key,
-                            reason=self._redactor.redact(f"{reason} (last: {facts.summary()})"),
+                            reason=self._redactor.redact(
+                                f"{reason} (last: {facts.summary(latest=True)})"
+                            ),
                             since=now,
                             fingerprints=tuple(dict.fromkeys(streak.fingerprints)),
                         )

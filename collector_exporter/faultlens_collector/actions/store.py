@@ -39,6 +39,14 @@ class AuditLog(Protocol):
         """The newest records first, optionally only one group's or one hook's."""
         ...
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        """Each named group's newest ``per_group`` records, newest first (a group
+        without records is left out). One query for many groups: what a group export
+        reads."""
+        ...
+
 
 class HaltStore(Protocol):
     def save_halt(self, halt: HaltRecord) -> None:
@@ -68,6 +76,11 @@ class HookStateStore(Protocol):
         ...
 
     def pending_fixes(self) -> list[FixRecord]: ...
+
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        """The fixes with these ids (a fix's id is its hook run's), pending or decided;
+        ids without a fix are left out."""
+        ...
 
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         """The hook's verified or failed fixes, newest decision first."""
@@ -132,6 +145,22 @@ class MemoryActionStore:
                 and (hook is None or record.hook == hook)
             ]
         return found[:limit]
+
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        wanted = set(fingerprints)
+        found: dict[str, list[AuditRecord]] = {}
+        with self._lock:
+            newest_first = sorted(
+                enumerate(self._audit), key=lambda item: (item[1].started_at, item[0]), reverse=True
+            )
+        for _, record in newest_first:
+            if record.fingerprint in wanted:
+                runs = found.setdefault(record.fingerprint, [])
+                if len(runs) < per_group:
+                    runs.append(record)
+        return found
 
     def save_halt(self, halt: HaltRecord) -> None:
         with self._lock:
@@ -202,6 +231,10 @@ class MemoryActionStore:
     def pending_fixes(self) -> list[FixRecord]:
         with self._lock:
             return [fix for fix in self._fixes.values() if fix.result == "pending"]
+
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        with self._lock:
+            return {fix_id: self._fixes[fix_id] for fix_id in ids if fix_id in self._fixes}
 
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         with self._lock:

@@ -8,8 +8,10 @@ request can be wrong gets the right status instead of a crash:
 * invalid failures — a span or record holding an ``exception`` marker that does
   not decode, an ``exception`` event with neither type nor message → success
   with ``partial_success`` counting the rejected spans or log records and
-  saying why. Spans and records without failures are not decoded at all (the
-  next hop validates what it reads; :mod:`.framing`);
+  saying why; values it reads nested past the parser's limit (skipped) → success
+  with a ``partial_success`` warning (rejected 0, the count in ``error_message``).
+  Spans and records without failures are not decoded at all (the next hop
+  validates what it reads; :mod:`.framing`);
 * an empty request → success, nothing written;
 * more than the size limit → ``RESOURCE_EXHAUSTED`` (enforced by gRPC before
   the handler runs; ``grpc.max_receive_message_length``);
@@ -165,6 +167,8 @@ class IngestService:
             self._metrics.received.add(found.items, self._attrs[signal])
         if found.rejected:
             self._metrics.rejected.add(found.rejected, {"signal": signal, "reason": "invalid"})
+        if found.skipped:
+            self._metrics.skipped.add(found.skipped, self._attrs[signal])
         return found
 
     def _commit(self, found: Extraction, signal: str, context: grpc.ServicerContext) -> None:
@@ -206,9 +210,11 @@ def _notify(listener: Callable[[Any], object], argument: Any, what: str) -> None
 
 
 def _response(response_type: Any, rejected_field: str, found: Extraction) -> bytes:
-    """The serialized export response, with ``partial_success`` when items were rejected."""
+    """The serialized export response, with ``partial_success`` when items were rejected,
+    or values skipped (then a warning: an ``error_message`` with a rejected count of 0,
+    as the OTLP specification allows)."""
     response = response_type()
-    if found.rejected:
+    if found.rejected or found.skipped:
         setattr(response.partial_success, rejected_field, found.rejected)
         response.partial_success.error_message = found.message
     return bytes(response.SerializeToString())

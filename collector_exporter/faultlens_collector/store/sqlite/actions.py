@@ -142,6 +142,26 @@ class SQLiteActionStore:
         )
         return [AuditRecord.from_json(json.loads(row[0])) for row in rows]
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        """One indexed query per :data:`_IN_BATCH` groups: a window function numbers each
+        group's records newest first (action_audit_by_group) and keeps the first
+        ``per_group``."""
+        found: dict[str, list[AuditRecord]] = {}
+        for batch in _batches(sorted(set(fingerprints))):
+            rows = self._rows(
+                "SELECT fingerprint, record FROM ("
+                " SELECT fingerprint, record, started_at, rowid AS position, ROW_NUMBER() OVER ("
+                "  PARTITION BY fingerprint ORDER BY started_at DESC, rowid DESC) AS n"
+                f" FROM action_audit WHERE fingerprint IN ({_placeholders(batch)})"
+                ") WHERE n <= ? ORDER BY fingerprint, started_at DESC, position DESC",
+                (*batch, per_group),
+            )
+            for fingerprint, text in rows:
+                found.setdefault(fingerprint, []).append(AuditRecord.from_json(json.loads(text)))
+        return found
+
     # halts
     def save_halt(self, halt: HaltRecord) -> None:
         self._execute(
@@ -210,6 +230,17 @@ class SQLiteActionStore:
         rows = self._rows("SELECT record FROM action_fixes WHERE result = 'pending'")
         return [FixRecord.from_json(json.loads(row[0])) for row in rows]
 
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        found: dict[str, FixRecord] = {}
+        for batch in _batches(sorted(set(ids))):
+            rows = self._rows(
+                f"SELECT record FROM action_fixes WHERE id IN ({_placeholders(batch)})", batch
+            )
+            for (text,) in rows:
+                fix = FixRecord.from_json(json.loads(text))
+                found[fix.id] = fix
+        return found
+
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         rows = self._rows(
             "SELECT record FROM action_fixes WHERE hook = ? AND result != 'pending' "
@@ -243,3 +274,16 @@ class SQLiteActionStore:
             self._db.executemany(
                 "DELETE FROM action_conditions WHERE key = ?", [(key,) for key in keys]
             )
+
+
+#: Values bound to one ``IN (…)`` list (SQLite allows 32,766 variables from 3.32, 999 before).
+_IN_BATCH: Final = 500
+
+
+def _batches(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _IN_BATCH):
+        yield values[start : start + _IN_BATCH]
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
