@@ -41,7 +41,7 @@ def find_bindir() -> Path | None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             candidates.append(
                 subprocess.run(
-                    [pg_config, "--bindir"], capture_output=True, text=True, timeout=10
+                    [pg_config, "--bindir"], check=False, capture_output=True, text=True, timeout=10
                 ).stdout.strip()
             )
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
@@ -49,7 +49,11 @@ def find_bindir() -> Path | None:
     if initdb:
         candidates.append(str(Path(initdb).parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (
+            candidate
+            and (Path(candidate) / "initdb").exists()
+            and (Path(candidate) / "pg_ctl").exists()
+        ):
             return Path(candidate)
     return None
 
@@ -140,9 +144,7 @@ class PostgresCluster:
         )
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"
-        )
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run ``sql`` as the superuser over the unix socket; its output."""

@@ -18,8 +18,11 @@ block the alerts behind it.
 
 Delivery is *at least once*: if the next hop received a batch but its answer was
 lost (or the processor stopped between sending and marking), the batch is sent
-again. Every record carries ``faultlens.alert.id`` for receivers that must drop
-such duplicates. Alerts are sent in the order they were raised.
+again. Processors sharing an outbox (the PostgreSQL backend) each take the alerts no
+other holds: an alert is sent by one of them, and sent by another if the first
+stops (or dies) before the next hop acknowledged it. Every record carries
+``faultlens.alert.id`` for receivers that must drop such duplicates. Alerts are sent
+in the order they were raised.
 
 Where alerts go is decided in one place, :func:`otlp_log_exporter`, for
 ``faultlens serve --alerts``, ``[alerts] target`` and
@@ -187,6 +190,10 @@ class AlertSender:
         except Exception:
             report_internal_error("actions: alert exporter shutdown")
         self._deliverer.join(timeout / 2)
+        try:
+            self._outbox.release_alerts()  # a shared outbox hands them to another processor
+        except Exception:
+            report_internal_error("actions: alert outbox release")
 
     def _send(self, batch: list[StoredAlert]) -> Outcome:
         """Export one batch: done when acknowledged, retried when the export failed

@@ -153,13 +153,13 @@ class PostgresActionStore:
     def _claim(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement that returns rows, in its own transaction; the rows."""
         return self._server.run(
-            lambda connection: connection.execute(sql, parameters).fetchall(),  # type: ignore[arg-type]
+            lambda connection: connection.execute(sql, parameters).fetchall(),
             "action store",
         )
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._server.connection("action store") as connection:
-            return connection.execute(sql, parameters).fetchall()  # type: ignore[arg-type]
+            return connection.execute(sql, parameters).fetchall()
 
     # fleet
     def versions(self) -> dict[str, int]:
@@ -176,7 +176,13 @@ class PostgresActionStore:
             "INSERT INTO action_audit (id, started_at, hook, fingerprint, record) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
             "started_at = EXCLUDED.started_at, record = EXCLUDED.record",
-            (record.id, record.started_at, record.hook, record.fingerprint, dumps(record.as_json())),
+            (
+                record.id,
+                record.started_at,
+                record.hook,
+                record.fingerprint,
+                dumps(record.as_json()),
+            ),
         )
         self._audit_inserts += 1
         if self._audit_inserts % 1000 == 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from faultlens_collector.store.errors import StoreError
 from faultlens_collector.store.postgres.actions import PostgresActionStore
@@ -25,8 +26,8 @@ class PostgresDatabase(PostgresServer):
     connected before the first store is taken; ``server_options`` tune the pool (see
     :class:`~.server.PostgresServer`)."""
 
-    def __init__(self, url: str, *, durable: bool = False, **server_options: float) -> None:
-        super().__init__(url, durable=durable, **server_options)  # type: ignore[arg-type]
+    def __init__(self, url: str, *, durable: bool = False, **server_options: Any) -> None:
+        super().__init__(url, durable=durable, **server_options)
         self._stores_lock = threading.Lock()
         self._groups: PostgresGroupStore | None = None
         self._actions: PostgresActionStore | None = None

@@ -290,7 +290,7 @@ class PostgresGroupStore:
             )
             if items and logged.count:
                 connection.execute(
-                    f"UPDATE failure_groups SET {', '.join(items)} WHERE fingerprint IN "  # type: ignore[arg-type]
+                    f"UPDATE failure_groups SET {', '.join(items)} WHERE fingerprint IN "
                     "(SELECT fingerprint FROM operator_action_groups WHERE action_id = %s)",
                     [*values, logged.id],
                 )
@@ -316,7 +316,7 @@ class PostgresGroupStore:
     # reads
     def _rows(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._server.connection() as connection:
-            return connection.execute(sql, parameters).fetchall()  # type: ignore[arg-type]
+            return connection.execute(sql, parameters).fetchall()
 
     def count_groups(self, query: GroupQuery) -> int:
         """How many groups ``query`` selects."""
@@ -342,12 +342,11 @@ class PostgresGroupStore:
         where, parameters = _where(query)
         with self._server.connection() as connection:
             row = connection.execute(
-                f"SELECT count(*) FROM failure_groups {where}",  # type: ignore[arg-type]
+                f"SELECT count(*) FROM failure_groups {where}",
                 parameters,
             ).fetchone()
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} "  # type: ignore[arg-type]
-                "LIMIT %s OFFSET %s",
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT %s OFFSET %s",
                 [*parameters, limit, offset],
             ).fetchall()
         return [_group(row) for row in rows], int(row[0]) if row else 0
@@ -360,7 +359,7 @@ class PostgresGroupStore:
             cursor = connection.cursor(name="faultlens_export")
             cursor.itersize = chunk
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)}",  # type: ignore[arg-type]
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)}",
                 parameters,
             )
             for row in cursor:

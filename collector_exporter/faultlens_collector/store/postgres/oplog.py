@@ -63,7 +63,7 @@ def attach_groups(
     touched by ``action``; the action with its ``count`` set (inside the caller's
     transaction)."""
     row = db.execute(
-        "WITH locked AS (SELECT fingerprint FROM failure_groups "  # type: ignore[arg-type]
+        "WITH locked AS (SELECT fingerprint FROM failure_groups "
         f"{where} ORDER BY fingerprint FOR UPDATE), added AS (INSERT INTO "
         "operator_action_groups SELECT %s, fingerprint FROM locked RETURNING 1) "
         "SELECT count(*) FROM added",
@@ -98,7 +98,7 @@ def select(
         parameters.append(action)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = db.execute(
-        "SELECT id, at, actor, peer, action, count, detail FROM operator_actions "  # type: ignore[arg-type]
+        "SELECT id, at, actor, peer, action, count, detail FROM operator_actions "
         f"{where} ORDER BY id DESC LIMIT %s",
         [*parameters, limit],
     ).fetchall()

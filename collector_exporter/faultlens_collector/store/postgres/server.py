@@ -65,8 +65,7 @@ ATTEMPTS: Final = 8
 #: The advisory lock key held while migrating (``faultlens`` in ASCII, as an int64).
 MIGRATION_LOCK: Final = 0x6661756C746C656E
 _INSTALL_HINT: Final = (
-    "the PostgreSQL store needs psycopg 3 and psycopg_pool: "
-    "pip install 'faultlens[postgres]'"
+    "the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'faultlens[postgres]'"
 )
 
 
@@ -167,7 +166,9 @@ class PostgresServer:
         return text
 
     def unavailable(self, error: BaseException, what: str = "failure store") -> StoreUnavailable:
-        return StoreUnavailable(f"the {what} at {self.location} is unavailable: {self.describe(error)}")
+        return StoreUnavailable(
+            f"the {what} at {self.location} is unavailable: {self.describe(error)}"
+        )
 
     # connections
     def pool(self) -> psycopg_pool.ConnectionPool[Any]:
@@ -176,6 +177,7 @@ class PostgresServer:
             if self._pool is None:
                 if self._closed:
                     raise StoreError(f"the store at {self.location} is closed")
+                import psycopg
                 from psycopg_pool import ConnectionPool
 
                 kwargs: dict[str, Any] = {"autocommit": True}
@@ -183,6 +185,20 @@ class PostgresServer:
                     kwargs["connect_timeout"] = max(1, round(self.connect_timeout))
                 if "application_name" not in self.url:
                     kwargs["application_name"] = "faultlens"
+                # One connection first, so that a wrong host, database, password or TLS
+                # setting is reported with the server's own words (the pool would only
+                # time out); afterwards the pool reconnects on its own.
+                try:
+                    psycopg.connect(self.url, **kwargs).close()
+                except psycopg.Error as exc:
+                    raise StoreUnavailable(
+                        f"cannot connect to {self.location}: {self.describe(exc)}"
+                    ) from exc
+                # It logs a warning per failed connection attempt; the stores report a
+                # database that cannot be reached themselves (once a minute).
+                pool_log = logging.getLogger("psycopg.pool")
+                if pool_log.level == logging.NOTSET:
+                    pool_log.setLevel(logging.ERROR)
                 self._pool = ConnectionPool(
                     self.url,
                     kwargs=kwargs,
@@ -224,9 +240,7 @@ class PostgresServer:
                 raise
             raise self.unavailable(exc, what) from exc
 
-    def run(
-        self, work: Callable[[psycopg.Connection[Any]], T], what: str = "failure store"
-    ) -> T:
+    def run(self, work: Callable[[psycopg.Connection[Any]], T], what: str = "failure store") -> T:
         """``work(connection)`` inside one transaction, committed when it returns; run
         again after a deadlock, a serialization failure or :class:`Retry`.
 
@@ -276,9 +290,7 @@ class PostgresServer:
         while True:
             try:
                 with self.connection(what) as connection:
-                    row = connection.execute(
-                        "SELECT pg_xact_status(%s::xid8)", (xid,)
-                    ).fetchone()
+                    row = connection.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
                 status = row[0] if row else None
                 if status == "committed":
                     return True
@@ -318,7 +330,7 @@ class PostgresServer:
                 )
             for version in range(found + 1, latest + 1):
                 for statement in migrations[version - 1]:
-                    connection.execute(statement)  # type: ignore[arg-type]  # our own DDL
+                    connection.execute(statement)  # our own DDL
             if latest > found:
                 connection.execute(
                     "INSERT INTO faultlens_schema (component, version) VALUES (%s, %s) "
@@ -350,7 +362,7 @@ def changed_rows(connection: psycopg.Connection[Any], sql: str, parameters: Any 
     it changed. Works in pipeline mode, where a cursor's ``rowcount`` is not known
     before the pipeline syncs: the statement is wrapped in a counting query."""
     row = connection.execute(
-        f"WITH changed AS ({sql} RETURNING 1) SELECT count(*) FROM changed",  # type: ignore[arg-type]
+        f"WITH changed AS ({sql} RETURNING 1) SELECT count(*) FROM changed",
         parameters,
     ).fetchone()
     return int(row[0]) if row else 0
