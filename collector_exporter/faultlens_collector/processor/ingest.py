@@ -17,7 +17,10 @@ request can be wrong gets the right status instead of a crash:
   the store's write queue full) or a store that cannot commit →
   ``UNAVAILABLE`` with a RetryInfo delay (see :mod:`.retry_info`); nothing of
   that request was kept, so the client's retry loses nothing and counts nothing
-  twice.
+  twice;
+* a commit in doubt (the link to a PostgreSQL server broke during ``COMMIT`` and the
+  server could not say in time whether it committed) → ``UNAVAILABLE`` *without*
+  RetryInfo: like a lost connection, an answer that promises nothing either way.
 
 A request is acknowledged only after the transaction holding its failures
 committed (and the listener saw the changes, :mod:`.writer`). Acknowledged requests
@@ -50,6 +53,7 @@ from faultlens_collector.processor.occurrences import Extraction, extract_logs, 
 from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.processor.successes import success_keys
+from faultlens_collector.store.errors import CommitInDoubt
 
 _log = logging.getLogger(__name__)
 _REQUEST_NAMES: Final = {
@@ -175,6 +179,9 @@ class IngestService:
         except (Overloaded, GaveUp) as shed:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
             abort_unavailable(context, str(shed), delay)
+        except CommitInDoubt as doubt:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "in_doubt"})
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(doubt))
         except Exception as error:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
             abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)

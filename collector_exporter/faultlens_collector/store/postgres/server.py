@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from faultlens_collector.store.errors import SchemaError, StoreError
+from faultlens_collector.store.errors import CommitInDoubt, SchemaError, StoreError
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,11 +71,6 @@ _INSTALL_HINT: Final = (
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached (or stopped answering): nothing was written."""
-
-
-class CommitInDoubt(StoreError):
-    """The connection was lost while committing and the server could not tell in time
-    whether the transaction committed: it may or may not have been kept."""
 
 
 class Retry(Exception):
