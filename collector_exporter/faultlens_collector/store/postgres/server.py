@@ -241,12 +241,16 @@ class PostgresServer:
 
         The transaction runs in pipeline mode: ``BEGIN`` travels with ``work``'s first
         statements, ``COMMIT`` with its last ones, so a transaction that reads once and
-        then writes costs two round trips. Raises :class:`StoreUnavailable` when the
-        server cannot be reached or the connection was lost before the transaction
-        committed, :class:`CommitInDoubt` when it was lost during ``COMMIT`` and the
+        then writes costs two round trips. An error that comes with or after
+        ``COMMIT`` (a broken link, a server shutting down, which may report the error
+        after committing) is never taken at its word: the server is asked whether the
+        transaction committed (:meth:`resolve`) and a committed one returns normally.
+        Raises :class:`StoreUnavailable` when the server cannot be reached or the
+        transaction did not commit for want of it, :class:`CommitInDoubt` when the
         outcome stays unknown, and the server's error for anything else (nothing was
         kept)."""
         errors = self.errors
+        retryable = (errors.DeadlockDetected, errors.SerializationFailure, Retry)
         for attempt in range(1, ATTEMPTS + 1):
             with self.connection(what) as connection:
                 xid: str | None = None
@@ -259,21 +263,23 @@ class PostgresServer:
                         xid = None if row is None else str(row[0])
                         connection.execute("COMMIT")
                     return result
-                except (errors.DeadlockDetected, errors.SerializationFailure, Retry):
+                except BaseException as exc:
                     _rollback(connection)
-                    if attempt == ATTEMPTS:
-                        raise
-                    time.sleep(0.001 * attempt)
-                except (errors.OperationalError, errors.InterfaceError) as exc:
-                    if not (connection.broken or connection.closed):
-                        _rollback(connection)
-                        raise
-                    # The link broke: if COMMIT may have reached the server, ask it.
-                    if xid is not None and self.resolve(xid, what):
+                    # COMMIT may have reached the server (the error came with or after
+                    # it: a broken link, a server shutting down): ask the server.
+                    if (
+                        xid is not None
+                        and isinstance(exc, errors.Error)
+                        and self.resolve(xid, what)
+                    ):
                         return result
-                    raise self.unavailable(exc, what) from exc
-                except BaseException:
-                    _rollback(connection)
+                    if isinstance(exc, retryable) and attempt < ATTEMPTS:
+                        time.sleep(0.001 * attempt)
+                        continue
+                    if isinstance(
+                        exc, (errors.OperationalError, errors.InterfaceError)
+                    ) and not isinstance(exc, errors.QueryCanceled):
+                        raise self.unavailable(exc, what) from exc
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
