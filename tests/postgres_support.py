@@ -72,6 +72,7 @@ class PostgresCluster:
         self.directory = Path(tempfile.mkdtemp(prefix="faultlens-pg-"))
         self.data = self.directory / "data"
         self.port = free_port()
+        self.fsync = False
         self.user: str | None = None
         if os.geteuid() == 0:
             try:
@@ -113,8 +114,13 @@ class PostgresCluster:
         )
         pwfile.unlink()
 
-    def start(self, timeout: float = 120) -> None:
-        """Start the server (``-w``: returns once it accepts connections)."""
+    def start(self, timeout: float = 120, *, fsync: bool | None = None) -> None:
+        """Start the server (``-w``: returns once it accepts connections). Tests run it
+        without ``fsync`` (the machine is shared and its disk slow; a clean stop loses
+        nothing); the benchmark with it (``fsync=True``, kept for restarts)."""
+        if fsync is not None:
+            self.fsync = fsync
+        durability = [] if self.fsync else ["-c fsync=off", "-c full_page_writes=off"]
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -122,8 +128,7 @@ class PostgresCluster:
                 "-c listen_addresses=127.0.0.1",
                 "-c max_connections=200",
                 "-c shared_buffers=64MB",
-                "-c fsync=off",  # a test cluster: the machine is shared and its disk slow
-                "-c full_page_writes=off",
+                *durability,
                 "-c shared_preload_libraries=pg_stat_statements",
                 "-c deadlock_timeout=200ms",
             ]
