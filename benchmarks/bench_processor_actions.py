@@ -83,7 +83,7 @@ def _serve(tmp: str, name: str) -> list[str]:
 
 def bulk(groups: int) -> None:
     from faultlens_collector._proto.faultlens.v1 import control_pb2
-    from faultlens_collector.client import ControlClient
+    from faultlens_collector.control.client import ControlClient
     from faultlens_collector.groups.model import Occurrence
     from faultlens_collector.store.sqlite.groups import GroupStore
 

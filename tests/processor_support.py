@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.processor.server import Processor, ProcessorSettings
 from faultlens_collector.store.sqlite.database import SQLiteDatabase

@@ -1,9 +1,12 @@
 """The repository's layout promises: the suite collects with plain ``pytest`` as with
-``python -m pytest``."""
+``python -m pytest``; the package's modules form no import cycle and keep to their
+layers (an import-linter-style check over the source); the control client loads none
+of the processor."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import subprocess
 import sys
@@ -16,7 +19,13 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
     # `pytest` (the script) does not put the working directory on sys.path; the modules
     # below import `tests.*` helpers and failed to collect before pyproject set pythonpath.
     pytest_script = Path(sys.executable).with_name("pytest")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # Nothing may put the repository root on the path for it (other entries may stay).
+    path = [
+        entry
+        for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != ROOT
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     result = subprocess.run(
         [
             str(pytest_script),
@@ -40,47 +49,148 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
 PACKAGE = ROOT / "collector_exporter" / "faultlens_collector"
 
 
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: Every module of the package (the generated protobuf code aside), by dotted name.
+MODULES: dict[str, Path] = {
+    module_name(path): path for path in sorted(PACKAGE.rglob("*.py")) if "_proto" not in path.parts
+}
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of ``tree`` outside ``if TYPE_CHECKING:`` blocks (imports there are types
+    only, never run)."""
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for child in ast.iter_child_nodes(node):
+            if (
+                isinstance(child, ast.If)
+                and isinstance(child.test, ast.Name)
+                and child.test.id == "TYPE_CHECKING"
+            ):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+    return nodes
+
+
 def imports_of(path: Path) -> set[str]:
-    """Every module a source file imports, at any level (``from a import b`` counts as
-    ``a`` and ``a.b``)."""
+    """Every module a source file imports at run time, at any depth — function-local
+    imports count, those under ``if TYPE_CHECKING:`` do not. ``from a import b`` is
+    ``a.b`` when that is a module of the package, else ``a``."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
     return found
 
 
-def imported_modules(path: Path) -> set[str]:
-    """The ``faultlens*`` modules of :func:`imports_of`."""
-    return {name for name in imports_of(path) if name.startswith("faultlens")}
-
-
-def modules_under(folder: str) -> dict[str, Path]:
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports at run time."""
     return {
-        path.relative_to(PACKAGE).as_posix(): path
-        for path in sorted((PACKAGE / folder).rglob("*.py"))
+        name: {module for module in imports_of(path) if module in MODULES and module != name}
+        for name, path in MODULES.items()
     }
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_package_has_no_import_cycle_even_through_function_local_imports() -> None:
+    assert cycles(graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def offenders(
+    sources: tuple[str, ...], forbidden: tuple[str, ...], *, allowed: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """Modules under any of ``sources`` that import (at run time) a module under any of
+    ``forbidden`` (dotted prefixes, below ``faultlens_collector``), except ``allowed``."""
+    edges = graph()
+
+    def under(module: str, prefixes: tuple[str, ...]) -> bool:
+        return any(
+            module == f"faultlens_collector.{prefix}"
+            or module.startswith(f"faultlens_collector.{prefix}.")
+            for prefix in prefixes
+        )
+
+    found = {
+        name: sorted(
+            target for target in targets if under(target, forbidden) and not under(target, allowed)
+        )
+        for name, targets in edges.items()
+        if under(name, sources)
+    }
+    return {name: targets for name, targets in found.items() if targets}
 
 
 def test_the_processor_knows_nothing_about_rules() -> None:
     # What ingest extracts is what the listeners ask for (processor/listeners.py); the
-    # rules are the action engine's business.
-    offending = {
-        name: sorted(
-            module
-            for module in imported_modules(path)
-            if module.startswith(
-                ("faultlens_collector.actions.config", "faultlens_collector.actions.listener")
-            )
-        )
-        for name, path in modules_under("processor").items()
-        # The assembly builds the engine's listener; bulk triage runs hooks for groups.
-        if name not in ("processor/server.py", "processor/triage.py")
+    # rules are the action engine's business. Only the assembly (processor/server.py)
+    # builds the engine and its listener.
+    assert offenders(("processor",), ("actions",), allowed=()) == {
+        "faultlens_collector.processor.server": [
+            "faultlens_collector.actions",
+            "faultlens_collector.actions.listener",
+            "faultlens_collector.actions.store",
+        ]
     }
-    assert {name: found for name, found in offending.items() if found} == {}
+    assert offenders(("processor", "groups"), ("actions.config",)) == {}
+
+
+def test_alerts_are_delivered_without_the_engine() -> None:
+    assert offenders(("alerts", "delivery"), ("actions", "control", "processor", "store")) == {}
+
+
+def test_the_stores_serve_every_layer_and_depend_on_none_above() -> None:
+    assert offenders(("store", "groups"), ("control", "processor", "cli", "demo")) == {}
 
 
 def test_no_sqlite_outside_the_store() -> None:
@@ -88,8 +198,63 @@ def test_no_sqlite_outside_the_store() -> None:
     # see the store protocols only; a second backend adds a package under store/.
     offending = sorted(
         name
-        for name, path in modules_under(".").items()
-        if not name.startswith("store/")
+        for name, path in MODULES.items()
+        if not name.startswith("faultlens_collector.store")
         and any(module.split(".")[0] == "sqlite3" for module in imports_of(path))
     )
     assert offending == []
+
+
+_FRESH_IMPORTS = """
+import importlib, sys
+failed = {}
+for module in sys.argv[1:]:
+    for name in [name for name in sys.modules if name.startswith("faultlens_collector")]:
+        del sys.modules[name]
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        failed[module] = f"{type(exc).__name__}: {exc}"
+print(failed)
+"""
+
+
+def test_each_control_and_processor_module_imports_first_in_a_fresh_interpreter() -> None:
+    # Each module imported with none of the package loaded before it (as when it is the
+    # first thing a program imports): an import cycle would fail one of them. (The graph
+    # check above covers every module; this one runs them.)
+    modules = [
+        name
+        for name in MODULES
+        if name.startswith(("faultlens_collector.control", "faultlens_collector.processor"))
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_IMPORTS, *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert result.stdout.strip() == "{}", result.stdout
+    assert len(modules) > 20
+
+
+def test_the_control_client_loads_none_of_the_processor() -> None:
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, faultlens_collector.control.client; "
+            "print('\\n'.join(m for m in sys.modules if m.startswith('faultlens_collector')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "faultlens_collector.control.client" in loaded
+    heavy = ("actions", "alerts", "store", "processor", "groups.store", "control.service")
+    assert [
+        module
+        for module in loaded
+        if any(module.startswith(f"faultlens_collector.{prefix}") for prefix in heavy)
+    ] == []

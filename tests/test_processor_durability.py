@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 
 from tests.processor_support import (
     TRACE_EXPORT,

@@ -8,7 +8,7 @@ from pathlib import Path
 import faultlens
 import grpc
 import pytest
-from faultlens_collector.client import ControlClient, ControlError
+from faultlens_collector.control.client import ControlClient, ControlError
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.processor.forward import ForwardSettings
 from faultlens_collector.processor.ingest import IngestSettings
 from faultlens_collector.processor.server import DEFAULT_MAX_REQUEST_BYTES, ProcessorSettings
@@ -356,7 +356,7 @@ def test_a_token_is_required_on_every_otlp_service(tmp_path: Path, path: str) ->
 
 
 def test_the_control_api_requires_the_token_too(tmp_path: Path) -> None:
-    from faultlens_collector.client import ControlError
+    from faultlens_collector.control.client import ControlError
 
     with running_processor(tmp_path, token="s3cret") as processor:
         with ControlClient(processor.address) as client, pytest.raises(ControlError) as caught:

@@ -13,9 +13,10 @@ import grpc
 import pytest
 from actions_support import wait_until
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import REPLIES, STREAMS, ControlClient, ControlError
+from faultlens_collector.control.client import ControlClient, ControlError
+from faultlens_collector.control.messages import key_items, key_of
+from faultlens_collector.control.methods import REPLIES, STREAMS
 from faultlens_collector.processor.server import Processor
-from faultlens_collector.processor.wire import key_items, key_of
 
 from tests.processor_support import (
     TRACE_EXPORT,

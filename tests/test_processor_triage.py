@@ -14,7 +14,7 @@ import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import main
-from faultlens_collector.client import ControlClient, ControlError
+from faultlens_collector.control.client import ControlClient, ControlError
 from faultlens_collector.groups.model import HOUR_NANOS, Dismissal
 from faultlens_collector.groups.store import GroupQuery, GroupStore, GroupUpdate, OperatorAction
 from faultlens_collector.processor.server import Processor

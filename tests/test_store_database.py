@@ -12,7 +12,7 @@ import pytest
 from actions_support import facts
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import Alert, HaltRecord, HookJob
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.groups.store import GroupQuery
 from faultlens_collector.store import MEMORY, StoreError, open_database
 from faultlens_collector.store.sqlite.database import SQLiteDatabase

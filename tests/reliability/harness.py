@@ -54,7 +54,7 @@ def report(title: str, figures: Mapping[str, Any]) -> None:
 
 def stored_occurrences(address: str, token: str | None = None) -> int:
     """The sum of every group's count in a running processor."""
-    from faultlens_collector.client import ControlClient
+    from faultlens_collector.control.client import ControlClient
 
     from tests.processor_support import all_groups
 

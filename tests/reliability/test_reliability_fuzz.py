@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient, ControlError
+from faultlens_collector.control.client import ControlClient, ControlError
 from faultlens_collector.groups.model import MAX_GROUP_COUNT, Change, Occurrence
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.occurrences import MAX_COUNT, attributes_of

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 
 from tests.otlp_receiver import OtlpReceiver
 from tests.processor_support import ServeProcess

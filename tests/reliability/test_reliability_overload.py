@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.processor.admission import CountingExecutor
 from faultlens_collector.processor.ingest import IngestSettings
 

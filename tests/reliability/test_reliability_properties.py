@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.processor.server import Processor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

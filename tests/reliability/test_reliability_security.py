@@ -17,7 +17,7 @@ import faultlens
 import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider

@@ -9,7 +9,7 @@ from typing import Any
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli.connect import add_connection_options, call, connect
-from faultlens_collector.processor.wire import alert_json
+from faultlens_collector.control.messages import alert_json
 
 
 def register(subparsers: Any) -> None:

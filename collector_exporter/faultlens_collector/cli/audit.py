@@ -10,7 +10,7 @@ from typing import Any
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli.connect import add_connection_options, call, connect
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.processor.wire import hook_run_json, operator_action_json
+from faultlens_collector.control.messages import hook_run_json, operator_action_json
 
 
 def register(subparsers: Any) -> None:

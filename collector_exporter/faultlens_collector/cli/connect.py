@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from faultlens_collector.cli import CommandError
-from faultlens_collector.client import DEFAULT_TARGET, ControlClient, ControlError
+from faultlens_collector.control.client import DEFAULT_TARGET, ControlClient, ControlError
 
 TOKEN_ENV: Final = "FAULTLENS_TOKEN"
 TARGET_ENV: Final = "FAULTLENS_TARGET"

@@ -1,7 +1,7 @@
 """``faultlens failures list|show|export``: read failure groups from a processor.
 
 The bulk subcommands (dismiss, categorize, resolve, reopen, fix) are in
-:mod:`faultlens_collector.cli.triage`.
+:mod:`faultlens_collector.cli.failures_bulk`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.cli import CommandError, triage
+from faultlens_collector.cli import CommandError, failures_bulk
 from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
 from faultlens_collector.cli.selection import add_group_filters, group_filter
 from faultlens_collector.cli.table import render_table
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     _add_trace_url(export)
     add_connection_options(export)
     export.set_defaults(handler=run_export)
-    triage.register(commands)
+    failures_bulk.register(commands)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import add_actor_option, add_connection_options, call, connect
 from faultlens_collector.cli.table import render_table
-from faultlens_collector.processor.wire import halt_json, key_items, key_of
+from faultlens_collector.control.messages import halt_json, key_items, key_of
 from faultlens_collector.report import iso_time
 
 

@@ -10,7 +10,7 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli.connect import parse_since
-from faultlens_collector.client import filter_message
+from faultlens_collector.control.client import filter_message
 from faultlens_collector.groups.model import STATUSES
 
 

@@ -1,4 +1,8 @@
-"""``faultlens serve``: run the processor until SIGINT or SIGTERM."""
+"""``faultlens serve``: run the processor until SIGINT or SIGTERM.
+
+The processor's modules are imported when ``serve`` runs, not when the command line
+starts: every other subcommand is a client and needs none of them.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from faultlens.endpoint import parse_endpoint
 
+from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import TOKEN_ENV
-from faultlens_collector.processor.forward import ForwardSettings
-from faultlens_collector.processor.heap import keep_request_buffers
-from faultlens_collector.processor.server import (
-    DEFAULT_LISTEN,
-    Processor,
-    ProcessorError,
-    ProcessorSettings,
-    TlsSettings,
-)
+
+if TYPE_CHECKING:
+    from faultlens_collector.processor.server import ProcessorSettings
 
 DEFAULT_STORE: Final = "faultlens.db"
 
@@ -38,7 +37,7 @@ def register(subparsers: Any) -> None:
             "and serve the faultlens control API on the same port."
         ),
     )
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
+    parser.add_argument("--listen", default=DEFAULT_ADDRESS, metavar="HOST:PORT")
     parser.add_argument(
         "--store",
         default=DEFAULT_STORE,
@@ -129,6 +128,9 @@ def register(subparsers: Any) -> None:
 
 def settings_from_args(args: argparse.Namespace, environ: Any = None) -> ProcessorSettings:
     """Validate the options into :class:`ProcessorSettings` (CommandError when wrong)."""
+    from faultlens_collector.processor.forward import ForwardSettings
+    from faultlens_collector.processor.server import ProcessorSettings, TlsSettings
+
     env = os.environ if environ is None else environ
     token = env.get(TOKEN_ENV) or None
     if args.token_file is not None:
@@ -199,6 +201,8 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
 
 def run(args: argparse.Namespace) -> int:
     """Start the processor and serve until interrupted."""
+    from faultlens_collector.processor.heap import keep_request_buffers
+    from faultlens_collector.processor.server import Processor, ProcessorError
     from faultlens_collector.selftelemetry import self_meter_provider
 
     settings = settings_from_args(args)

@@ -41,7 +41,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions.config import load_config
 from faultlens_collector.actions.records import AuditRecord, HaltRecord
 from faultlens_collector.actions.verification import Effectiveness
-from faultlens_collector.client import ControlClient
+from faultlens_collector.control.client import ControlClient
 from faultlens_collector.demo import sample_app
 from faultlens_collector.demo.alert_receiver import AlertReceiver, ReceivedAlert
 from faultlens_collector.exporter import FaultlensSpanExporter

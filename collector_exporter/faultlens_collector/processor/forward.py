@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-from faultlens.endpoint import parse_endpoint
 from faultlens.resilience import exponential
 from google.rpc import error_details_pb2
 
+from faultlens_collector.channels import channel_for
 from faultlens_collector.delivery import DONE, Deliverer, MemoryQueue, Outcome, retry
 
 _log = logging.getLogger(__name__)
@@ -74,17 +74,6 @@ class ForwardSettings:
     workers: int = 2
     drain_seconds: float = 5.0
     root_certificates: bytes | None = None
-
-
-def channel_for(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
-    """A channel to ``target`` as :func:`faultlens.endpoint.parse_endpoint` reads it: TLS for
-    ``https://`` (or when ``root_certificates`` are given), plaintext for ``http://`` or
-    ``host:port``. Raises ``ValueError`` naming the problem for a malformed target."""
-    address, secure = parse_endpoint(target)
-    if secure or root_certificates is not None:
-        credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-        return grpc.secure_channel(address, credentials)
-    return grpc.insecure_channel(address)
 
 
 #: A queued request: its signal and its body.

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from faultlens.redact import Redactor
@@ -36,11 +36,12 @@ from opentelemetry.metrics import MeterProvider
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.channels import DEFAULT_ADDRESS
+from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.processor.admission import Admission, CountingExecutor
 from faultlens_collector.processor.auth import BearerTokenInterceptor
-from faultlens_collector.processor.control import ControlService
 from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
 from faultlens_collector.processor.forward import Forwarder, ForwardSettings
 from faultlens_collector.processor.ingest import IngestService, IngestSettings
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # the settings carry the configuration; only the engine reads
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = "127.0.0.1:4317"
+DEFAULT_LISTEN: Final = DEFAULT_ADDRESS
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 

@@ -1,10 +1,5 @@
-"""The ``faultlens.v1.Control`` gRPC service (proto/faultlens/v1/control.proto).
+"""The group reads of the control API: ListGroups, GetGroup, ExportGroups.
 
-Served next to OTLP on the processor's port; the ``faultlens`` command line is
-its client (:mod:`faultlens_collector.client`). Service wiring is written here
-by hand over the generated messages, so no grpcio-tools version is baked in.
-This module serves the reads; bulk triage is in :mod:`.triage`, halts, streams
-and hook records in :mod:`.engine_api`.
 Bad arguments (a request that does not decode; an unknown status, sort key or
 severity; a malformed page token; an ambiguous fingerprint prefix) end with
 ``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
@@ -15,25 +10,23 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Final
 
 import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.actions import ActionEngine
-from faultlens_collector.groups.model import STATUSES, Dismissal, Group
+from faultlens_collector.control.convert import to_message
+from faultlens_collector.control.rpc import server_stream, unary
+from faultlens_collector.groups.model import STATUSES
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupStore,
 )
-from faultlens_collector.processor.decoding import decoding_handler
 
-SERVICE: Final = "faultlens.v1.Control"
-Handler = Callable[[Any, grpc.ServicerContext], Any]
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
 #: The largest time (Unix ns) and offset the SQLite store can hold.
@@ -48,66 +41,22 @@ SORT_KEYS: Final = {
 }
 
 
-def method(name: str) -> str:
-    """The full gRPC method path of a Control RPC."""
-    return f"/{SERVICE}/{name}"
+class GroupsApi:
+    """The group reads: ListGroups, GetGroup, ExportGroups."""
 
-
-def unary(handler: Handler, request_type: Any, reply_type: Any) -> grpc.RpcMethodHandler:
-    """A unary RPC handler over generated message types."""
-    return grpc.unary_unary_rpc_method_handler(
-        handler,
-        request_deserializer=request_type.FromString,
-        response_serializer=reply_type.SerializeToString,
-    )
-
-
-def server_stream(handler: Handler, request_type: Any, item_type: Any) -> grpc.RpcMethodHandler:
-    """A server-streaming RPC handler over generated message types."""
-    return grpc.unary_stream_rpc_method_handler(
-        handler,
-        request_deserializer=request_type.FromString,
-        response_serializer=item_type.SerializeToString,
-    )
-
-
-class ControlService:
-    """The whole ``faultlens.v1.Control`` service for one store (and engine)."""
-
-    def __init__(
-        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
-    ) -> None:
-        from faultlens_collector.processor.engine_api import EngineApi, Streams
-        from faultlens_collector.processor.triage import Triage
-
+    def __init__(self, store: GroupStore) -> None:
         self._store = store
-        self.streams = Streams(max_streams)
-        self._more: dict[str, grpc.RpcMethodHandler] = {}
-        if engine is not None:
-            self._more.update(Triage(store, engine).methods())
-            self._more.update(EngineApi(engine, store, self.streams).methods())
 
-    def close_streams(self) -> None:
-        """End every open stream and refuse new ones (the processor is stopping)."""
-        self.streams.close_all()
-
-    def handlers(self) -> list[grpc.GenericRpcHandler]:
-        """The generic handler serving every Control RPC."""
+    def methods(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Method name → handler, for the Control service's generic handler."""
         pb = control_pb2
-        methods = {
+        return {
             "ListGroups": unary(self.list_groups, pb.ListGroupsRequest, pb.ListGroupsResponse),
             "GetGroup": unary(self.get_group, pb.GetGroupRequest, pb.FailureGroup),
             "ExportGroups": server_stream(
                 self.export_groups, pb.ExportGroupsRequest, pb.FailureGroup
             ),
-            **self._more,
         }
-        # Requests are decoded in the handlers: a malformed one is INVALID_ARGUMENT.
-        return [
-            grpc.method_handlers_generic_handler(
-                SERVICE, {name: decoding_handler(handler) for name, handler in methods.items()}
-            )
-        ]
 
     def list_groups(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListGroups: one page; the token is the offset of the next page."""
@@ -176,47 +125,4 @@ def query_of(
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),
-    )
-
-
-def to_message(group: Group) -> Any:
-    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message."""
-    return control_pb2.FailureGroup(
-        fingerprint=group.fingerprint,
-        exception_type=group.exception_type,
-        message=group.message,
-        stacktrace=group.stacktrace,
-        category=group.category,
-        severity=group.severity,
-        status=group.status,
-        count=group.count,
-        first_seen_unix_nano=group.first_seen,
-        last_seen_unix_nano=group.last_seen,
-        service_counts=group.service_counts,
-        span_names=group.span_names,
-        samples=[
-            control_pb2.Sample(
-                trace_id=sample.trace_id,
-                span_id=sample.span_id,
-                service=sample.service,
-                time_unix_nano=sample.time_unix_nano,
-            )
-            for sample in group.samples
-        ],
-        handled_count=group.handled_count,
-        tags=group.tags,
-        dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
-        category_locked=group.category_locked,
-        severity_locked=group.severity_locked,
-    )
-
-
-def dismissal_message(dismissal: Dismissal) -> Any:
-    """A group's :class:`Dismissal` as a ``Dismissal`` message."""
-    return control_pb2.Dismissal(
-        reason=dismissal.reason,
-        by=dismissal.by,
-        dismissed_unix_nano=dismissal.at,
-        until_unix_nano=dismissal.until,
-        reopen_above_per_hour=dismissal.max_per_hour,
     )

@@ -20,81 +20,29 @@ reconnects to the next processor).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
-from faultlens_collector.actions.broadcast import Subscription
-from faultlens_collector.groups.store import GroupStore, OperatorAction
-from faultlens_collector.processor.control import server_stream, unary
-from faultlens_collector.processor.triage import invalid, who
-from faultlens_collector.processor.wire import (
+from faultlens_collector.control.convert import (
     alert_message,
     effectiveness_message,
     halt_event,
     halt_message,
     hook_run_message,
-    key_of,
 )
+from faultlens_collector.control.messages import key_of
+from faultlens_collector.control.rpc import Streams, invalid, server_stream, unary, who
+from faultlens_collector.groups.store import GroupStore, OperatorAction
 
 DEFAULT_HEARTBEAT: Final = 15
 MAX_HEARTBEAT: Final = 300
 _MAX_LIST: Final = 10_000
 #: How long a stream waits for an item before it checks its client is still there.
 _POLL_SECONDS: Final = 30.0
-
-T = TypeVar("T")
-
-
-class Streams:
-    """The open server streams: at most ``limit`` at once, all ended by :meth:`close_all`."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._open: set[Subscription[Any]] = set()
-        self._closed = False
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._open)
-
-    def enter(self, subscription: Subscription[T], context: grpc.ServicerContext) -> None:
-        """Register a stream's subscription; aborts the call when the processor is
-        stopping or ``limit`` streams are open. The subscription is closed when the
-        call ends, however it ends."""
-        with self._lock:
-            refused = self._closed or len(self._open) >= self.limit
-            if not refused:
-                self._open.add(subscription)
-        if refused:
-            subscription.close()
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED
-                if not self._closed
-                else grpc.StatusCode.UNAVAILABLE,
-                f"the processor serves at most {self.limit} streams at once; retry later"
-                if not self._closed
-                else "the processor is stopping",
-            )
-        context.add_callback(subscription.close)
-
-    def leave(self, subscription: Subscription[T]) -> None:
-        with self._lock:
-            self._open.discard(subscription)
-        subscription.close()
-
-    def close_all(self) -> None:
-        """End every open stream and refuse new ones."""
-        with self._lock:
-            self._closed = True
-            subscriptions = list(self._open)
-        for subscription in subscriptions:
-            subscription.close()
 
 
 class EngineApi:

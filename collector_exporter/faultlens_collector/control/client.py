@@ -13,32 +13,10 @@ from typing import Any, Final
 import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.processor.control import method
-from faultlens_collector.processor.forward import channel_for
+from faultlens_collector.channels import DEFAULT_ADDRESS, channel_for
+from faultlens_collector.control.methods import REPLIES, STREAMS, method
 
-DEFAULT_TARGET: Final = "127.0.0.1:4317"
-#: The reply type of each unary Control RPC.
-REPLIES: Final = {
-    "ListGroups": control_pb2.ListGroupsResponse,
-    "GetGroup": control_pb2.FailureGroup,
-    "Dismiss": control_pb2.BulkResponse,
-    "Categorize": control_pb2.BulkResponse,
-    "Resolve": control_pb2.BulkResponse,
-    "Reopen": control_pb2.BulkResponse,
-    "Fix": control_pb2.BulkResponse,
-    "ListHalts": control_pb2.ListHaltsResponse,
-    "ResumeHalt": control_pb2.ResumeHaltResponse,
-    "StartHalt": control_pb2.Halt,
-    "ListAudit": control_pb2.ListAuditResponse,
-    "ListHookRuns": control_pb2.ListHookRunsResponse,
-    "GetEffectiveness": control_pb2.GetEffectivenessResponse,
-}
-#: The item type of each streaming Control RPC.
-STREAMS: Final = {
-    "ExportGroups": control_pb2.FailureGroup,
-    "WatchHalts": control_pb2.HaltEvent,
-    "StreamAlerts": control_pb2.Alert,
-}
+DEFAULT_TARGET: Final = DEFAULT_ADDRESS
 
 
 class ControlError(RuntimeError):

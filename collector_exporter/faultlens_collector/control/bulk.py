@@ -28,6 +28,9 @@ from faultlens import semconv
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of_group
+from faultlens_collector.control.convert import operator_action_message
+from faultlens_collector.control.groups import query_of
+from faultlens_collector.control.rpc import MAX_NAME, invalid, unary, who
 from faultlens_collector.groups.model import Dismissal
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -37,27 +40,11 @@ from faultlens_collector.groups.store import (
     GroupUpdate,
     OperatorAction,
 )
-from faultlens_collector.processor.control import query_of, unary
-from faultlens_collector.processor.wire import operator_action_message
 
 _FINGERPRINT: Final = re.compile("[0-9a-f]{4,16}")
-_MAX_NAME: Final = 256
 _MAX_TAGS: Final = 32
 _MAX_TAG: Final = 64
 _MAX_AUDIT: Final = 10_000
-#: The actor logged when a request does not name one.
-UNKNOWN_ACTOR: Final = "unknown"
-
-
-def who(actor: str, context: grpc.ServicerContext) -> tuple[str, str]:
-    """The declared actor (``unknown`` when not given, at most 256 characters) and the
-    peer address the call came from."""
-    return (actor.strip()[:_MAX_NAME] or UNKNOWN_ACTOR), context.peer() or ""
-
-
-def invalid(context: grpc.ServicerContext, message: str) -> None:
-    """End the call with ``INVALID_ARGUMENT``."""
-    context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 class Triage:
@@ -157,7 +144,7 @@ class Triage:
             invalid(context, "the dismissal's end time is in the past")
         actor, _ = who(request.actor, context)
         dismissal = Dismissal(
-            reason=reason[: _MAX_NAME * 4],
+            reason=reason[: MAX_NAME * 4],
             by=actor,
             at=now,
             until=request.until_unix_nano,
@@ -184,8 +171,8 @@ class Triage:
         remove_tags = _tags(request.remove_tags, context)
         if not (category or severity or add_tags or remove_tags):
             invalid(context, "give a category, a severity or tags to add or remove")
-        if len(category) > _MAX_NAME:
-            invalid(context, f"a category is at most {_MAX_NAME} characters")
+        if len(category) > MAX_NAME:
+            invalid(context, f"a category is at most {MAX_NAME} characters")
         if severity and severity not in semconv.SEVERITIES:
             invalid(
                 context,

@@ -1,0 +1,104 @@
+"""``faultlens.v1`` messages as a client builds and reads them, without the processor:
+halt keys as ``KeyItem`` lists (values keep their type: string, bool, int, double),
+and replies as JSON-ready dicts (the command line's ``--json``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.report import iso_time
+
+if TYPE_CHECKING:  # the type only: importing the resilience layer costs a client ~100 ms
+    from faultlens.resilience.halts import KeyValue
+
+
+def key_items(key: Mapping[str, KeyValue] | Iterable[tuple[str, KeyValue]]) -> list[Any]:
+    """A halt key as ``KeyItem`` messages (sorted by name)."""
+    items = key.items() if isinstance(key, Mapping) else key
+    result = []
+    for name, value in sorted(items):
+        if isinstance(value, bool):
+            result.append(control_pb2.KeyItem(name=name, bool_value=value))
+        elif isinstance(value, int):
+            result.append(control_pb2.KeyItem(name=name, int_value=value))
+        elif isinstance(value, float):
+            result.append(control_pb2.KeyItem(name=name, double_value=value))
+        else:
+            result.append(control_pb2.KeyItem(name=name, string_value=str(value)))
+    return result
+
+
+def key_of(items: Iterable[Any]) -> dict[str, KeyValue]:
+    """``KeyItem`` messages → a key; ValueError for an item without a name or value, or a
+    name given twice."""
+    key: dict[str, KeyValue] = {}
+    for item in items:
+        kind = item.WhichOneof("value")
+        if not item.name:
+            raise ValueError("a key item has no name")
+        if kind is None:
+            raise ValueError(f"key item {item.name!r} has no value")
+        if item.name in key:
+            raise ValueError(f"key item {item.name!r} is given twice")
+        key[item.name] = getattr(item, kind)
+    return key
+
+
+def halt_json(halt: Any) -> dict[str, Any]:
+    """A ``Halt`` message as a JSON-ready dict."""
+    return {
+        "id": halt.id,
+        "rule": halt.rule,
+        "key": key_of(halt.key),
+        "reason": halt.reason,
+        "since": iso_time(halt.since_unix_nano),
+        "fingerprints": list(halt.fingerprints),
+        "resumed_at": iso_time(halt.resumed_unix_nano),
+        "resumed_by": halt.resumed_by or None,
+    }
+
+
+def operator_action_json(action: Any) -> dict[str, Any]:
+    """An ``OperatorAction`` message as a JSON-ready dict."""
+    return {
+        "id": action.id,
+        "at": iso_time(action.at_unix_nano),
+        "actor": action.actor,
+        "peer": action.peer,
+        "action": action.action,
+        "count": action.count,
+        "detail": json.loads(action.detail_json or "{}"),
+    }
+
+
+def hook_run_json(run: Any) -> dict[str, Any]:
+    """A ``HookRun`` message as a JSON-ready dict."""
+    return {
+        "id": run.id,
+        "started_at": iso_time(run.started_unix_nano),
+        "purpose": run.purpose,
+        "rule": run.rule,
+        "hook": run.hook,
+        "fingerprint": run.fingerprint,
+        "outcome": run.outcome,
+        "exit_code": run.exit_code if run.exited else None,
+        "duration": run.duration_seconds,
+        "output_tail": run.output_tail,
+        "detail": run.detail,
+        "requested_by": run.requested_by,
+    }
+
+
+def alert_json(alert: Any) -> dict[str, Any]:
+    """An ``Alert`` message as a JSON-ready dict."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "created_at": iso_time(alert.created_unix_nano),
+        "severity": alert.severity,
+        "body": alert.body,
+        "attributes": dict(sorted(alert.attributes.items())),
+    }

@@ -1,0 +1,52 @@
+"""The ``faultlens.v1.Control`` gRPC service (proto/faultlens/v1/control.proto).
+
+Served next to OTLP on the processor's port; the ``faultlens`` command line is
+its client (:mod:`.client`). Service wiring is written here by hand over the
+generated messages, so no grpcio-tools version is baked in. The RPCs live by what
+they serve: the group reads in :mod:`.groups`, bulk triage and the operator log in
+:mod:`.bulk`, halts, streams and hook records over the action engine in
+:mod:`.actions`; records become messages in :mod:`.convert`. Every request is
+decoded inside its handler (:mod:`.decoding`), so a malformed one is
+``INVALID_ARGUMENT``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from faultlens_collector.actions import ActionEngine
+from faultlens_collector.control.actions import EngineApi
+from faultlens_collector.control.bulk import Triage
+from faultlens_collector.control.decoding import decoding_handler
+from faultlens_collector.control.groups import GroupsApi
+from faultlens_collector.control.methods import SERVICE
+from faultlens_collector.control.rpc import Streams
+from faultlens_collector.groups.store import GroupStore
+
+
+class ControlService:
+    """The whole ``faultlens.v1.Control`` service for one store (and engine: without
+    one, only the group reads are served)."""
+
+    def __init__(
+        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
+    ) -> None:
+        self.streams = Streams(max_streams)
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store).methods()
+        if engine is not None:
+            self._methods.update(Triage(store, engine).methods())
+            self._methods.update(EngineApi(engine, store, self.streams).methods())
+
+    def close_streams(self) -> None:
+        """End every open stream and refuse new ones (the processor is stopping)."""
+        self.streams.close_all()
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """The generic handler serving every Control RPC."""
+        # Requests are decoded in the handlers: a malformed one is INVALID_ARGUMENT.
+        return [
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {name: decoding_handler(handler) for name, handler in self._methods.items()},
+            )
+        ]
