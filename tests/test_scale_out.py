@@ -26,8 +26,8 @@ from faultlens.resilience import HaltedError
 from faultlens.resilience.backoff import constant
 from faultlens.resilience.remote_halts import RemoteHalts
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.client import ControlClient
-from faultlens_collector.processor.wire import key_items
+from faultlens_collector.control.client import ControlClient
+from faultlens_collector.control.messages import key_items
 
 from tests.actions_support import wait_until
 from tests.otlp_receiver import OtlpReceiver, attributes
