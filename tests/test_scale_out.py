@@ -31,7 +31,7 @@ from faultlens_collector.control.messages import key_items
 
 from tests.actions_support import wait_until
 from tests.otlp_receiver import OtlpReceiver, attributes
-from tests.postgres_support import PostgresCluster, fresh_database
+from tests.postgres_support import PASSWORD, PostgresCluster, fresh_database
 from tests.processor_support import ServeProcess, all_groups
 from tests.reliability import load
 
@@ -268,6 +268,10 @@ def test_the_database_stopped_under_load_means_retry_later_then_recovery(
         )
     finally:
         fleet.stop()
+    logged = "".join(line for serve in fleet.processors for line in serve.output)
+    assert "cannot commit" in logged  # the outage was reported…
+    assert PASSWORD not in logged  # …without the password
+    assert "Traceback" not in logged
 
 
 def test_the_url_takes_libpq_parameters_and_the_password_from_pgpassword(

@@ -10,12 +10,12 @@ rows instead of deadlocking.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from faultlens_collector.groups.store import OperatorAction
+from faultlens_collector.store.sqlite import oplog as sqlite_oplog
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,7 +50,7 @@ def insert(db: psycopg.Connection[Any], action: OperatorAction) -> OperatorActio
             action.peer,
             action.action,
             action.count,
-            json.dumps(dict(action.detail), separators=(",", ":"), sort_keys=True),
+            sqlite_oplog.detail_text(action),
         ),
     ).fetchone()
     return replace(action, id=int(row[0]) if row else 0)
@@ -86,31 +86,7 @@ def select(
     action: str | None = None,
 ) -> list[OperatorAction]:
     """The newest actions first; only those that touched ``fingerprint`` / of one kind."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    if fingerprint:
-        clauses.append(
-            "id IN (SELECT action_id FROM operator_action_groups WHERE fingerprint = %s)"
-        )
-        parameters.append(fingerprint)
-    if action:
-        clauses.append("action = %s")
-        parameters.append(action)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.execute(
-        "SELECT id, at, actor, peer, action, count, detail FROM operator_actions "
-        f"{where} ORDER BY id DESC LIMIT %s",
-        [*parameters, limit],
-    ).fetchall()
-    return [
-        OperatorAction(
-            id=row[0],
-            at=row[1],
-            actor=row[2],
-            peer=row[3],
-            action=row[4],
-            count=row[5],
-            detail=json.loads(row[6]),
-        )
-        for row in rows
-    ]
+    sql, parameters = sqlite_oplog.selection(
+        limit=limit, fingerprint=fingerprint, action=action, mark="%s"
+    )
+    return [sqlite_oplog.action_of(row) for row in db.execute(sql, parameters).fetchall()]
