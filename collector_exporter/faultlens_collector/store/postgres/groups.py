@@ -40,7 +40,9 @@ top-N sort.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -63,7 +65,6 @@ from faultlens_collector.store.sqlite.groups import (
     _encode_dismissal,
     _encode_samples,
     _group,
-    encode_counts,
 )
 
 if TYPE_CHECKING:
@@ -110,58 +111,102 @@ _COLUMNS: Final = (
     "handled_count, first_seen, last_seen, service_counts::text, span_names, samples, "
     "category_locked, tags::text, severity_locked, dismissal, dismissed_until"
 )
+# The groups an ingest transaction touches, locked in fingerprint order, with the xid that
+# wrote each last; the stack trace (never changed once stored) only of the groups not cached.
 _SELECT_FOR_UPDATE: Final = (
-    f"SELECT {_COLUMNS} FROM failure_groups WHERE fingerprint = ANY(%s) "
-    "ORDER BY fingerprint FOR UPDATE"
+    "SELECT xmin::text, "
+    + _COLUMNS.replace(
+        "stacktrace,",
+        "CASE WHEN fingerprint = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+        "THEN NULL ELSE stacktrace END,",
+    )
+    + " FROM failure_groups WHERE fingerprint = "
+    "ANY(ARRAY(SELECT json_array_elements_text(%s::json))) ORDER BY fingerprint FOR UPDATE"
+)
+# Rows travel as one JSON document per statement (json.dumps is C; psycopg would build
+# every array element by element in Python), read with json_to_recordset.
+_MERGED: Final = (
+    "c text, sv text, r int, st text, n bigint, h bigint, fs bigint, ls bigint, sc jsonb, "
+    "sn text, sm text, d text, du bigint"
 )
 # New groups (every column), in fingerprint order.
-_INSERT: Final = """INSERT INTO failure_groups (fingerprint, exception_type, message,
+_INSERT: Final = f"""INSERT INTO failure_groups (fingerprint, exception_type, message,
     stacktrace, category, severity, severity_rank, status, count, handled_count, first_seen,
     last_seen, service_counts, span_names, samples, dismissal, dismissed_until)
-    SELECT f, t, m, s, c, sv, r, st, n, h, fs, ls, sc::jsonb, sn, sm, d, du
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::int4[], %s::text[], %s::int8[], %s::int8[], %s::int8[], %s::int8[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::int8[])
-        AS v(f, t, m, s, c, sv, r, st, n, h, fs, ls, sc, sn, sm, d, du)
+    SELECT f, t, m, s, c, sv, r, st, n, h, fs, ls, sc, sn, sm, d, du
+    FROM json_to_recordset(%s::json) AS v(f text, t text, m text, s text, {_MERGED})
     ORDER BY f
     ON CONFLICT (fingerprint) DO NOTHING
     RETURNING fingerprint"""
 # Known groups: what a merge can change.
-_UPDATE: Final = """UPDATE failure_groups AS g SET category = v.c, severity = v.sv,
+_UPDATE: Final = f"""UPDATE failure_groups AS g SET category = v.c, severity = v.sv,
     severity_rank = v.r, status = v.st, count = v.n, handled_count = v.h, first_seen = v.fs,
-    last_seen = v.ls, service_counts = v.sc::jsonb, span_names = v.sn, samples = v.sm,
-    dismissal = v.d, dismissed_until = v.du
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::int4[], %s::text[], %s::int8[],
-        %s::int8[], %s::int8[], %s::int8[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::int8[]) AS v(f, c, sv, r, st, n, h, fs, ls, sc, sn, sm, d, du)
+    last_seen = v.ls, service_counts = v.sc, span_names = coalesce(v.sn, g.span_names),
+    samples = coalesce(v.sm, g.samples),
+    dismissal = CASE WHEN v.dk THEN v.d ELSE g.dismissal END,
+    dismissed_until = CASE WHEN v.dk THEN v.du ELSE g.dismissed_until END
+    FROM json_to_recordset(%s::json) AS v(f text, dk boolean, {_MERGED})
     WHERE g.fingerprint = v.f"""
+#: A NUL character escaped in JSON text (not preceded by an escaping backslash).
+_NUL: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 #: How long :attr:`PostgresGroupStore.group_count` trusts its last count (seconds).
 COUNT_REFRESH_SECONDS: Final = 5.0
 
 
-def _merged_columns(group: Group) -> tuple[Any, ...]:
-    """What :data:`_UPDATE` writes (after the fingerprint)."""
-    return (
-        group.category,
-        group.severity,
-        semconv.SEVERITY_RANK.get(group.severity, -1),
-        group.status,
-        group.count,
-        group.handled_count,
-        group.first_seen,
-        group.last_seen,
-        encode_counts(group.service_counts),
-        _encode(group.span_names),
-        _encode_samples(group),
-        *_encode_dismissal(group),
-    )
+def _merged(group: Group, *, lists: bool = True, dismissal: bool = True) -> dict[str, Any]:
+    """What :data:`_UPDATE` writes, keyed as its record set names it; the span names and
+    samples only when ``lists`` (they grew), the dismissal only when ``dismissal`` (the
+    group was or is dismissed): left out, they keep their stored values."""
+    columns: dict[str, Any] = {
+        "f": group.fingerprint,
+        "c": group.category,
+        "sv": group.severity,
+        "r": semconv.SEVERITY_RANK.get(group.severity, -1),
+        "st": group.status,
+        "n": group.count,
+        "h": group.handled_count,
+        "fs": group.first_seen,
+        "ls": group.last_seen,
+        "sc": group.service_counts,
+    }
+    if lists:
+        columns["sn"] = _encode(group.span_names)
+        columns["sm"] = _encode_samples(group)
+    if dismissal:
+        columns["dk"] = True
+        columns["d"], columns["du"] = _encode_dismissal(group)
+    return columns
 
 
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as one list per column (for ``unnest``)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
+def _xmin(row: Sequence[Any] | None) -> str:
+    """The ``xmin`` a row written by the transaction whose ``pg_current_xact_id()`` is
+    ``row[0]`` shows (the 64-bit id's low 32 bits)."""
+    return "" if row is None else str(int(row[0]) % (1 << 32))
+
+
+def _unchanged(cached: tuple[str, Group] | None, row: Sequence[Any]) -> Group:
+    """The group of ``row`` (``xmin`` first, then :data:`_COLUMNS`): the cached one when
+    nobody wrote the row since this store did (same ``xmin``), decoded otherwise."""
+    if cached is not None:
+        xmin, group = cached
+        if xmin == row[0]:
+            return group
+        if row[4] is None:  # the stack trace was left out: it is the cached one
+            return _group((*row[1:4], group.stacktrace, *row[5:]))
+    return _group(row[1:])
+
+
+def rows_document(rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as the JSON text of a statement's record set. PostgreSQL text cannot hold
+    NUL characters: they become U+FFFD (a message or name that carries one is kept, not
+    refused)."""
+    document = _dumps(rows)
+    if "\\u0000" in document:
+        document = _NUL.sub(r"\1\\ufffd", document)
+    return document
+
+
+_dumps: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class PostgresGroupStore:
@@ -170,9 +215,20 @@ class PostgresGroupStore:
     :meth:`.database.PostgresDatabase.group_store`). ``redact`` cleans each group's
     message and stack trace before they are first stored."""
 
-    def __init__(self, server: PostgresServer, *, redact: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        server: PostgresServer,
+        *,
+        redact: Callable[[str], str] = str,
+        hot_groups: int = 2048,
+    ) -> None:
         self._server = server
         self._redact = redact
+        # The groups this store wrote last, with the xmin their rows got: merged again
+        # without decoding while nobody else wrote them. Only apply() (one caller at a
+        # time: the batch writer's leader) uses it.
+        self._hot: dict[str, tuple[str, Group]] = {}
+        self._hot_groups = hot_groups
         server.migrate(COMPONENT, MIGRATIONS, what="failure store")
         self._count = 0
         self._counted_at = -COUNT_REFRESH_SECONDS
@@ -212,28 +268,36 @@ class PostgresGroupStore:
 
         def work(connection: psycopg.Connection[Any]) -> list[Change]:
             now = time.time_ns()
-            rows = connection.execute(_SELECT_FOR_UPDATE, (fingerprints,)).fetchall()
-            found = {row[0]: row for row in rows}
+            hot = self._hot
+            known = [fingerprint for fingerprint in fingerprints if fingerprint in hot]
+            # Taken out for this attempt: a retry or a failure never sees half-merged groups.
+            taken = {fingerprint: hot.pop(fingerprint) for fingerprint in known}
+            xid = connection.execute("SELECT pg_current_xact_id()::text")
+            rows = connection.execute(
+                _SELECT_FOR_UPDATE, (_dumps(known), _dumps(fingerprints))
+            ).fetchall()
+            found = {row[1]: row for row in rows}
             changes: list[Change] = []
-            inserts: list[tuple[Any, ...]] = []
-            updates: list[tuple[Any, ...]] = []
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for fingerprint, batch in by_fingerprint.items():
                 row = found.get(fingerprint)
-                group = new_group(batch[0], self._redact) if row is None else _group(row)
-                merged = merge(group, batch, now)
-                columns = _merged_columns(group)
                 if row is None:
-                    inserts.append(
-                        (
-                            fingerprint,
-                            group.exception_type,
-                            group.message,
-                            group.stacktrace,
-                            *columns,
-                        )
-                    )
+                    group = new_group(batch[0], self._redact)
                 else:
-                    updates.append((fingerprint, *columns))
+                    group = _unchanged(taken.get(fingerprint), row)
+                dismissed = group.dismissal is not None
+                merged = merge(group, batch, now)
+                columns = _merged(
+                    group,
+                    lists=row is None or merged.lists_grew,
+                    dismissal=row is None or dismissed or group.dismissal is not None,
+                )
+                if row is None:
+                    columns.update(t=group.exception_type, m=group.message, s=group.stacktrace)
+                    inserts.append(columns)
+                else:
+                    updates.append(columns)
                 changes.append(
                     Change(
                         group,
@@ -247,14 +311,22 @@ class PostgresGroupStore:
                 )
             inserted = None
             if inserts:
-                inserted = connection.execute(_INSERT, _columns(inserts, 17))
+                inserted = connection.execute(_INSERT, (rows_document(inserts),))
             if updates:
-                connection.execute(_UPDATE, _columns(updates, 14))
+                connection.execute(_UPDATE, (rows_document(updates),))
             if inserted is not None and len(inserted.fetchall()) < len(inserts):
                 raise Retry  # another processor created one of them first: merge into it
+            written[0] = _xmin(xid.fetchone())
             return changes
 
+        written = [""]
         changes = self._server.run(work)
+        # What this transaction wrote, as its rows' xmin will say until someone else writes.
+        hot = self._hot
+        for change in changes:
+            hot[change.group.fingerprint] = (written[0], change.group)
+        while len(hot) > self._hot_groups:
+            del hot[next(iter(hot))]
         self._count += sum(change.created for change in changes)
         return changes
 
