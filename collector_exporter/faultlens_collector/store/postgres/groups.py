@@ -99,6 +99,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX failure_groups_dismissed_until ON failure_groups (dismissed_until) "
         "WHERE dismissed_until IS NOT NULL",
         "CREATE INDEX failure_groups_status ON failure_groups (status)",
+        # An ingest transaction that expected to write n groups and wrote fewer (another
+        # processor wrote one since) fails as a serialization failure: run again.
+        """CREATE FUNCTION faultlens_expect(written bigint, expected bigint) RETURNS bigint
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF written <> expected THEN
+                    RAISE EXCEPTION 'faultlens: % of % groups were written by another processor',
+                        expected - written, expected USING ERRCODE = 'serialization_failure';
+                END IF;
+                RETURN written;
+            END $$""",
         *oplog.TABLES,
     ),
 )
@@ -139,14 +150,25 @@ _INSERT: Final = f"""INSERT INTO failure_groups (fingerprint, exception_type, me
     ON CONFLICT (fingerprint) DO NOTHING
     RETURNING fingerprint"""
 # Known groups: what a merge can change.
-_UPDATE: Final = f"""UPDATE failure_groups AS g SET category = v.c, severity = v.sv,
+_SET: Final = """category = v.c, severity = v.sv,
     severity_rank = v.r, status = v.st, count = v.n, handled_count = v.h, first_seen = v.fs,
     last_seen = v.ls, service_counts = v.sc, span_names = coalesce(v.sn, g.span_names),
     samples = coalesce(v.sm, g.samples),
     dismissal = CASE WHEN v.dk THEN v.d ELSE g.dismissal END,
-    dismissed_until = CASE WHEN v.dk THEN v.du ELSE g.dismissed_until END
+    dismissed_until = CASE WHEN v.dk THEN v.du ELSE g.dismissed_until END"""
+_UPDATE: Final = f"""UPDATE failure_groups AS g SET {_SET}
     FROM json_to_recordset(%s::json) AS v(f text, dk boolean, {_MERGED})
     WHERE g.fingerprint = v.f"""
+# Known groups merged from what this store wrote last, without reading them: each row is
+# written only if its xmin is still the one this store's write gave it (a row another
+# transaction wrote meanwhile is re-checked after that one ends), and unless all were, the
+# transaction fails as a serialization failure and runs again the usual way.
+_WRITE_UNREAD: Final = f"""WITH written AS (UPDATE failure_groups AS g SET {_SET}
+    FROM json_to_recordset(%s::json) AS v(f text, x text, dk boolean, {_MERGED})
+    WHERE g.fingerprint = v.f AND g.xmin = v.x::xid RETURNING 1)
+    SELECT faultlens_expect(count(*), %s) FROM written"""
+#: Ingest transactions that read their groups after one that did not read them failed.
+UNREAD_PAUSE: Final = 64
 #: A NUL character escaped in JSON text (not preceded by an escaping backslash).
 _NUL: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 #: How long :attr:`PostgresGroupStore.group_count` trusts its last count (seconds).
@@ -176,6 +198,29 @@ def _merged(group: Group, *, lists: bool = True, dismissal: bool = True) -> dict
         columns["dk"] = True
         columns["d"], columns["du"] = _encode_dismissal(group)
     return columns
+
+
+def _merge(
+    group: Group, batch: Sequence[Occurrence], now: int, *, created: bool
+) -> tuple[Change, dict[str, Any]]:
+    """Merge ``batch`` into ``group``: the change, and the columns to write."""
+    dismissed = group.dismissal is not None
+    merged = merge(group, batch, now)
+    columns = _merged(
+        group,
+        lists=created or merged.lists_grew,
+        dismissal=created or dismissed or group.dismissal is not None,
+    )
+    change = Change(
+        group,
+        merged.added,
+        created,
+        merged.regressed,
+        merged.last or batch[-1],
+        batch,
+        merged.reopened,
+    )
+    return change, columns
 
 
 def _xmin(row: Sequence[Any] | None) -> str:
@@ -229,6 +274,8 @@ class PostgresGroupStore:
         # time: the batch writer's leader) uses it.
         self._hot: dict[str, tuple[str, Group]] = {}
         self._hot_groups = hot_groups
+        self._unread_tried = False
+        self._unread_pause = 0
         server.migrate(COMPONENT, MIGRATIONS, what="failure store")
         self._count = 0
         self._counted_at = -COUNT_REFRESH_SECONDS
@@ -272,62 +319,92 @@ class PostgresGroupStore:
             known = [fingerprint for fingerprint in fingerprints if fingerprint in hot]
             # Taken out for this attempt: a retry or a failure never sees half-merged groups.
             taken = {fingerprint: hot.pop(fingerprint) for fingerprint in known}
-            xid = connection.execute("SELECT pg_current_xact_id()::text")
-            rows = connection.execute(
-                _SELECT_FOR_UPDATE, (_dumps(known), _dumps(fingerprints))
-            ).fetchall()
-            found = {row[1]: row for row in rows}
-            changes: list[Change] = []
-            inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            for fingerprint, batch in by_fingerprint.items():
-                row = found.get(fingerprint)
-                if row is None:
-                    group = new_group(batch[0], self._redact)
-                else:
-                    group = _unchanged(taken.get(fingerprint), row)
-                dismissed = group.dismissal is not None
-                merged = merge(group, batch, now)
-                columns = _merged(
-                    group,
-                    lists=row is None or merged.lists_grew,
-                    dismissal=row is None or dismissed or group.dismissal is not None,
-                )
-                if row is None:
-                    columns.update(t=group.exception_type, m=group.message, s=group.stacktrace)
-                    inserts.append(columns)
-                else:
-                    updates.append(columns)
-                changes.append(
-                    Change(
-                        group,
-                        merged.added,
-                        row is None,
-                        merged.regressed,
-                        merged.last or batch[-1],
-                        batch,
-                        merged.reopened,
-                    )
-                )
-            inserted = None
-            if inserts:
-                inserted = connection.execute(_INSERT, (rows_document(inserts),))
-            if updates:
-                connection.execute(_UPDATE, (rows_document(updates),))
-            if inserted is not None and len(inserted.fetchall()) < len(inserts):
-                raise Retry  # another processor created one of them first: merge into it
-            written[0] = _xmin(xid.fetchone())
-            return changes
+            if self._unread_tried:  # the attempt before, without reading, failed
+                self._unread_tried = False
+                self._unread_pause = UNREAD_PAUSE
+            xid[0] = connection.execute("SELECT pg_current_xact_id()::text")
+            if len(known) == len(fingerprints) and not self._unread_pause:
+                self._unread_tried = True
+                return self._write_unread(connection, by_fingerprint, taken, now)
+            self._unread_pause = max(0, self._unread_pause - 1)
+            return self._read_and_write(connection, by_fingerprint, known, taken, now)
 
-        written = [""]
-        changes = self._server.run(work)
+        xid: list[Any] = [None]
+        try:
+            changes = self._server.run(work)
+        finally:
+            self._unread_tried = False
         # What this transaction wrote, as its rows' xmin will say until someone else writes.
+        try:
+            written = _xmin(xid[0].fetchone())
+        except Exception:  # committed, its answer lost (resolved): decode them next time
+            written = ""
         hot = self._hot
         for change in changes:
-            hot[change.group.fingerprint] = (written[0], change.group)
+            hot[change.group.fingerprint] = (written, change.group)
         while len(hot) > self._hot_groups:
             del hot[next(iter(hot))]
         self._count += sum(change.created for change in changes)
+        return changes
+
+    def _read_and_write(
+        self,
+        connection: psycopg.Connection[Any],
+        by_fingerprint: dict[str, list[Occurrence]],
+        known: list[str],
+        taken: dict[str, tuple[str, Group]],
+        now: int,
+    ) -> list[Change]:
+        """Read and lock the groups (in fingerprint order), merge, insert the new ones and
+        update the others (see the module docstring)."""
+        rows = connection.execute(
+            _SELECT_FOR_UPDATE, (_dumps(known), _dumps(sorted(by_fingerprint)))
+        ).fetchall()
+        found = {row[1]: row for row in rows}
+        changes: list[Change] = []
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for fingerprint, batch in by_fingerprint.items():
+            row = found.get(fingerprint)
+            if row is None:
+                group = new_group(batch[0], self._redact)
+            else:
+                group = _unchanged(taken.get(fingerprint), row)
+            change, columns = _merge(group, batch, now, created=row is None)
+            changes.append(change)
+            if row is None:
+                columns.update(t=group.exception_type, m=group.message, s=group.stacktrace)
+                inserts.append(columns)
+            else:
+                updates.append(columns)
+        inserted = None
+        if inserts:
+            inserted = connection.execute(_INSERT, (rows_document(inserts),))
+        if updates:
+            connection.execute(_UPDATE, (rows_document(updates),))
+        if inserted is not None and len(inserted.fetchall()) < len(inserts):
+            raise Retry  # another processor created one of them first: merge into it
+        return changes
+
+    @staticmethod
+    def _write_unread(
+        connection: psycopg.Connection[Any],
+        by_fingerprint: dict[str, list[Occurrence]],
+        taken: dict[str, tuple[str, Group]],
+        now: int,
+    ) -> list[Change]:
+        """Merge into the groups as this store wrote them last and write them back on the
+        condition that nobody else wrote them since (:data:`_WRITE_UNREAD`): one round trip
+        with ``COMMIT``."""
+        changes: list[Change] = []
+        updates: list[dict[str, Any]] = []
+        for fingerprint, batch in by_fingerprint.items():
+            xmin, group = taken[fingerprint]
+            change, columns = _merge(group, batch, now, created=False)
+            columns["x"] = xmin
+            changes.append(change)
+            updates.append(columns)
+        connection.execute(_WRITE_UNREAD, (rows_document(updates), len(updates)))
         return changes
 
     def expire_dismissals(self, now_unix_nano: int | None = None) -> int:

@@ -253,26 +253,29 @@ class PostgresServer:
         retryable = (errors.DeadlockDetected, errors.SerializationFailure, Retry)
         for attempt in range(1, ATTEMPTS + 1):
             with self.connection(what) as connection:
-                xid: str | None = None
+                committing = False
                 try:
                     with connection.pipeline():
                         connection.execute("BEGIN")
                         started = connection.execute("SELECT pg_current_xact_id()::text")
                         result = work(connection)
-                        row = started.fetchone()
-                        xid = None if row is None else str(row[0])
+                        committing = True
                         connection.execute("COMMIT")
                     return result
                 except BaseException as exc:
+                    xid = _first_value(started) if committing else None
                     _rollback(connection)
-                    # COMMIT may have reached the server (the error came with or after
-                    # it: a broken link, a server shutting down): ask the server.
-                    if (
-                        xid is not None
-                        and isinstance(exc, errors.Error)
-                        and self.resolve(xid, what)
-                    ):
-                        return result
+                    if committing and isinstance(exc, errors.Error):
+                        # COMMIT may have reached the server: a broken link, or a server
+                        # shutting down, can report an error after committing. Ask it.
+                        if xid is not None:
+                            if self.resolve(xid, what):
+                                return result
+                        elif _link_lost(exc):
+                            raise CommitInDoubt(
+                                f"the connection to the {what} at {self.location} was lost "
+                                f"while committing: {self.describe(exc)}"
+                            ) from exc
                     if isinstance(exc, retryable) and attempt < ATTEMPTS:
                         time.sleep(0.001 * attempt)
                         continue
@@ -367,6 +370,24 @@ def changed_rows(connection: psycopg.Connection[Any], sql: str, parameters: Any 
         parameters,
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _first_value(cursor: psycopg.Cursor[Any]) -> str | None:
+    """The first value of the first row a pipelined statement answered, or None when its
+    answer never came."""
+    try:
+        row = cursor.fetchone()
+    except Exception:
+        return None
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _link_lost(error: BaseException) -> bool:
+    """Whether ``error`` may have ended the link rather than answered a statement: no
+    SQLSTATE (the client lost the connection), a connection exception (class 08) or the
+    server shutting down or crashing (57P01-57P03)."""
+    state = getattr(error, "sqlstate", None)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _rollback(connection: psycopg.Connection[Any]) -> None:
