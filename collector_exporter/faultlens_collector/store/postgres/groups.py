@@ -25,10 +25,21 @@ runs it again (:class:`~.server.Retry`); this time step 1 finds and locks the
 winner's row and merges into it. So a group is created — and reported as
 ``created`` to the listeners, which alert — by exactly one transaction in the fleet.
 
-Nothing is cached between transactions (another processor may have written any row
-since); the rows are the truth. An operator's bulk change (:meth:`update_groups`)
-locks the rows it selects in fingerprint order too, in the transaction that writes
-its :mod:`operator log <.oplog>` entry.
+**Groups this store wrote last** (the 2,048 most recent) stay in memory with the
+``xmin`` their rows got from that write — which changes the moment any other
+transaction writes the row. A batch whose groups are all in memory skips step 1: it
+merges into the remembered groups and writes them back with ``UPDATE … WHERE xmin =
+<the remembered one>`` checked by ``faultlens_expect`` (a serialization failure unless
+every row was written), so a processor that alone writes its groups commits a batch in
+one round trip. When another processor (or an operator) wrote one of them, nothing of
+that attempt is kept, the transaction runs again the usual way, and the next
+:data:`UNREAD_PAUSE` transactions read first. A row whose ``xmin`` changed is decoded
+again; one that did not is merged without decoding. The rows stay the truth: a failed
+transaction forgets the groups it took.
+
+An operator's bulk change (:meth:`update_groups`) locks the rows it selects in
+fingerprint order too, in the transaction that writes its :mod:`operator log <.oplog>`
+entry.
 
 Indexes are the primary key, the dismissal end time and the status: every other
 column changes with each merge, and an index on it would make each ingest update

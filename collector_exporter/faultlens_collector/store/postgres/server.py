@@ -17,13 +17,13 @@ callers fail fast (ingest answers ``UNAVAILABLE``) and recover by themselves whe
 server returns — nothing needs a restart.
 
 **Transactions** (:meth:`PostgresServer.run`) run a function on one connection inside
-``BEGIN`` … ``COMMIT`` and run it again (at most :data:`ATTEMPTS` times) when the
-server aborted it for a deadlock or a serialization failure, or when the function
-asks for it (:class:`Retry`). A ``COMMIT`` whose answer was lost with the connection
-is *in doubt*: :meth:`PostgresServer.resolve` asks the server, on another connection,
-whether that transaction committed (``pg_xact_status``), waiting for the server to
-come back when it must; only an outcome still unknown then is reported as
-:class:`CommitInDoubt`.
+``BEGIN`` … ``COMMIT`` (pipelined) and run it again (at most :data:`ATTEMPTS` times)
+when the server aborted it for a deadlock or a serialization failure, or when the
+function asks for it (:class:`Retry`). A ``COMMIT`` whose answer was lost with the
+connection is *in doubt*: :meth:`PostgresServer.resolve` asks the server, on another
+connection, whether that transaction (by its id, ``pg_current_xact_id()``, sent with
+``BEGIN``) committed (``pg_xact_status``), waiting for the server to come back when it
+must; only an outcome still unknown then is reported as :class:`CommitInDoubt`.
 
 **Durability** is the server's: a commit returns once PostgreSQL's
 ``synchronous_commit`` is satisfied (``on`` by default: flushed to its WAL, and to a
@@ -241,14 +241,14 @@ class PostgresServer:
 
         The transaction runs in pipeline mode: ``BEGIN`` travels with ``work``'s first
         statements, ``COMMIT`` with its last ones, so a transaction that reads once and
-        then writes costs two round trips. An error that comes with or after
-        ``COMMIT`` (a broken link, a server shutting down, which may report the error
-        after committing) is never taken at its word: the server is asked whether the
-        transaction committed (:meth:`resolve`) and a committed one returns normally.
-        Raises :class:`StoreUnavailable` when the server cannot be reached or the
-        transaction did not commit for want of it, :class:`CommitInDoubt` when the
-        outcome stays unknown, and the server's error for anything else (nothing was
-        kept)."""
+        then writes costs two round trips, one that only writes one. An error that comes
+        with or after ``COMMIT`` (a broken link, a server shutting down, which may report
+        the error after committing) is never taken at its word: the server is asked
+        whether the transaction committed (:meth:`resolve`) and a committed one returns
+        normally. Raises :class:`StoreUnavailable` when the server cannot be reached or
+        the transaction did not commit for want of it, :class:`CommitInDoubt` when the
+        outcome stays unknown (the link broke before even the transaction's id came
+        back), and the server's error for anything else (nothing was kept)."""
         errors = self.errors
         retryable = (errors.DeadlockDetected, errors.SerializationFailure, Retry)
         for attempt in range(1, ATTEMPTS + 1):
