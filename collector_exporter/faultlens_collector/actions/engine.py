@@ -64,6 +64,8 @@ from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
 from faultlens_collector.alerts.records import Alert
 from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.delivery import OutageLog
+from faultlens_collector.store.errors import StoreError
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _log = logging.getLogger("faultlens.actions")
@@ -157,7 +159,8 @@ class ActionEngine:
         self._maintenance: threading.Thread | None = None
         self._follower: threading.Thread | None = None
         self._versions: dict[str, int] = {}
-        self._follow_failing = False
+        self._following = OutageLog(_log, "following the other processors")
+        self._maintaining = OutageLog(_log, "action maintenance")
         self._last_housekeeping = 0.0
 
     # lifecycle
@@ -396,19 +399,23 @@ class ActionEngine:
         while not self._stop.wait(FOLLOW_INTERVAL):
             try:
                 self.follow()
-            except Exception as exc:
-                if not self._follow_failing:
-                    _log.warning("faultlens: cannot follow the other processors: %s", exc)
-                self._follow_failing = True
+            except StoreError as exc:
+                self._following.failed(exc)
                 self._versions = {}  # read everything again once the store answers
                 continue
-            if self._follow_failing:
-                _log.warning("faultlens: following the other processors again")
-                self._follow_failing = False
+            except Exception:
+                report_internal_error("actions: following the other processors")
+                continue
+            self._following.worked()
 
     def _maintain(self) -> None:
         while not self._stop.wait(self.config.engine.tick_interval):
             try:
                 self.tick()
+            except StoreError as exc:
+                self._maintaining.failed(exc)
+                continue
             except Exception:
                 report_internal_error("actions: maintenance")
+                continue
+            self._maintaining.worked()

@@ -52,7 +52,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from faultlens_collector.alerts.outbox import AlertOutbox
 from faultlens_collector.alerts.records import Alert, StoredAlert
-from faultlens_collector.delivery import DONE, Deliverer, Outcome, retry
+from faultlens_collector.delivery import DONE, Deliverer, OutageLog, Outcome, retry
 
 _log = logging.getLogger("faultlens.actions")
 
@@ -114,12 +114,19 @@ class _Outbox:
         self._batch_size = batch_size
         self._wake = threading.Event()
         self._closed = False
+        self.outage = OutageLog(_log, "sending alerts")
 
     def take(self, timeout: float) -> list[StoredAlert] | None:
         if self._closed:
             return None
         self._wake.clear()  # an alert added from now on sets it again: never missed
-        batch = self._outbox.pending_alerts(self._batch_size)
+        try:
+            batch = self._outbox.pending_alerts(self._batch_size)
+        except Exception as exc:  # the outbox (a store) is away; the alerts wait in it
+            self.outage.failed(exc)
+            self._wake.wait(timeout)
+            return None
+        self.outage.worked()
         if batch:
             return batch
         self._wake.wait(timeout)
@@ -227,5 +234,8 @@ class AlertSender:
         return True
 
     def _sent(self, seqs: list[int]) -> None:
-        self._outbox.mark_alerts_sent(seqs, self._clock())
         self.sent += len(seqs)
+        try:
+            self._outbox.mark_alerts_sent(seqs, self._clock())
+        except Exception as exc:  # delivered, not marked: sent again later (at least once)
+            self._queue.outage.failed(exc)
