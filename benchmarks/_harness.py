@@ -59,3 +59,43 @@ def verdict(label: str, ratio: float, limit: float, *, at_most: bool = True) -> 
     sign = "<=" if at_most else ">="
     print(f"  {label}: {ratio:.3f}x (target {sign} {limit}x) {'OK' if ok else 'MISSED'}")
     return ok
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """Median and quartiles of the ratios of adjacent candidate/baseline runs."""
+
+    median: float
+    low: float
+    high: float
+
+
+def paired_ratio(
+    baseline: Callable[[int], object],
+    candidate: Callable[[int], object],
+    *,
+    chunk: int,
+    pairs: int,
+) -> PairedRatio:
+    """``candidate(chunk)`` time over ``baseline(chunk)`` time, run back to back ``pairs``
+    times (alternating which goes first); the median ratio and its quartiles.
+
+    For effects of ~1% on a machine whose speed changes under load (another tenant
+    on the sibling hyperthread halves it), where a ratio of best rounds measures the
+    load more than the code: adjacent runs see the same machine.
+    """
+    ratios = []
+    clock = time.perf_counter
+    for index in range(pairs):
+        first, second = (baseline, candidate) if index % 2 == 0 else (candidate, baseline)
+        start = clock()
+        first(chunk)
+        middle = clock()
+        second(chunk)
+        end = clock()
+        base, cand = (
+            (middle - start, end - middle) if index % 2 == 0 else (end - middle, middle - start)
+        )
+        ratios.append(cand / base)
+    ratios.sort()
+    return PairedRatio(ratios[pairs // 2], ratios[pairs // 4], ratios[3 * pairs // 4])

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from _harness import compare, report, verdict
 from faultlens import semconv
-from faultlens_collector.grouping import fingerprint as fp_module
-from faultlens_collector.grouping.fingerprint import compute_fingerprint, fingerprint_of
+from faultlens_collector.ingest import fingerprint as fp_module
+from faultlens_collector.ingest.fingerprint import compute_fingerprint, fingerprint_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from grouping_samples import SAMPLES, render

@@ -85,10 +85,11 @@ def bulk(groups: int) -> None:
     from faultlens_collector._proto.faultlens.v1 import control_pb2
     from faultlens_collector.control.client import ControlClient
     from faultlens_collector.groups.model import Occurrence
-    from faultlens_collector.store.sqlite.groups import GroupStore
+    from faultlens_collector.store import open_database
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = GroupStore(f"{tmp}/bulk.db")
+        database = open_database(f"{tmp}/bulk.db")
+        store = database.group_store()
         store.apply(
             [
                 Occurrence(
@@ -109,7 +110,7 @@ def bulk(groups: int) -> None:
                 for i in range(groups)
             ]
         )
-        store.close()
+        database.close()
         server = Server(
             [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bulk.db"]
         )

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from faultlens.parameterize import parameterize  # noqa: E402
 from faultlens.redact import Redactor  # noqa: E402
-from faultlens_collector.grouping.stacktrace import parse_frames  # noqa: E402
+from faultlens_collector.ingest.stacktrace import parse_frames  # noqa: E402
 
 from tests.processor_support import (  # noqa: E402
     TRACE_EXPORT,

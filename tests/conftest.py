@@ -9,6 +9,7 @@ from typing import Any
 import faultlens
 import pytest
 from faultlens import semconv
+from interpreters import zero_code  # noqa: F401  (the fixture, for every test module)
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider

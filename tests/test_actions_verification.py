@@ -18,7 +18,7 @@ from actions_support import (
     wait_until,
 )
 from faultlens_collector.actions import ActionEngine, Alert, AuditRecord, HookJob, MemoryActionStore
-from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.alerting import AlertBuilder
 from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import EffectivenessConfig, HookConfig

@@ -7,8 +7,8 @@ import time
 
 import pytest
 from faultlens import semconv
-from faultlens_collector.grouping import fingerprint as fp_module
-from faultlens_collector.grouping.fingerprint import (
+from faultlens_collector.ingest import fingerprint as fp_module
+from faultlens_collector.ingest.fingerprint import (
     MAX_CACHED_CHARS,
     compute_fingerprint,
     fingerprint_of,

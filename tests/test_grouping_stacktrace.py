@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from faultlens_collector.grouping import stacktrace
-from faultlens_collector.grouping.stacktrace import (
+from faultlens_collector.ingest import stacktrace
+from faultlens_collector.ingest.stacktrace import (
     MAX_FRAMES,
     MAX_INPUT_CHARS,
     MAX_LINE_CHARS,

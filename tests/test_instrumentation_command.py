@@ -1,6 +1,7 @@
 """The real ``opentelemetry-instrument`` command over small programs, spans read back over OTLP.
 
-Every run is started at once by one module-scoped fixture (each costs about a
+They run on every interpreter of ``interpreters.VERSIONS`` (the suite's own, 3.12,
+3.13). Every run is started at once by one module-scoped fixture (each costs about a
 second of interpreter start-up) against one OTLP receiver; each run has its own
 ``service.name``. The programs live in ``tests/instrumented/`` and ``examples/``.
 """
@@ -8,19 +9,17 @@ second of interpreter start-up) against one OTLP receiver; each run has its own
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from interpreters import ZeroCode, instrumented_environment
 from otlp_receiver import OtlpReceiver, attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "instrumented"
-INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
 STATUS_ERROR = 2
 
 KIND_TARGETS = ",".join(
@@ -65,28 +64,10 @@ class Run:
         return table
 
 
-def _environment(endpoint: str, service: str, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OTEL_", "FAULTLENS_", "PYTHON"))
-    }
-    env.update(
-        OTEL_SERVICE_NAME=service,
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",
-        OTEL_EXPORTER_OTLP_INSECURE="true",
-        OTEL_BSP_SCHEDULE_DELAY="50",
-    )
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
-def runs() -> dict[str, Run]:
-    kinds = [str(INSTRUMENT), sys.executable, str(PROGRAMS / "kinds_app.py")]
+def runs(zero_code: ZeroCode) -> dict[str, Run]:
+    instrument, python = str(zero_code.script("opentelemetry-instrument")), str(zero_code.python)
+    kinds = [instrument, python, str(PROGRAMS / "kinds_app.py")]
     plans: dict[str, tuple[list[str], Path, dict[str, str]]] = {
         "kinds": (
             kinds,
@@ -107,7 +88,7 @@ def runs() -> dict[str, Run]:
             {"FAULTLENS_INSTRUMENT": KIND_TARGETS, "FAULTLENS_DISABLED": "true"},
         ),
         "example": (
-            [str(INSTRUMENT), sys.executable, "-m", "order_worker"],
+            [instrument, python, "-m", "order_worker"],
             ROOT / "examples",
             {"FAULTLENS_INSTRUMENT": EXAMPLE_TARGETS},
         ),
@@ -117,7 +98,7 @@ def runs() -> dict[str, Run]:
             name: subprocess.Popen(
                 command,
                 cwd=cwd,
-                env=_environment(receiver.endpoint, name, **extra),
+                env=instrumented_environment(receiver.endpoint, name, **extra),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -1,4 +1,4 @@
-"""FAULTLENS_INSTRUMENT parsing (CONTRACT §3)."""
+"""FAULTLENS_INSTRUMENT parsing (docs/instrumentation.md, "Targets")."""
 
 from __future__ import annotations
 

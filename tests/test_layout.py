@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -171,18 +173,24 @@ def offenders(
     return {name: targets for name, targets in found.items() if targets}
 
 
-def test_the_processor_knows_nothing_about_rules() -> None:
+def test_the_data_path_knows_nothing_about_rules() -> None:
     # What ingest extracts is what the listeners ask for (processor/listeners.py); the
     # rules are the action engine's business. Only the assembly (processor/server.py)
     # builds the engine and its listener.
-    assert offenders(("processor",), ("actions",), allowed=()) == {
+    assert offenders(("ingest", "groups", "processor"), ("actions",)) == {
         "faultlens_collector.processor.server": [
             "faultlens_collector.actions",
             "faultlens_collector.actions.listener",
             "faultlens_collector.actions.store",
         ]
     }
-    assert offenders(("processor", "groups"), ("actions.config",)) == {}
+    # The data path uses the processor's seam and its self-metrics, nothing else of it.
+    assert offenders(("ingest", "groups"), ("processor", "control", "store", "alerts")) == {
+        "faultlens_collector.ingest.service": [
+            "faultlens_collector.processor.listeners",
+            "faultlens_collector.processor.selfmetrics",
+        ],
+    }
 
 
 def test_alerts_are_delivered_without_the_engine() -> None:
@@ -226,7 +234,13 @@ def test_each_control_and_processor_module_imports_first_in_a_fresh_interpreter(
     modules = [
         name
         for name in MODULES
-        if name.startswith(("faultlens_collector.control", "faultlens_collector.processor"))
+        if name.startswith(
+            (
+                "faultlens_collector.control",
+                "faultlens_collector.processor",
+                "faultlens_collector.ingest",
+            )
+        )
     ]
     result = subprocess.run(
         [sys.executable, "-c", _FRESH_IMPORTS, *modules],
@@ -258,3 +272,42 @@ def test_the_control_client_loads_none_of_the_processor() -> None:
         for module in loaded
         if any(module.startswith(f"faultlens_collector.{prefix}") for prefix in heavy)
     ] == []
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def test_every_module_the_architecture_page_names_exists() -> None:
+    text = ARCHITECTURE.read_text()
+    named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text))
+    files = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")}
+    missing = sorted(
+        path
+        for path in named
+        if path.removeprefix("faultlens_collector/") not in files
+        and not (ROOT / path).exists()
+        # A bare name (the control package's table) names a module of some folder.
+        and not ("/" not in path and any(file.endswith(f"/{path}") for file in files))
+    )
+    assert missing == []
+    assert len(named) > 30
+
+
+def test_every_name_in_the_path_of_one_failure_exists_where_the_page_says() -> None:
+    # Lines of the diagram read "<module path>  <Name or Name.attribute ...>".
+    text = ARCHITECTURE.read_text()
+    diagram = text[text.index("```text") : text.index("```", text.index("```text") + 7)]
+    checked = 0
+    for path, names in re.findall(
+        r"((?:[a-z_]+/)+[a-z_]+\.py)\s+([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*)", diagram
+    ):
+        module = importlib.import_module(module_name(PACKAGE / path))
+        for name in names.split(", "):
+            if not re.search(r"[A-Z_.]", name):
+                continue  # a word of prose
+            target: object = module
+            for part in name.split("."):
+                assert hasattr(target, part), f"{path}: {name}"
+                target = getattr(target, part)
+            checked += 1
+    assert checked > 15

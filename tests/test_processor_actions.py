@@ -16,8 +16,8 @@ from actions_support import breaker_request, config, python_hook, wait_until
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.client import ControlClient
 from faultlens_collector.control.messages import key_items
+from faultlens_collector.ingest.successes import success_keys
 from faultlens_collector.processor.server import Processor
-from faultlens_collector.processor.successes import success_keys
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tests.otlp_receiver import OtlpReceiver, attributes

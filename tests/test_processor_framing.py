@@ -1,10 +1,10 @@
-"""Finding the spans with failures without decoding the others (processor/framing.py),
-and the cached verdicts on repeated span events (processor/occurrences.py)."""
+"""Finding the spans with failures without decoding the others (ingest/framing.py),
+and the cached verdicts on repeated span events (ingest/extract.py)."""
 
 from __future__ import annotations
 
-from faultlens_collector.processor import occurrences
-from faultlens_collector.processor.framing import (
+from faultlens_collector.ingest import extract as occurrences
+from faultlens_collector.ingest.framing import (
     SPAN_MARKERS,
     candidates,
     exception_span_indexes,

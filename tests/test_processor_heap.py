@@ -56,7 +56,7 @@ def test_elsewhere_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_serve_tunes_the_heap_unless_told_not_to(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flags: list[str], tuned: bool
 ) -> None:
-    from faultlens_collector.cli import CommandError, build_parser, serve
+    from faultlens_collector.cli import CommandError, build_parser
     from faultlens_collector.processor.server import ProcessorError
 
     calls: list[str] = []
@@ -68,8 +68,12 @@ def test_serve_tunes_the_heap_unless_told_not_to(
         def start(self) -> None:
             raise ProcessorError("port taken")
 
-    monkeypatch.setattr(serve, "keep_request_buffers", lambda: calls.append("heap") or True)
-    monkeypatch.setattr(serve, "Processor", Unstartable)
+    # `serve` imports the processor when it runs: patch where it imports from.
+    monkeypatch.setattr(
+        "faultlens_collector.processor.heap.keep_request_buffers",
+        lambda: calls.append("heap") or True,
+    )
+    monkeypatch.setattr("faultlens_collector.processor.server.Processor", Unstartable)
     args = build_parser().parse_args(["serve", "--store", str(tmp_path / "db"), *flags])
     with pytest.raises(CommandError, match="port taken"):
         args.handler(args)

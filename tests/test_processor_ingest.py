@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 from faultlens_collector.control.client import ControlClient
-from faultlens_collector.processor.forward import ForwardSettings
-from faultlens_collector.processor.ingest import IngestSettings
+from faultlens_collector.ingest.forward import ForwardSettings
+from faultlens_collector.ingest.service import IngestSettings
 from faultlens_collector.processor.server import DEFAULT_MAX_REQUEST_BYTES, ProcessorSettings
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse

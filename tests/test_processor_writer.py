@@ -1,4 +1,4 @@
-"""Group commit (processor/writer.py): who commits, batching, withdrawal, shedding, listeners."""
+"""Group commit (groups/writer.py): who commits, batching, withdrawal, shedding, listeners."""
 
 from __future__ import annotations
 

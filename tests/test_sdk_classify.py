@@ -1,4 +1,5 @@
-"""Classification into the category vocabulary and severity defaults (CONTRACT §2)."""
+"""Classification into the category vocabulary and severity defaults (docs/sdk.md,
+"Classification")."""
 
 from __future__ import annotations
 

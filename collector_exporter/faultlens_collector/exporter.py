@@ -7,9 +7,10 @@ the processor as well. It wraps the official OTLP/gRPC span exporter, so
 retries, backoff and the wire format are the OpenTelemetry SDK's own.
 
 **What is forwarded.** A span carries a failure when it has a span event named
-``exception`` (CONTRACT §2 — what ``Span.record_exception``, the faultlens SDK
-and every OpenTelemetry SDK write). Spans whose status is ERROR without such an
-event are *not* forwarded: they say that something failed but not what (no
+``exception`` (docs/sdk.md, "What goes on the wire" — what
+``Span.record_exception``, the faultlens SDK and every OpenTelemetry SDK write).
+Spans whose status is ERROR without such an event are *not* forwarded: they say
+that something failed but not what (no
 type, message or stack trace), so the processor could not group them; HTTP
 instrumentations set ERROR on 5xx responses that the failing service records as
 a failure of its own. Failures sent as log records
@@ -32,12 +33,20 @@ never reach another. A malformed ``FAULTLENS_ENDPOINT`` is reported once through
 the ``faultlens`` logger and the default is used (configuration trouble never
 stops the application); a malformed ``endpoint`` argument raises ``ValueError``.
 
+**Randomness.** The OTLP exporter draws its retry jitter from the module
+``random`` of ``opentelemetry.exporter.otlp.proto.grpc.exporter``; creating this
+exporter points that name at faultlens' private generator
+(:mod:`faultlens.randomness`), so retries to the processor — and those of an
+``otlp`` exporter in the same process — never move a program's seeded global
+``random`` state. Nothing else changes: the jitter is drawn the same way.
+
 **Cost.** A batch is filtered in one pass that reads each span's events; a batch
 without failures returns ``SUCCESS`` at once, without touching the network.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -51,6 +60,8 @@ from faultlens.endpoint import (
     parse_endpoint,
     resolve,
 )
+from faultlens.randomness import generator
+from opentelemetry.exporter.otlp.proto.grpc import exporter as otlp_grpc_exporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -73,7 +84,7 @@ class _Metadata(tuple[tuple[str, str], ...]):
 
 
 def carries_failure(span: ReadableSpan) -> bool:
-    """Whether ``span`` has an ``exception`` event (a failure, CONTRACT §2).
+    """Whether ``span`` has an ``exception`` event (a failure, docs/sdk.md).
 
     ``ReadableSpan.events`` copies the span's event list under a lock (0.4 µs
     even when it is empty), so the SDK's own list is asked for its length first:
@@ -84,6 +95,12 @@ def carries_failure(span: ReadableSpan) -> bool:
     if stored is not None and not stored:
         return False
     return any(event.name == semconv.EXCEPTION_EVENT_NAME for event in span.events)
+
+
+def _private_retry_jitter() -> None:
+    """Point the OTLP exporter's ``random`` at faultlens' generator (see the module docstring)."""
+    if getattr(otlp_grpc_exporter, "random", None) is random:
+        setattr(otlp_grpc_exporter, "random", generator)  # noqa: B010 (not exported)
 
 
 class FaultlensSpanExporter(SpanExporter):
@@ -118,6 +135,7 @@ class FaultlensSpanExporter(SpanExporter):
         self._secure = secure
         self._metadata = _Metadata(metadata)
         self._shut_down = False
+        _private_retry_jitter()
         self._exporter = OTLPSpanExporter(
             endpoint=target,
             insecure=not secure,

@@ -39,6 +39,8 @@ from faultlens.recorder import configure, flush, record_failure, reset
 from faultlens.recorder import redactor as _redactor
 from faultlens.redact import REDACTED
 from faultlens.semconv import CATEGORIES, SEVERITIES
+from faultlens.shutdown import install_signal_flush, uninstall_signal_flush
+from faultlens.spanhook import install_span_hook, uninstall_span_hook
 
 __all__ = [
     "CATEGORIES",
@@ -58,6 +60,8 @@ __all__ = [
     "install_asyncio_hook",
     "install_excepthooks",
     "install_logging_capture",
+    "install_signal_flush",
+    "install_span_hook",
     "record_failure",
     "register_rule",
     "reset",
@@ -65,6 +69,8 @@ __all__ = [
     "uninstall_asyncio_hook",
     "uninstall_excepthooks",
     "uninstall_logging_capture",
+    "uninstall_signal_flush",
+    "uninstall_span_hook",
 ]
 
 
@@ -99,7 +105,11 @@ def add_redaction(pattern: str | re.Pattern[str], replacement: str = REDACTED) -
 
 
 def install(*, logging_capture: bool = True) -> None:
-    """Install every out-of-band hook: excepthooks, the asyncio hook and logging capture.
+    """Install every out-of-band hook: excepthooks, the asyncio hook, logging capture, and
+    the span hook that makes ``Span.record_exception`` calls of other instrumentations
+    count an exception once (:mod:`faultlens.spanhook`), and the flush before a
+    SIGTERM/SIGHUP that would kill the process without exit handlers
+    (:mod:`faultlens.shutdown`; main thread only).
 
     Logging capture honours ``FAULTLENS_CAPTURE_LOGGING``. Nothing is installed
     while faultlens is disabled.
@@ -110,6 +120,8 @@ def install(*, logging_capture: bool = True) -> None:
         return
     install_excepthooks()
     install_asyncio_hook()
+    install_span_hook()
+    install_signal_flush()
     if logging_capture:
         install_logging_capture()
 
@@ -117,5 +129,7 @@ def install(*, logging_capture: bool = True) -> None:
 def uninstall() -> None:
     """Remove every hook :func:`install` put in place."""
     uninstall_logging_capture()
+    uninstall_span_hook()
+    uninstall_signal_flush()
     uninstall_asyncio_hook()
     uninstall_excepthooks()

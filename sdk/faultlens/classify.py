@@ -1,4 +1,4 @@
-"""Classify an exception into a category and a severity (CONTRACT §2).
+"""Classify an exception into a category and a severity (docs/sdk.md, "Classification").
 
 Resolution order, first answer wins:
 

@@ -37,6 +37,20 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
 DEFAULT_IGNORED_LOGGERS: Final = ("faultlens", "opentelemetry")
+#: Loggers through which web frameworks and servers report an exception that reached their
+#: own error handler — the request failed (docs/instrumentation.md, "What each layer records").
+DEFAULT_BOUNDARY_LOGGERS: Final = (
+    "django.request",
+    "uvicorn.error",
+    "gunicorn.error",
+    "hypercorn.error",
+    "tornado.application",
+    "aiohttp.server",
+    "aiohttp.web",
+    "sanic.error",
+    "waitress",
+    "celery.app.trace",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class Settings:
     in_app_include: tuple[str, ...] = ()
     in_app_exclude: tuple[str, ...] = ()
     ignored_loggers: tuple[str, ...] = field(default=DEFAULT_IGNORED_LOGGERS)
+    boundary_loggers: tuple[str, ...] = field(default=DEFAULT_BOUNDARY_LOGGERS)
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:

@@ -7,6 +7,15 @@ by :func:`install_logging_capture`, records every log record that carries an
 exception as a handled failure with source ``logging`` and the place it was
 logged (``code.function.name``, ``code.file.path``, ``code.line.number``).
 
+A record through which a web framework or server reports an exception that
+reached *its own* error handler is different: the application did not catch
+it, the request failed. Such a record — level ERROR or above, from a logger of
+``Settings.boundary_loggers`` (``django.request``, ``uvicorn.error``,
+``gunicorn.error``, …) or from Flask's or Quart's ``log_exception`` — is an
+escaped failure, ``failure.handled=false``. Like any other, it counts once:
+an exception the zero-code capture or a framework instrumentation recorded
+first adds nothing.
+
 Not covered: records of loggers with ``propagate = False`` (they never reach
 the root logger) and records of the ``faultlens`` and ``opentelemetry`` loggers
 (telemetry trouble must not feed itself). An exception already recorded (for
@@ -31,10 +40,11 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import threading
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 import wrapt
 
@@ -68,11 +78,11 @@ class FailureLogHandler(logging.Handler):
             return
         ignored = self._ignored if self._ignored is not None else runtime_settings().ignored_loggers
         name = record.name
-        if any(name == prefix or name.startswith(prefix + ".") for prefix in ignored):
+        if _under(name, ignored):
             return
         record_failure(
             exc_info[1],
-            handled=True,
+            handled=not _reports_an_escape(record),
             source="logging",
             attributes={
                 "code.function.name": record.funcName or "",
@@ -84,6 +94,27 @@ class FailureLogHandler(logging.Handler):
     def handleError(self, record: logging.LogRecord) -> None:
         # record_failure never raises; nothing of ours should print to stderr.
         return
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+#: ``(package directory, file)`` of the methods web frameworks log unhandled exceptions in
+#: under the application's own logger name (Flask's and Quart's ``app.logger``).
+_LOG_EXCEPTION_SITES: Final = (("flask", "app.py"), ("quart", "app.py"))
+
+
+def _reports_an_escape(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is a framework's report of an exception its error handler got."""
+    if record.levelno < logging.ERROR:
+        return False
+    if _under(record.name, runtime_settings().boundary_loggers):
+        return True
+    if record.funcName != "log_exception":
+        return False
+    parts = os.path.normpath(record.pathname or "").split(os.sep)
+    return tuple(parts[-2:]) in _LOG_EXCEPTION_SITES
 
 
 def _reaches_other_handler(handler: logging.Handler, record: logging.LogRecord) -> bool:

@@ -1,11 +1,12 @@
-"""Turn an exception into a failure on the wire (CONTRACT §2).
+"""Turn an exception into a failure on the wire (docs/sdk.md, "What goes on the wire").
 
 :func:`record_failure` is the one path every capture mechanism takes: the
 decorator and context manager, the zero-code wrappers, the logging handler,
 the excepthooks, the asyncio hook and the resilience layer. It
 
 1. skips exceptions already recorded (the same object passing through several
-   captured layers is recorded once, by the innermost) and control-flow
+   captured layers is recorded once, by the first; :mod:`faultlens.seen`
+   remembers them by identity without touching them) and control-flow
    exceptions (``GeneratorExit``, ``StopIteration``, ``StopAsyncIteration``,
    ``SystemExit`` with a success code);
 2. computes the fingerprint (:mod:`faultlens.fingerprint`), or normalizes the
@@ -28,7 +29,6 @@ faultlens emits) are ignored.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -41,7 +41,7 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
-from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
@@ -54,14 +54,15 @@ from faultlens.fingerprint import (
     normalize_fingerprint,
     safe_message,
 )
+from faultlens.randomness import ID_GENERATOR
 from faultlens.redact import Redactor
+from faultlens.seen import EscapedOnSpan, Seen, SpanKey, token
 from faultlens.storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
 
 _log = logging.getLogger("faultlens")
 
 FingerprintCallback = Callable[[BaseException, str], "str | None"]
 
-_MARK: Final = "__faultlens_fingerprint__"
 _TRUNCATED: Final = "\n... [truncated by faultlens] ...\n"
 
 
@@ -79,6 +80,10 @@ class _Runtime:
         self.warned: set[str] = set()
         self.flusher: _Flusher | None = None
         self.lock = threading.Lock()
+        self.seen = Seen()
+        self.escaped_on_span = EscapedOnSpan()
+        #: (provider, tracer) for the spans faultlens starts itself: IDs from a private generator.
+        self.own_tracer: tuple[object, Tracer] | None = None
 
     def apply(self, settings: Settings) -> None:
         self.settings = settings
@@ -92,6 +97,7 @@ class _Runtime:
         self.bind_providers()
 
     def bind_providers(self) -> None:
+        self.own_tracer = None
         if self.tracer_provider is not None:
             self.tracer = self.tracer_provider.get_tracer(
                 semconv.INSTRUMENTATION_SCOPE, __version__
@@ -163,6 +169,8 @@ def reset() -> None:
         _runtime.logger_provider = None
         _runtime.apply(settings_from_env())
         _runtime.warned.clear()
+        _runtime.seen.clear()
+        _runtime.escaped_on_span.clear()
 
 
 def classifier() -> Classifier:
@@ -200,8 +208,10 @@ def _is_control_flow(exc: BaseException) -> bool:
 
 
 def already_recorded(exc: BaseException) -> str | None:
-    """The fingerprint ``exc`` was recorded under, or None if it was not recorded."""
-    return getattr(exc, _MARK, None)
+    """The fingerprint ``exc`` was recorded under, or None if it was not recorded (or is no
+    longer remembered, see :mod:`faultlens.seen`)."""
+    entry = _runtime.seen.get(exc)
+    return entry.fingerprint if entry is not None else None
 
 
 def record_failure(
@@ -286,58 +296,235 @@ def _record(
     span: Span | None,
     severity_floor: str | None,
 ) -> str | None:
-    previous = getattr(exc, _MARK, None)
+    previous = runtime.seen.get(exc)
     if previous is not None:
-        return str(previous)
+        return previous.fingerprint
     if _is_control_flow(exc):
         return None
     fp = _fingerprint(runtime, exc, fingerprint)
-    with contextlib.suppress(AttributeError, TypeError):  # exceptions without __dict__
-        setattr(exc, _MARK, fp)
     mode, count = runtime.storm.admit(fp)
     if mode == SUPPRESS:
+        type_name = semconv.qualified_type_name(type(exc))
+        runtime.seen.add(
+            exc,
+            fp,
+            _reference(
+                {
+                    semconv.EXCEPTION_TYPE: type_name,
+                    semconv.FAILURE_FINGERPRINT: fp,
+                    semconv.FAILURE_HANDLED: handled,
+                    semconv.FAILURE_SOURCE: source,
+                }
+            ),
+        )
         if not handled:
             target = span if span is not None else trace.get_current_span()
             if target.is_recording():
-                _mark_span_error(target, semconv.qualified_type_name(type(exc)), None)
+                _mark_span_error(target, type_name, None)
         if runtime.flusher is None:
             _ensure_flusher(runtime)
         return fp
 
     target = span if span is not None else trace.get_current_span()
-    type_name = semconv.qualified_type_name(type(exc))
+    attrs = _attributes(
+        runtime,
+        exc,
+        fp,
+        handled=handled,
+        category=category,
+        severity=severity,
+        severity_floor=severity_floor,
+        attributes=attributes,
+        source=source,
+    )
+    runtime.storm.remember(fp, _sample(attrs, attributes))
+    entry = runtime.seen.add(exc, fp, _reference(attrs))
+    attrs[semconv.FAILURE_COUNT] = count
+    if mode == FULL:
+        attrs[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
+    elif mode == AGGREGATE:
+        _ensure_flusher(runtime)
+    key = _emit(runtime, attrs, target, escaped=not handled)
+    if entry is not None:
+        entry.span = key
+    elif key is not None and not handled:
+        runtime.escaped_on_span.add(
+            key, str(attrs[semconv.EXCEPTION_TYPE]), str(attrs[semconv.EXCEPTION_MESSAGE])
+        )
+    return fp
 
+
+#: What an event referring to a failure counted elsewhere repeats of it (its message and
+#: stack trace are formatted again: they are not kept, to keep the identity table small).
+_REFERENCE_KEYS: Final = (
+    semconv.EXCEPTION_TYPE,
+    semconv.FAILURE_CATEGORY,
+    semconv.FAILURE_SEVERITY,
+    semconv.FAILURE_FINGERPRINT,
+    semconv.FAILURE_HANDLED,
+    semconv.FAILURE_SOURCE,
+)
+
+
+def _reference(attrs: Mapping[str, AttributeValue]) -> tuple[AttributeValue | None, ...]:
+    """The compact form :class:`~faultlens.seen.Recorded` keeps (see :func:`_referring`)."""
+    return tuple(attrs.get(key) for key in _REFERENCE_KEYS)
+
+
+def _referring(kept: tuple[AttributeValue | None, ...]) -> dict[str, AttributeValue]:
+    pairs = zip(_REFERENCE_KEYS, kept, strict=True)
+    return {key: value for key, value in pairs if value is not None}
+
+
+def _attributes(
+    runtime: _Runtime,
+    exc: BaseException,
+    fp: str,
+    *,
+    handled: bool,
+    category: str | None,
+    severity: str | None,
+    severity_floor: str | None,
+    attributes: Mapping[str, AttributeValue] | None,
+    source: str,
+) -> dict[str, AttributeValue]:
+    """An event's attributes but ``failure.count`` and ``exception.stacktrace``."""
     floor = severity_floor or "low"
     if not handled:
         floor = semconv.max_severity(floor, "medium")
     verdict = runtime.classifier.classify(exc, floor=floor)
-    message = _clip(safe_message(exc), runtime.settings.max_message_chars)
     attrs: dict[str, AttributeValue] = {}
     if attributes:
         attrs.update(attributes)
-    attrs[semconv.EXCEPTION_TYPE] = type_name
-    attrs[semconv.EXCEPTION_MESSAGE] = message
+    attrs[semconv.EXCEPTION_TYPE] = semconv.qualified_type_name(type(exc))
+    attrs[semconv.EXCEPTION_MESSAGE] = _message(runtime, exc)
     attrs[semconv.FAILURE_CATEGORY] = category or verdict.category
     attrs[semconv.FAILURE_SEVERITY] = severity or verdict.severity
     attrs[semconv.FAILURE_FINGERPRINT] = fp
     attrs[semconv.FAILURE_HANDLED] = handled
     attrs[semconv.FAILURE_SOURCE] = source
-    if runtime.settings.redact:
-        attrs[semconv.EXCEPTION_MESSAGE] = runtime.redactor.redact(message)
-    runtime.storm.remember(fp, _sample(attrs, attributes))
-    attrs[semconv.FAILURE_COUNT] = count
-    if mode == FULL:
-        stacktrace = _clip_middle(
-            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            runtime.settings.max_stacktrace_chars,
-        )
-        if runtime.settings.redact:
-            stacktrace = runtime.redactor.redact(stacktrace)
-        attrs[semconv.EXCEPTION_STACKTRACE] = stacktrace
-    elif mode == AGGREGATE:
+    return attrs
+
+
+def _message(runtime: _Runtime, exc: BaseException) -> str:
+    """``exception.message``: clipped, redacted unless redaction is off."""
+    message = _clip(safe_message(exc), runtime.settings.max_message_chars)
+    return runtime.redactor.redact(message) if runtime.settings.redact else message
+
+
+def _stacktrace(runtime: _Runtime, exc: BaseException) -> str:
+    """``exception.stacktrace``: the whole chain, clipped in the middle, redacted."""
+    stacktrace = _clip_middle(
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        runtime.settings.max_stacktrace_chars,
+    )
+    return runtime.redactor.redact(stacktrace) if runtime.settings.redact else stacktrace
+
+
+def record_span_exception(
+    span: Span, exc: BaseException, *, escaping: bool
+) -> dict[str, AttributeValue] | None:
+    """What an ``exception`` event written by ``span.record_exception(exc)`` should carry.
+
+    The hook on the SDK's ``Span.record_exception`` (:mod:`faultlens.spanhook`)
+    calls this so that an exception is one occurrence however many layers record
+    it. Returns
+
+    * None — write no event: ``exc`` was already recorded on this very span (by
+      faultlens or by an earlier ``record_exception``); for an exception
+      :mod:`faultlens.seen` cannot remember, an escaping one whose type and
+      message an escaped failure recorded on this span already has;
+    * the attributes of a *reference* — ``exc`` was counted on another span (or
+      in a storm aggregate): the failure's attributes with ``failure.count`` 0, so
+      the span keeps its event and the sum of counts stays exact;
+    * the attributes of a new failure — the first time ``exc`` is seen:
+      classified, fingerprinted and redacted like every faultlens failure,
+      ``failure.source`` ``auto``, ``failure.handled`` false when ``escaping``
+      (the hook decides, see :mod:`faultlens.spanhook`) and true otherwise.
+      ``failure.count`` is 0 when storm control keeps it for an aggregate or when
+      failures go out as log records (then emitted here);
+    * an empty dict — record nothing of faultlens' (disabled, re-entrant call, or
+      an internal error): the SDK writes its plain event.
+
+    The span's status is the caller's business and is left alone. Never raises.
+    """
+    runtime = _runtime
+    if runtime.settings.disabled or not isinstance(exc, BaseException):
+        return {}
+    local = runtime.local
+    if getattr(local, "busy", False):
+        return {}
+    local.busy = True
+    try:
+        return _record_on_span(runtime, exc, span, escaping)
+    except Exception:
+        report_internal_error("Span.record_exception")
+        return {}
+    finally:
+        local.busy = False
+
+
+def _record_on_span(
+    runtime: _Runtime, exc: BaseException, span: Span, escaping: bool
+) -> dict[str, AttributeValue] | None:
+    key = _span_key(span)
+    entry = runtime.seen.get(exc)
+    if entry is not None:
+        if entry.span == key:
+            return None
+        refer = _referring(entry.attributes)
+        refer[semconv.FAILURE_COUNT] = 0
+        refer[semconv.EXCEPTION_MESSAGE] = _message(runtime, exc)
+        refer[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
+        return refer
+    if _is_control_flow(exc):
+        return {}
+    type_name = semconv.qualified_type_name(type(exc))
+    if (
+        escaping
+        and token(exc) is None
+        and runtime.escaped_on_span.has(key, type_name, _message(runtime, exc))
+    ):
+        return None
+    fp = _fingerprint(runtime, exc, None)
+    mode, count = runtime.storm.admit(fp)
+    handled = not escaping
+    attrs = _attributes(
+        runtime,
+        exc,
+        fp,
+        handled=handled,
+        category=None,
+        severity=None,
+        severity_floor=None,
+        attributes=None,
+        source="auto",
+    )
+    runtime.storm.remember(fp, _sample(attrs, None))
+    entry = runtime.seen.add(exc, fp, _reference(attrs))
+    attrs[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
+    if mode == SUPPRESS:
+        if runtime.flusher is None:
+            _ensure_flusher(runtime)
+        attrs[semconv.FAILURE_COUNT] = 0
+        return attrs
+    if mode == AGGREGATE:
         _ensure_flusher(runtime)
-    _emit(runtime, attrs, target, escaped=not handled)
-    return fp
+    signal = runtime.settings.signal
+    if signal != "span":
+        _emit_log(runtime, {**attrs, semconv.FAILURE_COUNT: count}, span)
+    attrs[semconv.FAILURE_COUNT] = count if signal != "logs" else 0
+    if signal != "logs":
+        if entry is not None:
+            entry.span = key
+        elif escaping:
+            runtime.escaped_on_span.add(key, type_name, str(attrs[semconv.EXCEPTION_MESSAGE]))
+    return attrs
+
+
+def _span_key(span: Span) -> SpanKey:
+    context = span.get_span_context()
+    return (context.trace_id, context.span_id)
 
 
 def _fingerprint(runtime: _Runtime, exc: BaseException, explicit: str | None) -> str:
@@ -375,36 +562,70 @@ def _mark_span_error(span: Span, type_name: str, message: str | None) -> None:
 
 def _emit(
     runtime: _Runtime, attrs: dict[str, AttributeValue], target: Span, *, escaped: bool
-) -> None:
+) -> SpanKey | None:
+    """Write the failure per the signal setting; returns the span its event went on, if any."""
     mode = runtime.settings.signal
     type_name = str(attrs[semconv.EXCEPTION_TYPE])
     message = str(attrs[semconv.EXCEPTION_MESSAGE])
+    key: SpanKey | None = None
     if mode != "logs":
         if target.is_recording():
             target.add_event(semconv.EXCEPTION_EVENT_NAME, attrs)
             if escaped:
                 _mark_span_error(target, type_name, message)
+            key = _span_key(target)
         else:
-            own = runtime.tracer.start_span(semconv.FAILURE_SPAN_NAME)
+            own = _own_tracer(runtime).start_span(semconv.FAILURE_SPAN_NAME)
             try:
                 own.add_event(semconv.EXCEPTION_EVENT_NAME, attrs)
                 if escaped:
                     _mark_span_error(own, type_name, message)
             finally:
                 own.end()
+            key = _span_key(own)
     elif escaped and target.is_recording():
         _mark_span_error(target, type_name, message)
     if mode != "span":
-        ctx = trace.set_span_in_context(target, otel_context.get_current())
-        runtime.logger.emit(
-            timestamp=time.time_ns(),
-            context=ctx,
-            severity_number=SeverityNumber.ERROR,
-            severity_text="ERROR",
-            body=f"{type_name}: {message}",
-            attributes=attrs,
-            event_name=semconv.EXCEPTION_EVENT_NAME,
-        )
+        _emit_log(runtime, attrs, target)
+    return key
+
+
+def _emit_log(runtime: _Runtime, attrs: dict[str, AttributeValue], target: Span) -> None:
+    """The failure as a log record tied to ``target``'s context."""
+    type_name = str(attrs[semconv.EXCEPTION_TYPE])
+    message = str(attrs[semconv.EXCEPTION_MESSAGE])
+    ctx = trace.set_span_in_context(target, otel_context.get_current())
+    runtime.logger.emit(
+        timestamp=time.time_ns(),
+        context=ctx,
+        severity_number=SeverityNumber.ERROR,
+        severity_text="ERROR",
+        body=f"{type_name}: {message}",
+        attributes=attrs,
+        event_name=semconv.EXCEPTION_EVENT_NAME,
+    )
+
+
+def _own_tracer(runtime: _Runtime) -> Tracer:
+    """The tracer for spans faultlens starts itself, drawing IDs from a private generator.
+
+    The SDK's default ID generator draws from the global ``random`` state, which
+    a seeded program must find as it left it. A tracer of the OpenTelemetry SDK
+    is its own object with its own ``id_generator``, so this one gets
+    faultlens' private generator; the provider's other tracers keep theirs. A
+    tracer of another implementation is used as it is.
+    """
+    provider = runtime.tracer_provider or trace.get_tracer_provider()
+    cached = runtime.own_tracer
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    if isinstance(provider, trace.ProxyTracerProvider):  # no SDK yet: ask again next time
+        return runtime.tracer
+    tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+    if hasattr(tracer, "id_generator"):
+        tracer.id_generator = ID_GENERATOR
+    runtime.own_tracer = (provider, tracer)
+    return tracer
 
 
 _SAMPLE_KEYS: Final = (
@@ -529,6 +750,8 @@ def _after_fork_in_child() -> None:
     _runtime.lock = threading.Lock()
     _runtime.flusher = None
     _runtime.local = threading.local()
+    _runtime.seen = Seen()
+    _runtime.escaped_on_span = EscapedOnSpan()
     _runtime.storm = StormControl(
         burst=_runtime.settings.storm_burst,
         refill_seconds=_runtime.settings.storm_refill_seconds,

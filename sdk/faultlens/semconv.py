@@ -1,4 +1,4 @@
-"""Names that faultlens puts on the wire (CONTRACT §2).
+"""Names that faultlens puts on the wire (docs/sdk.md, "What goes on the wire").
 
 These are the attribute keys, event names and closed vocabularies shared by the
 SDK (which writes them) and the processor (which reads them). Keep them in one
@@ -7,7 +7,7 @@ place so the two sides can never drift apart.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 # Standard OpenTelemetry exception attributes.
 EXCEPTION_EVENT_NAME: Final = "exception"
@@ -41,9 +41,6 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
 SEVERITY_RANK: Final[dict[str, int]] = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 Source = Literal[
-    "manual", "decorator", "auto", "logging", "excepthook", "asyncio", "retry", "breaker", "tracker"
-]
-SOURCES: Final[tuple[Source, ...]] = (
     "manual",
     "decorator",
     "auto",
@@ -53,7 +50,9 @@ SOURCES: Final[tuple[Source, ...]] = (
     "retry",
     "breaker",
     "tracker",
-)
+    "checkpoint",
+]
+SOURCES: Final[tuple[Source, ...]] = get_args(Source)
 
 #: The default category vocabulary; users may register further category names.
 CATEGORIES: Final[tuple[str, ...]] = (

@@ -14,7 +14,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.client import ControlClient, ControlError
 from faultlens_collector.groups.model import MAX_GROUP_COUNT, Change, Occurrence
 from faultlens_collector.groups.writer import BatchWriter
-from faultlens_collector.processor.occurrences import MAX_COUNT, attributes_of
+from faultlens_collector.ingest.extract import MAX_COUNT, attributes_of
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 

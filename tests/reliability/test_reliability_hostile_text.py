@@ -15,8 +15,8 @@ from collections.abc import Callable
 import pytest
 from faultlens.parameterize import parameterize
 from faultlens.redact import REDACTED, Redactor
-from faultlens_collector.grouping.fingerprint import compute_fingerprint
-from faultlens_collector.grouping.stacktrace import parse_frames
+from faultlens_collector.ingest.fingerprint import compute_fingerprint
+from faultlens_collector.ingest.stacktrace import parse_frames
 
 from tests.reliability.hostile import SECRETS, repeated_texts
 

@@ -16,8 +16,8 @@ import grpc
 import pytest
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.client import ControlClient
-from faultlens_collector.processor.admission import CountingExecutor
-from faultlens_collector.processor.ingest import IngestSettings
+from faultlens_collector.ingest.admission import CountingExecutor
+from faultlens_collector.ingest.service import IngestSettings
 
 from tests.processor_support import (
     TRACE_EXPORT,

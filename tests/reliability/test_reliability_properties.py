@@ -50,6 +50,7 @@ FAILURE_KEYS = (
     "exception.escaped",
 )
 SCALARS = ("string_value", "bool_value", "int_value", "double_value")
+NAMED = ("exception.type", "exception.message")
 
 scalars = st.one_of(
     st.text(max_size=12).map(lambda text: AnyValue(string_value=text)),
@@ -133,20 +134,52 @@ def _expected(fields: dict[str, Any]) -> int | None:
     if not any(isinstance(value, str) and value for value in named):
         return None
     count = fields.get("failure.count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         return 1
-    return min(count, 1_000_000_000)
+    return min(count, 1_000_000_000)  # 0: a reference to an occurrence counted elsewhere
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _oracle_spans(request: ExportTraceServiceRequest) -> tuple[int, int]:
+    """What the processor stores and rejects: per span, a plain event with the type and
+    message of an event that carries a fingerprint, or a repeat of an identical plain
+    event, is the same exception (counted once)."""
     stored = rejected = 0
     for span in request.resource_spans[0].scope_spans[0].spans:
+        valid: list[tuple[dict[str, Any], int, bool]] = []
         for event in span.events:
             if event.name == "exception":
-                count = _expected(_fields(event.attributes))
-                stored, rejected = (
-                    (stored, rejected + 1) if count is None else (stored + count, rejected)
+                fields = _fields(event.attributes)
+                count = _expected(fields)
+                if count is None:
+                    rejected += 1
+                    continue
+                sdk = any(
+                    item.key == "failure.fingerprint"
+                    and item.value.WhichOneof("value") == "string_value"
+                    for item in event.attributes
                 )
+                valid.append((fields, count, sdk))
+        by_sdk = {
+            (_text(f.get("exception.type")), _text(f.get("exception.message")))
+            for f, _, sdk in valid
+            if sdk
+        }
+        plain: set[tuple[str, str, str]] = set()
+        for fields, count, sdk in valid:
+            key = (
+                _text(fields.get("exception.type")),
+                _text(fields.get("exception.message")),
+                _text(fields.get("exception.stacktrace")),
+            )
+            if not sdk and count:
+                if key[:2] in by_sdk or key in plain:
+                    continue
+                plain.add(key)
+            stored += count
     return stored, rejected
 
 
@@ -154,6 +187,10 @@ def _oracle_logs(request: ExportLogsServiceRequest) -> tuple[int, int]:
     stored = rejected = 0
     for record in request.resource_logs[0].scope_logs[0].log_records:
         fields = _fields(record.attributes)
+        # Only records with an exception.type or exception.message key are looked at
+        # (the processor's byte search for those keys, processor/framing.py).
+        if not any(item.key in NAMED for item in record.attributes):
+            continue
         if not any(key.startswith("exception.") and key != "exception.escaped" for key in fields):
             continue
         count = _expected(fields)

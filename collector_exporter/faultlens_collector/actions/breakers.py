@@ -2,7 +2,7 @@
 
 The SDK's circuit breakers report ``faultlens.breaker.status`` (1 for the
 current ``breaker.state``, 0 for the others) and ``faultlens.breaker.transitions``
-(a counter per state entered), per ``breaker.name`` (CONTRACT §5). A breaker is
+(a counter per state entered), per ``breaker.name`` (docs/resilience.md, "Metrics"). A breaker is
 identified by the resource's ``service.name`` and ``service.instance.id`` and its
 name.
 

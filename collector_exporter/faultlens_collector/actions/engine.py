@@ -48,7 +48,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.alerting import AlertBuilder
 from faultlens_collector.actions.breakers import BreakerWatch
 from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch

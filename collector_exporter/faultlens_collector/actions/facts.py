@@ -106,7 +106,8 @@ class FailureFacts:
         )
 
     def wire_attributes(self) -> dict[str, AttributeValue]:
-        """The group's attributes as CONTRACT §2/§6 name them (for alerts)."""
+        """The group's attributes as docs/sdk.md and docs/actions.md ("Alerts") name them
+        (for alerts)."""
         attributes: dict[str, AttributeValue] = {
             semconv.FAILURE_FINGERPRINT: self.fingerprint,
             semconv.FAILURE_CATEGORY: self.category,

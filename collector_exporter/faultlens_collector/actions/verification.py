@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from faultlens_collector.actions.alerts import AlertBuilder
+from faultlens_collector.actions.alerting import AlertBuilder
 from faultlens_collector.actions.conditions import ConditionLatch
 from faultlens_collector.actions.config import EffectivenessConfig, HookConfig
 from faultlens_collector.actions.facts import FailureFacts

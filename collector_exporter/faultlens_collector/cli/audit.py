@@ -11,6 +11,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli.connect import add_connection_options, call, connect
 from faultlens_collector.cli.table import render_table
 from faultlens_collector.control.messages import hook_run_json, operator_action_json
+from faultlens_collector.control.methods import MAX_LIMIT
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the chosen record."""
-    limit = max(args.limit, 1)
+    limit = min(max(args.limit, 1), MAX_LIMIT)
     with connect(args) as client:
         if args.effectiveness:
             reply = call(client.call, "GetEffectiveness", control_pb2.GetEffectivenessRequest())

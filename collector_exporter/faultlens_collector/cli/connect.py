@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import re
 import time
@@ -14,6 +15,7 @@ from typing import Any, Final
 
 from faultlens_collector.cli import CommandError
 from faultlens_collector.control.client import DEFAULT_TARGET, ControlClient, ControlError
+from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
 
 TOKEN_ENV: Final = "FAULTLENS_TOKEN"
 TARGET_ENV: Final = "FAULTLENS_TARGET"
@@ -41,13 +43,16 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    """An argparse ``type``: a whole number of at least 1."""
+    """An argparse ``type``: a whole number from 1 to 2^63 - 1 (the largest faultlens
+    stores)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    if value > MAX_INT64:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_INT64}")
     return value
 
 
@@ -86,23 +91,37 @@ def call(function: Any, *arguments: Any) -> Any:
 def parse_since(text: str, *, now: float | None = None) -> int:
     """``30m``, ``2h``, ``7d``, ``1w`` ago, or an ISO 8601 date/time → Unix nanoseconds.
 
-    Naive ISO times are taken as UTC. Raises :class:`CommandError` for anything else.
+    Naive ISO times are taken as UTC; a moment before 1970 is 0 (everything), one past
+    the latest time faultlens stores (2262) is that time. Raises :class:`CommandError`
+    for anything else.
     """
-    return _moment(text, "--since", -1, now)
+    return min(max(_moment(text, "--since", -1, now), 0), MAX_INT64)
 
 
 def parse_until(text: str, *, now: float | None = None) -> int:
     """``30m``, ``2h``, ``7d``, ``1w`` from now, or an ISO 8601 date/time → Unix
-    nanoseconds (naive ISO times are UTC). Raises :class:`CommandError` otherwise."""
-    return _moment(text, "--until", 1, now)
+    nanoseconds (naive ISO times are UTC). Raises :class:`CommandError` for anything
+    else, a moment before 1970, or one past the latest time faultlens stores (2262)."""
+    value = _moment(text, "--until", 1, now)
+    if value <= 0:
+        raise CommandError(f"--until {text.strip()!r} is in the past")
+    if value > MAX_INT64:
+        raise CommandError(
+            f"--until {text.strip()!r} is past the latest time faultlens can store ({LATEST_TIME})"
+        )
+    return value
 
 
 def _moment(text: str, option: str, sign: int, now: float | None) -> int:
+    """Unix nanoseconds, any size (the callers bound them); ``sign`` -1: a duration ago."""
     text = text.strip()
     match = _DURATION.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        return int(((time.time() if now is None else now) + sign * seconds) * 1e9)
+        nanos = ((time.time() if now is None else now) + sign * seconds) * 1e9
+        if not math.isfinite(nanos):  # a duration too long for a float: past any bound
+            return sign * (MAX_INT64 + 1)
+        return int(nanos)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -111,4 +130,8 @@ def _moment(text: str, option: str, sign: int, now: float | None) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1e9)
+    # Exact integer arithmetic: a float would round times near the bounds.
+    since_epoch = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (since_epoch.days * 86_400 + since_epoch.seconds) * 10**9 + (
+        since_epoch.microseconds * 1000
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import add_actor_option, add_connection_options, call, connect
 from faultlens_collector.cli.table import render_table
 from faultlens_collector.control.messages import halt_json, key_items, key_of
+from faultlens_collector.control.methods import MAX_INT64, MAX_LIMIT
 from faultlens_collector.report import iso_time
 
 
@@ -81,6 +83,10 @@ def parse_key(items: list[str]) -> dict[str, Any]:
             decoded = None
         if isinstance(decoded, (str, bool, int, float)):
             value = decoded
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CommandError(f"--key {item!r}: {text} is not a finite number")
+        if isinstance(value, int) and not -MAX_INT64 - 1 <= value <= MAX_INT64:
+            raise CommandError(f"--key {item!r}: a whole number is at most 2^63 - 1 in size")
         if name in key:
             raise CommandError(f"--key {name} is given twice")
         key[name] = value
@@ -97,7 +103,9 @@ def run_list(args: argparse.Namespace) -> int:
         reply = call(
             client.call,
             "ListHalts",
-            control_pb2.ListHaltsRequest(include_resumed=args.all, limit=max(args.limit, 1)),
+            control_pb2.ListHaltsRequest(
+                include_resumed=args.all, limit=min(max(args.limit, 1), MAX_LIMIT)
+            ),
         )
     if args.json:
         print(json.dumps([halt_json(halt) for halt in reply.halts], indent=2))

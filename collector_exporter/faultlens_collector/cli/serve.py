@@ -128,7 +128,7 @@ def register(subparsers: Any) -> None:
 
 def settings_from_args(args: argparse.Namespace, environ: Any = None) -> ProcessorSettings:
     """Validate the options into :class:`ProcessorSettings` (CommandError when wrong)."""
-    from faultlens_collector.processor.forward import ForwardSettings
+    from faultlens_collector.ingest.forward import ForwardSettings
     from faultlens_collector.processor.server import ProcessorSettings, TlsSettings
 
     env = os.environ if environ is None else environ
@@ -202,8 +202,8 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
 def run(args: argparse.Namespace) -> int:
     """Start the processor and serve until interrupted."""
     from faultlens_collector.processor.heap import keep_request_buffers
+    from faultlens_collector.processor.selftelemetry import self_meter_provider
     from faultlens_collector.processor.server import Processor, ProcessorError
-    from faultlens_collector.selftelemetry import self_meter_provider
 
     settings = settings_from_args(args)
     if not args.no_heap_tuning:

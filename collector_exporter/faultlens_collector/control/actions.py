@@ -27,6 +27,7 @@ import grpc
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.actions.config import ALERT_KINDS
 from faultlens_collector.control.convert import (
     alert_message,
     effectiveness_message,
@@ -35,7 +36,14 @@ from faultlens_collector.control.convert import (
     hook_run_message,
 )
 from faultlens_collector.control.messages import key_of
-from faultlens_collector.control.rpc import Streams, invalid, server_stream, unary, who
+from faultlens_collector.control.rpc import (
+    MAX_REASON,
+    Streams,
+    invalid,
+    server_stream,
+    unary,
+    who,
+)
 from faultlens_collector.groups.store import GroupStore, OperatorAction
 
 DEFAULT_HEARTBEAT: Final = 15
@@ -84,7 +92,7 @@ class EngineApi:
         key = self._key(request.key, context)
         if not key:
             invalid(context, "give the key to halt (at least one attribute)")
-        reason = request.reason.strip()
+        reason = request.reason.strip()[:MAX_REASON]
         if not reason:
             invalid(context, "a halt needs a reason")
         actor, peer = who(request.actor, context)
@@ -154,6 +162,13 @@ class EngineApi:
     def stream_alerts(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """StreamAlerts: every alert from now on (of the kinds asked for)."""
         kinds = frozenset(request.kinds)
+        unknown = sorted(kinds - set(ALERT_KINDS))
+        if unknown:
+            invalid(
+                context,
+                f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
+                f"{', '.join(ALERT_KINDS)}",
+            )
         subscription = self._engine.subscribe_alerts()
         self.streams.enter(subscription, context)
         try:

@@ -30,7 +30,16 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of_group
 from faultlens_collector.control.convert import operator_action_message
 from faultlens_collector.control.groups import query_of
-from faultlens_collector.control.rpc import MAX_NAME, invalid, unary, who
+from faultlens_collector.control.rpc import (
+    LATEST_TIME,
+    MAX_INT64,
+    MAX_NAME,
+    MAX_REASON,
+    at_most,
+    invalid,
+    unary,
+    who,
+)
 from faultlens_collector.groups.model import Dismissal
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -45,6 +54,8 @@ _FINGERPRINT: Final = re.compile("[0-9a-f]{4,16}")
 _MAX_TAGS: Final = 32
 _MAX_TAG: Final = 64
 _MAX_AUDIT: Final = 10_000
+#: Most fingerprints one call names.
+MAX_FINGERPRINTS: Final = 10_000
 
 
 class Triage:
@@ -75,6 +86,12 @@ class Triage:
         fingerprint is malformed, unknown or ambiguous, or when nothing narrows the
         selection and ``all`` is not set."""
         query = query_of(selection.filter, context)
+        at_most(
+            context,
+            len(selection.fingerprints),
+            MAX_FINGERPRINTS,
+            "the number of fingerprints in one call (use a filter for more)",
+        )
         named = [text.strip().lower() for text in selection.fingerprints]
         if named:
             query = replace(query, fingerprints=self._resolve(named, context))
@@ -140,11 +157,18 @@ class Triage:
         if not reason:
             invalid(context, "a dismissal needs a reason")
         now = time.time_ns()
+        if request.until_unix_nano > MAX_INT64:
+            invalid(
+                context,
+                f"the dismissal's end time {request.until_unix_nano} ns is past the latest "
+                f"time faultlens stores ({LATEST_TIME})",
+            )
         if request.until_unix_nano and request.until_unix_nano <= now:
             invalid(context, "the dismissal's end time is in the past")
+        at_most(context, request.reopen_above_per_hour, MAX_INT64, "reopen_above_per_hour")
         actor, _ = who(request.actor, context)
         dismissal = Dismissal(
-            reason=reason[: MAX_NAME * 4],
+            reason=reason[:MAX_REASON],
             by=actor,
             at=now,
             until=request.until_unix_nano,
@@ -205,7 +229,8 @@ class Triage:
         return self._status(request, context, "reopen", "open")
 
     def _status(self, request: Any, context: grpc.ServicerContext, action: str, status: str) -> Any:
-        detail = {"reason": request.reason.strip()} if request.reason.strip() else {}
+        reason = request.reason.strip()[:MAX_REASON]
+        detail = {"reason": reason} if reason else {}
         return self._apply(request, context, action, GroupUpdate(status=status), detail)
 
     def fix(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -18,7 +18,13 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.convert import to_message
-from faultlens_collector.control.rpc import server_stream, unary
+from faultlens_collector.control.rpc import (
+    MAX_FILTER_VALUES,
+    MAX_INT64,
+    at_most,
+    server_stream,
+    unary,
+)
 from faultlens_collector.groups.model import STATUSES
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
@@ -29,8 +35,6 @@ from faultlens_collector.groups.store import (
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
-#: The largest time (Unix ns) and offset the SQLite store can hold.
-MAX_INT64: Final = (1 << 63) - 1
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
@@ -103,7 +107,16 @@ def query_of(
     filter_: Any, context: grpc.ServicerContext, sort: int = 0, ascending: bool = False
 ) -> GroupQuery:
     """A ``GroupFilter`` (with a sort) as a :class:`GroupQuery`; aborts the call with
-    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key."""
+    ``INVALID_ARGUMENT`` for an unknown status, severity or sort key, or more than
+    :data:`~.rpc.MAX_FILTER_VALUES` values in a field. A ``since_unix_nano`` past the
+    latest time a store holds selects what was seen at that time."""
+    for field_name in ("statuses", "services", "categories", "severities", "tags"):
+        at_most(
+            context,
+            len(getattr(filter_, field_name)),
+            MAX_FILTER_VALUES,
+            f"the number of {field_name} in a filter",
+        )
     for name, values, allowed in (
         ("status", filter_.statuses, STATUSES),
         ("severity", filter_.severities, semconv.SEVERITIES),
@@ -112,7 +125,8 @@ def query_of(
         if unknown:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"unknown {name} {', '.join(unknown)}; use one of {', '.join(allowed)}",
+                f"unknown {name} {', '.join(map(repr, unknown[:5]))[:200]}; use one of "
+                f"{', '.join(allowed)}",
             )
     if sort not in SORT_KEYS:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")

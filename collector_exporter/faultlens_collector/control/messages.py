@@ -5,14 +5,20 @@ and replies as JSON-ready dicts (the command line's ``--json``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.report import iso_time
 
-if TYPE_CHECKING:  # the type only: importing the resilience layer costs a client ~100 ms
+if TYPE_CHECKING:  # the type only: a client need not load the resilience layer
     from faultlens.resilience.halts import KeyValue
+
+#: Most items a halt key has.
+MAX_KEY_ITEMS: Final = 64
+#: Longest name or text value of a key item (characters).
+MAX_KEY_TEXT: Final = 4096
 
 
 def key_items(key: Mapping[str, KeyValue] | Iterable[tuple[str, KeyValue]]) -> list[Any]:
@@ -31,19 +37,29 @@ def key_items(key: Mapping[str, KeyValue] | Iterable[tuple[str, KeyValue]]) -> l
     return result
 
 
-def key_of(items: Iterable[Any]) -> dict[str, KeyValue]:
-    """``KeyItem`` messages → a key; ValueError for an item without a name or value, or a
-    name given twice."""
+def key_of(items: Sequence[Any]) -> dict[str, KeyValue]:
+    """``KeyItem`` messages → a key; ValueError for an item without a name or value, a
+    name given twice, a number that is not finite, more than :data:`MAX_KEY_ITEMS`
+    items, or a name or text longer than :data:`MAX_KEY_TEXT` characters."""
+    if len(items) > MAX_KEY_ITEMS:
+        raise ValueError(f"a key has at most {MAX_KEY_ITEMS} items, not {len(items)}")
     key: dict[str, KeyValue] = {}
     for item in items:
         kind = item.WhichOneof("value")
         if not item.name:
             raise ValueError("a key item has no name")
+        if len(item.name) > MAX_KEY_TEXT:
+            raise ValueError(f"a key item's name is at most {MAX_KEY_TEXT} characters")
         if kind is None:
             raise ValueError(f"key item {item.name!r} has no value")
         if item.name in key:
             raise ValueError(f"key item {item.name!r} is given twice")
-        key[item.name] = getattr(item, kind)
+        value = getattr(item, kind)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"key item {item.name!r}: {value} is not a finite number")
+        if isinstance(value, str) and len(value) > MAX_KEY_TEXT:
+            raise ValueError(f"key item {item.name!r}: at most {MAX_KEY_TEXT} characters")
+        key[item.name] = value
     return key
 
 

@@ -8,6 +8,14 @@ from typing import Final
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 
 SERVICE: Final = "faultlens.v1.Control"
+#: The largest time (Unix ns), count or offset a store holds: a signed 64-bit integer.
+#: Fields are ``uint64`` on the wire; larger values are refused (or, for a filter's
+#: ``since``, read as this).
+MAX_INT64: Final = (1 << 63) - 1
+#: :data:`MAX_INT64` nanoseconds as a date, for messages.
+LATEST_TIME: Final = "2262-04-11T23:47:16Z"
+#: The largest ``limit`` of a list request (``uint32`` on the wire; services cap it lower).
+MAX_LIMIT: Final = (1 << 32) - 1
 
 #: The reply type of each unary Control RPC.
 REPLIES: Final = {

@@ -1,6 +1,12 @@
 """What every ``faultlens.v1.Control`` RPC handler uses: handler wrappers over the
-generated messages, ``INVALID_ARGUMENT`` for a bad argument, who is calling, and the
-bookkeeping of open server streams (:class:`Streams`)."""
+generated messages, ``INVALID_ARGUMENT`` for a bad argument, the bounds every
+argument is held to, who is calling, and the bookkeeping of open server streams
+(:class:`Streams`).
+
+A bad argument is ``INVALID_ARGUMENT`` naming it (a time or number past what a store
+holds, too many values, an unknown name); what else can end a call is
+:mod:`.serving`'s.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from typing import Any, Final, TypeVar
 import grpc
 
 from faultlens_collector.actions.broadcast import Subscription
+from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
+
+__all__ = ["LATEST_TIME", "MAX_INT64"]  # re-exported for the handlers
 
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 T = TypeVar("T")
@@ -18,6 +27,10 @@ T = TypeVar("T")
 UNKNOWN_ACTOR: Final = "unknown"
 #: Longest actor name kept.
 MAX_NAME: Final = 256
+#: Longest reason kept (dismissals, status changes, halts); longer ones are cut.
+MAX_REASON: Final = 4 * MAX_NAME
+#: Most values one field of a ``GroupFilter`` takes (services, tags, …).
+MAX_FILTER_VALUES: Final = 256
 
 
 def unary(handler: Handler, request_type: Any, reply_type: Any) -> grpc.RpcMethodHandler:
@@ -36,6 +49,13 @@ def server_stream(handler: Handler, request_type: Any, item_type: Any) -> grpc.R
         request_deserializer=request_type.FromString,
         response_serializer=item_type.SerializeToString,
     )
+
+
+def at_most(context: grpc.ServicerContext, value: int, limit: int, what: str) -> int:
+    """``value``, or the call ends with ``INVALID_ARGUMENT`` when it is above ``limit``."""
+    if value > limit:
+        invalid(context, f"{what} is at most {limit}, not {value}")
+    return value
 
 
 def who(actor: str, context: grpc.ServicerContext) -> tuple[str, str]:

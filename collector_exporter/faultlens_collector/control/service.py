@@ -2,11 +2,12 @@
 
 Served next to OTLP on the processor's port; the ``faultlens`` command line is
 its client (:mod:`.client`). Service wiring is written here by hand over the
-generated messages, so no grpcio-tools version is baked in. The RPCs live by what
+generated messages, so no grpcio-tools version is baked in. Every call ends with a
+proper status, never ``UNKNOWN`` (:mod:`.serving`). The RPCs live by what
 they serve: the group reads in :mod:`.groups`, bulk triage and the operator log in
 :mod:`.bulk`, halts, streams and hook records over the action engine in
 :mod:`.actions`; records become messages in :mod:`.convert`. Every request is
-decoded inside its handler (:mod:`.decoding`), so a malformed one is
+decoded inside its handler (:mod:`.serving`), so a malformed one is
 ``INVALID_ARGUMENT``.
 """
 
@@ -17,10 +18,10 @@ import grpc
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
-from faultlens_collector.control.decoding import decoding_handler
 from faultlens_collector.control.groups import GroupsApi
 from faultlens_collector.control.methods import SERVICE
 from faultlens_collector.control.rpc import Streams
+from faultlens_collector.control.serving import serving_handler
 from faultlens_collector.groups.store import GroupStore
 
 
@@ -47,6 +48,6 @@ class ControlService:
         return [
             grpc.method_handlers_generic_handler(
                 SERVICE,
-                {name: decoding_handler(handler) for name, handler in self._methods.items()},
+                {name: serving_handler(name, handler) for name, handler in self._methods.items()},
             )
         ]

@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from faultlens_collector.actions.alerts import KIND
+from faultlens_collector.actions.alerting import KIND
 from faultlens_collector.alerts.sender import EVENT_NAME
-from faultlens_collector.processor.occurrences import any_value
+from faultlens_collector.ingest.extract import any_value
 
 
 @dataclass(frozen=True, slots=True)

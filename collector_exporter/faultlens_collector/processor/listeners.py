@@ -26,7 +26,7 @@ processor starts.
 
 **What a listener may keep.** :class:`~faultlens_collector.groups.model.Change`
 objects, their ``occurrences`` and ``batch`` lists and the
-:class:`~faultlens_collector.processor.occurrences.Occurrence` objects are never
+:class:`~faultlens_collector.ingest.extract.Occurrence` objects are never
 changed after the call and may be kept. ``Change.group`` is the store's live record
 of the group: read it during the call, copy what you need, never change it — a later
 commit changes it in place. Success keys and metrics requests are the listener's to

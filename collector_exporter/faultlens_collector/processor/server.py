@@ -40,11 +40,11 @@ from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
-from faultlens_collector.processor.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.admission import Admission, CountingExecutor
+from faultlens_collector.ingest.forward import METHODS as OTLP_METHODS
+from faultlens_collector.ingest.forward import Forwarder, ForwardSettings
+from faultlens_collector.ingest.service import IngestService, IngestSettings
 from faultlens_collector.processor.auth import BearerTokenInterceptor
-from faultlens_collector.processor.forward import METHODS as OTLP_METHODS
-from faultlens_collector.processor.forward import Forwarder, ForwardSettings
-from faultlens_collector.processor.ingest import IngestService, IngestSettings
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database
@@ -87,7 +87,8 @@ class ProcessorSettings:
     #: (``RESOURCE_EXHAUSTED``).
     max_concurrent_rpcs: int = 512
     #: RPCs waiting for or holding an RPC thread; beyond this, OTLP requests are shed
-    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see :mod:`.admission`).
+    #: with ``UNAVAILABLE`` + RetryInfo before their bodies are read (see
+    #: :mod:`faultlens_collector.ingest.admission`).
     max_pending_requests: int = 256
     #: Open server streams (SDK halt guards, alert followers); each holds a thread of
     #: its own, on top of ``workers``. More are refused with ``RESOURCE_EXHAUSTED``.

@@ -46,7 +46,7 @@ from faultlens.recorder import configure, is_disabled, report_internal_error
 
 __all__ = ["ENV_TARGETS", "FaultlensInstrumentor"]
 
-#: The environment variable naming the targets (CONTRACT §3).
+#: The environment variable naming the targets (docs/instrumentation.md).
 ENV_TARGETS = "FAULTLENS_INSTRUMENT"
 
 

@@ -111,11 +111,13 @@ class Session:
 
     def _install_sdk_hooks(self, logging_capture: bool) -> None:
         import faultlens
-        from faultlens import asyncio_hook, excepthooks, logcapture
+        from faultlens import asyncio_hook, excepthooks, logcapture, shutdown, spanhook
 
         parts = (
             (excepthooks.excepthooks_installed, excepthooks.uninstall_excepthooks),
             (asyncio_hook.asyncio_hook_installed, asyncio_hook.uninstall_asyncio_hook),
+            (spanhook.span_hook_installed, spanhook.uninstall_span_hook),
+            (shutdown.signal_flush_installed, shutdown.uninstall_signal_flush),
             (logcapture.logging_capture_installed, logcapture.uninstall_logging_capture),
         )
         before = [installed() for installed, _ in parts]

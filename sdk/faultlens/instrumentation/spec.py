@@ -1,6 +1,7 @@
 """Parse ``FAULTLENS_INSTRUMENT``: which functions the zero-code instrumentation wraps.
 
-The value is a comma-separated list of targets ``module:qualname`` (CONTRACT §3)::
+The value is a comma-separated list of targets ``module:qualname``
+(docs/instrumentation.md, "Targets")::
 
     shop.orders:charge            a module-level function
     shop.orders:Cart.checkout     a method (static and class methods too); nested

@@ -1,9 +1,10 @@
 """Resilience primitives that never hide a failure: retry, circuit breaker, fallback,
-failure tracker with halts, and a health report — sync and asyncio, decorator and
-inline forms, state published as OpenTelemetry metrics (``faultlens.breaker.*``,
-``faultlens.retry.*``, ``faultlens.tracker.*``, ``faultlens.fallback.*``) and
-failures recorded through :func:`faultlens.record_failure` with
-``failure.source`` = ``retry`` / ``breaker`` / ``tracker``::
+failure tracker with halts, checkpoints for long jobs, and a health report — sync
+and asyncio, decorator and inline forms, state published as OpenTelemetry metrics
+(``faultlens.breaker.*``, ``faultlens.retry.*``, ``faultlens.tracker.*``,
+``faultlens.fallback.*``, ``faultlens.checkpoint.*``) and failures recorded
+through :func:`faultlens.record_failure` with ``failure.source`` = ``retry`` /
+``breaker`` / ``tracker`` / ``checkpoint``::
 
     from faultlens.resilience import CircuitBreaker, FailureTracker, fallback, retry
 
@@ -14,15 +15,18 @@ failures recorded through :func:`faultlens.record_failure` with
     def charge(order): ...
 
 :class:`RemoteHalts` follows the halts a faultlens processor holds (a fleet-wide
-kill switch) and plugs into a tracker as a halt source. See docs/resilience.md
+kill switch) and plugs into a tracker as a halt source. :class:`Checkpoint` saves
+a long job's progress so that it resumes where it stopped after a crash. See docs/resilience.md
 for every option, metric and environment variable.
 """
 
 from __future__ import annotations
 
+from faultlens.resilience._checkpoint import Checkpoint
 from faultlens.resilience.backoff import Backoff, constant, exponential, linear
 from faultlens.resilience.breaker import BreakerStatus, CircuitBreaker
 from faultlens.resilience.errors import (
+    CheckpointError,
     CircuitOpenError,
     HaltedError,
     RetryExhaustedError,
@@ -40,6 +44,8 @@ from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatu
 __all__ = [
     "Backoff",
     "BreakerStatus",
+    "Checkpoint",
+    "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
     "ComponentHealth",

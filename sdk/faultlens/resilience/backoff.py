@@ -18,11 +18,11 @@ dependency from being hit by synchronized waves.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from faultlens.randomness import generator
 from faultlens.resilience.settings import Problems
 
 
@@ -78,15 +78,15 @@ class Linear:
 class Exponential:
     """``initial * multiplier ** (retry - 1)``, capped; with full jitter a uniform draw below it.
 
-    ``rng`` returns floats in [0, 1) (``random.random`` by default; tests pass a
-    fixed one).
+    ``rng`` returns floats in [0, 1) (by default faultlens' private generator, so the
+    global ``random`` state a program seeded is never touched; tests pass a fixed one).
     """
 
     initial: float
     multiplier: float = 2.0
     cap: float | None = None
     jitter: bool = True
-    rng: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+    rng: Callable[[], float] = field(default=generator.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _validate("exponential", self.cap, initial=self.initial)
@@ -119,7 +119,7 @@ def exponential(
     multiplier: float = 2.0,
     cap: float | None = None,
     jitter: bool = True,
-    rng: Callable[[], float] = random.random,
+    rng: Callable[[], float] = generator.random,
 ) -> Exponential:
     """Exponential backoff, with full jitter unless ``jitter=False``."""
     return Exponential(initial, multiplier, cap, jitter, rng)

@@ -137,3 +137,26 @@ class RetryExhaustedError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.policy, self.attempts, self.last_result))
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be used, or a job another process is running.
+
+    Raised by :meth:`~faultlens.resilience.Checkpoint.restore` instead of
+    returning None — which would silently restart the job from zero — when the
+    file is not valid JSON, is not a faultlens checkpoint, was written by a
+    newer faultlens, belongs to another job, or cannot be read; and when
+    another process holds the job's lock. ``job`` names the checkpoint, ``path``
+    is the file, ``problem`` says what is wrong.
+    """
+
+    __faultlens_category__: ClassVar[str] = "io"
+
+    def __init__(self, job: str, path: str, problem: str) -> None:
+        self.job = job
+        self.path = path
+        self.problem = problem
+        super().__init__(f"checkpoint {job!r} ({path}): {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job, self.path, self.problem))

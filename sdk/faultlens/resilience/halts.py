@@ -16,21 +16,21 @@ halt, the guard refuses work with the one exception for it,
 :class:`HaltFile` keeps a tracker's halts in a JSON file, written atomically
 (temporary file in the same directory, ``fsync``, ``os.replace``, then an
 ``fsync`` of the directory) so that a crash leaves either the old or the new
-content, never a torn file.
+content, never a torn file (:func:`faultlens.resilience._durable.replace_file`,
+which checkpoints use too).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
+from faultlens.resilience._durable import replace_file
 from faultlens.resilience._support import jsonable
 from faultlens.resilience.errors import HaltedError
 
@@ -156,32 +156,5 @@ class HaltFile:
             "tracker": self.tracker,
             "halts": [halt.as_dict() for halt in halts],
         }
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=2, sort_keys=True)
-                stream.write("\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        replace_file(self.path, text.encode("utf-8"))

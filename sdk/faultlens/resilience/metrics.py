@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics of the resilience layer (CONTRACT §5).
+"""OpenTelemetry metrics of the resilience layer (docs/resilience.md, "Metrics").
 
 Nothing here runs on the success path of a protected call. Breakers, retry
 policies, trackers and fallbacks keep plain counts (:class:`Tally`, an atomic
@@ -32,7 +32,7 @@ from faultlens.recorder import report_internal_error
 from faultlens.resilience import names
 
 Point = tuple[float, Mapping[str, AttributeValue]]
-Family = Literal["breaker", "retry", "tracker", "fallback"]
+Family = Literal["breaker", "retry", "tracker", "fallback", "checkpoint"]
 
 
 class Tally:
@@ -172,6 +172,30 @@ INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
         (names.FALLBACK_NAME, names.FALLBACK_OUTCOME),
         "fallback",
     ),
+    InstrumentSpec(
+        "faultlens.checkpoint.saves",
+        "counter",
+        "{save}",
+        "checkpoints written (success) or not written because the write failed (failure)",
+        (names.CHECKPOINT_NAME, names.CHECKPOINT_OUTCOME),
+        "checkpoint",
+    ),
+    InstrumentSpec(
+        "faultlens.checkpoint.restores",
+        "counter",
+        "{restore}",
+        "restores by outcome: a checkpoint read back, none found, or unusable",
+        (names.CHECKPOINT_NAME, names.CHECKPOINT_OUTCOME),
+        "checkpoint",
+    ),
+    InstrumentSpec(
+        "faultlens.checkpoint.age",
+        "gauge",
+        "s",
+        "seconds since the job's last checkpoint was written (while one exists)",
+        (names.CHECKPOINT_NAME,),
+        "checkpoint",
+    ),
 )
 
 
@@ -185,6 +209,7 @@ class _Hub:
             "retry": weakref.WeakSet(),
             "tracker": weakref.WeakSet(),
             "fallback": weakref.WeakSet(),
+            "checkpoint": weakref.WeakSet(),
         }
         for spec in INSTRUMENTS:
             callbacks = [self._callback(spec)]

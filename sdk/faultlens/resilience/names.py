@@ -13,6 +13,9 @@ RETRY_EVENT: Final = "faultlens.retry"
 FALLBACK_EVENT: Final = "faultlens.fallback"
 BREAKER_TRANSITION_EVENT: Final = "faultlens.breaker.transition"
 TRACKER_HALT_EVENT: Final = "faultlens.tracker.halt"
+CHECKPOINT_SAVE_EVENT: Final = "faultlens.checkpoint.save"
+CHECKPOINT_RESTORE_EVENT: Final = "faultlens.checkpoint.restore"
+CHECKPOINT_CLEAR_EVENT: Final = "faultlens.checkpoint.clear"
 
 # Attributes on those events, on recorded failures and on metric points.
 RETRY_NAME: Final = "retry.name"
@@ -30,6 +33,14 @@ TRACKER_THRESHOLD: Final = "tracker.threshold"
 TRACKER_REASON: Final = "tracker.halt_reason"
 FALLBACK_NAME: Final = "fallback.name"
 FALLBACK_OUTCOME: Final = "fallback.outcome"
+CHECKPOINT_NAME: Final = "checkpoint.name"
+CHECKPOINT_PATH: Final = "checkpoint.path"
+CHECKPOINT_POSITION: Final = "checkpoint.position"
+CHECKPOINT_SEQUENCE: Final = "checkpoint.sequence"
+CHECKPOINT_FORCED: Final = "checkpoint.forced"
+CHECKPOINT_FOUND: Final = "checkpoint.found"
+CHECKPOINT_AGE: Final = "checkpoint.age_s"
+CHECKPOINT_OUTCOME: Final = "checkpoint.outcome"
 #: Span attribute set to true when a fallback produced the result.
 DEGRADED: Final = "faultlens.degraded"
 
@@ -50,3 +61,11 @@ BREAKER_OUTCOMES: Final[tuple[BreakerOutcome, ...]] = ("success", "failure", "sl
 
 FallbackOutcome = Literal["primary", "fallback", "failed"]
 FALLBACK_OUTCOMES: Final[tuple[FallbackOutcome, ...]] = ("primary", "fallback", "failed")
+
+SaveOutcome = Literal["success", "failure"]
+SAVE_OUTCOMES: Final[tuple[SaveOutcome, ...]] = ("success", "failure")
+
+#: ``success``: a checkpoint was read back; ``empty``: there was none (the job starts
+#: from the beginning); ``failure``: it could not be used (CheckpointError).
+RestoreOutcome = Literal["success", "empty", "failure"]
+RESTORE_OUTCOMES: Final[tuple[RestoreOutcome, ...]] = ("success", "empty", "failure")

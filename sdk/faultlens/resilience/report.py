@@ -1,8 +1,9 @@
-"""One call that reports every breaker, tracker, fallback and halt guard, and a verdict.
+"""One call that reports every breaker, tracker, fallback, halt guard and checkpoint, and a verdict.
 
 Every :class:`~faultlens.resilience.CircuitBreaker`,
-:class:`~faultlens.resilience.FailureTracker` and
-:class:`~faultlens.resilience.Fallback` registers itself here when it is built
+:class:`~faultlens.resilience.FailureTracker`,
+:class:`~faultlens.resilience.Fallback` and
+:class:`~faultlens.resilience.Checkpoint` registers itself here when it is built
 (pass ``register=False`` to opt out; :func:`register` / :func:`unregister`
 manage it by hand). The registry holds *weak* references, so an object that the
 program drops disappears from the report instead of being kept alive by it.
@@ -16,8 +17,9 @@ Overall status:
   can cover this application's work;
 * ``degraded`` — nothing refuses work, but something is not right: a breaker is
   ``half_open``, a tracker key has consecutive failures, a fallback's most
-  recent call returned the fallback's result, or a halt guard cannot reach its
-  processor (it applies the halts it last knew);
+  recent call returned the fallback's result, a halt guard cannot reach its
+  processor (it applies the halts it last knew), or a running job's checkpoint
+  is older than expected or could not be written;
 * ``healthy`` — otherwise (also when nothing is registered).
 """
 
@@ -35,9 +37,9 @@ _RANK: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 @dataclass(frozen=True, slots=True)
 class ComponentHealth:
-    """How one breaker, tracker or fallback is doing."""
+    """How one breaker, tracker, fallback, halt guard or checkpoint is doing."""
 
-    kind: Literal["breaker", "tracker", "fallback", "halt_guard"]
+    kind: Literal["breaker", "tracker", "fallback", "halt_guard", "checkpoint"]
     name: str
     status: HealthStatus
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -90,7 +92,7 @@ def worst(statuses: list[HealthStatus]) -> HealthStatus:
 
 
 def health() -> HealthReport:
-    """Report every registered breaker, tracker and fallback, and the overall status."""
+    """Report every registered component (breaker, tracker, fallback, …) and the overall status."""
     with _lock:
         members = list(_members)
     components = sorted((m.health() for m in members), key=lambda c: (c.kind, c.name))

@@ -19,6 +19,7 @@ variable                                   default  meaning
 ``FAULTLENS_BREAKER_SUCCESS_THRESHOLD``    1        trial successes that close a half-open breaker
 ``FAULTLENS_TRACKER_THRESHOLD``            3        consecutive failures of a key that halt it
 ``FAULTLENS_TRACKER_HISTORY``              100      failures a tracker keeps in its history
+``FAULTLENS_CHECKPOINT_INTERVAL``          10       seconds a checkpoint waits between writes
 =========================================  =======  ==============================================
 """
 
@@ -46,6 +47,7 @@ class ResilienceDefaults:
     breaker_success_threshold: int = 1
     tracker_threshold: int = 3
     tracker_history: int = 100
+    checkpoint_interval: float = 10.0
 
 
 #: Environment variable → (field of :class:`ResilienceDefaults`, smallest valid value).
@@ -59,6 +61,7 @@ ENVIRONMENT: Final[dict[str, tuple[str, float]]] = {
     "FAULTLENS_BREAKER_SUCCESS_THRESHOLD": ("breaker_success_threshold", 1),
     "FAULTLENS_TRACKER_THRESHOLD": ("tracker_threshold", 1),
     "FAULTLENS_TRACKER_HISTORY": ("tracker_history", 0),
+    "FAULTLENS_CHECKPOINT_INTERVAL": ("checkpoint_interval", 0),
 }
 
 _BUILT_IN: Final = ResilienceDefaults()

@@ -67,8 +67,8 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 def apply_migrations(connection: sqlite3.Connection) -> int:
     """Bring the ``action_*`` tables of ``connection`` to :data:`SCHEMA_VERSION`.
 
-    Idempotent; returns the version found before. Raises :class:`SchemaError`
-    when the database is newer.
+    Idempotent; returns the version found before. Raises
+    :class:`~faultlens_collector.store.errors.SchemaError` when the database is newer.
     """
     return migrate(connection, COMPONENT, MIGRATIONS)
 

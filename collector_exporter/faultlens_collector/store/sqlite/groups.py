@@ -66,7 +66,7 @@ from faultlens_collector.store.sqlite import oplog
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 
 COMPONENT: Final = "groups"
-#: ``group_log`` entries after which :meth:`GroupStore.apply` folds the log.
+#: ``group_log`` entries after which :meth:`SQLiteGroupStore.apply` folds the log.
 FOLD_AFTER_ROWS: Final = 10_000
 #: Longest a read waits for a write in progress to fold the log first (seconds).
 READ_WAIT_SECONDS: Final = 0.25
@@ -109,7 +109,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (
         # The count columns of known groups, appended per write and folded into
-        # failure_groups in bulk (GroupStore._fold): an append costs a third of an UPDATE
+        # failure_groups in bulk (SQLiteGroupStore._fold): an append costs a third of an UPDATE
         # that maintains five indexes. Columns in the order of _count_columns.
         """CREATE TABLE group_log (
             id INTEGER PRIMARY KEY,

@@ -22,8 +22,8 @@ from faultlens.semconv import SERVICE_NAME, SPAN_NAME
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from faultlens_collector.processor.framing import SPAN_MARKERS, parse_frames
-from faultlens_collector.processor.occurrences import attributes_of, scopes
+from faultlens_collector.ingest.extract import attributes_of, scopes
+from faultlens_collector.ingest.framing import SPAN_MARKERS, parse_frames
 
 _ERROR: Final = Status.STATUS_CODE_ERROR
 

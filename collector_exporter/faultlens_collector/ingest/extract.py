@@ -25,10 +25,10 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from faultlens_collector.grouping.fingerprint import fingerprint_of
 from faultlens_collector.groups.model import Occurrence
-from faultlens_collector.processor.categories import category_of_type
-from faultlens_collector.processor.framing import (
+from faultlens_collector.ingest.categories import category_of_type
+from faultlens_collector.ingest.fingerprint import fingerprint_of
+from faultlens_collector.ingest.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
     EventFrame,
@@ -240,6 +240,7 @@ def _add_span_failures(
         before = len(added)
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
+        failures = 0
         try:
             span = decode(raw)
             for event in span.events:
@@ -256,6 +257,9 @@ def _add_span_failures(
                     continue
                 if isinstance(template, InvalidFailure):
                     invalid = [*(invalid or ()), template]
+                    continue
+                failures += 1
+                if not template[7]:  # failure.count 0: refers to one counted elsewhere
                     continue
                 if known is None:
                     known = (
@@ -280,12 +284,68 @@ def _add_span_failures(
                         context,
                     )
                 )
+            if failures > 1:
+                _merge_duplicates(added, before, span.events)
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+
+
+def _merge_duplicates(added: list[Occurrence], start: int, events: Sequence[bytes]) -> None:
+    """Count once what several ``exception`` events of one span say about one exception.
+
+    ``added[start:]`` are the span's occurrences, in the order of its events. Two
+    layers often record the same exception on the same span — a faultlens SDK
+    and a framework instrumentation, or two instrumentations — and each writes
+    its own event. So, within the span:
+
+    * an event without a ``failure.fingerprint`` (a plain OpenTelemetry one) whose
+      ``exception.type`` and ``exception.message`` are those of an event that has
+      one (a faultlens SDK's, counted or a ``failure.count`` 0 reference) is the
+      same exception: the faultlens event stands for it;
+    * of plain events with the same type, message and stack trace, the first
+      stands for the others.
+
+    Two *different* exceptions with the same type and message recorded on one
+    span by two layers are counted once too: the price of not counting every
+    failing request of a Flask or FastAPI app twice. Runs only for spans with two
+    or more ``exception`` events.
+    """
+    described: list[tuple[Template, bool]] = []
+    for raw in events:
+        template, _, attributes = _decoded_event(raw)
+        if isinstance(template, tuple):
+            described.append((template, _carries_fingerprint(attributes)))
+    counted = [(template, sdk) for template, sdk in described if template[7]]
+    occurrences = added[start:]
+    if len(counted) != len(occurrences):  # not the events these came from: leave them
+        return
+    by_sdk = {(template[1], template[2]) for template, sdk in described if sdk}
+    plain: set[tuple[str, str, str]] = set()
+    kept: list[Occurrence] = []
+    for occurrence, (_, sdk) in zip(occurrences, counted, strict=True):
+        if not sdk:
+            key = (occurrence.exception_type, occurrence.message, occurrence.stacktrace)
+            if key[:2] in by_sdk or key in plain:
+                continue
+            plain.add(key)
+        kept.append(occurrence)
+    added[start:] = kept
+
+
+def _carries_fingerprint(attributes: Sequence[bytes]) -> bool:
+    """Whether serialized event attributes have a ``failure.fingerprint`` string."""
+    for raw in attributes:
+        try:
+            key, value = key_value(raw)
+        except DecodeError:
+            continue
+        if key == semconv.FAILURE_FINGERPRINT and isinstance(value, str):
+            return True
+    return False
 
 
 def exception_event(raw: bytes) -> tuple[Template | InvalidFailure | None, int]:
@@ -360,6 +420,8 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
             except InvalidFailure as exc:
                 if exc.has_exception_keys:
                     found.reject(f"log record {exc}")
+                continue
+            if not template[7]:  # failure.count 0: refers to one counted elsewhere
                 continue
             found.occurrences.append(
                 _occurrence(
@@ -510,7 +572,9 @@ def _time(first: int, second: int, now: int) -> int:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``failure.count``: 1 when absent or not a count; 0 stands for no occurrence (a
+    reference to one counted by another event)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return 1
     return min(value, MAX_COUNT)
 

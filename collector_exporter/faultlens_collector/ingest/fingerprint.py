@@ -6,7 +6,7 @@ characters, of
 
 * the exception type, as sent in ``exception.type``;
 * the frames of ``exception.stacktrace`` (every chained or grouped section of it,
-  :func:`~faultlens_collector.grouping.stacktrace.parse_frames`) as
+  :func:`~faultlens_collector.ingest.stacktrace.parse_frames`) as
   ``module:function`` — application frames only, or the library frames when no
   application frame is left — with consecutive repeats (recursion) counted once;
 * when no frame can be read: the message with its variable parts replaced by
@@ -39,7 +39,7 @@ from faultlens import semconv
 from faultlens.fingerprint import hash_parts
 from faultlens.parameterize import MAX_MESSAGE_CHARS, parameterize
 
-from faultlens_collector.grouping.stacktrace import read_frames
+from faultlens_collector.ingest.stacktrace import read_frames
 
 #: Fingerprints remembered per (type, stack trace) and per (type, message).
 CACHE_SIZE: Final = 2048

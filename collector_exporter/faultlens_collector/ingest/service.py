@@ -23,13 +23,14 @@ request can be wrong gets the right status instead of a crash:
   RetryInfo: like a lost connection, an answer that promises nothing either way.
 
 A request is acknowledged only after the transaction holding its failures
-committed (and the listener saw the changes, :mod:`.writer`). Acknowledged requests
-are then handed to the forwarder, unchanged. What is read from a request beyond its
-failures is what the :class:`~.listeners.Listener` asks for (its ``interest``): the
-attributes of each occurrence, and the keys of the spans that ended without failure
-(:mod:`.successes`), handed to ``on_success`` after the request's failures
-committed. Metrics requests go to ``on_metrics``. A listener that raises is logged
-and never fails the export.
+committed (and the listener saw the changes,
+:mod:`~faultlens_collector.groups.writer`). Acknowledged requests are then handed
+to the forwarder, unchanged. What is read from a request beyond its failures is
+what the :class:`~faultlens_collector.processor.listeners.Listener` asks for (its
+``interest``): the attributes of each occurrence, and the keys of the spans that
+ended without failure (:mod:`.successes`), handed to ``on_success`` after the
+request's failures committed. Metrics requests go to ``on_metrics``. A listener
+that raises is logged and never fails the export.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
-from faultlens_collector.processor.forward import Forwarder
+from faultlens_collector.ingest.extract import Extraction, extract_logs, extract_spans
+from faultlens_collector.ingest.forward import Forwarder
+from faultlens_collector.ingest.retry_info import abort_unavailable
+from faultlens_collector.ingest.successes import success_keys
 from faultlens_collector.processor.listeners import Listener
-from faultlens_collector.processor.occurrences import Extraction, extract_logs, extract_spans
-from faultlens_collector.processor.retry_info import abort_unavailable
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.processor.successes import success_keys
 from faultlens_collector.store.errors import CommitInDoubt
 
 _log = logging.getLogger(__name__)

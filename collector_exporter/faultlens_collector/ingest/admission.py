@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar
 
 import grpc
 
-from faultlens_collector.processor.retry_info import abort_unavailable
+from faultlens_collector.ingest.retry_info import abort_unavailable
 
 T = TypeVar("T")
 #: Threads answering shed calls.
