@@ -26,7 +26,7 @@ in a transaction of its own: one request the store cannot take (a poison request
 fails alone instead of failing everything committed with it, and a store that
 cannot commit at all (disk full, read-only) fails every one (nothing of them was
 committed). A batch whose commit is in doubt
-(:class:`~faultlens_collector.store.errors.CommitInDoubt`: the link to a database
+(:class:`~faultlens_collector.groups.store.CommitInDoubt`: the link to a database
 server broke during ``COMMIT`` and the server could not say whether it committed) is
 not tried again — that could keep it twice — and each of its requests gets that
 error. A failing store is logged as one error line naming the cause, and its recovery
@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from faultlens_collector.groups.model import Change, Occurrence
-from faultlens_collector.store.errors import CommitInDoubt
+from faultlens_collector.groups.store import CommitInDoubt
 
 _log = logging.getLogger(__name__)
 #: Seconds between two log lines about the store failing (or recovering).

@@ -47,6 +47,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from faultlens_collector.groups.store import CommitInDoubt
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
 from faultlens_collector.ingest.extract import Extraction, extract_logs, extract_spans
 from faultlens_collector.ingest.forward import Forwarder
@@ -54,7 +55,6 @@ from faultlens_collector.ingest.retry_info import abort_unavailable
 from faultlens_collector.ingest.successes import success_keys
 from faultlens_collector.processor.listeners import Listener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
-from faultlens_collector.store.errors import CommitInDoubt
 
 _log = logging.getLogger(__name__)
 _REQUEST_NAMES: Final = {

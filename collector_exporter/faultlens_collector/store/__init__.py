@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Final
 
 from faultlens_collector.store.database import Database
-from faultlens_collector.store.errors import CommitInDoubt, SchemaError, StoreError
+from faultlens_collector.store.errors import SchemaError, StoreError
 from faultlens_collector.store.postgres.server import is_postgres_url
 from faultlens_collector.store.sqlite.database import MEMORY, SQLiteDatabase
 
 __all__ = [
     "MEMORY",
-    "CommitInDoubt",
     "Database",
     "SchemaError",
     "StoreError",

@@ -48,7 +48,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from faultlens_collector.store.errors import CommitInDoubt, SchemaError, StoreError
+from faultlens_collector.groups.store import CommitInDoubt
+from faultlens_collector.store.errors import SchemaError, StoreError
 
 if TYPE_CHECKING:
     import psycopg
