@@ -5,12 +5,17 @@ A fingerprint hashes, for the exception and every exception chained to it
 ``ExceptionGroup``):
 
 * the exception type, qualified as the OpenTelemetry SDK names it;
-* the *in-app* frames of its traceback as ``module:function`` — never line
+* the *in-app* frames of its traceback as ``module:function``, from the innermost
+  module body being imported when the exception was raised during an import (the
+  importer does not count: the defect is the module's, whoever imports it) — never line
   numbers, file paths or addresses, so edits elsewhere in a file, another
   checkout directory or another host do not change it. Consecutive repeats of
   the same frame (recursion) count once. Frames of the standard library and of
   installed packages (site-packages, dist-packages) count only when no in-app
   frame is left; faultlens' and wrapt's own frames never count;
+* for a ``SyntaxError`` about a file (a module that does not compile), that file's
+  module name (by the ``sys.path`` entry holding it) instead of frames: the defect is
+  in the file, not in whoever imported it;
 * when the exception has no usable frame (created but never raised, or only
   faultlens frames), its message with variable parts replaced by placeholders
   (:mod:`faultlens.parameterize`).
@@ -49,8 +54,8 @@ _INTERNAL, _LIBRARY, _IN_APP = 0, 1, 2
 _GROUP_TYPES: tuple[type[BaseException], ...] = tuple(
     group for group in (vars(builtins).get("BaseExceptionGroup"),) if group is not None
 )
-_INTERNAL_PREFIXES: Final = ("faultlens.", "wrapt.")
-_INTERNAL_EXACT: Final = frozenset({"faultlens", "wrapt"})
+_INTERNAL_PREFIXES: Final = ("faultlens.", "faultlens_collector.", "wrapt.")
+_INTERNAL_EXACT: Final = frozenset({"faultlens", "faultlens_collector", "wrapt"})
 
 FrameInfo = tuple[str, str, int]
 
@@ -145,6 +150,7 @@ def _matches(module: str, prefixes: tuple[str, ...]) -> bool:
 def _walk_frames(tb: TracebackType | None, classifier: FrameClassifier) -> list[FrameInfo]:
     frames: list[FrameInfo] = []
     previous: FrameInfo | None = None
+    tb = from_failed_import(tb)
     while tb is not None:
         frame = tb.tb_frame
         info = classifier.info(frame.f_code, frame.f_globals.get("__name__") or "?")
@@ -156,6 +162,41 @@ def _walk_frames(tb: TracebackType | None, classifier: FrameClassifier) -> list[
         head = MAX_FRAMES // 4
         frames = frames[:head] + frames[-(MAX_FRAMES - head) :]
     return frames
+
+
+def from_failed_import(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its innermost module body entered below the first frame (a
+    module being imported, or run by ``runpy``/``exec``): an exception raised while a
+    module is imported is a defect of that module, whoever imported it — a script, a
+    test runner or ``faultlens scan``."""
+    start = tb
+    current = tb.tb_next if tb is not None else None
+    while current is not None:
+        if current.tb_frame.f_code.co_name == "<module>":
+            start = current
+        current = current.tb_next
+    return start
+
+
+def _syntax_file(exc: BaseException) -> str | None:
+    """The file a ``SyntaxError`` (``IndentationError``, ``TabError``) is about, if real."""
+    if isinstance(exc, SyntaxError) and exc.filename and not exc.filename.startswith("<"):
+        return str(exc.filename)
+    return None
+
+
+def _module_of_file(filename: str) -> str:
+    """The module a file is, by the longest ``sys.path`` entry holding it (its name when
+    none does): the same on every host, wherever the code is checked out or installed."""
+    path = os.path.abspath(filename)
+    best = ""
+    for entry in sys.path:
+        root = os.path.abspath(entry or os.curdir).rstrip(os.sep) + os.sep
+        if path.startswith(root) and len(root) > len(best):
+            best = root
+    relative = path[len(best) :] if best else os.path.basename(path)
+    stem = relative.removesuffix(".py").removesuffix(os.sep + "__init__")
+    return stem.replace(os.sep, ".")
 
 
 def iter_chain(exc: BaseException, limit: int = MAX_CHAIN) -> Iterator[BaseException]:
@@ -242,7 +283,8 @@ def fingerprint_exception(exc: BaseException, classifier: FrameClassifier) -> st
     codes_kept: list[CodeType] = []
     for member in members:
         codes = _codes(member.__traceback__)
-        if not codes:
+        if not codes or (isinstance(member, SyntaxError) and _syntax_file(member)):
+            # No frame, or a defect in a file no frame shows: not cached.
             return _compute(members, classifier)
         key.append(type(member))
         key.extend(map(id, codes))
@@ -261,6 +303,10 @@ def fingerprint_exception(exc: BaseException, classifier: FrameClassifier) -> st
 def _compute(members: list[BaseException], classifier: FrameClassifier) -> str:
     parts: list[str] = []
     for member in members:
+        broken = _syntax_file(member)
+        if broken:
+            parts.append(qualified_type_name(type(member)) + "!" + _module_of_file(broken))
+            continue
         frames = _walk_frames(member.__traceback__, classifier)
         chosen = [f for f in frames if f[2] == _IN_APP] or [f for f in frames if f[2] == _LIBRARY]
         type_name = qualified_type_name(type(member))

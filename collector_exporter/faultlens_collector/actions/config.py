@@ -543,7 +543,7 @@ def _hook(name: str, table: _Table) -> HookConfig:
     cwd = table.get("cwd", _string, None)
     if cwd is not None and not Path(cwd).is_dir():
         raise table.error("cwd", f"{cwd!r} is not a directory")
-    if command is not None and not _program_exists(command[0], cwd):
+    if command is not None and not program_exists(command[0], cwd):
         raise table.error("command", f"program {command[0]!r} not found (or not executable)")
     hook = HookConfig(
         name=name,
@@ -562,7 +562,7 @@ def _hook(name: str, table: _Table) -> HookConfig:
     return hook
 
 
-def _program_exists(program: str, cwd: str | None) -> bool:
+def program_exists(program: str, cwd: str | None) -> bool:
     """Whether the hook's program can run: a path (relative to the hook's ``cwd``) to an
     executable file, or a bare name found on ``PATH``."""
     if os.sep in program:

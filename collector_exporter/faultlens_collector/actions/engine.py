@@ -37,6 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from faultlens import semconv
@@ -73,6 +74,16 @@ _GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike"
 _HOUSEKEEPING_SECONDS = 3600.0
 #: How often (seconds) an engine on a shared store looks for other processors' changes.
 FOLLOW_INTERVAL = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What the engine would do for one group update (:meth:`ActionEngine.dry_run`):
+    matching rules, ``(rule, hook, would_run, detail)`` per fix hook, alert kinds."""
+
+    rules: tuple[str, ...]
+    hooks: tuple[tuple[str, str, bool, str], ...]
+    alerts: tuple[str, ...]
 
 
 class ActionEngine:
@@ -305,14 +316,51 @@ class ActionEngine:
         except Exception:
             report_internal_error("actions: on_metrics")
 
+    def dry_run(self, facts: FailureFacts, *, is_new: bool) -> DryRun:
+        """What :meth:`on_group_updated` would do for ``facts``, doing none of it: the
+        rules that match, the fix hooks they name with
+        :meth:`~faultlens_collector.actions.executor.HookExecutor.plan`'s verdict, and
+        the kinds of the alerts raised (``new_failure`` for a new group, ``rule_match``).
+        Halts, rate spikes and fix verification are left out: they need history."""
+        now = self._clock()
+        alerts: list[str] = []
+        if is_new and self._admits("new_failure", facts.severity):
+            alerts.append("new_failure")
+        rules = () if facts.status in SILENT_STATUSES else self._rules.matches(facts)
+        hooks: list[tuple[str, str, bool, str]] = []
+        started: set[str] = set()
+        for rule in rules:
+            if rule.alert and self._admits("rule_match", facts.severity):
+                alerts.append("rule_match")
+            for hook in rule.fix:
+                if hook in started:
+                    hooks.append((rule.name, hook, False, "runs once, for an earlier rule"))
+                    continue
+                started.add(hook)
+                hooks.append((rule.name, hook, *self.executor.plan(hook, facts.fingerprint, now)))
+        return DryRun(tuple(rule.name for rule in rules), tuple(hooks), tuple(alerts))
+
+    def probe_alerts(self) -> tuple[str, bool, str]:
+        """The alert target, whether it answered an empty export, and the detail; an
+        empty target when alerts only go to :meth:`subscribe_alerts` subscribers."""
+        if self.sender is None:
+            return "", True, "no alert target: alerts go to StreamAlerts followers only"
+        answered, detail = self.sender.probe()
+        return self.alerts_target or "the configured alert exporter", answered, detail
+
     # alerts
+    def _admits(self, kind: str, severity: object) -> bool:
+        """Whether an alert of ``kind`` about a group of ``severity`` passes the
+        ``[alerts]`` filters (``kinds``, ``min_severity``)."""
+        if kind not in self.config.alerts.kinds:
+            return False
+        return kind not in _GROUP_ALERTS or (
+            semconv.SEVERITY_RANK.get(str(severity), 0) >= self._min_alert_rank
+        )
+
     def _emit(self, alert: Alert) -> None:
-        if alert.kind not in self.config.alerts.kinds:
+        if not self._admits(alert.kind, alert.attributes.get(semconv.FAILURE_SEVERITY)):
             return
-        if alert.kind in _GROUP_ALERTS:
-            severity = alert.attributes.get(semconv.FAILURE_SEVERITY)
-            if semconv.SEVERITY_RANK.get(str(severity), 0) < self._min_alert_rank:
-                return
         if self.sender is not None:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already

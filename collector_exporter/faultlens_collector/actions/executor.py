@@ -43,7 +43,7 @@ from typing import Final, Literal, Protocol
 from faultlens.recorder import report_internal_error
 from faultlens.redact import Redactor
 
-from faultlens_collector.actions.config import EngineConfig, HookConfig
+from faultlens_collector.actions.config import EngineConfig, HookConfig, program_exists
 from faultlens_collector.actions.hookenv import argv_for, environment_for, stdin_for
 from faultlens_collector.actions.hookstats import HookStats
 from faultlens_collector.actions.records import AuditRecord, HookJob, Outcome
@@ -169,6 +169,29 @@ class HookExecutor:
             self._drop(job, f"the hook queue is full ({self.config.queue_size} jobs)")
             return "dropped"
         return "queued"
+
+    def plan(self, hook: str, fingerprint: str, now: float) -> tuple[bool, str]:
+        """Whether a fix job of ``hook`` for the group would run now, and how (or why
+        not) — changing nothing (a self-test's dry run)."""
+        config = self.hooks.get(hook)
+        if config is None:
+            return False, "no such hook"
+        if self._stopping:
+            return False, "the engine is stopping"
+        if config.cooldown > 0 and self._cooldowns.get((hook, fingerprint), 0.0) > now:
+            return False, "cooling down for this group"
+        if self._queue.full() and config.delivery != "at_least_once":
+            return False, f"the hook queue is full ({self.config.queue_size} jobs)"
+        if config.dry_run or self.config.dry_run:
+            return True, "dry_run is set: audited, no process started"
+        if config.callable is not None:
+            return True, f"calls {config.callable}"
+        assert config.command is not None
+        if not program_exists(config.command[0], config.cwd):
+            return False, f"program {config.command[0]!r} not found (or not executable)"
+        arguments = len(config.command) - 1
+        more = f" with {arguments} argument{'s' if arguments != 1 else ''}" if arguments else ""
+        return True, f"runs {config.command[0]}{more}"
 
     def cooling(self, hook: str, fingerprint: str, now: float) -> bool:
         """True (and counted as a skip) while (hook, group) is in its cooldown: lets the

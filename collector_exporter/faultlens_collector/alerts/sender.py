@@ -202,6 +202,17 @@ class AlertSender:
         except Exception:
             report_internal_error("actions: alert outbox release")
 
+    def probe(self) -> tuple[bool, str]:
+        """Export an empty batch (an OTLP request with no records): whether the alert
+        target answered, and what went wrong when it did not. Sends no alert."""
+        try:
+            result = self._exporter.export([])
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        if result != LogRecordExportResult.SUCCESS:
+            return False, "the export failed (unreachable, refused or timed out)"
+        return True, "answered"
+
     def _send(self, batch: list[StoredAlert]) -> Outcome:
         """Export one batch: done when acknowledged, retried when the export failed
         (the alerts stay pending)."""

@@ -24,6 +24,9 @@ SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.halts",
     "faultlens_collector.cli.alerts",
     "faultlens_collector.cli.audit",
+    "faultlens_collector.cli.check",
+    "faultlens_collector.cli.scan",
+    "faultlens_collector.cli.run",
 )
 
 

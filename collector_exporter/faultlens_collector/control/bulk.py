@@ -30,9 +30,8 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of_group
 from faultlens_collector.control.convert import operator_action_message
 from faultlens_collector.control.groups import query_of
+from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
 from faultlens_collector.control.rpc import (
-    LATEST_TIME,
-    MAX_INT64,
     MAX_NAME,
     MAX_REASON,
     at_most,

@@ -76,13 +76,24 @@ class ControlClient:
 
     def call(self, name: str, request: Any) -> Any:
         """The unary Control RPC ``name`` (see :data:`REPLIES`) with ``request``."""
+        return self.call_method(method(name), request, REPLIES[name])
+
+    def call_method(
+        self, path: str, request: Any, reply_type: Any, *, timeout: float | None = None
+    ) -> Any:
+        """Any unary RPC on the processor's port (``/package.Service/Method``), with the
+        token; ``timeout`` defaults to the client's."""
         call = self._channel.unary_unary(
-            method(name),
+            path,
             request_serializer=type(request).SerializeToString,
-            response_deserializer=REPLIES[name].FromString,
+            response_deserializer=reply_type.FromString,
         )
         try:
-            return call(request, metadata=self._metadata, timeout=self.timeout)
+            return call(
+                request,
+                metadata=self._metadata,
+                timeout=self.timeout if timeout is None else timeout,
+            )
         except grpc.RpcError as error:
             raise self._error(error) from None
 

@@ -18,9 +18,9 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.convert import to_message
+from faultlens_collector.control.methods import MAX_INT64
 from faultlens_collector.control.rpc import (
     MAX_FILTER_VALUES,
-    MAX_INT64,
     at_most,
     server_stream,
     unary,

@@ -17,9 +17,6 @@ from typing import Any, Final, TypeVar
 import grpc
 
 from faultlens_collector.actions.broadcast import Subscription
-from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
-
-__all__ = ["LATEST_TIME", "MAX_INT64"]  # re-exported for the handlers
 
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 T = TypeVar("T")

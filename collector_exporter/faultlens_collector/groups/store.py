@@ -177,6 +177,18 @@ class GroupStore(Protocol):
         with it. Raises :class:`GroupNotFound` or :class:`AmbiguousFingerprint`."""
         ...
 
+    def probe(self) -> None:
+        """Commit a small write of its own (and undo it in the same commit): whether the
+        store can commit new data now. Raises when it cannot."""
+        ...
+
+    def remove_groups(
+        self, fingerprints: Sequence[str], action: OperatorAction
+    ) -> tuple[int, OperatorAction]:
+        """Delete these groups (and their mentions in the operator log) and log
+        ``action`` in one transaction; how many were removed, and the logged action."""
+        ...
+
     def close(self) -> None:
         """Finish pending work (the database closes the connections)."""
         ...

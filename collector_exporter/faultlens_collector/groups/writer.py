@@ -31,7 +31,9 @@ server broke during ``COMMIT`` and the server could not say whether it committed
 not tried again — that could keep it twice — and each of its requests gets that
 error. A failing store is logged as one error line naming the cause, and its recovery
 as one warning, each at most once a minute: an operator sees a store in trouble (or
-flapping on a nearly full disk) without a line per request.
+flapping on a nearly full disk) without a line per request. ``on_state`` hears each
+change between the two (False: cannot commit; True: commits again): the processor's
+readiness (:mod:`.health`).
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ class BatchWriter:
         max_batch: int = 64,
         on_commit: ChangeListener | None = None,
         on_latency: Callable[[float], None] | None = None,
+        on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self._apply = apply
+        self._on_state = on_state
         self._max_pending = max_pending
         self._max_batch = max_batch
         self._on_commit = on_commit
@@ -102,6 +106,17 @@ class BatchWriter:
         self._failures = 0
         self._failure_logged = -LOG_INTERVAL
         self._recovery_logged = -LOG_INTERVAL
+
+    @property
+    def failing(self) -> bool:
+        """The last commit failed (and no commit has succeeded since)."""
+        return self._failing
+
+    def recovered(self) -> None:
+        """A commit outside the writer (a readiness probe) succeeded: the store commits
+        again (logged, ``on_state(True)``) if it was failing."""
+        if self._failing:
+            self._recovered()
 
     @property
     def pending(self) -> int:
@@ -189,6 +204,8 @@ class BatchWriter:
         self._finish(batch, None)
 
     def _failed(self, error: BaseException) -> None:
+        if not self._failing:
+            _notify(self._on_state, False)
         self._failing = True
         self._failures += 1
         now = time.monotonic()
@@ -212,6 +229,7 @@ class BatchWriter:
 
     def _recovered(self) -> None:
         self._failing = False
+        _notify(self._on_state, True)
         now = time.monotonic()
         if now - self._recovery_logged >= LOG_INTERVAL:
             self._recovery_logged = now

@@ -5,13 +5,14 @@ With a token configured, each call must carry the gRPC metadata
 ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>`` and faultlens'
 exporter with ``FAULTLENS_HEADERS``); anything else ends with
 ``UNAUTHENTICATED`` before the request body is even read. The comparison takes
-constant time whatever the offered token.
+constant time whatever the offered token. ``open_methods`` (the health checks)
+need no token.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import grpc
@@ -20,10 +21,17 @@ import grpc
 class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Refuses calls without the right ``authorization`` header; counts refusals."""
 
-    def __init__(self, token: str, *, on_refused: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        open_methods: Collection[str] = (),
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         if not token:
             raise ValueError("the bearer token must not be empty")
         self._expected = f"Bearer {token}".encode()
+        self._open = frozenset(open_methods)
         self._on_refused = on_refused
 
     def authorized(self, metadata: Any) -> bool:
@@ -37,9 +45,13 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
-        if handler is None or self.authorized(handler_call_details.invocation_metadata):
-            return handler
         method = handler_call_details.method
+        if (
+            handler is None
+            or method in self._open
+            or self.authorized(handler_call_details.invocation_metadata)
+        ):
+            return handler
         if self._on_refused is not None:
             self._on_refused(method)
         return _refusing(handler)

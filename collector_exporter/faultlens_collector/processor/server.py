@@ -17,7 +17,10 @@ are handed to them. Every processor has one: the
 :class:`~faultlens_collector.actions.listener.ActionListener`, whose tables live in
 the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
 add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
-target``). ``faultlens serve`` is a thin command-line front of this class.
+target``). The standard ``grpc.health.v1.Health`` service reports readiness
+(:mod:`.health`); ``faultlens check`` talks to
+:mod:`faultlens_collector.control.selfcheck`, whose synthetic failures no listener
+sees. ``faultlens serve`` is a thin command-line front of this class.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import ActionListener
 from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.channels import DEFAULT_ADDRESS
+from faultlens_collector.control.selfcheck import SelfChecks
 from faultlens_collector.control.service import ControlService
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
@@ -45,6 +49,7 @@ from faultlens_collector.ingest.forward import METHODS as OTLP_METHODS
 from faultlens_collector.ingest.forward import Forwarder, ForwardSettings
 from faultlens_collector.ingest.service import IngestService, IngestSettings
 from faultlens_collector.processor.auth import BearerTokenInterceptor
+from faultlens_collector.processor.health import OPEN_METHODS, Readiness
 from faultlens_collector.processor.listeners import Listener, MultiListener
 from faultlens_collector.processor.selfmetrics import ProcessorMetrics
 from faultlens_collector.store import Database, open_database
@@ -107,6 +112,8 @@ class ProcessorSettings:
     #: Where alerts go as OTLP log records (``--alerts``): ``host:port`` or ``http://…``
     #: for plaintext, ``https://…`` for TLS; overrides ``[alerts] target``.
     alerts: str | None = None
+    #: Seconds between two probes of a store that cannot commit (:mod:`.health`).
+    probe_interval: float = 2.0
 
 
 class Processor:
@@ -143,6 +150,8 @@ class Processor:
         self.forwarder: Forwarder | None = None
         self.executor: CountingExecutor | None = None
         self._admission: Admission | None = None
+        self.readiness: Readiness | None = None
+        self.checks: SelfChecks | None = None
         self.port = 0
 
     @property
@@ -172,12 +181,19 @@ class Processor:
             self._close_database()
             raise
         self.listeners = listeners = MultiListener([ActionListener(engine), *self._extra_listeners])
+        checks = SelfChecks(store, engine)
+        self.checks = checks
+        readiness = Readiness(store.probe, probe_interval=settings.probe_interval)
+        self.readiness = readiness
         self.writer = BatchWriter(
             store.apply,
             max_pending=settings.max_pending_writes,
-            on_commit=listeners.on_commit,
+            # A self-check's synthetic group is kept from every listener.
+            on_commit=lambda changes: listeners.on_commit(checks.intercept(changes)),
             on_latency=self.metrics.commit_duration.record,
+            on_state=readiness.store_state,
         )
+        readiness.on_recovered = self.writer.recovered
         if settings.forward is not None:
             self.forwarder = Forwarder(
                 settings.forward,
@@ -199,6 +215,7 @@ class Processor:
             self._close_database()
             raise
         engine.start()
+        readiness.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
         )
@@ -243,6 +260,7 @@ class Processor:
             interceptors.append(
                 BearerTokenInterceptor(
                     settings.token,
+                    open_methods=OPEN_METHODS,
                     on_refused=lambda method: self.metrics.refused.add(
                         1, {"reason": "unauthenticated"}
                     ),
@@ -274,7 +292,12 @@ class Processor:
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs + settings.max_streams,
         )
-        server.add_generic_rpc_handlers([*ingest.handlers(), *control.handlers()])
+        assert self.checks is not None
+        server.add_generic_rpc_handlers(
+            [*ingest.handlers(), *control.handlers(), *self.checks.handlers()]
+        )
+        assert self.readiness is not None
+        self.readiness.add_to(server)
         return server
 
     def _bind(self, server: grpc.Server) -> int:
@@ -301,6 +324,8 @@ class Processor:
         do not hold the stop for the whole grace period.
         """
         self._stopping.set()
+        if self.readiness is not None:
+            self.readiness.shutdown()
         if self._maintenance is not None:
             self._maintenance.join()
             self._maintenance = None
@@ -319,14 +344,17 @@ class Processor:
         self._close_database()
 
     def _maintain(self) -> None:
-        """Lift dismissals whose end time passed, every ``maintenance_interval``."""
+        """Lift dismissals whose end time passed and end abandoned self-checks, every
+        ``maintenance_interval``."""
         while not self._stopping.wait(self.settings.maintenance_interval):
             store = self.store
             try:
                 if store is not None:
                     store.expire_dismissals()
+                if self.checks is not None:
+                    self.checks.sweep()
             except Exception:
-                _log.exception("faultlens: could not lift expired dismissals")
+                _log.exception("faultlens: maintenance failed (dismissals, self-checks)")
 
     def _close_database(self) -> None:
         """Close the stores and the database (idempotent)."""

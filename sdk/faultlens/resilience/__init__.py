@@ -16,7 +16,9 @@ through :func:`faultlens.record_failure` with ``failure.source`` = ``retry`` /
 
 :class:`RemoteHalts` follows the halts a faultlens processor holds (a fleet-wide
 kill switch) and plugs into a tracker as a halt source. :class:`Checkpoint` saves
-a long job's progress so that it resumes where it stopped after a crash. See docs/resilience.md
+a long job's progress so that it resumes where it stopped after a crash.
+:func:`verify_startup` checks at start-up that components have what others call on
+them and that dependencies answer (``strict=True`` refuses to start). See docs/resilience.md
 for every option, metric and environment variable.
 """
 
@@ -39,6 +41,13 @@ from faultlens.resilience.remote_halts import RemoteHalts, RemoteHaltsStatus
 from faultlens.resilience.report import ComponentHealth, HealthReport, health
 from faultlens.resilience.retry import Retry, retry
 from faultlens.resilience.settings import ResilienceDefaults, defaults
+from faultlens.resilience.startup import (
+    StartupReport,
+    StartupVerificationError,
+    Violation,
+    verify_startup,
+    verify_startup_async,
+)
 from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 
 __all__ = [
@@ -62,7 +71,10 @@ __all__ = [
     "ResilienceDefaults",
     "Retry",
     "RetryExhaustedError",
+    "StartupReport",
+    "StartupVerificationError",
     "TrackerStatus",
+    "Violation",
     "constant",
     "defaults",
     "exponential",
@@ -72,4 +84,6 @@ __all__ = [
     "linear",
     "permanent",
     "retry",
+    "verify_startup",
+    "verify_startup_async",
 ]

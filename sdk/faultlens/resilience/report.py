@@ -1,4 +1,5 @@
-"""One call that reports every breaker, tracker, fallback, halt guard and checkpoint, and a verdict.
+"""One call that reports every breaker, tracker, fallback, halt guard, checkpoint and
+start-up verification (:mod:`.startup`), and a verdict.
 
 Every :class:`~faultlens.resilience.CircuitBreaker`,
 :class:`~faultlens.resilience.FailureTracker`,
@@ -39,7 +40,7 @@ _RANK: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 class ComponentHealth:
     """How one breaker, tracker, fallback, halt guard or checkpoint is doing."""
 
-    kind: Literal["breaker", "tracker", "fallback", "halt_guard", "checkpoint"]
+    kind: Literal["breaker", "tracker", "fallback", "halt_guard", "checkpoint", "startup"]
     name: str
     status: HealthStatus
     detail: Mapping[str, Any] = field(default_factory=dict)

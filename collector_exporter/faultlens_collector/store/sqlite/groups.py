@@ -70,6 +70,8 @@ COMPONENT: Final = "groups"
 FOLD_AFTER_ROWS: Final = 10_000
 #: Longest a read waits for a write in progress to fold the log first (seconds).
 READ_WAIT_SECONDS: Final = 0.25
+#: Bytes :meth:`GroupStore.probe` writes (and deletes): room for a few new groups.
+PROBE_BYTES: Final = 64 * 1024
 _log = logging.getLogger(__name__)
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -123,6 +125,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             last_seen INTEGER NOT NULL,
             service_counts TEXT NOT NULL,
             fingerprint TEXT NOT NULL)""",
+    ),
+    (
+        # GroupStore.probe: a write that needs fresh pages, deleted in the same commit.
+        "CREATE TABLE store_probe (payload BLOB NOT NULL)",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -269,6 +275,16 @@ class SQLiteGroupStore:
             self._group_count += created
         return changes
 
+    def probe(self) -> None:
+        """Commit a transaction that writes :data:`PROBE_BYTES` (and deletes them again):
+        whether the store can commit new data now. Raises ``sqlite3.Error`` when it
+        cannot (a full disk, a read-only file); leaves nothing behind."""
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "INSERT INTO store_probe (payload) VALUES (zeroblob(?))", (PROBE_BYTES,)
+            )
+            self._db.execute("DELETE FROM store_probe")
+
     def _fold_alone(self) -> None:
         """:meth:`_fold` in a transaction of its own (the caller holds the lock)."""
         with transaction(self._db):
@@ -340,6 +356,32 @@ class SQLiteGroupStore:
                     [*values, logged.id],
                 )
         return logged
+
+    def remove_groups(
+        self, fingerprints: Sequence[str], action: OperatorAction
+    ) -> tuple[int, OperatorAction]:
+        """Delete the groups with these fingerprints — rows, unfolded counts, mentions in
+        the operator log — and log ``action`` (touching no group), in one transaction;
+        how many groups were removed, and the logged action."""
+        chosen = json.dumps(list(fingerprints))
+        with self._lock, transaction(self._db):
+            self._fold_before_write()
+            self._forget(fingerprints)
+            removed = int(
+                self._db.execute(
+                    "DELETE FROM failure_groups WHERE fingerprint IN "
+                    "(SELECT value FROM json_each(?))",
+                    (chosen,),
+                ).rowcount
+            )
+            self._db.execute(
+                "DELETE FROM operator_action_groups WHERE fingerprint IN "
+                "(SELECT value FROM json_each(?))",
+                (chosen,),
+            )
+            logged = oplog.insert(self._db, action)
+            self._group_count -= removed
+        return removed, logged
 
     def log_action(self, action: OperatorAction) -> OperatorAction:
         """Log an operator action that touched no group (a halt, a resume)."""

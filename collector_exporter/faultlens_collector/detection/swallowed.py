@@ -1,0 +1,394 @@
+"""Swallowed exceptions (Python 3.12+): caught in the project's code, neither re-raised nor logged.
+
+The detector's stricter policy, for ``faultlens run``: an exception that code of
+the watched packages catches and then neither raises again (bare ``raise``,
+``raise Other(...) from exc``, or any exception leaving the handler) nor logs
+with its exception info (``logger.exception``, ``exc_info=True``: faultlens'
+logging capture records those) is a *swallowed* failure. Each is recorded with
+:func:`faultlens.record_failure` (``handled``, fingerprinted and aggregated like
+any failure: ``except Exception: pass`` around a division by zero that fires 500
+times is one group of 500), with a severity that says how broad the handler was:
+
+=====================================  ==========
+handler                                severity
+=====================================  ==========
+bare ``except:``, ``BaseException``    critical
+``Exception``                          high
+anything narrower (``KeyError`` …)     low
+=====================================  ==========
+
+How (PEP 669, ``sys.monitoring``): ``EXCEPTION_HANDLED`` — which cannot be
+enabled per code object — is on for the whole program; its callback answers
+from a per-code cache whether the catching code is the project's (its module
+under one of the watched prefixes) and returns at once when not. In the project's
+code it records a candidate and turns on ``LINE``, ``PY_RETURN`` and
+``PY_YIELD`` for that code object only; at the first of them where the frame
+no longer handles the exception (``sys.exception()`` and its ``__context__``
+chain) — or returns from inside the handler — the handler is over and the
+candidate is decided: logged (faultlens recorded it meanwhile) or swallowed.
+A handler left by an exception (re-raised, translated) produces neither event
+in that frame; its candidate is dropped when that exception (or one chained to
+it) is caught again, or at exit. The local events go off again once the code
+has no candidate left.
+
+A handler found swallowing :data:`SETTLED_AFTER` times in a row is *settled*: its
+later catches are counted as swallowed at once, without line events, and one in
+:data:`RECHECK_EVERY` is followed fully again (a logged or re-raised one unsettles
+it). So a hot ``except ...: pass`` costs one callback and one ``record_failure``
+per exception; a handler that logs only sometimes can have an occurrence counted
+as swallowed instead of logged (still counted once).
+
+The smallest self-contained piece: it takes a tool id of its own (the first
+free of 4, 3, 5) and fits the ``on_swallowed(exc, code)`` client interface of
+the capture engine, into which it is meant to fold.
+
+Python 3.10 and 3.11 have no ``sys.monitoring``: :func:`start` does nothing
+there, and ``faultlens run`` reports escaped and logged failures only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import dis
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any, Final
+
+TOOL_IDS: Final = (4, 3, 5)
+TOOL_NAME: Final = "faultlens-swallowed"
+#: Attributes on every swallowed failure.
+SWALLOWED: Final = "faultlens.swallowed"
+HANDLER: Final = "faultlens.handler"
+#: Candidates kept at most (the oldest are dropped beyond).
+MAX_PENDING: Final = 10_000
+#: A handler found swallowing this many times in a row is decided at once afterwards
+#: (no line events), and followed fully again one time in :data:`RECHECK_EVERY`.
+SETTLED_AFTER: Final = 4
+RECHECK_EVERY: Final = 64
+_CONTROL_FLOW: Final = (StopIteration, StopAsyncIteration, GeneratorExit, KeyboardInterrupt)
+_CHAIN: Final = 16
+
+
+@dataclass(eq=False, slots=True)
+class _Candidate:
+    exc: BaseException
+    code: CodeType
+    offset: int
+    frame: FrameType
+    module: str
+
+
+def supported() -> bool:
+    return sys.version_info >= (3, 12) and hasattr(sys, "monitoring")
+
+
+class Detector:
+    """Watches the code of modules under ``prefixes`` (see the module docstring)."""
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = tuple(prefixes)
+        self.tool: int | None = None
+        self._ours: dict[CodeType, str | None] = {}
+        self._pending: dict[FrameType, _Candidate] = {}
+        self._by_code: dict[CodeType, int] = {}
+        self._breadth: dict[tuple[CodeType, int], str] = {}
+        #: Per handler: swallowed verdicts in a row (>= SETTLED_AFTER: settled), and
+        #: occurrences since it was last followed fully.
+        self._streak: dict[tuple[CodeType, int], int] = {}
+        self._since_check: dict[tuple[CodeType, int], int] = {}
+        self._lock = threading.RLock()
+        self.swallowed = 0
+
+    # lifecycle
+    def start(self) -> bool:
+        """Take a tool id and turn ``EXCEPTION_HANDLED`` on; False when none is free."""
+        monitoring = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
+        for tool in TOOL_IDS:
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, TOOL_NAME)
+                self.tool = tool
+                break
+        else:
+            return False
+        events = monitoring.events
+        monitoring.register_callback(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
+        monitoring.register_callback(self.tool, events.LINE, self._on_line)
+        monitoring.register_callback(self.tool, events.PY_RETURN, self._on_return)
+        monitoring.register_callback(self.tool, events.PY_YIELD, self._on_return)
+        monitoring.set_events(self.tool, events.EXCEPTION_HANDLED)
+        return True
+
+    def stop(self) -> None:
+        """Decide nothing more; give the tool id back."""
+        if self.tool is None:
+            return
+        monitoring = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
+        monitoring.set_events(self.tool, 0)
+        for code in list(self._by_code):
+            monitoring.set_local_events(self.tool, code, 0)
+        monitoring.free_tool_id(self.tool)
+        self.tool = None
+        self._pending.clear()
+        self._by_code.clear()
+
+    # callbacks
+    def _module_of(self, code: CodeType, frame: FrameType) -> str | None:
+        module = self._ours.get(code, "")
+        if module != "":
+            return module
+        name = str(frame.f_globals.get("__name__") or "")
+        spec = frame.f_globals.get("__spec__")
+        if name == "__main__" and spec is not None:  # python -m package.module
+            name = str(getattr(spec, "name", name))
+        ours = any(name == p or name.startswith(p + ".") for p in self.prefixes)
+        self._ours[code] = name if ours else None
+        return name if ours else None
+
+    def _on_handled(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+        if code in self._ours and self._ours[code] is None and not self._pending:
+            return None  # the usual case: a library catching its own exception
+        try:
+            self._handled(code, offset, exc)
+        except Exception:
+            _internal_error()
+        return None
+
+    def _handled(self, code: CodeType, offset: int, exc: BaseException) -> None:
+        with self._lock:
+            if self._pending:
+                self._drop_caught_again(exc)
+            if isinstance(exc, _CONTROL_FLOW):
+                return
+            frame = sys._getframe(2)
+            module = self._module_of(code, frame)
+            if module is None:
+                return
+            previous = self._pending.pop(frame, None)
+            if previous is not None:  # the same frame caught again: the last handler ended
+                self._decide(previous, ended=True)
+            site = (code, offset)
+            if self._streak.get(site, 0) >= SETTLED_AFTER:
+                seen = self._since_check.get(site, 0) + 1
+                if seen < RECHECK_EVERY:
+                    self._since_check[site] = seen
+                    self._swallowed(_Candidate(exc, code, offset, frame, module))
+                    return
+                self._since_check[site] = 0  # follow this one fully again
+            if len(self._pending) >= MAX_PENDING:
+                self._forget(next(iter(self._pending.values())))
+            self._pending[frame] = _Candidate(exc, code, offset, frame, module)
+            if self._by_code.get(code, 0) == 0:
+                sys.monitoring.set_local_events(  # type: ignore[attr-defined, unused-ignore]
+                    self.tool,
+                    code,
+                    sys.monitoring.events.LINE  # type: ignore[attr-defined, unused-ignore]
+                    | sys.monitoring.events.PY_RETURN  # type: ignore[attr-defined, unused-ignore]
+                    | sys.monitoring.events.PY_YIELD,  # type: ignore[attr-defined, unused-ignore]
+                )
+            self._by_code[code] = self._by_code.get(code, 0) + 1
+
+    def _on_line(self, code: CodeType, line: int) -> Any:
+        try:
+            self._check(code, ended=False)
+        except Exception:
+            _internal_error()
+        return None
+
+    def _on_return(self, code: CodeType, offset: int, value: object) -> Any:
+        try:
+            self._check(code, ended=True)
+        except Exception:
+            _internal_error()
+        return None
+
+    def _check(self, code: CodeType, *, ended: bool) -> None:
+        frame = sys._getframe(2)
+        with self._lock:
+            candidate = self._pending.get(frame)
+            if candidate is None:
+                return
+            if not ended and _handling(candidate.exc):
+                return  # still inside the handler
+            del self._pending[frame]
+            self._decide(candidate, ended=True)
+
+    # decisions
+    def _drop_caught_again(self, exc: BaseException) -> None:
+        """An exception caught again: the candidates it carries (itself, or chained)
+        left their handlers by being raised again or translated."""
+        chain = set()
+        current: BaseException | None = exc
+        for _ in range(_CHAIN):
+            if current is None:
+                break
+            chain.add(id(current))
+            current = current.__cause__ or current.__context__
+        for candidate in [c for c in self._pending.values() if id(c.exc) in chain]:
+            del self._pending[candidate.frame]
+            self._streak.pop((candidate.code, candidate.offset), None)
+            self._release(candidate.code)
+
+    def _decide(self, candidate: _Candidate, *, ended: bool) -> None:
+        self._release(candidate.code)
+        from faultlens.recorder import already_recorded
+
+        site = (candidate.code, candidate.offset)
+        if not ended or already_recorded(candidate.exc) is not None:
+            self._streak.pop(site, None)  # logged (or recorded some other way)
+            return
+        self._streak[site] = self._streak.get(site, 0) + 1
+        self._swallowed(candidate)
+
+    def _swallowed(self, candidate: _Candidate) -> None:
+        from faultlens.recorder import record_failure
+
+        self.swallowed += 1
+        record_failure(
+            candidate.exc,
+            handled=True,
+            severity=self._severity(candidate),
+            attributes={
+                SWALLOWED: True,
+                HANDLER: f"{candidate.module}:{candidate.code.co_name}",
+            },
+        )
+
+    def _forget(self, candidate: _Candidate) -> None:
+        self._pending.pop(candidate.frame, None)
+        self._release(candidate.code)
+
+    def _release(self, code: CodeType) -> None:
+        left = self._by_code.get(code, 0) - 1
+        if left > 0:
+            self._by_code[code] = left
+            return
+        self._by_code.pop(code, None)
+        if self.tool is not None:
+            sys.monitoring.set_local_events(self.tool, code, 0)  # type: ignore[attr-defined, unused-ignore]
+
+    def _severity(self, candidate: _Candidate) -> str:
+        key = (candidate.code, candidate.offset)
+        breadth = self._breadth.get(key)
+        if breadth is None:
+            try:
+                breadth = handler_breadth(
+                    candidate.code, candidate.offset, candidate.exc, candidate.frame
+                )
+            finally:
+                self._breadth[key] = breadth if breadth is not None else "narrow"
+        return {"bare": "critical", "base": "critical", "exception": "high"}.get(breadth, "low")
+
+    def finish(self) -> None:
+        """At exit: candidates still open left their handlers by an exception; drop them."""
+        with self._lock:
+            self._pending.clear()
+
+
+def handler_breadth(code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> str:
+    """How broad the ``except`` clause that caught ``exc`` is: ``bare``, ``base``
+    (``BaseException``), ``exception`` (``Exception``) or ``narrow``, read from the
+    bytecode of the handler starting at ``offset`` (clause by clause, following each
+    clause's jump to the next when it does not match; names are looked up in the
+    catching frame). ``narrow`` when the clause cannot be told."""
+    instructions = list(dis.get_instructions(code))
+    index = {ins.offset: i for i, ins in enumerate(instructions)}
+    position = index.get(offset)
+    names: list[str] = []
+    checked = False
+    steps = 0
+    while position is not None and position < len(instructions) and steps < 500:
+        steps += 1
+        ins = instructions[position]
+        position += 1
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST"):
+            names.append(str(ins.argval))
+        elif ins.opname == "LOAD_ATTR" and names:
+            names[-1] = f"{names[-1]}.{ins.argval}"
+        elif ins.opname == "CHECK_EXC_MATCH":
+            checked = True
+            matched = [t for name in names for t in _types(_resolve(name, frame))]
+            matched = [t for t in matched if isinstance(exc, t)]
+            if matched:
+                return _breadth_of(matched)
+            names.clear()
+            jump = instructions[position] if position < len(instructions) else None
+            position = index.get(jump.argval) if jump is not None else None  # next clause
+        elif ins.opname in ("PUSH_EXC_INFO", "BUILD_TUPLE", "NOP", "CACHE"):
+            continue
+        elif not names:
+            # The handler body starts with no type check: ``except:`` (unless an earlier
+            # clause was checked and nothing matched as far as we can tell).
+            return "narrow" if checked else "bare"
+    return "narrow"
+
+
+def _types(value: object) -> list[type]:
+    if isinstance(value, type):
+        return [value]
+    if isinstance(value, tuple):
+        return [item for item in value if isinstance(item, type)]
+    return []
+
+
+def _breadth_of(types: list[type]) -> str:
+    if BaseException in types:
+        return "base"
+    if Exception in types:
+        return "exception"
+    return "narrow"
+
+
+def _resolve(name: str, frame: FrameType) -> object:
+    head, *rest = name.split(".")
+    local = frame.f_locals
+    if head in local:
+        value = local[head]
+    elif head in frame.f_globals:
+        value = frame.f_globals[head]
+    else:
+        value = getattr(builtins, head, None)
+    for attribute in rest:
+        value = getattr(value, attribute, None)
+    return value
+
+
+def _handling(exc: BaseException) -> bool:
+    current: BaseException | None = sys.exception()  # type: ignore[attr-defined, unused-ignore]
+    for _ in range(_CHAIN):
+        if current is None:
+            return False
+        if current is exc:
+            return True
+        current = current.__context__
+    return False
+
+
+_warned: list[bool] = []
+
+
+def _internal_error() -> None:
+    if not _warned:
+        _warned.append(True)
+        from faultlens.recorder import report_internal_error
+
+        report_internal_error("swallowed-exception detector")
+
+
+_detector: list[Detector] = []
+
+
+def start(prefixes: Iterable[str]) -> Detector | None:
+    """Start the detector for modules under ``prefixes`` (once per process); None on
+    Python < 3.12 or when no tool id is free."""
+    if not supported() or _detector:
+        return _detector[0] if _detector else None
+    detector = Detector(prefixes)
+    if not detector.start():
+        return None
+    _detector.append(detector)
+    atexit.register(detector.finish)
+    return detector
