@@ -10,4 +10,3 @@ class StoreError(RuntimeError):
 class SchemaError(StoreError):
     """The database holds tables this faultlens cannot use (not a database, a newer
     schema, a failed migration)."""
-

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlens_collector.store.errors import StoreError
 from faultlens_collector.store.postgres.actions import PostgresActionStore
 from faultlens_collector.store.postgres.groups import PostgresGroupStore
 from faultlens_collector.store.postgres.server import PostgresServer
+
+if TYPE_CHECKING:
+    from faultlens_collector.store.database import Database
 
 
 class PostgresDatabase(PostgresServer):
@@ -69,3 +72,7 @@ class PostgresDatabase(PostgresServer):
         for store in stores:
             store.close()
         super().close()
+
+
+if TYPE_CHECKING:  # mypy checks the backend against the seam's protocols
+    _DATABASE: type[Database] = PostgresDatabase

@@ -418,6 +418,43 @@ class PostgresGroupStore:
         connection.execute(_WRITE_UNREAD, (rows_document(updates), len(updates)))
         return changes
 
+    def probe(self) -> None:
+        """Commit a transaction that is given a transaction id (and so writes a commit
+        record to the WAL) and changes no row: whether the database can commit new data
+        now. Raises :class:`~.server.StoreUnavailable` (or the server's error: a standby in
+        recovery, a full disk) when it cannot."""
+        self._server.run(lambda connection: None)
+
+    def remove_groups(
+        self, fingerprints: Sequence[str], action: OperatorAction
+    ) -> tuple[int, OperatorAction]:
+        """Delete the groups with these fingerprints — rows and mentions in the operator
+        log — and log ``action`` (touching no group), in one transaction; how many groups
+        were removed, and the logged action."""
+        chosen = _dumps(list(fingerprints))
+
+        def work(connection: psycopg.Connection[Any]) -> tuple[int, OperatorAction]:
+            removed = changed_rows(
+                connection,
+                "DELETE FROM failure_groups WHERE fingerprint IN (SELECT fingerprint FROM "
+                "failure_groups WHERE fingerprint = "
+                "ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+                "ORDER BY fingerprint FOR UPDATE)",
+                (chosen,),
+            )
+            connection.execute(
+                "DELETE FROM operator_action_groups WHERE fingerprint = "
+                "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))",
+                (chosen,),
+            )
+            return removed, oplog.insert(connection, action)
+
+        for fingerprint in fingerprints:
+            self._hot.pop(fingerprint, None)
+        removed, logged = self._server.run(work)
+        self._count -= removed
+        return removed, logged
+
     def expire_dismissals(self, now_unix_nano: int | None = None) -> int:
         """Reopen the dismissed groups whose dismissal's end time passed; how many."""
         now = time.time_ns() if now_unix_nano is None else now_unix_nano
