@@ -1,7 +1,12 @@
-"""Zero-code instrumentation benchmarks (issue: zero-code instrumentation).
+"""Zero-code instrumentation benchmarks (issues: zero-code instrumentation; 13, capture engine).
 
-1. Success path of a function wrapped through ``FAULTLENS_INSTRUMENT`` vs a bare
-   wrapt pass-through around the same function (target: at most 1.1x).
+1. Success path of a ``FAULTLENS_INSTRUMENT`` target. Python 3.12+ (the
+   ``sys.monitoring`` engine watches the code, nothing is wrapped): vs a bare
+   call of the same function (target: at most 1.05x). 3.10/3.11 (wrapping): vs a
+   bare wrapt pass-through around the same function (target: at most 1.1x).
+1'. For reference, the exception paths (3.12+): an exception raised and caught
+   inside named code (the engine's ``PY_UNWIND`` lookups only), and one
+   escaping named code to a caller that catches it (followed, then recorded).
 2. Start-up: instrumenting 1,000 targets (a generated module of 1,000
    functions) adds under 100 ms:
    a. in-process, the module already imported (wrapping plus the alias scan of
@@ -13,8 +18,14 @@
       the 1,000 targets vs without ``FAULTLENS_INSTRUMENT``, best of several
       interleaved runs.
 3. For reference: one alias scan over every loaded module.
+4. A real library's own test suite (more-itertools, the pinned sdist of
+   tests/library_suites.py) plain vs under ``opentelemetry-instrument`` with
+   every module named ``module:*``, rounds interleaved, best of three each
+   (target on 3.12+: at most 1.10x; reported on 3.10/3.11). ``--no-suite``
+   skips it.
 
-Run: ``python benchmarks/bench_instrument.py``. Exit status 1 if a target is missed.
+Run: ``python benchmarks/bench_instrument.py`` with the interpreter to measure
+(``.venvs/py3.12/bin/python`` for the engine). Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -31,8 +42,11 @@ from pathlib import Path
 import faultlens
 import wrapt
 from _harness import compare, report, verdict
+from faultlens import _monitoring as monitoring
 from faultlens.instrumentation import FaultlensInstrumentor
 from faultlens.instrumentation.aliases import rebind_aliases
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 TARGETS = 1_000
 MODULE = "fl_bench_targets"
@@ -57,6 +71,7 @@ def _instrumentor() -> FaultlensInstrumentor:
 def bench_success_path() -> bool:
     module = importlib.import_module(MODULE)
     bare_target = module.f0
+    other = module.f1  # same code shape, never a target
 
     @wrapt.decorator
     def passthrough(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
@@ -65,25 +80,80 @@ def bench_success_path() -> bool:
     bare = passthrough(bare_target)
     instrumentor = _instrumentor()
     instrumentor.instrument(targets=f"{MODULE}:f0", skip_dep_check=True, logging_capture=False)
-    wrapped = module.f0
-    assert isinstance(wrapped, wrapt.FunctionWrapper)
-    timings = compare(
-        {
+    target = module.f0
+    engine = monitoring.current()
+    if engine is not None:
+        assert target is bare_target
+        assert engine.watches(target.__code__)
+        candidates = {
+            "bare call of an unwatched function (baseline)": lambda: other(1, 2),
+            "bare wrapt pass-through (reference)": lambda: bare(1, 2),
+            "watched by FAULTLENS_INSTRUMENT": lambda: target(1, 2),
+        }
+        baseline, limit, label = (
+            "bare call of an unwatched function (baseline)",
+            1.05,
+            "watched / bare call",
+        )
+    else:
+        assert isinstance(target, wrapt.FunctionWrapper)
+        candidates = {
             "plain call (reference)": lambda: bare_target(1, 2),
             "bare wrapt pass-through (baseline)": lambda: bare(1, 2),
-            "wrapped by FAULTLENS_INSTRUMENT": lambda: wrapped(1, 2),
-        },
-        calls=200_000,
-    )
+            "wrapped by FAULTLENS_INSTRUMENT": lambda: target(1, 2),
+        }
+        baseline, limit, label = (
+            "bare wrapt pass-through (baseline)",
+            1.1,
+            "instrumented / wrapt pass-through",
+        )
+    timings = compare(candidates, calls=200_000)
     instrumentor.uninstrument()
-    report(
-        "success path of an instrumented function", timings, "bare wrapt pass-through (baseline)"
-    )
-    ratio = (
-        timings["wrapped by FAULTLENS_INSTRUMENT"].per_call
-        / timings["bare wrapt pass-through (baseline)"].per_call
-    )
-    return verdict("instrumented / wrapt pass-through", ratio, 1.1)
+    path = "sys.monitoring engine" if engine is not None else "wrapping"
+    report(f"success path of an instrumented function ({path})", timings, baseline)
+    candidate = next(name for name in timings if "FAULTLENS_INSTRUMENT" in name)
+    return verdict(label, timings[candidate].per_call / timings[baseline].per_call, limit)
+
+
+def _inside() -> int:
+    try:
+        raise ValueError("x")
+    except ValueError:
+        return 1
+
+
+def _escape() -> None:
+    raise KeyError("k")
+
+
+def bench_exception_paths() -> None:
+    """3.12+: what exceptions cost while the engine watches (for reference)."""
+    if not monitoring.supported():
+        return
+
+    def caught() -> None:
+        try:
+            _escape()
+        except KeyError:
+            return
+
+    plain = compare({"raised and caught, not watched": _inside}, calls=20_000)
+    escaped_plain = compare({"escaping to a catching caller, not watched": caught}, calls=20_000)
+    engine = monitoring.acquire()
+    assert engine is not None
+
+    class Discard:
+        def on_outcome(self, outcome: monitoring.Outcome) -> None:
+            pass
+
+    client = Discard()
+    codes = [_inside.__code__, _escape.__code__]
+    engine.watch(codes, client)
+    watched = compare({"raised and caught inside named code": _inside}, calls=20_000)
+    followed = compare({"escaping named code, caught (followed)": caught}, calls=20_000)
+    engine.unwatch(codes, client)
+    timings = {**plain, **watched, **escaped_plain, **followed}
+    report("exception paths, 3.12+ engine (for reference)", timings, next(iter(plain)))
 
 
 def _best_of(rounds: int, run: Callable[[], float]) -> float:
@@ -206,15 +276,65 @@ def bench_startup_end_to_end(directory: Path) -> bool:
     return within
 
 
+def bench_library_suite(rounds: int = 3) -> bool:
+    """A real library's suite, plain vs instrumented with ``module:*``, interleaved rounds.
+
+    Three variants: plain pytest; ``opentelemetry-instrument`` without
+    ``FAULTLENS_INSTRUMENT`` (the command's own start-up and SDK); and with every
+    module of the library named ``module:*``. Wall time and the child's CPU time
+    (steadier on a shared machine) are both reported; the target is checked on CPU.
+    """
+    sys.path.insert(0, str(TESTS))
+    from library_suites import SUITES, fetch, run_suite
+
+    suite = SUITES[0]
+    python = Path(sys.executable)
+    root = fetch(suite, python, TESTS.parent / ".venvs" / "sdists")
+    variants = {
+        "plain pytest": {"instrumented": False},
+        "opentelemetry-instrument, no targets": {"instrumented": True, "targets_on": False},
+        "opentelemetry-instrument, module:* over all": {"instrumented": True},
+    }
+    wall = dict.fromkeys(variants, float("inf"))
+    cpu = dict.fromkeys(variants, float("inf"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for name, options in variants.items():
+                result = run_suite(suite, root, python, Path(tmp) / "report.xml", **options)
+                assert result.returncode == 0, result.output[-2000:]
+                wall[name] = min(wall[name], result.seconds)
+                cpu[name] = min(cpu[name], result.cpu)
+    print(f"\n{suite.name} {suite.version}'s own suite, best of {rounds} interleaved rounds")
+    plain, bare, full = variants
+    for name in variants:
+        print(
+            f"  {name:<46} wall {wall[name]:6.2f} s ({wall[name] / wall[plain]:.3f}x)"
+            f"   cpu {cpu[name]:6.2f} s ({cpu[name] / cpu[plain]:.3f}x)"
+        )
+    print(
+        f"  faultlens alone (module:* / no targets): wall {wall[full] / wall[bare]:.3f}x, "
+        f"cpu {cpu[full] / cpu[bare]:.3f}x"
+    )
+    if monitoring.supported():
+        return verdict(
+            "module:* over the library / plain pytest (cpu)", cpu[full] / cpu[plain], 1.10
+        )
+    return True
+
+
 def main() -> int:
     print(f"Python {sys.version.split()[0]}, faultlens {faultlens.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         _write_module(directory)
         sys.path.insert(0, tmp)
-        results = [bench_success_path(), bench_startup_in_process()]
+        results = [bench_success_path()]
+        bench_exception_paths()
+        results.append(bench_startup_in_process())
         bench_alias_scan()
         results.append(bench_startup_end_to_end(directory))
+    if "--no-suite" not in sys.argv:
+        results.append(bench_library_suite())
     return 0 if all(results) else 1
 
 

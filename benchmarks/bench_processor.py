@@ -11,7 +11,10 @@
 2. **Memory**: 1,000,000 distinct fingerprints sent to ``faultlens serve``; its peak RSS
    (VmHWM) must stay under 300 MB.
 
-Run: ``.venv/bin/python benchmarks/bench_processor.py [--skip-memory] [--groups N]``.
+Run: ``.venv/bin/python benchmarks/bench_processor.py [--skip-memory] [--groups N]
+[--baseline PATH/TO/faultlens]``. ``--baseline`` adds another build's ``faultlens serve``
+(say, of the main branch in its own virtual environment) to the same rounds and prints
+this build's spans/s and CPU per request as ratios of it: a before/after in one run.
 """
 
 from __future__ import annotations
@@ -204,7 +207,9 @@ def send(address: str, bodies: list[bytes], threads: int) -> float:
     return elapsed
 
 
-def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool:
+def ingest(
+    rounds: int, requests: int, threads: int, *, realistic: bool, baseline: str | None = None
+) -> bool:
     rng = random.Random(7)
     fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
     bodies = [
@@ -222,6 +227,10 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
             [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bench.db"]
         )
         servers = {"noop": noop, "faultlens": processor}
+        if baseline:
+            servers["baseline"] = Server(
+                [baseline, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/base.db"]
+            )
         best = {name: float("inf") for name in servers}
         cpu = {name: float("inf") for name in servers}  # server CPU seconds per request
         try:
@@ -233,8 +242,8 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
                     if before is not None and after is not None:
                         cpu[name] = min(cpu[name], (after - before) / requests)
         finally:
-            noop.stop()
-            processor.stop()
+            for server in servers.values():
+                server.stop()
     rates = {name: spans / seconds for name, seconds in best.items()}
     for name, rate in rates.items():
         used = f"server CPU {cpu[name] * 1000:.2f} ms/request" if cpu[name] < float("inf") else ""
@@ -242,6 +251,11 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
         print(f"  {name:<12} {rate:12,.0f} spans/s  {failures}{used}")
     if cpu["faultlens"] < float("inf"):
         print(f"  server CPU per request, no-op / faultlens: {cpu['noop'] / cpu['faultlens']:.3f}")
+    if baseline:
+        print(
+            f"  this build / baseline: spans/s {rates['faultlens'] / rates['baseline']:.3f}, "
+            f"server CPU per request {cpu['faultlens'] / cpu['baseline']:.3f}"
+        )
     return verdict(
         "faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False
     )
@@ -286,10 +300,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--groups", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--baseline", metavar="FAULTLENS", help="another build's faultlens script")
     args = parser.parse_args()
     # The target applies to realistic spans; minimal spans show the floor of the span walk.
-    ok = ingest(args.rounds, args.requests, args.threads, realistic=True)
-    ingest(args.rounds, args.requests, args.threads, realistic=False)
+    ok = ingest(args.rounds, args.requests, args.threads, realistic=True, baseline=args.baseline)
+    ingest(args.rounds, args.requests, args.threads, realistic=False, baseline=args.baseline)
     if not args.skip_memory:
         ok = memory(args.groups) and ok
     return 0 if ok else 1

@@ -23,7 +23,7 @@ import tracemalloc
 import faultlens
 import wrapt
 from _harness import compare, report, verdict
-from faultlens.recorder import storm
+from faultlens._recorder import storm
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult

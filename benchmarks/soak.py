@@ -40,8 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from faultlens.parameterize import parameterize  # noqa: E402
-from faultlens.redact import Redactor  # noqa: E402
+from faultlens._parameterize import parameterize  # noqa: E402
+from faultlens._redact import Redactor  # noqa: E402
 from faultlens_collector.ingest.stacktrace import parse_frames  # noqa: E402
 
 from tests.processor_support import (  # noqa: E402

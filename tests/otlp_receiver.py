@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
 
@@ -43,6 +43,20 @@ def any_value(value: AnyValue) -> Any:
 def attributes(items: Any) -> dict[str, Any]:
     """Convert repeated KeyValue to a dict."""
     return {item.key: any_value(item.value) for item in items}
+
+
+def failure_events(spans: Iterable[Span]) -> list[dict[str, Any]]:
+    """faultlens' failure events on ``spans`` (``exception`` events with a ``failure.source``),
+    each with ``_span`` (the span's name) and ``_status`` (its status code) added."""
+    found = []
+    for span in spans:
+        for event in span.events:
+            attrs = attributes(event.attributes)
+            if event.name == "exception" and "failure.source" in attrs:
+                attrs["_span"] = span.name
+                attrs["_status"] = span.status.code
+                found.append(attrs)
+    return found
 
 
 class _Trace(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]

@@ -74,7 +74,7 @@ def test_an_installed_project_is_found_through_its_distribution(
 
 def test_explicit_targets_never_include_faultlens_itself() -> None:
     targets, in_app = targets_for(
-        RunSettings(["true"], instrument="shop.orders:*, faultlens.recorder:*"), None
+        RunSettings(["true"], instrument="shop.orders:*, faultlens._recorder:*"), None
     )
     assert targets == "shop.orders:*"
     assert in_app == ("shop",)

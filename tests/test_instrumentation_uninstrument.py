@@ -10,9 +10,9 @@ import threading
 
 import faultlens
 import wrapt
-from faultlens.asyncio_hook import asyncio_hook_installed
-from faultlens.excepthooks import excepthooks_installed
-from faultlens.logcapture import logging_capture_installed
+from faultlens._asyncio_hook import asyncio_hook_installed
+from faultlens._excepthooks import excepthooks_installed
+from faultlens._logcapture import logging_capture_installed
 from instrumentation_support import (  # noqa: F401 (fixtures)
     instrument,
     instrumentor_fixture,

@@ -12,7 +12,7 @@ import urllib.error
 
 import faultlens
 import pytest
-from faultlens.classify import CATEGORY_SEVERITY, Classifier
+from faultlens._classify import CATEGORY_SEVERITY, Classifier
 
 
 def _third_party(module: str, name: str, *bases: type[BaseException]) -> type[BaseException]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import faultlens
 import pytest
-from faultlens.fingerprint import (
+from faultlens._fingerprint import (
     FrameClassifier,
     fingerprint_exception,
     iter_chain,
@@ -215,21 +215,25 @@ def test_in_app_include_overrides_path_rules() -> None:
 
 
 def test_faultlens_own_frames_never_count() -> None:
+    from faultlens import _wrappers as wrappers
+
+    frames = FrameClassifier()
+    wrapper = wrappers.make_wrapper("sync", lambda exc: None)
+    # a capture wrapper's frame answers its caller's module name: its code marks it
+    assert frames.info(wrapper.__code__, "app.orders")[2] == 0
+    assert frames.info(wrappers.nested_codes.__code__, "faultlens._wrappers")[2] == 0
+
     @faultlens.capture
     def outer_a() -> None:
         raise ValueError("x")
 
-    def plain() -> None:
-        raise ValueError("x")
-
-    frames = FrameClassifier()
     exc = _raise(outer_a)
     kinds = []
     tb = exc.__traceback__
     while tb is not None:
         kinds.append(frames.info(tb.tb_frame.f_code, tb.tb_frame.f_globals["__name__"]))
         tb = tb.tb_next
-    assert any(kind[2] == 0 for kind in kinds), kinds  # the capture wrapper frame
+    assert [kind[1] for kind in kinds if kind[2] != 0] == ["_raise", "outer_a"], kinds
 
 
 class TestMessageFallback:

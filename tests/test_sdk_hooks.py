@@ -11,9 +11,9 @@ import textwrap
 import threading
 
 import faultlens
-from faultlens.asyncio_hook import asyncio_hook_installed
-from faultlens.excepthooks import excepthooks_installed
-from faultlens.logcapture import logging_capture_installed
+from faultlens._asyncio_hook import asyncio_hook_installed
+from faultlens._excepthooks import excepthooks_installed
+from faultlens._logcapture import logging_capture_installed
 from otlp_receiver import OtlpReceiver, attributes
 
 UNCAUGHT = textwrap.dedent(

@@ -20,8 +20,8 @@ import faultlens
 import pytest
 from conftest import Telemetry
 from faultlens import semconv
-from faultlens.recorder import already_recorded
-from faultlens.spanhook import span_hook_installed
+from faultlens._recorder import already_recorded
+from faultlens._spanhook import span_hook_installed
 from opentelemetry.sdk.trace import Span
 
 

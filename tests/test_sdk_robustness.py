@@ -106,7 +106,7 @@ def test_huge_messages_are_clipped(telemetry) -> None:
 
 
 def test_internal_errors_are_logged_once(telemetry, caplog, monkeypatch) -> None:
-    from faultlens import recorder
+    from faultlens import _recorder as recorder
 
     def broken(*args, **kwargs):
         raise RuntimeError("faultlens bug")
@@ -134,7 +134,7 @@ def test_concurrent_recording_of_distinct_failures(telemetry) -> None:
 def test_malformed_environment_values_fall_back_with_a_warning(monkeypatch, caplog) -> None:
     monkeypatch.setenv("FAULTLENS_STORM_BURST", "lots")
     monkeypatch.setenv("FAULTLENS_STORM_INTERVAL_SECONDS", "-3")
-    from faultlens.config import settings_from_env
+    from faultlens._config import settings_from_env
 
     with caplog.at_level(logging.WARNING, logger="faultlens"):
         settings = settings_from_env()

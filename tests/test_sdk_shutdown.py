@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import faultlens
 import pytest
-from faultlens import shutdown
+from faultlens import _shutdown as shutdown
 
 
 @pytest.fixture

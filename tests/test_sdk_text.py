@@ -6,8 +6,8 @@ import re
 
 import faultlens
 import pytest
-from faultlens.parameterize import MAX_MESSAGE_CHARS, parameterize
-from faultlens.redact import REDACTED, Redactor
+from faultlens._parameterize import MAX_MESSAGE_CHARS, parameterize
+from faultlens._redact import REDACTED, Redactor
 
 
 @pytest.mark.parametrize(

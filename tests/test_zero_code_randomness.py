@@ -13,7 +13,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from faultlens import randomness
+from faultlens import _randomness as randomness
 from faultlens.resilience import exponential
 from faultlens_collector import exporter as faultlens_exporter
 from interpreters import ZeroCode, instrumented_environment

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from faultlens.recorder import report_internal_error
+from faultlens._recorder import report_internal_error
 from faultlens.resilience import Backoff
 
 T = TypeVar("T")

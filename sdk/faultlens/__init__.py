@@ -23,24 +23,24 @@ from __future__ import annotations
 
 import re
 
-from faultlens._version import __version__
-from faultlens.asyncio_hook import install_asyncio_hook, uninstall_asyncio_hook
-from faultlens.capture import Capture, capture
-from faultlens.classify import Classification, Predicate
-from faultlens.config import Settings
-from faultlens.excepthooks import install_excepthooks, uninstall_excepthooks
-from faultlens.logcapture import (
+from faultlens._asyncio_hook import install_asyncio_hook, uninstall_asyncio_hook
+from faultlens._capture import Capture, capture
+from faultlens._classify import Classification, Predicate
+from faultlens._config import Settings
+from faultlens._excepthooks import install_excepthooks, uninstall_excepthooks
+from faultlens._logcapture import (
     FailureLogHandler,
     install_logging_capture,
     uninstall_logging_capture,
 )
-from faultlens.recorder import classifier as _classifier
-from faultlens.recorder import configure, flush, record_failure, reset
-from faultlens.recorder import redactor as _redactor
-from faultlens.redact import REDACTED
+from faultlens._recorder import classifier as _classifier
+from faultlens._recorder import configure, flush, record_failure, reset
+from faultlens._recorder import redactor as _redactor
+from faultlens._redact import REDACTED
+from faultlens._shutdown import install_signal_flush, uninstall_signal_flush
+from faultlens._spanhook import install_span_hook, uninstall_span_hook
+from faultlens._version import __version__
 from faultlens.semconv import CATEGORIES, SEVERITIES
-from faultlens.shutdown import install_signal_flush, uninstall_signal_flush
-from faultlens.spanhook import install_span_hook, uninstall_span_hook
 
 __all__ = [
     "CATEGORIES",
@@ -114,7 +114,7 @@ def install(*, logging_capture: bool = True) -> None:
     Logging capture honours ``FAULTLENS_CAPTURE_LOGGING``. Nothing is installed
     while faultlens is disabled.
     """
-    from faultlens.recorder import is_disabled
+    from faultlens._recorder import is_disabled
 
     if is_disabled():
         return

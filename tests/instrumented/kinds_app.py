@@ -2,7 +2,7 @@
 
 Calls one target of every kind, catching what they raise without logging it (only
 the wrappers can report those), swallows and logs one exception from a function
-that is not a target, and prints as JSON which functions were found wrapped.
+that is not a target, and prints as JSON which functions were found wrapped or watched.
 """
 
 from __future__ import annotations
@@ -15,6 +15,18 @@ import sys
 
 import wrapt
 from opentelemetry import trace
+
+
+def _observed(obj: object) -> bool:
+    """Wrapped (3.10/3.11), or its code watched by the sys.monitoring engine (3.12+)."""
+    from faultlens import _monitoring as monitoring
+    from faultlens import _wrappers as wrappers
+
+    if isinstance(obj, wrapt.FunctionWrapper):
+        return True
+    function = wrappers.python_function(obj)
+    engine = monitoring.current()
+    return engine is not None and function is not None and engine.watches(function.__code__)
 
 
 async def drain(stream: object) -> None:
@@ -63,7 +75,7 @@ def main() -> int:
         "kinds_more.join": kinds_more.join,
         "fetch_rate": t.fetch_rate,
     }
-    print(json.dumps({k: isinstance(v, wrapt.FunctionWrapper) for k, v in wrapped.items()}))
+    print(json.dumps({k: _observed(v) for k, v in wrapped.items()}))
     return 0
 
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from faultlens.parameterize import parameterize
-from faultlens.redact import REDACTED, Redactor
+from faultlens._parameterize import parameterize
+from faultlens._redact import REDACTED, Redactor
 from faultlens_collector.ingest.fingerprint import compute_fingerprint
 from faultlens_collector.ingest.stacktrace import parse_frames
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from faultlens import semconv
-from faultlens.redact import Redactor
+from faultlens._redact import Redactor
 from faultlens.resilience.errors import format_key
 from faultlens.semconv import SERVICE_NAME
 from opentelemetry.util.types import AttributeValue

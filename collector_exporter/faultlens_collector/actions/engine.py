@@ -36,13 +36,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from faultlens import semconv
-from faultlens.recorder import report_internal_error
-from faultlens.redact import Redactor
+from faultlens._recorder import report_internal_error
+from faultlens._redact import Redactor
 from faultlens.resilience.halts import KeyValue
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -67,6 +68,9 @@ from faultlens_collector.alerts.records import Alert
 from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
 from faultlens_collector.delivery import OutageLog
 from faultlens_collector.store.errors import StoreError
+
+#: Alerts the engine remembers for ListAlerts.
+RECENT_ALERTS = 1000
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _log = logging.getLogger("faultlens.actions")
@@ -145,6 +149,8 @@ class ActionEngine:
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
         self.alert_broadcast: Broadcast[Alert] = Broadcast()
+        #: The most recent alerts raised (for the control API's ListAlerts), oldest first.
+        self.recent_alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
         endpoint = alerts_endpoint or alerts_config.target
         #: Where alerts are exported to (None: nowhere, or a given ``alert_exporter``).
         self.alerts_target = endpoint if alert_exporter is None else None
@@ -365,6 +371,7 @@ class ActionEngine:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
+        self.recent_alerts.append(alert)
         self.alert_broadcast.publish(alert)
 
     def subscribe_alerts(self) -> Subscription[Alert]:

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from faultlens.redact import Redactor
+from faultlens._redact import Redactor
 from faultlens.resilience.halts import Key, KeyValue, covers, make_key
 from opentelemetry.util.types import AttributeValue
 

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Protocol
 
 from faultlens import semconv
+from faultlens._recorder import report_internal_error
 from faultlens._version import __version__
-from faultlens.recorder import report_internal_error
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 

@@ -40,9 +40,9 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from faultlens import semconv
+from faultlens._endpoint import parse_endpoint
+from faultlens._recorder import report_internal_error
 from faultlens._version import __version__
-from faultlens.endpoint import parse_endpoint
-from faultlens.recorder import report_internal_error
 from faultlens.resilience import exponential
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord

@@ -161,14 +161,7 @@ class EngineApi:
 
     def stream_alerts(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """StreamAlerts: every alert from now on (of the kinds asked for)."""
-        kinds = frozenset(request.kinds)
-        unknown = sorted(kinds - set(ALERT_KINDS))
-        if unknown:
-            invalid(
-                context,
-                f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
-                f"{', '.join(ALERT_KINDS)}",
-            )
+        kinds = alert_kinds(request.kinds, context)
         subscription = self._engine.subscribe_alerts()
         self.streams.enter(subscription, context)
         try:
@@ -189,6 +182,9 @@ class EngineApi:
             hook=request.hook.strip() or None,
             limit=min(request.limit or 100, _MAX_LIST),
         )
+        if request.since_unix_nano:  # newest first: the runs since then are a prefix
+            since = request.since_unix_nano / 1e9
+            records = [record for record in records if record.started_at >= since]
         return control_pb2.ListHookRunsResponse(runs=[hook_run_message(r) for r in records])
 
     def get_effectiveness(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -197,3 +193,17 @@ class EngineApi:
         return control_pb2.GetEffectivenessResponse(
             hooks=[effectiveness_message(reports[hook]) for hook in sorted(reports)]
         )
+
+
+def alert_kinds(values: Any, context: grpc.ServicerContext) -> frozenset[str]:
+    """The alert kinds a request names (empty: all); aborts with ``INVALID_ARGUMENT``
+    naming an unknown one."""
+    kinds = frozenset(values)
+    unknown = sorted(kinds - set(ALERT_KINDS))
+    if unknown:
+        invalid(
+            context,
+            f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
+            f"{', '.join(ALERT_KINDS)}",
+        )
+    return kinds

@@ -146,6 +146,7 @@ def to_message(group: Group) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        regressed_unix_nano=group.regressed_at,
     )
 
 

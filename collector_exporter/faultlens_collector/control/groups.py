@@ -36,6 +36,14 @@ from faultlens_collector.groups.store import (
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
+#: Longest search text and most fingerprints a ``GroupFilter`` may carry.
+MAX_TEXT: Final = 256
+MAX_FILTER_FINGERPRINTS: Final = 10_000
+_HANDLED: Final = {
+    control_pb2.HANDLED_ANY: "",
+    control_pb2.HANDLED_SOME: "some",
+    control_pb2.HANDLED_ESCAPED: "escaped",
+}
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -71,11 +79,15 @@ class GroupsApi:
             if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
-        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
-        following = offset + len(groups)
+        if request.skip_total:  # one more row says whether there is a next page
+            groups, _ = self._store.list_groups(query, limit=limit + 1, offset=offset, count=False)
+            more, groups, total = len(groups) > limit, groups[:limit], 0
+        else:
+            groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+            more = offset + len(groups) < total
         return control_pb2.ListGroupsResponse(
             groups=[to_message(group) for group in groups],
-            next_page_token=str(following) if following < total else "",
+            next_page_token=str(offset + len(groups)) if more else "",
             total=total,
         )
 
@@ -130,6 +142,24 @@ def query_of(
             )
     if sort not in SORT_KEYS:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    if filter_.handled not in _HANDLED:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown handled value {filter_.handled}")
+    if len(filter_.text) > MAX_TEXT:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"a search text is at most {MAX_TEXT} characters"
+        )
+    at_most(
+        context,
+        len(filter_.exception_types),
+        MAX_FILTER_VALUES,
+        "the number of exception_types in a filter",
+    )
+    at_most(
+        context,
+        len(filter_.fingerprints),
+        MAX_FILTER_FINGERPRINTS,
+        "the number of fingerprints in a filter",
+    )
     return GroupQuery(
         statuses=tuple(filter_.statuses),
         services=tuple(filter_.services),
@@ -139,4 +169,10 @@ def query_of(
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),
+        fingerprints=tuple(filter_.fingerprints) or None,
+        text=filter_.text,
+        exception_types=tuple(filter_.exception_types),
+        handled=_HANDLED[filter_.handled],
+        first_seen_since=min(filter_.first_seen_since_unix_nano, MAX_INT64),
+        regressed_since=min(filter_.regressed_since_unix_nano, MAX_INT64),
     )

@@ -48,8 +48,8 @@ import traceback
 from types import TracebackType
 from typing import Any, Final
 
-from faultlens.classify import Classifier
-from faultlens.fingerprint import (
+from faultlens._classify import Classifier
+from faultlens._fingerprint import (
     FrameClassifier,
     fingerprint_exception,
     from_failed_import,

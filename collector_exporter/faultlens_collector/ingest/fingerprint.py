@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from faultlens import semconv
-from faultlens.fingerprint import hash_parts
-from faultlens.parameterize import MAX_MESSAGE_CHARS, parameterize
+from faultlens._fingerprint import hash_parts
+from faultlens._parameterize import MAX_MESSAGE_CHARS, parameterize
 
 from faultlens_collector.ingest.stacktrace import read_frames
 

@@ -10,17 +10,20 @@ it
   asyncio exception-handler hook, and logging capture (honouring
   ``FAULTLENS_CAPTURE_LOGGING``), so exceptions an application swallows but
   logs arrive as ``failure.handled=true``;
-* wraps the functions named by ``FAULTLENS_INSTRUMENT`` (see
-  :mod:`faultlens.instrumentation.spec`) with the SDK's capture wrappers
-  (``failure.source=auto``), now for modules already imported and through
-  post-import hooks for the others, and rebinds module globals that
-  ``from``-imported an original before it was wrapped
+* observes the functions named by ``FAULTLENS_INSTRUMENT`` (see
+  :mod:`faultlens.instrumentation.spec`), now for modules already imported and
+  through post-import hooks for the others (``failure.source=auto``): on
+  Python 3.12+ the ``sys.monitoring`` engine (:mod:`faultlens.monitoring`)
+  watches their code and nothing is replaced; on 3.10/3.11, or when no tool id
+  is free, they are wrapped (:mod:`faultlens.wrappers`) and module globals that
+  ``from``-imported an original before it was wrapped are rebound
   (:mod:`faultlens.instrumentation.aliases`).
 
 With ``FAULTLENS_DISABLED`` set it does nothing at all. A malformed entry or a
 target that cannot be wrapped gets one warning naming it (logger
 ``faultlens.instrumentation``) and the application runs on untouched.
-``uninstrument()`` restores every original object (identity), removes its
+``uninstrument()`` restores every original object (identity), stops watching
+(and frees the ``sys.monitoring`` tool id once nothing is watched), removes its
 post-import hooks and uninstalls the hooks it installed.
 
 Programmatic use (same behaviour as the command)::
@@ -40,9 +43,9 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from faultlens._recorder import configure, is_disabled, report_internal_error
 from faultlens.instrumentation.session import Session, warn_spec_error
 from faultlens.instrumentation.spec import Target, parse_spec
-from faultlens.recorder import configure, is_disabled, report_internal_error
 
 __all__ = ["ENV_TARGETS", "FaultlensInstrumentor"]
 

@@ -60,9 +60,12 @@ def rebind_aliases(patches: Iterable[Patch], modules: Iterable[Any] | None = Non
 
     ``modules`` defaults to every module in ``sys.modules``. Only patches of an
     attribute the owner defined itself are considered (a method inherited by
-    the targeted class stays the base class's business). Never raises.
+    the targeted class stays the base class's business), and only wrapped ones:
+    watched code needs no rebinding. Never raises.
     """
-    index: dict[int, Patch] = {id(patch.original): patch for patch in patches if patch.own}
+    index: dict[int, Patch] = {
+        id(patch.original): patch for patch in patches if patch.own and not patch.watched
+    }
     if not index:
         return []
     candidates = list(sys.modules.values()) if modules is None else list(modules)

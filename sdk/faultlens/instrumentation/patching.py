@@ -23,23 +23,35 @@ What each target form wraps:
 * ``module:*`` — every plain function in the module's namespace whose
   ``__module__`` is that module (functions imported from elsewhere are not).
 
-The wrappers come from :func:`faultlens.capture.make_wrapper` with source
-``auto``: sync, coroutine, generator and async generator functions each get the
-right one. An attribute already wrapped by this instrumentation is not wrapped
-twice.
+On Python 3.12+ with a :class:`~faultlens.monitoring.Monitor`, a target that
+is a Python function (also through ``staticmethod``/``classmethod`` and
+``__wrapped__`` chains: ``@contextmanager``, ``functools.wraps`` decorators,
+``lru_cache``) is not replaced at all: the engine watches its code, and the
+code nested in it. Such a :class:`Patch` has ``wrapper is original``; its
+``restore`` stops watching. Because code is watched, every reference to the
+function counts, also ones taken before instrumenting (framework registries,
+``from``-imports); a method a class inherits is watched in the class that
+defines it, so calls through the base class and its other subclasses count
+too.
+
+Other targets, and every target on 3.10/3.11 or without a monitor, get a
+:class:`~faultlens.wrappers.CaptureWrapper` with source ``auto``; the kind of
+wrapper is chosen from the object itself. An attribute already handled by this
+instrumentation is not handled twice.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass
-from types import ModuleType
+from dataclasses import dataclass, field
+from types import CodeType, ModuleType
 from typing import Any, Final
 
-import wrapt
-
-from faultlens.capture import CaptureOptions, Kind, WrapperFunction, function_kind, make_wrapper
+from faultlens import _wrappers as wrappers
+from faultlens._capture import CaptureOptions, RecordingClient
+from faultlens._monitoring import Monitor
+from faultlens._wrappers import Kind, WrapperFunction, codes_of, function_kind, python_function
 from faultlens.instrumentation.spec import WILDCARD, Target
 
 #: Dunder methods ``Class.*`` still wraps; other dunders must be named explicitly.
@@ -54,20 +66,31 @@ class TargetProblem(Exception):
 
 @dataclass(slots=True)
 class Patch:
-    """One wrapped attribute and what it replaced."""
+    """One wrapped (or watched) attribute and what it replaced."""
 
     target: str
     owner: Any
     name: str
     original: Any
-    wrapper: Any
+    wrapper: Any  # the original itself when its code is watched instead
     own: bool  # the original lived in owner.__dict__ (False: inherited by a class)
+    codes: list[CodeType] = field(default_factory=list)
+    monitor: Monitor | None = None
+    client: RecordingClient | None = None
+
+    @property
+    def watched(self) -> bool:
+        """True when the original's code is watched rather than wrapped."""
+        return self.monitor is not None
 
     def restore(self) -> bool:
-        """Put the original back; False if someone replaced the wrapper meanwhile.
+        """Put the original back (or stop watching); False if someone replaced the wrapper.
 
         A replaced wrapper is left alone: the newer object wins.
         """
+        if self.monitor is not None and self.client is not None:
+            self.monitor.unwatch(self.codes, self.client)
+            return True
         namespace = vars(self.owner)
         if namespace.get(self.name) is not self.wrapper:
             return False
@@ -75,31 +98,34 @@ class Patch:
             setattr(self.owner, self.name, self.original)
         else:
             delattr(self.owner, self.name)
+        wrappers.remove_named(self.codes)
         return True
 
 
 class Wrapping:
-    """Builds wrappers (one shared wrapper function per kind) and applies patches."""
+    """Watches or wraps targets (one shared wrapper function per kind) and applies patches."""
 
-    def __init__(self) -> None:
+    def __init__(self, monitor: Monitor | None = None) -> None:
+        self.monitor = monitor
+        self.client = RecordingClient(_OPTIONS)
         self._wrappers: dict[Kind, WrapperFunction] = {}
         #: Attributes currently patched, keyed by (id(owner), name); the Patch keeps
         #: the owner alive, so the id cannot be reused while the key is present.
         self.applied: dict[tuple[int, str], Patch] = {}
 
     def wrap_object(self, original: Any) -> Any:
-        """A wrapt ``FunctionWrapper`` recording what escapes ``original``."""
+        """A :class:`~faultlens.wrappers.CaptureWrapper` recording what escapes ``original``."""
         kind = function_kind(original)
         wrapper = self._wrappers.get(kind)
         if wrapper is None:
-            wrapper = self._wrappers[kind] = make_wrapper(kind, _OPTIONS)
-        return wrapt.FunctionWrapper(original, wrapper)
+            wrapper = self._wrappers[kind] = wrappers.make_wrapper(kind, _OPTIONS.record)
+        return wrappers.CaptureWrapper(original, wrapper)
 
     def apply(self, module: ModuleType, target: Target) -> list[Patch]:
-        """Wrap what ``target`` names in the imported ``module``.
+        """Watch or wrap what ``target`` names in the imported ``module``.
 
         Raises :class:`TargetProblem` when nothing can be wrapped; attributes
-        this instance already wrapped are skipped silently.
+        this instance already handled are skipped silently.
         """
         owner: Any = module
         where = module.__name__
@@ -111,14 +137,27 @@ class Wrapping:
             key = (id(owner), name)
             if key in self.applied:
                 continue
-            patch = Patch(target.text, owner, name, original, self.wrap_object(original), own)
-            try:
-                setattr(owner, name, patch.wrapper)
-            except (AttributeError, TypeError) as err:
-                raise TargetProblem(f"{where}.{name} cannot be replaced ({err})") from None
+            patch = self._patch(target, owner, name, original, own=own, where=where)
             self.applied[key] = patch
             patches.append(patch)
         return patches
+
+    def _patch(
+        self, target: Target, owner: Any, name: str, original: Any, *, own: bool, where: str
+    ) -> Patch:
+        codes = codes_of(original)
+        if self.monitor is not None and python_function(original) is not None:
+            self.monitor.watch(codes, self.client)
+            return Patch(
+                target.text, owner, name, original, original, own, codes, self.monitor, self.client
+            )
+        patch = Patch(target.text, owner, name, original, self.wrap_object(original), own, codes)
+        try:
+            setattr(owner, name, patch.wrapper)
+        except (AttributeError, TypeError) as err:
+            raise TargetProblem(f"{where}.{name} cannot be replaced ({err})") from None
+        wrappers.add_named(codes)
+        return patch
 
     def restore_all(self) -> list[Patch]:
         """Restore every applied patch, newest first; returns those left as they were."""

@@ -22,6 +22,9 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
+from faultlens import _monitoring as monitoring
+from faultlens._monitoring import Monitor
+from faultlens._recorder import report_internal_error
 from faultlens.instrumentation.aliases import Alias, rebind_aliases, scan_after_import
 from faultlens.instrumentation.imports import (
     HookHandle,
@@ -33,7 +36,6 @@ from faultlens.instrumentation.imports import (
 )
 from faultlens.instrumentation.patching import Patch, TargetProblem, Wrapping
 from faultlens.instrumentation.spec import SpecError, Target
-from faultlens.recorder import report_internal_error
 
 _log = logging.getLogger("faultlens.instrumentation")
 
@@ -67,6 +69,7 @@ class Session:
         for target in targets:
             self._targets.setdefault(target.module, []).append(target)
         self.wrapping = Wrapping()
+        self.monitor: Monitor | None = None
         self.aliases: list[Alias] = []
         self.import_hooks: list[HookHandle] = []
         self._uninstallers: list[Callable[[], None]] = []
@@ -84,6 +87,8 @@ class Session:
         with self._lock:
             self.active = True
             self._install_sdk_hooks(logging_capture)
+            if self._targets:
+                self.wrapping.monitor = self.monitor = _engine()
             patches: list[Patch] = []
             for name, targets in self._targets.items():
                 module = sys.modules.get(name)
@@ -108,10 +113,16 @@ class Session:
                 _log.debug("faultlens: %s.%s was replaced after wrapping; left as is", *_at(patch))
             while self._uninstallers:
                 self._uninstallers.pop()()
+            if self.monitor is not None:
+                self.monitor.release_if_idle()
 
     def _install_sdk_hooks(self, logging_capture: bool) -> None:
         import faultlens
-        from faultlens import asyncio_hook, excepthooks, logcapture, shutdown, spanhook
+        from faultlens import _asyncio_hook as asyncio_hook
+        from faultlens import _excepthooks as excepthooks
+        from faultlens import _logcapture as logcapture
+        from faultlens import _shutdown as shutdown
+        from faultlens import _spanhook as spanhook
 
         parts = (
             (excepthooks.excepthooks_installed, excepthooks.uninstall_excepthooks),
@@ -207,6 +218,21 @@ class Session:
                     self.aliases += rebind_aliases(patches, scan_after_import(module, patches))
         except Exception:
             report_internal_error("instrumentation import hook")
+
+
+def _engine() -> Monitor | None:
+    """The ``sys.monitoring`` engine on 3.12+; None (wrap instead) elsewhere or when no
+    tool id is free, which gets one warning."""
+    if not monitoring.supported():
+        return None
+    monitor = monitoring.acquire()
+    if monitor is None:
+        _log.warning(
+            "faultlens: every sys.monitoring tool id faultlens may use (%s) is held by "
+            "another tool; FAULTLENS_INSTRUMENT targets are wrapped instead",
+            ", ".join(map(str, monitoring.TOOL_IDS)),
+        )
+    return monitor
 
 
 def _at(patch: Patch) -> tuple[str, str]:

@@ -54,7 +54,7 @@ from typing import Any, Final, Literal
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from faultlens.recorder import record_failure, report_internal_error
+from faultlens._recorder import record_failure, report_internal_error
 from faultlens.resilience import metrics, names, report
 from faultlens.resilience._alarms import ALARMS
 from faultlens.resilience._checkpoint_file import Saved, encode_state, job_file

@@ -12,8 +12,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
-from faultlens.capture import function_kind
-from faultlens.recorder import report_internal_error
+from faultlens._capture import function_kind
+from faultlens._recorder import report_internal_error
 
 _log = logging.getLogger("faultlens")
 

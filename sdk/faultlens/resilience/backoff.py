@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from faultlens.randomness import generator
+from faultlens._randomness import generator
 from faultlens.resilience.settings import Problems
 
 

@@ -44,8 +44,8 @@ from typing import Any, Final, TypeVar
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from faultlens.fingerprint import hash_parts
-from faultlens.recorder import record_failure
+from faultlens._fingerprint import hash_parts
+from faultlens._recorder import record_failure
 from faultlens.resilience import metrics, names, report
 from faultlens.resilience._support import add_span_event, callable_kind, run_callbacks
 from faultlens.resilience.errors import CircuitOpenError

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from opentelemetry.metrics import MeterProvider
 
 from faultlens import semconv
-from faultlens.recorder import record_failure
+from faultlens._recorder import record_failure
 from faultlens.resilience import metrics, names, report
 from faultlens.resilience._support import (
     add_span_event,

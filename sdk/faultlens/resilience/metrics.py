@@ -27,8 +27,8 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
+from faultlens._recorder import report_internal_error
 from faultlens._version import __version__
-from faultlens.recorder import report_internal_error
 from faultlens.resilience import names
 
 Point = tuple[float, Mapping[str, AttributeValue]]

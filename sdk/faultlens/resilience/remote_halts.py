@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
-from faultlens.endpoint import Headers, resolve
+from faultlens._endpoint import Headers, resolve
 from faultlens.resilience import _halt_wire, report
 from faultlens.resilience.backoff import Backoff, exponential
 from faultlens.resilience.halts import Halt, KeyValue, covers, make_key

@@ -48,8 +48,8 @@ from typing import Any, TypeVar, overload
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from faultlens.fingerprint import hash_parts
-from faultlens.recorder import record_failure
+from faultlens._fingerprint import hash_parts
+from faultlens._recorder import record_failure
 from faultlens.resilience import metrics, names
 from faultlens.resilience._support import add_span_event, callable_kind, qualified_name
 from faultlens.resilience.backoff import Backoff, exponential

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from faultlens.config import parse_number
+from faultlens._config import parse_number
 
 
 @dataclass(frozen=True)

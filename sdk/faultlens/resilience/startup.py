@@ -56,7 +56,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from faultlens.fingerprint import hash_parts
+from faultlens._fingerprint import hash_parts
 from faultlens.resilience import report as _registry
 from faultlens.resilience.report import ComponentHealth, HealthStatus
 
@@ -408,7 +408,7 @@ _ERRORS: Final[dict[ViolationKind, type[StartupRequirementError]]] = {
 
 
 def _record(violation: Violation) -> None:
-    from faultlens.recorder import record_failure
+    from faultlens._recorder import record_failure
 
     error_type = DependencyTimeoutError if violation.timed_out else _ERRORS[violation.kind]
     error = error_type(violation.message)
@@ -440,7 +440,7 @@ def _conclude(
     _registry.register(report)
     if strict:
         if violations:
-            from faultlens.recorder import flush
+            from faultlens._recorder import flush
 
             flush()
         report.raise_for_violations()

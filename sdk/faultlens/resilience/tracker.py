@@ -57,8 +57,8 @@ from typing import Any, Final, Literal, TypeVar
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from faultlens.fingerprint import hash_parts, safe_message
-from faultlens.recorder import record_failure, redactor, runtime_settings
+from faultlens._fingerprint import hash_parts, safe_message
+from faultlens._recorder import record_failure, redactor, runtime_settings
 from faultlens.resilience import metrics, names, report
 from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
 from faultlens.resilience.errors import format_key

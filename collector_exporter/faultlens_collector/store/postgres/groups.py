@@ -60,22 +60,34 @@ from typing import TYPE_CHECKING, Any, Final
 
 from faultlens import semconv
 
-from faultlens_collector.groups.model import Change, Group, Occurrence, merge, new_group
+from faultlens_collector.groups.model import (
+    HOUR_NANOS,
+    Change,
+    Group,
+    Occurrence,
+    merge,
+    new_group,
+)
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
     GroupQuery,
     GroupUpdate,
     OperatorAction,
+    SeriesQuery,
+    SeriesResult,
 )
 from faultlens_collector.store.postgres import oplog
 from faultlens_collector.store.postgres.server import PostgresServer, Retry, changed_rows
+from faultlens_collector.store.sqlite import history
 from faultlens_collector.store.sqlite.groups import (
+    _HANDLED,
     _SORT_COLUMNS,
     _encode,
     _encode_dismissal,
     _encode_samples,
     _group,
+    _like_escape,
 )
 
 if TYPE_CHECKING:
@@ -106,7 +118,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             tags JSONB NOT NULL DEFAULT '[]',
             severity_locked BOOLEAN NOT NULL DEFAULT false,
             dismissal TEXT,
-            dismissed_until BIGINT) WITH (fillfactor = 70)""",
+            dismissed_until BIGINT,
+            regressed_at BIGINT NOT NULL DEFAULT 0) WITH (fillfactor = 70)""",
+        "CREATE INDEX failure_groups_regressed ON failure_groups (regressed_at) "
+        "WHERE regressed_at > 0",
+        # Occurrences over time (store/sqlite/history.py): added to in the ingest
+        # transaction (commutative upserts: any number of processors count exactly).
+        """CREATE TABLE group_hours (
+            fingerprint TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            service TEXT NOT NULL,
+            occurrences BIGINT NOT NULL,
+            PRIMARY KEY (fingerprint, hour, service))""",
+        "CREATE INDEX group_hours_by_hour ON group_hours (hour)",
         "CREATE INDEX failure_groups_dismissed_until ON failure_groups (dismissed_until) "
         "WHERE dismissed_until IS NOT NULL",
         "CREATE INDEX failure_groups_status ON failure_groups (status)",
@@ -131,7 +155,7 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 _COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, status, count, "
     "handled_count, first_seen, last_seen, service_counts::text, span_names, samples, "
-    "category_locked, tags::text, severity_locked, dismissal, dismissed_until"
+    "category_locked, tags::text, severity_locked, dismissal, dismissed_until, regressed_at"
 )
 # The groups an ingest transaction touches, locked in fingerprint order, with the xid that
 # wrote each last; the stack trace (never changed once stored) only of the groups not cached.
@@ -149,13 +173,13 @@ _SELECT_FOR_UPDATE: Final = (
 # every array element by element in Python), read with json_to_recordset.
 _MERGED: Final = (
     "c text, sv text, r int, st text, n bigint, h bigint, fs bigint, ls bigint, sc jsonb, "
-    "sn text, sm text, d text, du bigint"
+    "sn text, sm text, d text, du bigint, ra bigint"
 )
 # New groups (every column), in fingerprint order.
 _INSERT: Final = f"""INSERT INTO failure_groups (fingerprint, exception_type, message,
     stacktrace, category, severity, severity_rank, status, count, handled_count, first_seen,
-    last_seen, service_counts, span_names, samples, dismissal, dismissed_until)
-    SELECT f, t, m, s, c, sv, r, st, n, h, fs, ls, sc, sn, sm, d, du
+    last_seen, service_counts, span_names, samples, dismissal, dismissed_until, regressed_at)
+    SELECT f, t, m, s, c, sv, r, st, n, h, fs, ls, sc, sn, sm, d, du, coalesce(ra, 0)
     FROM json_to_recordset(%s::json) AS v(f text, t text, m text, s text, {_MERGED})
     ORDER BY f
     ON CONFLICT (fingerprint) DO NOTHING
@@ -166,7 +190,8 @@ _SET: Final = """category = v.c, severity = v.sv,
     last_seen = v.ls, service_counts = v.sc, span_names = coalesce(v.sn, g.span_names),
     samples = coalesce(v.sm, g.samples),
     dismissal = CASE WHEN v.dk THEN v.d ELSE g.dismissal END,
-    dismissed_until = CASE WHEN v.dk THEN v.du ELSE g.dismissed_until END"""
+    dismissed_until = CASE WHEN v.dk THEN v.du ELSE g.dismissed_until END,
+    regressed_at = coalesce(v.ra, g.regressed_at)"""
 _UPDATE: Final = f"""UPDATE failure_groups AS g SET {_SET}
     FROM json_to_recordset(%s::json) AS v(f text, dk boolean, {_MERGED})
     WHERE g.fingerprint = v.f"""
@@ -176,8 +201,18 @@ _UPDATE: Final = f"""UPDATE failure_groups AS g SET {_SET}
 # transaction fails as a serialization failure and runs again the usual way.
 _WRITE_UNREAD: Final = f"""WITH written AS (UPDATE failure_groups AS g SET {_SET}
     FROM json_to_recordset(%s::json) AS v(f text, x text, dk boolean, {_MERGED})
-    WHERE g.fingerprint = v.f AND g.xmin = v.x::xid RETURNING 1)
+    WHERE g.fingerprint = v.f AND g.xmin = v.x::xid AND g.fingerprint IN (
+        SELECT fingerprint FROM failure_groups
+        WHERE fingerprint = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
+        ORDER BY fingerprint FOR UPDATE)
+    RETURNING 1)
     SELECT faultlens_expect(count(*), %s) FROM written"""
+# Hourly counts: (fingerprint, hour, service, occurrences) added, in key order.
+_ADD_HOURS: Final = """INSERT INTO group_hours (fingerprint, hour, service, occurrences)
+    SELECT f, h, s, n FROM json_to_recordset(%s::json) AS v(f text, h bigint, s text, n bigint)
+    ORDER BY f, h, s
+    ON CONFLICT (fingerprint, hour, service)
+    DO UPDATE SET occurrences = group_hours.occurrences + EXCLUDED.occurrences"""
 #: Ingest transactions that read their groups after one that did not read them failed.
 UNREAD_PAUSE: Final = 64
 #: A NUL character escaped in JSON text (not preceded by an escaping backslash).
@@ -212,16 +247,30 @@ def _merged(group: Group, *, lists: bool = True, dismissal: bool = True) -> dict
 
 
 def _merge(
-    group: Group, batch: Sequence[Occurrence], now: int, *, created: bool
+    group: Group,
+    batch: Sequence[Occurrence],
+    now: int,
+    hours: list[dict[str, Any]],
+    *,
+    created: bool,
 ) -> tuple[Change, dict[str, Any]]:
-    """Merge ``batch`` into ``group``: the change, and the columns to write."""
+    """Merge ``batch`` into ``group``: the change, and the columns to write; the hourly
+    counts it adds are appended to ``hours``."""
     dismissed = group.dismissal is not None
     merged = merge(group, batch, now)
+    if merged.regressed:
+        group.regressed_at = now
     columns = _merged(
         group,
         lists=created or merged.lists_grew,
         dismissal=created or dismissed or group.dismissal is not None,
     )
+    if merged.regressed:
+        columns["ra"] = now
+    hours += [
+        {"f": group.fingerprint, "h": hour, "s": service, "n": added}
+        for hour, service, added in history.hour_counts(merged, batch, group.service_counts, now)
+    ]
     change = Change(
         group,
         merged.added,
@@ -232,6 +281,12 @@ def _merge(
         merged.reopened,
     )
     return change, columns
+
+
+def _add_hours(connection: psycopg.Connection[Any], hours: list[dict[str, Any]]) -> None:
+    """Add the hourly counts of one ingest transaction (inside it)."""
+    if hours:
+        connection.execute(_ADD_HOURS, (rows_document(hours),))
 
 
 def _xmin(row: Sequence[Any] | None) -> str:
@@ -375,13 +430,14 @@ class PostgresGroupStore:
         changes: list[Change] = []
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        hours: list[dict[str, Any]] = []
         for fingerprint, batch in by_fingerprint.items():
             row = found.get(fingerprint)
             if row is None:
                 group = new_group(batch[0], self._redact)
             else:
                 group = _unchanged(taken.get(fingerprint), row)
-            change, columns = _merge(group, batch, now, created=row is None)
+            change, columns = _merge(group, batch, now, hours, created=row is None)
             changes.append(change)
             if row is None:
                 columns.update(t=group.exception_type, m=group.message, s=group.stacktrace)
@@ -395,6 +451,7 @@ class PostgresGroupStore:
             connection.execute(_UPDATE, (rows_document(updates),))
         if inserted is not None and len(inserted.fetchall()) < len(inserts):
             raise Retry  # another processor created one of them first: merge into it
+        _add_hours(connection, hours)
         return changes
 
     @staticmethod
@@ -409,13 +466,16 @@ class PostgresGroupStore:
         with ``COMMIT``."""
         changes: list[Change] = []
         updates: list[dict[str, Any]] = []
+        hours: list[dict[str, Any]] = []
         for fingerprint, batch in by_fingerprint.items():
             xmin, group = taken[fingerprint]
-            change, columns = _merge(group, batch, now, created=False)
+            change, columns = _merge(group, batch, now, hours, created=False)
             columns["x"] = xmin
             changes.append(change)
             updates.append(columns)
-        connection.execute(_WRITE_UNREAD, (rows_document(updates), len(updates)))
+        fingerprints = _dumps(sorted(by_fingerprint))
+        connection.execute(_WRITE_UNREAD, (rows_document(updates), fingerprints, len(updates)))
+        _add_hours(connection, hours)
         return changes
 
     def probe(self) -> None:
@@ -510,6 +570,40 @@ class PostgresGroupStore:
         with self._server.connection() as connection:
             return oplog.select(connection, limit=limit, fingerprint=fingerprint, action=action)
 
+    # occurrences over time
+    def series(self, query: SeriesQuery) -> SeriesResult:
+        """Occurrences over time (see :func:`..sqlite.history.read_series`: the same
+        table and query)."""
+        where, parameters = _where(query.groups) if query.groups is not None else ("", [])
+        with self._server.connection() as connection:
+            return history.read_series(
+                connection,
+                query,
+                where,
+                parameters,
+                mark="%s",
+                members="= ANY(ARRAY(SELECT json_array_elements_text(%s::json)))",
+            )
+
+    def prune_hours(self, now_unix_nano: int | None = None) -> int:
+        """Delete hourly counts older than the retention; how many rows."""
+        now = time.time_ns() if now_unix_nano is None else now_unix_nano
+        before = now // HOUR_NANOS - history.RETENTION_HOURS
+        return self._server.run(
+            lambda connection: changed_rows(
+                connection, "DELETE FROM group_hours WHERE hour < %s", (before,)
+            )
+        )
+
+    def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
+        """The groups an operator action touched, in fingerprint order (at most ``limit``)."""
+        rows = self._rows(
+            "SELECT fingerprint FROM operator_action_groups WHERE action_id = %s "
+            "ORDER BY fingerprint LIMIT %s",
+            (action_id, limit),
+        )
+        return [row[0] for row in rows]
+
     # reads
     def _rows(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._server.connection() as connection:
@@ -590,6 +684,7 @@ def _where(query: GroupQuery) -> tuple[str, list[Any]]:
         ("status", query.statuses),
         ("category", query.categories),
         ("severity", query.severities),
+        ("exception_type", query.exception_types),
     ):
         if values:
             clauses.append(f"{column} = ANY(%s)")
@@ -597,9 +692,23 @@ def _where(query: GroupQuery) -> tuple[str, list[Any]]:
     if query.services:
         clauses.append("service_counts ?| %s")
         parameters.append(list(query.services))
-    if query.since_unix_nano:
-        clauses.append("last_seen >= %s")
-        parameters.append(query.since_unix_nano)
+    for column, since in (
+        ("last_seen", query.since_unix_nano),
+        ("first_seen", query.first_seen_since),
+        ("regressed_at", query.regressed_since),
+    ):
+        if since:
+            clauses.append(f"{column} >= %s")
+            parameters.append(since)
+    if query.text:
+        pattern = "%" + _like_escape(query.text) + "%"
+        clauses.append(
+            "(fingerprint LIKE %s ESCAPE '\\' OR exception_type LIKE %s ESCAPE '\\' "
+            "OR message LIKE %s ESCAPE '\\')"
+        )
+        parameters += [pattern, pattern, pattern]
+    if query.handled:
+        clauses.append(_HANDLED[query.handled])
     if query.tags:
         clauses.append("tags ?| %s")
         parameters.append(list(query.tags))

@@ -45,19 +45,19 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
-from faultlens._version import __version__
-from faultlens.classify import Classifier, validate_category, validate_severity
-from faultlens.config import Settings, settings_from_env
-from faultlens.fingerprint import (
+from faultlens._classify import Classifier, validate_category, validate_severity
+from faultlens._config import Settings, settings_from_env
+from faultlens._fingerprint import (
     FrameClassifier,
     fingerprint_exception,
     normalize_fingerprint,
     safe_message,
 )
-from faultlens.randomness import ID_GENERATOR
-from faultlens.redact import Redactor
-from faultlens.seen import EscapedOnSpan, Seen, SpanKey, token
-from faultlens.storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
+from faultlens._randomness import ID_GENERATOR
+from faultlens._redact import Redactor
+from faultlens._seen import EscapedOnSpan, Seen, SpanKey, token
+from faultlens._storm import AGGREGATE, FULL, SUPPRESS, Due, StormControl
+from faultlens._version import __version__
 
 _log = logging.getLogger("faultlens")
 
@@ -225,6 +225,7 @@ def record_failure(
     source: semconv.Source = "manual",
     span: Span | None = None,
     severity_floor: str | None = None,
+    span_status: bool = True,
 ) -> str | None:
     """Record ``exc`` as a failure; return its fingerprint, or None if nothing was recorded.
 
@@ -235,7 +236,10 @@ def record_failure(
     form). ``attributes`` are added to the event (they cannot replace the
     ``exception.*``/``failure.*`` ones). ``span`` is where the event goes (the
     current span by default). ``severity_floor`` raises the default severity
-    (escaped failures are at least ``medium`` regardless).
+    (escaped failures are at least ``medium`` regardless). ``span_status=False``
+    leaves the status of the span the event goes on alone even for an escaped
+    failure (its owner decides; a span faultlens starts for the event still
+    gets ERROR).
 
     An exception already recorded returns its earlier fingerprint without a new
     event. Nothing is recorded while faultlens is disabled. Never raises.
@@ -261,6 +265,7 @@ def record_failure(
             source=source,
             span=span,
             severity_floor=severity_floor,
+            span_status=span_status,
         )
     except Exception:
         report_internal_error("record_failure")
@@ -295,6 +300,7 @@ def _record(
     source: str,
     span: Span | None,
     severity_floor: str | None,
+    span_status: bool = True,
 ) -> str | None:
     previous = runtime.seen.get(exc)
     if previous is not None:
@@ -317,7 +323,7 @@ def _record(
                 }
             ),
         )
-        if not handled:
+        if not handled and span_status:
             target = span if span is not None else trace.get_current_span()
             if target.is_recording():
                 _mark_span_error(target, type_name, None)
@@ -344,7 +350,7 @@ def _record(
         attrs[semconv.EXCEPTION_STACKTRACE] = _stacktrace(runtime, exc)
     elif mode == AGGREGATE:
         _ensure_flusher(runtime)
-    key = _emit(runtime, attrs, target, escaped=not handled)
+    key = _emit(runtime, attrs, target, escaped=not handled, span_status=span_status)
     if entry is not None:
         entry.span = key
     elif key is not None and not handled:
@@ -561,7 +567,12 @@ def _mark_span_error(span: Span, type_name: str, message: str | None) -> None:
 
 
 def _emit(
-    runtime: _Runtime, attrs: dict[str, AttributeValue], target: Span, *, escaped: bool
+    runtime: _Runtime,
+    attrs: dict[str, AttributeValue],
+    target: Span,
+    *,
+    escaped: bool,
+    span_status: bool = True,
 ) -> SpanKey | None:
     """Write the failure per the signal setting; returns the span its event went on, if any."""
     mode = runtime.settings.signal
@@ -571,7 +582,7 @@ def _emit(
     if mode != "logs":
         if target.is_recording():
             target.add_event(semconv.EXCEPTION_EVENT_NAME, attrs)
-            if escaped:
+            if escaped and span_status:
                 _mark_span_error(target, type_name, message)
             key = _span_key(target)
         else:
@@ -583,7 +594,7 @@ def _emit(
             finally:
                 own.end()
             key = _span_key(own)
-    elif escaped and target.is_recording():
+    elif escaped and span_status and target.is_recording():
         _mark_span_error(target, type_name, message)
     if mode != "span":
         _emit_log(runtime, attrs, target)

@@ -51,7 +51,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.util import types
 
-from faultlens.recorder import record_span_exception, report_internal_error
+from faultlens._recorder import record_span_exception, report_internal_error
 
 _lock = threading.Lock()
 _original: list[Callable[..., None]] = []

@@ -39,7 +39,7 @@ import threading
 from types import FrameType
 from typing import Final
 
-from faultlens.recorder import flush, report_internal_error
+from faultlens._recorder import flush, report_internal_error
 
 #: The signals whose default action ends the process without exit handlers.
 SIGNALS: Final = tuple(

@@ -17,7 +17,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from faultlens.recorder import flush, is_disabled, record_failure
+from faultlens._recorder import flush, is_disabled, record_failure
 
 _state: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -48,7 +48,7 @@ from typing import Any, Final
 
 import wrapt
 
-from faultlens.recorder import record_failure, runtime_settings
+from faultlens._recorder import record_failure, runtime_settings
 
 _lock = threading.Lock()
 

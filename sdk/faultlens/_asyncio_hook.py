@@ -20,7 +20,7 @@ from typing import Any
 
 import wrapt
 
-from faultlens.recorder import record_failure, report_internal_error
+from faultlens._recorder import record_failure, report_internal_error
 
 _lock = threading.Lock()
 _original: list[Callable[..., Any]] = []

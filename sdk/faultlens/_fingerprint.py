@@ -40,7 +40,8 @@ from collections.abc import Iterable, Iterator
 from types import CodeType, TracebackType
 from typing import Final
 
-from faultlens.parameterize import parameterize
+from faultlens._parameterize import parameterize
+from faultlens._wrappers import HIDDEN_FILENAME
 from faultlens.semconv import qualified_type_name
 
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -127,6 +128,8 @@ class FrameClassifier:
         return result
 
     def _kind(self, module: str, filename: str) -> int:
+        if filename == HIDDEN_FILENAME:  # a capture wrapper (its globals are its caller's)
+            return _INTERNAL
         if module in _INTERNAL_EXACT or module.startswith(_INTERNAL_PREFIXES):
             return _INTERNAL
         if _matches(module, self._exclude):

@@ -1,0 +1,659 @@
+"""The capture engine of Python 3.12+: watch code objects with ``sys.monitoring`` (PEP 669).
+
+Nothing is wrapped: the functions faultlens watches keep their identity, their
+frames, their pickling and their speed. The engine watches *code objects* and
+follows the exceptions that leave them until their fate is known.
+
+Internal API (used by :mod:`faultlens.capture`, the zero-code instrumentation,
+and meant for the ``faultlens run`` detector)::
+
+    monitor = acquire()                  # None: no sys.monitoring, or no free tool id
+    monitor.watch(codes, client)         # codes: what counts as the named code
+    ...
+    monitor.unwatch(codes, client)       # the tool id is released when nothing is left
+    monitor.follow(exc, client, frame)   # an exception seen escaping a `with` block
+
+A client is any object with ``on_outcome(outcome: Outcome) -> None``; it may
+also have ``on_swallowed(exc, code) -> None`` and a true ``wants_swallowed``
+attribute, for exceptions caught *inside* its own code and not re-raised (the
+detector's "swallowed" report; this keeps the costlier ``EXCEPTION_HANDLED``
+event on for as long as such a client watches anything). Callbacks run inside
+``sys.monitoring`` callbacks: no events are reported while they run, and what
+they raise is reported once through the ``faultlens`` logger and dropped.
+
+The failure rule
+----------------
+*Named code* is the union of the watched code objects. An exception that
+unwinds a named frame into a caller that is not named has crossed the boundary
+of the named code; from there the engine follows it (``RAISE``, ``RERAISE``,
+``EXCEPTION_HANDLED``, ``PY_UNWIND``) until one of these outcomes, delivered
+once to the client that watches the (outermost) named code it escaped from:
+
+``caught``
+    application code caught it and its handler finished without raising it
+    again (``except ...: pass``, a fallback, ``contextlib.suppress``, a retry
+    loop); the failure is *handled*.
+``escaped``
+    a handler of last resort caught it (:mod:`faultlens.frameworks`: Flask's
+    ``wsgi_app``, Starlette's ``ServerErrorMiddleware``, uvicorn, gunicorn,
+    Django, ``threading``, asyncio callbacks …).
+``uncaught``
+    it unwound the bottom frame of its thread.
+``inside``
+    named code caught it again (it passed through code that is not named, a
+    callback, and came back); not a failure.
+``swallowed``
+    C code that called the named code swallowed it (``hasattr``, ``getattr``
+    with a default, ``next`` with a default): protocol, not a failure.
+``unresolved``
+    its fate was still open when watching stopped or the program exited
+    (typically: stored in a future or task nobody asked for again).
+
+Raised and caught inside named code, an exception is never followed at all.
+An exception *thrown into* a named generator or coroutine (``gen.throw``, a
+``with`` body's exception entering a ``@contextmanager`` generator, asyncio's
+cancellation) and passing out of it again did not come from the named code
+and is not followed from there either. An exception raised while handling a
+followed one (``raise ApiError(...) from exc``) that leaves the handler's frame
+carries the followed exception's fate on. Control flow (``StopIteration``,
+``StopAsyncIteration``, ``GeneratorExit``) is ignored.
+
+How the fate is seen: a handler is *tentatively* entered at
+``EXCEPTION_HANDLED``; the engine then enables ``LINE``, ``CALL``, ``PY_RETURN``
+and ``PY_YIELD`` on that frame's code only and, at the first of them where the
+frame has moved past the handler's entry and the exception is no longer the one
+being handled (``sys.exception()`` and its ``__context__`` chain), calls it
+caught; a ``RERAISE``/``RAISE``/``PY_UNWIND`` of it first puts it back in
+flight. After a ``PY_UNWIND`` the exception must show up next in the caller
+(``RAISE`` there): when another exception shows up on that thread first, C code
+in between swallowed it.
+
+Cost: the success path of a watched function costs nothing (no local event is
+set on watched code). ``PY_UNWIND`` and ``PY_THROW`` are on while anything is
+watched: one dictionary lookup per frame an exception unwinds, anywhere. The
+costlier ``RAISE``, ``RERAISE`` and ``EXCEPTION_HANDLED`` (which fire for every
+exception of the program) are on while an escaped exception is followed, and
+are turned off by the first of them that finds nothing followed for
+:data:`IDLE_SECONDS` (switching global events re-instruments every running
+code object, too costly to do twice per failure when failures come in bursts;
+while no exception happens at all they cost nothing anyway). ``LINE``,
+``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame that holds a
+followed exception in a handler, until it is done.
+
+Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
+convention for debuggers, coverage and profilers) and frees it when nothing is
+watched or followed any more; when none is free :func:`acquire` returns None
+and callers fall back to wrapping.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any, Final, Literal, Protocol
+
+from faultlens._frameworks import role_of, runs_tasks
+
+Fate = Literal["caught", "escaped", "uncaught", "inside", "swallowed", "unresolved"]
+
+#: Tool ids tried in this order (PEP 669 reserves 0, 1, 2 and 5 by convention; 5,
+#: "optimizer", is unused by CPython itself).
+TOOL_IDS: Final = (4, 3, 5)
+TOOL_NAME: Final = "faultlens"
+#: Followed exceptions beyond this many are resolved as ``unresolved``, oldest first.
+MAX_FOLLOWED: Final = 1_000
+#: A followed exception parked in a holder this long without news is ``unresolved``.
+PARK_SECONDS: Final = 60.0
+#: Global events for following are switched off after this long with nothing followed.
+IDLE_SECONDS: Final = 1.0
+#: How deep ``__context__`` chains are searched.
+_CHAIN: Final = 16
+
+_CONTROL_FLOW: Final = (StopIteration, StopAsyncIteration, GeneratorExit)
+
+_monitoring: Any = getattr(sys, "monitoring", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of an exception that escaped named code."""
+
+    exception: BaseException  #: the exception that left the named code
+    fate: Fate
+    boundary: CodeType  #: the (outermost) named code it escaped from
+    catcher: CodeType | None  #: code whose handler decided the fate, if any
+    current: BaseException  #: the exception last in flight (another one after a translation)
+
+
+class Client(Protocol):
+    """Receives the outcomes of exceptions escaping the code it watches."""
+
+    def on_outcome(self, outcome: Outcome) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class _Followed:
+    original: BaseException
+    current: BaseException
+    boundary: CodeType
+    client: Client
+    state: Literal["flight", "catch", "expect", "parked", "inner"] = "flight"
+    waiter: FrameType | None = None
+    handler_offset: int = -1
+    since: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False, slots=True)
+class _Watch:
+    code: CodeType
+    clients: list[Client]
+
+
+def supported() -> bool:
+    """True when this interpreter has ``sys.monitoring`` (3.12+)."""
+    return _monitoring is not None
+
+
+class Monitor:
+    """One ``sys.monitoring`` tool: watched code, followed exceptions. Use :func:`acquire`."""
+
+    def __init__(self, tool: int) -> None:
+        self.tool = tool
+        self._events = _monitoring.events
+        self._lock = threading.RLock()
+        self._watched: dict[int, _Watch] = {}
+        self._followed: dict[int, _Followed] = {}
+        self._waiting: dict[int, list[_Followed]] = {}
+        self._armed: dict[int, CodeType] = {}
+        self._thrown: dict[int, BaseException] = {}
+        #: per thread, the exception that just left a frame and must be raised in its caller
+        self._expecting: dict[int, _Followed] = {}
+        self._idle_since = time.monotonic()
+        self._swallow_clients = 0
+        self._following = False
+        self._base = self._events.PY_UNWIND | self._events.PY_THROW
+        self._followup = self._events.RAISE | self._events.RERAISE | self._events.EXCEPTION_HANDLED
+        self._settle = (
+            self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD | self._events.CALL
+        )
+        self._install()
+
+    # -- public API ---------------------------------------------------------
+
+    def watch(self, codes: Iterable[CodeType], client: Client) -> None:
+        """Count ``codes`` as named code of ``client`` (idempotent per client)."""
+        with self._lock:
+            for code in codes:
+                entry = self._watched.get(id(code))
+                if entry is None:
+                    self._watched[id(code)] = _Watch(code, [client])
+                elif client not in entry.clients:
+                    entry.clients.append(client)
+            if getattr(client, "wants_swallowed", False):
+                self._swallow_clients += 1
+            self._update_events()
+
+    def unwatch(self, codes: Iterable[CodeType], client: Client) -> None:
+        """Stop counting ``codes`` for ``client``; releases the tool when nothing is left."""
+        with self._lock:
+            for code in codes:
+                entry = self._watched.get(id(code))
+                if entry is None or client not in entry.clients:
+                    continue
+                entry.clients.remove(client)
+                if not entry.clients:
+                    del self._watched[id(code)]
+            if getattr(client, "wants_swallowed", False) and self._swallow_clients:
+                self._swallow_clients -= 1
+            self._update_events()
+        self.release_if_idle()
+
+    def watches(self, code: CodeType) -> bool:
+        """True when ``code`` is named code."""
+        return id(code) in self._watched
+
+    def follow(self, exc: BaseException, client: Client, frame: FrameType | None) -> None:
+        """Follow ``exc`` from now on, as if it had just escaped named code.
+
+        ``frame`` is the frame whose handler has it now (a ``with`` statement
+        calling ``__exit__``; its code is the outcome's ``boundary``), or None
+        when it is in flight.
+        """
+        if isinstance(exc, _CONTROL_FLOW) or id(exc) in self._followed:
+            return
+        code = frame.f_code if frame is not None else Monitor.follow.__code__
+        with self._lock:
+            record = self._start(exc, code, client)
+            if frame is not None:
+                self._wait(record, frame, "catch", frame.f_lasti)
+
+    def resolve_all(self, fate: Fate = "unresolved") -> None:
+        """Give every followed exception ``fate`` now (at exit, or when stopping)."""
+        with self._lock:
+            records = list(dict.fromkeys(self._followed.values()))
+        for record in records:
+            # one still expected in a caller was swallowed by C code on the way
+            self._resolve(record, "swallowed" if record.state == "expect" else fate, None)
+
+    @property
+    def followed(self) -> int:
+        """How many exceptions are being followed (for tests and diagnostics)."""
+        return len(set(map(id, self._followed.values())))
+
+    @property
+    def watched(self) -> int:
+        """How many code objects are watched."""
+        return len(self._watched)
+
+    # -- tool set-up --------------------------------------------------------
+
+    def _install(self) -> None:
+        events = self._events
+        register = _monitoring.register_callback
+        register(self.tool, events.PY_UNWIND, self._on_unwind)
+        register(self.tool, events.PY_THROW, self._on_throw)
+        register(self.tool, events.RAISE, self._on_raise)
+        register(self.tool, events.RERAISE, self._on_reraise)
+        register(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
+        register(self.tool, events.LINE, self._on_line)
+        register(self.tool, events.PY_RETURN, self._on_leave)
+        register(self.tool, events.PY_YIELD, self._on_leave)
+        register(self.tool, events.CALL, self._on_call)
+        _monitoring.set_events(self.tool, self._base)
+
+    def _update_events(self, *, idle: bool = False) -> None:
+        """Switch the following events on when needed; off only when ``idle`` says so."""
+        needed = bool(self._followed) or self._swallow_clients > 0
+        if not needed:
+            self._idle_since = min(self._idle_since, time.monotonic())
+        else:
+            self._idle_since = float("inf")
+        if needed != self._following and (needed or idle):
+            self._following = needed
+            wanted = self._base | (self._followup if needed else 0)
+            _monitoring.set_events(self.tool, wanted)
+
+    def _other_exception(self) -> None:
+        """An exception event that is not a followed one: settle what it tells."""
+        if self._expecting:
+            record = self._expecting.pop(threading.get_ident(), None)
+            if record is not None and record.state == "expect":
+                self._resolve(record, "swallowed", None)
+        if (
+            self._following
+            and not self._followed
+            and time.monotonic() - self._idle_since > IDLE_SECONDS
+        ):
+            with self._lock:
+                self._update_events(idle=True)
+
+    def release_if_idle(self) -> None:
+        """Free the tool id when nothing is watched or followed (idempotent)."""
+        with _engine.lock, self._lock:
+            if self._watched or self._followed or _engine.current is not self:
+                return
+            self._shutdown()
+            _engine.current = None
+
+    def _shutdown(self) -> None:
+        self._expecting.clear()
+        for code in self._armed.values():
+            _monitoring.set_local_events(self.tool, code, 0)
+        self._armed.clear()
+        _monitoring.set_events(self.tool, 0)
+        for event in (
+            self._events.PY_UNWIND,
+            self._events.PY_THROW,
+            self._events.RAISE,
+            self._events.RERAISE,
+            self._events.EXCEPTION_HANDLED,
+            self._events.LINE,
+            self._events.PY_RETURN,
+            self._events.PY_YIELD,
+            self._events.CALL,
+        ):
+            _monitoring.register_callback(self.tool, event, None)
+        _monitoring.free_tool_id(self.tool)
+
+    # -- following ----------------------------------------------------------
+
+    def _start(self, exc: BaseException, boundary: CodeType, client: Client) -> _Followed:
+        record = _Followed(exc, exc, boundary, client)
+        self._followed[id(exc)] = record
+        self._evict()
+        self._update_events()
+        return record
+
+    def _evict(self) -> None:
+        """Resolve records parked too long, and the oldest beyond :data:`MAX_FOLLOWED`."""
+        now = time.monotonic()
+        stale = [
+            record
+            for record in self._followed.values()
+            if record.state == "parked" and now - record.since > PARK_SECONDS
+        ]
+        if len(self._followed) > MAX_FOLLOWED and not stale:
+            stale = [next(iter(self._followed.values()))]
+        for record in stale:
+            self._forget(record)
+            _deliver(record, "unresolved", None)
+
+    def _wait(self, record: _Followed, frame: FrameType, state: Any, offset: int) -> None:
+        """``record`` is in a handler of ``frame``: settle it at the frame's next line."""
+        self._unwait(record)
+        record.state = state
+        record.waiter = frame
+        record.handler_offset = offset
+        code = frame.f_code
+        self._waiting.setdefault(id(code), []).append(record)
+        if id(code) not in self._armed:
+            self._armed[id(code)] = code
+            _monitoring.set_local_events(self.tool, code, self._settle)
+
+    def _expect(self, record: _Followed, caller: FrameType) -> None:
+        """``record`` left a frame for ``caller``: it must be raised there next."""
+        self._unwait(record)
+        record.state = "expect"
+        self._expecting[threading.get_ident()] = record
+
+    def _unwait(self, record: _Followed) -> None:
+        if record.state == "expect":
+            ident = threading.get_ident()
+            if self._expecting.get(ident) is record:
+                del self._expecting[ident]
+            record.state = "flight"
+        waiter = record.waiter
+        if waiter is None:
+            return
+        record.waiter = None
+        code = waiter.f_code
+        waiting = self._waiting.get(id(code))
+        if waiting is not None:
+            if record in waiting:
+                waiting.remove(record)
+            if not waiting:
+                del self._waiting[id(code)]
+        if id(code) not in self._waiting and self._armed.pop(id(code), None) is not None:
+            _monitoring.set_local_events(self.tool, code, 0)
+
+    def _park(self, record: _Followed) -> None:
+        self._unwait(record)
+        record.state = "parked"
+        record.since = time.monotonic()
+
+    def _forget(self, record: _Followed) -> None:
+        self._unwait(record)
+        for ident in [key for key, value in self._expecting.items() if value is record]:
+            del self._expecting[ident]
+        for key in [key for key, value in self._followed.items() if value is record]:
+            del self._followed[key]
+
+    def _resolve(self, record: _Followed, fate: Fate, catcher: CodeType | None) -> None:
+        with self._lock:
+            if self._followed.get(id(record.current)) is not record:
+                return
+            self._forget(record)
+            self._update_events()
+        _deliver(record, fate, catcher)
+        self.release_if_idle()
+
+    def _in_flight_from(self, record: _Followed, frame: FrameType) -> None:
+        """``record`` left ``frame``: wait for the caller, or decide at the bottom."""
+        caller = frame.f_back
+        if caller is None:
+            self._resolve(record, "uncaught", None)
+            return
+        with self._lock:
+            if runs_tasks(caller.f_code, caller.f_globals.get("__name__")):
+                self._park(record)
+            else:
+                self._expect(record, caller)
+
+    # -- callbacks ----------------------------------------------------------
+
+    def _on_unwind(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+        try:
+            record = self._followed.get(id(exc))
+            if record is not None and record.current is exc:
+                frame = sys._getframe(1)
+                if id(code) in self._watched:
+                    record.boundary = code
+                self._in_flight_from(record, frame)
+            elif id(code) in self._watched:
+                self._escaping(code, exc)
+            elif self._waiting:
+                self._translated(code, exc)
+        except Exception:
+            _internal_error("sys.monitoring PY_UNWIND")
+
+    def _escaping(self, code: CodeType, exc: BaseException) -> None:
+        if isinstance(exc, _CONTROL_FLOW):
+            return
+        frame = sys._getframe(2)
+        if self._thrown and self._thrown.pop(id(frame), None) is exc:
+            return  # thrown in from outside (gen.throw): not raised by named code
+        caller = frame.f_back
+        if caller is not None and id(caller.f_code) in self._watched:
+            return  # still inside named code
+        if _recorded(exc):
+            return
+        entry = self._watched.get(id(code))
+        if entry is None:
+            return
+        with self._lock:
+            record = self._start(exc, code, entry.clients[0])
+        self._in_flight_from(record, frame)
+
+    def _translated(self, code: CodeType, exc: BaseException) -> None:
+        """A new exception leaving a frame that was handling a followed one carries it on."""
+        frame = sys._getframe(2)
+        for record in list(self._waiting.get(id(code), ())):
+            if record.waiter is frame and record.state == "catch":
+                if not _in_chain(exc.__context__, record.current):
+                    continue
+                with self._lock:
+                    self._followed.pop(id(record.current), None)
+                    record.current = exc
+                    self._followed[id(exc)] = record
+                self._in_flight_from(record, frame)
+                return
+
+    def _on_throw(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+        try:
+            if id(code) in self._watched:
+                thrown = self._thrown
+                if len(thrown) > 256:
+                    thrown.clear()
+                thrown[id(sys._getframe(1))] = exc
+        except Exception:
+            _internal_error("sys.monitoring PY_THROW")
+
+    def _on_raise(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+        record = self._followed.get(id(exc))
+        if record is None or record.current is not exc:
+            if self._expecting or (self._following and not self._followed):
+                try:
+                    self._other_exception()
+                except Exception:
+                    _internal_error("sys.monitoring RAISE")
+            return
+        try:
+            with self._lock:
+                self._unwait(record)
+                record.state = "flight"
+        except Exception:
+            _internal_error("sys.monitoring RAISE")
+
+    _on_reraise = _on_raise
+
+    def _on_handled(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+        record = self._followed.get(id(exc))
+        try:
+            if record is None or record.current is not exc:
+                if self._expecting:
+                    self._other_exception()
+                if self._swallow_clients and id(code) in self._watched:
+                    self._inner_catch(code, offset, exc)
+                return
+            frame = sys._getframe(1)
+            role = role_of(code, frame.f_globals.get("__name__"))
+            if role == "last_resort":
+                self._resolve(record, "escaped", code)
+            elif role == "holder":
+                with self._lock:
+                    self._park(record)
+            else:
+                with self._lock:
+                    self._wait(record, frame, "catch", offset)
+        except Exception:
+            _internal_error("sys.monitoring EXCEPTION_HANDLED")
+
+    def _inner_catch(self, code: CodeType, offset: int, exc: BaseException) -> None:
+        """An exception caught inside named code, for clients that want swallowed ones."""
+        if isinstance(exc, _CONTROL_FLOW) or _recorded(exc):
+            return
+        entry = self._watched[id(code)]
+        clients = [c for c in entry.clients if getattr(c, "wants_swallowed", False)]
+        if not clients:
+            return
+        with self._lock:
+            record = self._start(exc, code, clients[0])
+            self._wait(record, sys._getframe(2), "inner", offset)
+
+    def _on_line(self, code: CodeType, line: int) -> Any:
+        waiting = self._waiting.get(id(code))
+        if waiting:
+            self._settle_in(code, waiting)
+
+    def _on_leave(self, code: CodeType, offset: int, value: object) -> Any:
+        waiting = self._waiting.get(id(code))
+        if waiting:
+            self._settle_in(code, waiting)
+
+    def _on_call(self, code: CodeType, offset: int, called: object, arg0: object) -> Any:
+        # A call after the handler ended, on the same line (the ``__exit__`` of a span
+        # entered in the same ``with`` statement): settle before it ends the span.
+        waiting = self._waiting.get(id(code))
+        if waiting:
+            self._settle_in(code, waiting)
+
+    def _settle_in(self, code: CodeType, waiting: list[_Followed]) -> None:
+        try:
+            frame = sys._getframe(2)
+            for record in list(waiting):
+                if record.waiter is not frame:
+                    continue
+                if frame.f_lasti == record.handler_offset or _handling(record.current):
+                    continue  # the handler has not started, or is still running
+                if record.state == "inner":
+                    self._swallowed(record, code)
+                else:
+                    fate: Fate = "inside" if id(code) in self._watched else "caught"
+                    self._resolve(record, fate, code)
+        except Exception:
+            _internal_error("sys.monitoring settle")
+
+    def _swallowed(self, record: _Followed, code: CodeType) -> None:
+        with self._lock:
+            if self._followed.get(id(record.current)) is not record:
+                return
+            self._forget(record)
+            self._update_events()
+        on_swallowed = getattr(record.client, "on_swallowed", None)
+        if on_swallowed is not None:
+            try:
+                on_swallowed(record.original, code)
+            except Exception:
+                _internal_error("on_swallowed")
+
+
+def _deliver(record: _Followed, fate: Fate, catcher: CodeType | None) -> None:
+    if record.state == "inner":
+        return  # an inner catch whose handler re-raised is followed as an escape, if it escapes
+    try:
+        record.client.on_outcome(
+            Outcome(record.original, fate, record.boundary, catcher, record.current)
+        )
+    except Exception:
+        _internal_error("on_outcome")
+
+
+def _handling(exc: BaseException) -> bool:
+    """True while ``exc`` is the exception being handled, or chained to it."""
+    return _in_chain(sys.exception(), exc)  # type: ignore[attr-defined,unused-ignore]
+
+
+def _in_chain(start: BaseException | None, exc: BaseException) -> bool:
+    current = start
+    for _ in range(_CHAIN):
+        if current is None:
+            return False
+        if current is exc:
+            return True
+        current = current.__context__
+    return False
+
+
+def _recorded(exc: BaseException) -> bool:
+    from faultlens._recorder import already_recorded
+
+    return already_recorded(exc) is not None
+
+
+def _internal_error(where: str) -> None:
+    from faultlens._recorder import report_internal_error
+
+    report_internal_error(where)
+
+
+class _Engine:
+    """The process's engine, if it holds a tool id."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.current: Monitor | None = None
+        self.exit_hook = False
+
+
+_engine = _Engine()
+
+
+def acquire() -> Monitor | None:
+    """The process's engine, taking a tool id if needed; None when unavailable.
+
+    Unavailable: Python < 3.12, or tool ids 4, 3 and 5 all held by other tools.
+    """
+    if _monitoring is None:
+        return None
+    with _engine.lock:
+        if _engine.current is not None:
+            return _engine.current
+        for tool in TOOL_IDS:
+            if _monitoring.get_tool(tool) is not None:
+                continue
+            try:
+                _monitoring.use_tool_id(tool, TOOL_NAME)
+            except ValueError:
+                continue
+            _engine.current = Monitor(tool)
+            if not _engine.exit_hook:
+                _engine.exit_hook = True
+                atexit.register(_at_exit)
+            return _engine.current
+    return None
+
+
+def current() -> Monitor | None:
+    """The engine if it holds a tool id now (never takes one)."""
+    return _engine.current
+
+
+def _at_exit() -> None:
+    monitor = _engine.current
+    if monitor is not None:
+        monitor.resolve_all("unresolved")
