@@ -627,20 +627,23 @@ class PostgresGroupStore:
         return [fingerprint for fingerprint in fingerprints if fingerprint not in present]
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0
+        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
     ) -> tuple[list[Group], int]:
-        """One page of groups matching ``query`` and the number of all that match."""
+        """One page of groups matching ``query`` and the number of all that match (-1
+        without ``count``)."""
         where, parameters = _where(query)
+        total = -1
         with self._server.connection() as connection:
-            row = connection.execute(
-                f"SELECT count(*) FROM failure_groups {where}",
-                parameters,
-            ).fetchone()
+            if count:
+                row = connection.execute(
+                    f"SELECT count(*) FROM failure_groups {where}", parameters
+                ).fetchone()
+                total = int(row[0]) if row else 0
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT %s OFFSET %s",
                 [*parameters, limit, offset],
             ).fetchall()
-        return [_group(row) for row in rows], int(row[0]) if row else 0
+        return [_group(row) for row in rows], total
 
     def iter_groups(self, query: GroupQuery, *, chunk: int = 500) -> Iterator[Group]:
         """Every group matching ``query``, in order, read ``chunk`` rows at a time (a
