@@ -11,7 +11,15 @@ The engine needs five kinds of state to survive a restart:
 * raised alert **conditions**, so a restart does not re-send an alert for a
   condition that is still the same occurrence (:class:`ConditionStore`).
 
-:class:`ActionStore` is all of them. :class:`MemoryActionStore` keeps them in
+:class:`ActionStore` is all of them. A store may be **shared** by several processors
+(the PostgreSQL backend): then the decisions that must be taken once for the fleet
+are taken by the store — :meth:`HaltStore.start_halt` (one active halt per rule and
+key), :meth:`HookStateStore.claim_cooldown` (one hook run per cooldown),
+:meth:`ConditionStore.raise_condition` (one alert per condition), the outbox and the
+job queue hand each alert and job to one processor at a time — and the engine
+follows the others' changes through :meth:`ActionStore.versions`. A store used by
+one processor (:class:`MemoryActionStore`, SQLite) answers the same calls for that
+processor alone. :class:`MemoryActionStore` keeps them in
 dicts (tests, an engine on its own); a database keeps them next to the groups
 (:meth:`faultlens_collector.store.database.Database.action_store`).
 Implementations must be safe to call from several threads.
@@ -53,6 +61,12 @@ class HaltStore(Protocol):
         """Insert or replace a halt (by id)."""
         ...
 
+    def start_halt(self, halt: HaltRecord) -> HaltRecord:
+        """Save the new ``halt`` unless an active halt of the same rule holds the same
+        key; the halt in force for that rule and key (``halt`` itself when it was
+        saved)."""
+        ...
+
     def active_halts(self) -> list[HaltRecord]:
         """Halts not resumed, oldest first."""
         ...
@@ -64,6 +78,14 @@ class HaltStore(Protocol):
 
 class HookStateStore(Protocol):
     def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None: ...
+
+    def claim_cooldown(
+        self, hook: str, fingerprint: str, until: float, *, now: float, job_id: str
+    ) -> bool:
+        """Start the cooldown of (``hook``, group) until ``until`` unless one still runs
+        at ``now`` for another job; True when job ``job_id`` may run (it claimed the
+        cooldown, or claimed it before and runs again after a crash)."""
+        ...
 
     def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
         """Cooldowns still running at ``now``: (hook, fingerprint) -> until."""
@@ -91,7 +113,16 @@ class HookStateStore(Protocol):
     def delete_job(self, job_id: str) -> None: ...
 
     def pending_jobs(self) -> list[HookJob]:
-        """Jobs saved and not deleted, oldest first."""
+        """Jobs saved and not deleted, oldest first (a shared store: those this processor
+        holds, and those another processor stopped holding, now held by this one)."""
+        ...
+
+    def hold_jobs(self) -> None:
+        """Tell a shared store this processor still holds its jobs (renews their lease)."""
+        ...
+
+    def release_jobs(self) -> None:
+        """Give back the jobs this processor holds (a shared store hands them to another)."""
         ...
 
 
@@ -100,7 +131,9 @@ class ConditionStore(Protocol):
         """Every raised condition key."""
         ...
 
-    def raise_condition(self, key: str, since: float) -> None: ...
+    def raise_condition(self, key: str, since: float) -> bool:
+        """Raise ``key``; True when it was not raised before (by anyone)."""
+        ...
 
     def clear_conditions(self, keys: Iterable[str]) -> None: ...
 
@@ -109,11 +142,24 @@ class ConditionStore(Protocol):
 class ActionStore(AuditLog, HaltStore, AlertOutbox, HookStateStore, ConditionStore, Protocol):
     """Everything the action engine persists."""
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processors write this store too."""
+        ...
+
+    def versions(self) -> dict[str, int]:
+        """For a shared store, a number per kind of state other processors change
+        (``halts``, ``conditions``, ``fixes``) that grows with every change; empty for
+        a store only this processor writes."""
+        ...
+
     def close(self) -> None: ...
 
 
 class MemoryActionStore:
     """An :class:`ActionStore` in memory: nothing survives the process."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -123,12 +169,16 @@ class MemoryActionStore:
         self._alert_ids: set[str] = set()
         self._next_seq = 1
         self._cooldowns: dict[tuple[str, str], float] = {}
+        self._cooldown_jobs: dict[tuple[str, str], str] = {}
         self._fixes: dict[str, FixRecord] = {}
         self._jobs: dict[str, HookJob] = {}
         self._conditions: dict[str, float] = {}
 
     def close(self) -> None:
         pass
+
+    def versions(self) -> dict[str, int]:
+        return {}
 
     def add_audit(self, record: AuditRecord) -> None:
         with self._lock:
@@ -166,6 +216,14 @@ class MemoryActionStore:
         with self._lock:
             self._halts[halt.id] = halt
 
+    def start_halt(self, halt: HaltRecord) -> HaltRecord:
+        with self._lock:
+            for held in self._halts.values():
+                if held.active and held.rule == halt.rule and held.key == halt.key:
+                    return held
+            self._halts[halt.id] = halt
+            return halt
+
     def active_halts(self) -> list[HaltRecord]:
         with self._lock:
             return sorted((h for h in self._halts.values() if h.active), key=lambda h: h.since)
@@ -198,6 +256,9 @@ class MemoryActionStore:
                 if seq in self._alerts:
                     self._alerts[seq] = (self._alerts[seq][0], sent_at)
 
+    def release_alerts(self) -> None:
+        pass
+
     def prune_sent_alerts(self, before: float) -> int:
         with self._lock:
             old = [
@@ -212,6 +273,17 @@ class MemoryActionStore:
     def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None:
         with self._lock:
             self._cooldowns[(hook, fingerprint)] = until
+
+    def claim_cooldown(
+        self, hook: str, fingerprint: str, until: float, *, now: float, job_id: str
+    ) -> bool:
+        key = (hook, fingerprint)
+        with self._lock:
+            if self._cooldowns.get(key, 0.0) > now and self._cooldown_jobs.get(key) != job_id:
+                return False
+            self._cooldowns[key] = until
+            self._cooldown_jobs[key] = job_id
+            return True
 
     def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
         with self._lock:
@@ -254,13 +326,22 @@ class MemoryActionStore:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda job: job.created_at)
 
+    def hold_jobs(self) -> None:
+        pass
+
+    def release_jobs(self) -> None:
+        pass
+
     def conditions(self) -> set[str]:
         with self._lock:
             return set(self._conditions)
 
-    def raise_condition(self, key: str, since: float) -> None:
+    def raise_condition(self, key: str, since: float) -> bool:
         with self._lock:
-            self._conditions.setdefault(key, since)
+            if key in self._conditions:
+                return False
+            self._conditions[key] = since
+            return True
 
     def clear_conditions(self, keys: Iterable[str]) -> None:
         with self._lock:

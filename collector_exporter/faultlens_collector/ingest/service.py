@@ -19,7 +19,10 @@ request can be wrong gets the right status instead of a crash:
   the store's write queue full) or a store that cannot commit →
   ``UNAVAILABLE`` with a RetryInfo delay (see :mod:`.retry_info`); nothing of
   that request was kept, so the client's retry loses nothing and counts nothing
-  twice.
+  twice;
+* a commit in doubt (the link to a PostgreSQL server broke during ``COMMIT`` and the
+  server could not say in time whether it committed) → ``UNAVAILABLE`` *without*
+  RetryInfo: like a lost connection, an answer that promises nothing either way.
 
 A request is acknowledged only after the transaction holding its failures
 committed (and the listener saw the changes,
@@ -46,6 +49,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from faultlens_collector.groups.store import CommitInDoubt
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
 from faultlens_collector.ingest.extract import Extraction, extract_logs, extract_spans
 from faultlens_collector.ingest.forward import Forwarder
@@ -180,6 +184,9 @@ class IngestService:
         except (Overloaded, GaveUp) as shed:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
             abort_unavailable(context, str(shed), delay)
+        except CommitInDoubt as doubt:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "in_doubt"})
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(doubt))
         except Exception as error:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
             abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)
