@@ -44,7 +44,7 @@ import wrapt
 from _harness import compare, report, verdict
 from faultlens import _monitoring as monitoring
 from faultlens.instrumentation import FaultlensInstrumentor
-from faultlens.instrumentation.aliases import rebind_aliases
+from faultlens.instrumentation._aliases import rebind_aliases
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 

@@ -362,6 +362,11 @@ def test_bulk_categorize_and_fix(stack: Stack) -> None:
 
         wait_until(runs)
         assert runs()[0]["outcome"] == "ok"
+        # The fix's verification (issue 20): pending for the hook's 1 h window.
+        assert runs()[0]["verification"]["state"] == "pending"
+        assert runs()[0]["verification"]["deadline"] is not None
+        (shown,) = client.get(f"/api/v1/groups/{B}").json()["hook_runs"]
+        assert shown["verification"]["state"] == "pending"
         unknown = client.post(
             "/api/v1/groups/fix",
             headers=headers,

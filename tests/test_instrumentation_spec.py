@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from faultlens.instrumentation.spec import SpecError, Target, parse_entry, parse_spec
+from faultlens.instrumentation._spec import SpecError, Target, parse_entry, parse_spec
 
 
 def test_every_target_form_parses() -> None:

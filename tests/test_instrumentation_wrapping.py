@@ -388,7 +388,7 @@ def test_disabled_faultlens_instruments_nothing(telemetry, modules, instrumentor
 
 
 def test_instrument_never_raises(telemetry, instrumentor, monkeypatch, caplog) -> None:
-    from faultlens.instrumentation import session
+    from faultlens.instrumentation import _session as session
 
     def broken(self, **kwargs):
         raise RuntimeError("boom")

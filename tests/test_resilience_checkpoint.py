@@ -26,8 +26,10 @@ from faultlens.resilience import (
     HaltedError,
     _checkpoint_file,
     _durable,
-    halts,
     health,
+)
+from faultlens.resilience import (
+    _halts as halts,
 )
 from faultlens.resilience._checkpoint import set_testing
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)

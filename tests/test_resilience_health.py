@@ -10,9 +10,10 @@ import weakref
 from pathlib import Path
 
 import pytest
-from faultlens.resilience import CircuitBreaker, FailureTracker, Fallback, health, report
-from faultlens.resilience.metrics import INSTRUMENTS
-from faultlens.resilience.settings import ENVIRONMENT
+from faultlens.resilience import CircuitBreaker, FailureTracker, Fallback, health
+from faultlens.resilience import _report as report
+from faultlens.resilience._metrics import INSTRUMENTS
+from faultlens.resilience._settings import ENVIRONMENT
 from resilience_support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,9 +11,11 @@ import pytest
 from faultlens.resilience import (
     StartupVerificationError,
     health,
-    report,
     verify_startup,
     verify_startup_async,
+)
+from faultlens.resilience import (
+    _report as report,
 )
 from faultlens.resilience import startup as startup_module
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import faultlens
 import pytest
 from faultlens.resilience import FailureTracker, Halt, HaltedError, HaltSource, is_permanent
-from faultlens.resilience.halts import make_key
+from faultlens.resilience._halts import make_key
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 VWAP_AAPL = {"strategy": "VWAP", "symbol": "AAPL"}

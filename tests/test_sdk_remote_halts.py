@@ -14,10 +14,11 @@ from typing import Any
 import grpc
 import pytest
 from actions_support import wait_until
-from faultlens.resilience import FailureTracker, HaltedError, remote_halts
+from faultlens.resilience import FailureTracker, HaltedError
 from faultlens.resilience import _halt_wire as wire
-from faultlens.resilience.backoff import constant
-from faultlens.resilience.remote_halts import RemoteHalts
+from faultlens.resilience import _remote_halts as remote_halts
+from faultlens.resilience._backoff import constant
+from faultlens.resilience._remote_halts import RemoteHalts
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.client import ControlClient
 from faultlens_collector.control.messages import key_items

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
-from faultlens.resilience.halts import Halt, Key, make_key
+from faultlens.resilience._halts import Halt, Key, make_key
 
 from faultlens_collector.actions.facts import FailureFacts
 
@@ -88,6 +88,16 @@ class FixRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FixRecord:
         return cls(**dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class HookRun:
+    """A hook execution with, for a fix, whether it held: ``fix`` is the
+    :class:`FixRecord` of the same id (pending, verified or failed), None for runs
+    that are not judged (halt hooks, dry runs, dropped jobs)."""
+
+    record: AuditRecord
+    fix: FixRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

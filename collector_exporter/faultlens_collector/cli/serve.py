@@ -36,15 +36,19 @@ def register(subparsers: Any) -> None:
         help="run the processor: OTLP/gRPC in, failure groups stored, control API",
         description=(
             "Receive OTLP traces, logs and metrics over gRPC, group the failures they carry "
-            "into a SQLite store, and serve the faultlens control API on the same port."
+            "into a SQLite store (or a PostgreSQL database shared by several processors), "
+            "and serve the faultlens control API on the same port."
         ),
     )
     parser.add_argument("--listen", default=DEFAULT_ADDRESS, metavar="HOST:PORT")
     parser.add_argument(
         "--store",
         default=DEFAULT_STORE,
-        metavar="PATH",
-        help="SQLite file (default faultlens.db); :memory: for a throwaway store",
+        metavar="PATH|URL",
+        help="SQLite file (default faultlens.db); :memory: for a throwaway store; "
+        "postgresql://USER@HOST[:PORT]/DB[?sslmode=...] for a database shared by several "
+        "processors (needs faultlens[postgres]; give the password with PGPASSWORD or "
+        "~/.pgpass rather than in the URL)",
     )
     parser.add_argument(
         "--forward",
@@ -110,7 +114,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--durable",
         action="store_true",
-        help="fsync every commit (survives power loss, not only a crash of the process)",
+        help="fsync every commit (survives power loss, not only a crash of the process; "
+        "PostgreSQL: synchronous_commit = on for faultlens' sessions)",
     )
     parser.add_argument(
         "--no-redact", action="store_true", help="store messages without redacting secrets"
@@ -337,8 +342,10 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     alerts = processor.engine.alerts_target if processor.engine else None
+    # The database's own name for itself: a PostgreSQL URL without its password.
+    store = processor.database.location if processor.database else settings.store_path
     print(
-        f"faultlens: listening on {processor.address}, store {settings.store_path}"
+        f"faultlens: listening on {processor.address}, store {store}"
         + (f", forwarding to {settings.forward.target}" if settings.forward else "")
         + (f", config {settings.actions.source}" if settings.actions else "")
         + (f", alerts to {alerts}" if alerts else "")

@@ -106,6 +106,17 @@ class SeriesSet(BaseModel):
     more: int = 0
 
 
+class Verification(BaseModel):
+    """Whether a fix held: ``pending`` until ``deadline``, then ``verified`` or ``failed``
+    (at ``decided_at``, for ``reason``)."""
+
+    state: str
+    decided_at: str | None
+    applied_at: str | None
+    deadline: str | None
+    reason: str
+
+
 class HookRun(BaseModel):
     id: str
     started_at: str | None
@@ -120,6 +131,9 @@ class HookRun(BaseModel):
     output_tail: str
     detail: str
     requested_by: str
+    #: Set for a fix (fix and manual runs that were judged); null for halt hooks, dry runs
+    #: and dropped jobs.
+    verification: Verification | None = None
 
 
 class AuditEntry(BaseModel):

@@ -8,8 +8,8 @@
   follows. A stream that falls behind gets a fresh snapshot instead of the changes
   it missed.
 * ``StreamAlerts`` — every alert raised from now on.
-* ``ListHookRuns``, ``GetEffectiveness`` — the hook audit trail and each hook's
-  recent fix record.
+* ``ListHookRuns``, ``GetEffectiveness`` — the hook audit trail (each fix with its
+  verification state) and each hook's recent fix record.
 
 Streams hold a server thread each for as long as they are open; the processor
 reserves ``max_streams`` threads for them (:class:`Streams`) so streams never
@@ -177,15 +177,15 @@ class EngineApi:
     # hooks
     def list_hook_runs(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListHookRuns: hook executions, newest first."""
-        records = self._engine.audit(
+        runs = self._engine.hook_runs(
             fingerprint=request.fingerprint.strip().lower() or None,
             hook=request.hook.strip() or None,
             limit=min(request.limit or 100, _MAX_LIST),
         )
         if request.since_unix_nano:  # newest first: the runs since then are a prefix
             since = request.since_unix_nano / 1e9
-            records = [record for record in records if record.started_at >= since]
-        return control_pb2.ListHookRunsResponse(runs=[hook_run_message(r) for r in records])
+            runs = [run for run in runs if run.record.started_at >= since]
+        return control_pb2.ListHookRunsResponse(runs=[hook_run_message(run) for run in runs])
 
     def get_effectiveness(self, request: Any, context: grpc.ServicerContext) -> Any:
         """GetEffectiveness: each configured hook's recent fix record."""

@@ -7,10 +7,18 @@ operator log. (What clients need — halt keys, messages as JSON — is
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Final
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
+from faultlens_collector.actions import (
+    Alert,
+    Effectiveness,
+    FixRecord,
+    HaltChange,
+    HaltRecord,
+    HookRun,
+)
 from faultlens_collector.actions.facts import attribute_text
 from faultlens_collector.causes.patterns import pattern_of
 from faultlens_collector.causes.view import Causality, LinkedGroup
@@ -73,8 +81,9 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def hook_run_message(record: AuditRecord) -> Any:
-    """An :class:`AuditRecord` as a ``HookRun`` message."""
+def hook_run_message(run: HookRun) -> Any:
+    """A :class:`HookRun` as a ``HookRun`` message (``verification`` set for a fix)."""
+    record, fix = run.record, run.fix
     return control_pb2.HookRun(
         id=record.id,
         started_unix_nano=nanos(record.started_at),
@@ -89,6 +98,18 @@ def hook_run_message(record: AuditRecord) -> Any:
         output_tail=record.output_tail,
         detail=record.detail,
         requested_by=record.requested_by,
+        verification=None if fix is None else verification_message(fix),
+    )
+
+
+def verification_message(fix: FixRecord) -> Any:
+    """A :class:`FixRecord` as a ``FixVerification`` message."""
+    return control_pb2.FixVerification(
+        state=fix.result,
+        decided_unix_nano=nanos(fix.decided_at),
+        applied_unix_nano=nanos(fix.applied_at),
+        deadline_unix_nano=nanos(fix.deadline) if fix.result == "pending" else 0,
+        reason=fix.reason,
     )
 
 
@@ -119,9 +140,12 @@ def operator_action_message(action: OperatorAction) -> Any:
     )
 
 
-def to_message(group: Group, causality: Causality | None = None) -> Any:
+def to_message(
+    group: Group, causality: Causality | None = None, hook_runs: Sequence[HookRun] = ()
+) -> Any:
     """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message, with its place among
-    root causes when ``causality`` is given (the pattern from its category otherwise)."""
+    root causes when ``causality`` is given (the pattern from its category otherwise),
+    and its hook runs when given."""
     if causality is None:
         causality = Causality(pattern_of(group.category), "")
     return control_pb2.FailureGroup(
@@ -156,6 +180,7 @@ def to_message(group: Group, causality: Causality | None = None) -> Any:
         root_fingerprint=causality.root_fingerprint,
         caused_by=[link_message(link) for link in causality.caused_by],
         causes=[link_message(link) for link in causality.causes],
+        hook_runs=[hook_run_message(run) for run in hook_runs],
     )
 
 

@@ -10,13 +10,14 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.actions.records import HookRun
 from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.convert import to_message
 from faultlens_collector.control.methods import MAX_INT64
@@ -35,8 +36,8 @@ from faultlens_collector.groups.store import (
 )
 
 DEFAULT_PAGE: Final = 50
-#: Groups whose links an export reads at a time.
-_EXPORT_CHUNK: Final = 500
+#: Groups an export reads the links and hook runs of at once.
+_EXPORT_BATCH: Final = 256
 MAX_PAGE: Final = 1000
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
 #: Longest search text and most fingerprints a ``GroupFilter`` may carry.
@@ -56,17 +57,46 @@ SORT_KEYS: Final = {
 }
 
 
-class GroupsApi:
-    """The group reads: ListGroups, GetGroup, ExportGroups; with ``links``, each group
-    carries its pattern, root and links (root causes across services)."""
+#: A group's hook runs (with their fixes' verification) that GetGroup and ExportGroups carry.
+HOOK_RUNS_PER_GROUP: Final = 20
 
-    def __init__(self, store: GroupStore, links: LinkView | None = None) -> None:
+#: Each named group's newest hook runs (groups without runs left out).
+HookRunsOf = Callable[[Sequence[str], int], Mapping[str, Sequence[HookRun]]]
+
+
+class GroupsApi:
+    """The group reads: ListGroups, GetGroup, ExportGroups. With ``links``, each group
+    carries its pattern, root and links (root causes across services). With
+    ``hook_runs`` (the action engine's
+    :meth:`~faultlens_collector.actions.ActionEngine.hook_runs_by_group`), GetGroup and
+    ExportGroups carry each group's hook runs; ListGroups never does (a page of a list
+    stays one store read, plus one read of its links)."""
+
+    def __init__(
+        self,
+        store: GroupStore,
+        links: LinkView | None = None,
+        hook_runs: HookRunsOf | None = None,
+    ) -> None:
         self._store = store
         self._links = links
+        self._hook_runs = hook_runs
 
-    def _messages(self, groups: Sequence[Group]) -> list[Any]:
+    def _messages(self, groups: Sequence[Group], *, runs: bool = False) -> list[Any]:
+        """The groups as messages with their links, and their hook runs when ``runs``."""
         causality = self._links.of(groups) if self._links is not None else {}
-        return [to_message(group, causality.get(group.fingerprint)) for group in groups]
+        hook_runs = self._runs_of(groups) if runs else {}
+        return [
+            to_message(
+                group, causality.get(group.fingerprint), hook_runs.get(group.fingerprint, ())
+            )
+            for group in groups
+        ]
+
+    def _runs_of(self, groups: Sequence[Group]) -> Mapping[str, Sequence[HookRun]]:
+        if self._hook_runs is None:
+            return {}
+        return self._hook_runs([group.fingerprint for group in groups], HOOK_RUNS_PER_GROUP)
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -114,21 +144,30 @@ class GroupsApi:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except AmbiguousFingerprint as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return self._messages([group])[0]
+        return self._messages([group], runs=True)[0]
 
     def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        """ExportGroups: every matching group, streamed."""
+        """ExportGroups: every matching group, streamed (hook runs read per batch)."""
         query = query_of(request.filter, context, request.sort, request.ascending)
-        chunk: list[Group] = []
-        for group in self._store.iter_groups(query):
-            chunk.append(group)
-            if len(chunk) >= _EXPORT_CHUNK:
+        for batch in batched(self._store.iter_groups(query), _EXPORT_BATCH):
+            if not context.is_active():
+                return
+            for message in self._messages(batch, runs=True):
                 if not context.is_active():
                     return
-                yield from self._messages(chunk)
-                chunk = []
-        if chunk and context.is_active():
-            yield from self._messages(chunk)
+                yield message
+
+
+def batched(items: Iterable[Group], size: int) -> Iterator[list[Group]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list[Group] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def query_of(

@@ -46,7 +46,10 @@ class ControlService:
         self.streams = Streams(max_streams)
         #: Feeds ``WatchGroups``; the processor hands it every commit (it is a listener).
         self.watch = watch or GroupWatch()
-        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, links).methods()
+        hook_runs = engine.hook_runs_by_group if engine is not None else None
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(
+            store, links, hook_runs
+        ).methods()
         self._methods.update(OverviewApi(store, self.watch, self.streams, engine).methods())
         if engine is not None:
             self._methods.update(

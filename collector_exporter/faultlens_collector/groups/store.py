@@ -97,6 +97,13 @@ class GroupUpdate:
             raise ValueError("a dismissal needs its Dismissal record")
 
 
+class CommitInDoubt(RuntimeError):
+    """Raised by :meth:`GroupStore.apply` (or any store write) when the link to a database
+    server was lost while the transaction committed and the server could not say in time
+    whether it did: the write may or may not have been kept. Never retried by the caller
+    (that could keep it twice)."""
+
+
 #: What series can sum by besides per group (``""``: one series, ``total``).
 SERIES_DIMENSIONS: Final = ("fingerprint", "category", "severity", "status", "service", "")
 
@@ -165,7 +172,8 @@ class GroupStore(Protocol):
     def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
         """Merge ``occurrences`` into their groups in one transaction; one
         :class:`~faultlens_collector.groups.model.Change` per group. Raises (and
-        changes nothing) when the transaction cannot commit."""
+        changes nothing) when the transaction cannot commit; raises
+        :class:`CommitInDoubt` when it may or may not have committed."""
         ...
 
     def expire_dismissals(self, now_unix_nano: int | None = None) -> int:

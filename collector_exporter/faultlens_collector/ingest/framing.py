@@ -64,8 +64,8 @@ def _frame_types() -> Any:
     )
     # ScopeSpans / ScopeLogs: 2 the spans or log records.
     message("Scope", ("items", 2, field.TYPE_BYTES, repeated, ""))
-    # Span and Span.Event with their attributes left serialized (KeyValue bytes); the
-    # parent, start and status are what root-cause linking reads.
+    # Span (with its status serialized) and Span.Event, their attributes left serialized
+    # (KeyValue bytes); the parent, start and status are what root-cause linking reads.
     message(
         "Span",
         ("trace_id", 1, field.TYPE_BYTES, optional, ""),
@@ -89,10 +89,19 @@ def _frame_types() -> Any:
     message(
         "LogRecord",
         ("time_unix_nano", 1, field.TYPE_FIXED64, optional, ""),
+        ("body", 5, field.TYPE_BYTES, optional, ""),
         ("attributes", 6, field.TYPE_BYTES, repeated, ""),
         ("trace_id", 9, field.TYPE_BYTES, optional, ""),
         ("span_id", 10, field.TYPE_BYTES, optional, ""),
         ("observed_time_unix_nano", 11, field.TYPE_FIXED64, optional, ""),
+    )
+    # A resource's attributes, and one attribute with its value left serialized (AnyValue
+    # bytes): what can be read of an attribute whose value nests past the parser's limit.
+    message("ResourceAttributes", ("attributes", 1, field.TYPE_BYTES, repeated, ""))
+    message(
+        "KeyValue",
+        ("key", 1, field.TYPE_STRING, optional, ""),
+        ("value", 2, field.TYPE_BYTES, optional, ""),
     )
     # The event-name skeleton of a trace request: resources → scopes → spans → events → name.
     message("EventNames", ("resources", 1, field.TYPE_MESSAGE, repeated, ".faultlens.internal.R"))
@@ -104,7 +113,16 @@ def _frame_types() -> Any:
     pool.Add(file)
     return tuple(
         message_factory.GetMessageClass(pool.FindMessageTypeByName(f"faultlens.internal.{name}"))
-        for name in ("Frame", "Span", "Event", "LogRecord", "EventNames", "SpanStatus")
+        for name in (
+            "Frame",
+            "Span",
+            "Event",
+            "LogRecord",
+            "EventNames",
+            "ResourceAttributes",
+            "KeyValue",
+            "SpanStatus",
+        )
     )
 
 
@@ -116,9 +134,22 @@ EventFrame: Any
 #: A log record whose attributes stay serialized ``KeyValue`` bytes.
 LogRecordFrame: Any
 _EVENT_NAMES: Any
+#: A resource whose attributes stay serialized ``KeyValue`` bytes.
+ResourceFrame: Any
+#: A ``KeyValue`` whose value stays serialized ``AnyValue`` bytes.
+KeyValueFrame: Any
 #: A span's ``Status`` (its code only), for the rare status that is not just a code.
 StatusFrame: Any
-_FRAME, SpanFrame, EventFrame, LogRecordFrame, _EVENT_NAMES, StatusFrame = _frame_types()
+(
+    _FRAME,
+    SpanFrame,
+    EventFrame,
+    LogRecordFrame,
+    _EVENT_NAMES,
+    ResourceFrame,
+    KeyValueFrame,
+    StatusFrame,
+) = _frame_types()
 #: A span without events in the re-encoded skeleton (an ``S.spans`` entry of length 0), and
 #: a run of them.
 _EVENTLESS_SPAN: Final = b"\x12\x00"

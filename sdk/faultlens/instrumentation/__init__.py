@@ -44,8 +44,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from faultlens._recorder import configure, is_disabled, report_internal_error
-from faultlens.instrumentation.session import Session, warn_spec_error
-from faultlens.instrumentation.spec import Target, parse_spec
+from faultlens.instrumentation._session import Session, warn_spec_error
+from faultlens.instrumentation._spec import Target, parse_spec
 
 __all__ = ["ENV_TARGETS", "FaultlensInstrumentor"]
 

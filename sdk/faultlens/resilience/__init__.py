@@ -24,9 +24,16 @@ for every option, metric and environment variable.
 
 from __future__ import annotations
 
+from faultlens.resilience._backoff import Backoff, constant, exponential, linear
+from faultlens.resilience._breaker import BreakerStatus, CircuitBreaker
 from faultlens.resilience._checkpoint import Checkpoint
-from faultlens.resilience.backoff import Backoff, constant, exponential, linear
-from faultlens.resilience.breaker import BreakerStatus, CircuitBreaker
+from faultlens.resilience._fallback import Fallback, fallback
+from faultlens.resilience._halts import Halt, HaltSource
+from faultlens.resilience._remote_halts import RemoteHalts, RemoteHaltsStatus
+from faultlens.resilience._report import ComponentHealth, HealthReport, health
+from faultlens.resilience._retry import Retry, retry
+from faultlens.resilience._settings import ResilienceDefaults, defaults
+from faultlens.resilience._tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 from faultlens.resilience.errors import (
     CheckpointError,
     CircuitOpenError,
@@ -35,12 +42,6 @@ from faultlens.resilience.errors import (
     is_permanent,
     permanent,
 )
-from faultlens.resilience.fallback import Fallback, fallback
-from faultlens.resilience.halts import Halt, HaltSource
-from faultlens.resilience.remote_halts import RemoteHalts, RemoteHaltsStatus
-from faultlens.resilience.report import ComponentHealth, HealthReport, health
-from faultlens.resilience.retry import Retry, retry
-from faultlens.resilience.settings import ResilienceDefaults, defaults
 from faultlens.resilience.startup import (
     StartupReport,
     StartupVerificationError,
@@ -48,7 +49,6 @@ from faultlens.resilience.startup import (
     verify_startup,
     verify_startup_async,
 )
-from faultlens.resilience.tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 
 __all__ = [
     "Backoff",

@@ -55,12 +55,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens._recorder import record_failure, report_internal_error
-from faultlens.resilience import metrics, names, report
+from faultlens.resilience import _metrics as metrics
+from faultlens.resilience import _names as names
+from faultlens.resilience import _report as report
 from faultlens.resilience._alarms import ALARMS
 from faultlens.resilience._checkpoint_file import Saved, encode_state, job_file
+from faultlens.resilience._settings import Problems, defaults
 from faultlens.resilience._support import add_span_event
 from faultlens.resilience.errors import CheckpointError
-from faultlens.resilience.settings import Problems, defaults
 
 _log = logging.getLogger("faultlens")
 

@@ -57,8 +57,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from faultlens._fingerprint import hash_parts
-from faultlens.resilience import report as _registry
-from faultlens.resilience.report import ComponentHealth, HealthStatus
+from faultlens.resilience import _report as _registry
+from faultlens.resilience._report import ComponentHealth, HealthStatus
 
 ViolationKind = Literal["missing_component", "missing_attribute", "dependency"]
 Dependency = Callable[[], Any]

@@ -107,6 +107,12 @@
   }
   function stamp(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "—"; }
   function badge(text, cls) { return h("span", { class: `badge ${cls || ""}` }, text); }
+  // Whether a fix held (issue 20): pending until its deadline, then verified or failed.
+  function verification(v) {
+    if (!v) return "—";
+    if (v.state === "pending") return h("span", { title: "verified if the group stays quiet until then" }, badge("pending", "lvl-warning"), h("div", { class: "sub" }, `until ${stamp(v.deadline)}`));
+    return h("span", { title: v.reason }, badge(v.state, v.state === "verified" ? "lvl-ok" : "lvl-critical"), h("div", { class: "sub" }, stamp(v.decided_at)));
+  }
   function sevBadge(sev) { return badge(sev, `sev-${sev}`); }
   function statusBadge(st) { return badge(st, `st-${st}`); }
   function outcomeBadge(row) {
@@ -586,14 +592,13 @@
           h("td", { class: "mono", title: sample.trace_id }, sample.url ? h("a", { href: sample.url, target: "_blank", rel: "noopener noreferrer" }, short(sample.trace_id)) : short(sample.trace_id)),
           h("td", { class: "mono" }, sample.span_id), h("td", {}, sample.service), h("td", {}, when(sample.time, sample.time ? Date.parse(sample.time) : 0))))))
         : h("p", { class: "muted" }, "No occurrence with a trace context yet.");
-      const runs = data.hook_runs.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Started", "Hook", "Purpose", "Outcome", "Duration", "Exit", "Requested by", "Output"].map((t) => h("th", {}, t)))),
+      const runs = data.hook_runs.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Started", "Hook", "Purpose", "Outcome", "Fix", "Duration", "Exit", "Requested by", "Output"].map((t) => h("th", {}, t)))),
         h("tbody", {}, data.hook_runs.map((run) => h("tr", {},
           h("td", {}, stamp(run.started_at)), h("td", {}, run.hook), h("td", {}, run.purpose), h("td", {}, badge(run.outcome, run.outcome === "ok" ? "lvl-ok" : "lvl-critical")),
+          h("td", {}, verification(run.verification)),
           h("td", { class: "num" }, secs(run.duration)), h("td", { class: "num" }, run.exit_code === null ? "—" : String(run.exit_code)),
           h("td", {}, run.requested_by || run.rule), h("td", { class: "mono" }, run.output_tail || run.detail)))))
         : h("p", { class: "muted" }, "No hook has run for this group.");
-      // VERIFICATION (issue 20): per-group fix verification state goes here once the
-      // control API reports it with each hook run.
       const audit = data.audit.length ? h("table", {}, h("thead", {}, h("tr", {}, ["When", "Who", "Action", "Detail"].map((t) => h("th", {}, t)))),
         h("tbody", {}, data.audit.map((entry) => h("tr", {}, h("td", {}, stamp(entry.at)), h("td", {}, entry.actor, h("div", { class: "sub" }, entry.peer)),
           h("td", {}, entry.action), h("td", { class: "mono" }, describe(entry.detail))))))

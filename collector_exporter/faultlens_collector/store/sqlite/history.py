@@ -104,14 +104,22 @@ def prune(db: sqlite3.Connection, before_hour: int) -> int:
 
 
 def read_series(
-    db: sqlite3.Connection, query: SeriesQuery, where: str, parameters: Sequence[Any]
+    db: Any,
+    query: SeriesQuery,
+    where: str,
+    parameters: Sequence[Any],
+    *,
+    mark: str = "?",
+    members: str = "IN (SELECT value FROM json_each(?))",
 ) -> SeriesResult:
     """Run ``query`` on a reader connection; ``where`` and ``parameters`` select the
-    groups ``query.groups`` names (a ``WHERE`` clause over failure_groups)."""
-    clauses = ["h.hour >= ?", "h.hour < ?"]
+    groups ``query.groups`` names (a ``WHERE`` clause over failure_groups). ``mark`` is
+    the placeholder and ``members`` the test "in this JSON list" of the connection's
+    database (the PostgreSQL backend reads the same table with ``%s``)."""
+    clauses = [f"h.hour >= {mark}", f"h.hour < {mark}"]
     arguments: list[Any] = [query.start_hour, query.end_hour]
     if query.fingerprints:
-        clauses.append("h.fingerprint IN (SELECT value FROM json_each(?))")
+        clauses.append(f"h.fingerprint {members}")
         arguments.append(_json_list(query.fingerprints))
         key = "h.fingerprint"
     else:
@@ -120,7 +128,7 @@ def read_series(
             arguments.extend(parameters)
         services = query.groups.services if query.groups is not None else ()
         if services:
-            clauses.append("h.service IN (SELECT value FROM json_each(?))")
+            clauses.append(f"h.service {members}")
             arguments.append(_json_list(services))
         key = {
             "fingerprint": "h.fingerprint",
@@ -135,7 +143,8 @@ def read_series(
         # Many keys: pick the top ones in SQL before reading their buckets.
         totals = db.execute(
             "SELECT h.fingerprint, SUM(h.occurrences) AS total FROM group_hours h "
-            f"WHERE {condition} GROUP BY h.fingerprint ORDER BY total DESC, h.fingerprint LIMIT ?",
+            f"WHERE {condition} GROUP BY h.fingerprint ORDER BY total DESC, h.fingerprint "
+            f"LIMIT {mark}",
             [*arguments, query.limit + 1],
         ).fetchall()
         keys = [row[0] for row in totals[: query.limit]]
@@ -145,7 +154,7 @@ def read_series(
                 arguments,
             ).fetchone()
             more = int(count) - query.limit
-        condition += " AND h.fingerprint IN (SELECT value FROM json_each(?))"
+        condition += f" AND h.fingerprint {members}"
         arguments.append(_json_list(keys))
     rows = db.execute(
         f"SELECT {key}, h.hour, SUM(h.occurrences) FROM group_hours h {join} WHERE {condition} "

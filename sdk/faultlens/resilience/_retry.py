@@ -50,18 +50,19 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens._fingerprint import hash_parts
 from faultlens._recorder import record_failure
-from faultlens.resilience import metrics, names
-from faultlens.resilience._support import add_span_event, callable_kind, qualified_name
-from faultlens.resilience.backoff import Backoff, exponential
-from faultlens.resilience.errors import RetryExhaustedError, is_permanent
-from faultlens.resilience.names import RetryOutcome
-from faultlens.resilience.settings import (
+from faultlens.resilience import _metrics as metrics
+from faultlens.resilience import _names as names
+from faultlens.resilience._backoff import Backoff, exponential
+from faultlens.resilience._names import RetryOutcome
+from faultlens.resilience._settings import (
     ExceptionMatch,
     Problems,
     defaults,
     exception_types,
     matcher,
 )
+from faultlens.resilience._support import add_span_event, callable_kind, qualified_name
+from faultlens.resilience.errors import RetryExhaustedError, is_permanent
 from faultlens.semconv import EXCEPTION_TYPE, qualified_type_name
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from faultlens._randomness import generator
-from faultlens.resilience.settings import Problems
+from faultlens.resilience._settings import Problems
 
 
 @runtime_checkable

@@ -59,10 +59,10 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens._fingerprint import hash_parts, safe_message
 from faultlens._recorder import record_failure, redactor, runtime_settings
-from faultlens.resilience import metrics, names, report
-from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
-from faultlens.resilience.errors import format_key
-from faultlens.resilience.halts import (
+from faultlens.resilience import _metrics as metrics
+from faultlens.resilience import _names as names
+from faultlens.resilience import _report as report
+from faultlens.resilience._halts import (
     Halt,
     HaltFile,
     HaltSource,
@@ -71,7 +71,9 @@ from faultlens.resilience.halts import (
     covers,
     make_key,
 )
-from faultlens.resilience.settings import Problems, defaults
+from faultlens.resilience._settings import Problems, defaults
+from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
+from faultlens.resilience.errors import format_key
 from faultlens.semconv import qualified_type_name
 
 F = TypeVar("F", bound=Callable[..., Any])

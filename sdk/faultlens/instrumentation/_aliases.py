@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from faultlens.instrumentation.patching import Patch
+from faultlens.instrumentation._patching import Patch
 
 
 @dataclass(slots=True)

@@ -25,8 +25,8 @@ from types import ModuleType
 from faultlens import _monitoring as monitoring
 from faultlens._monitoring import Monitor
 from faultlens._recorder import report_internal_error
-from faultlens.instrumentation.aliases import Alias, rebind_aliases, scan_after_import
-from faultlens.instrumentation.imports import (
+from faultlens.instrumentation._aliases import Alias, rebind_aliases, scan_after_import
+from faultlens.instrumentation._imports import (
     HookHandle,
     ImportFailureWatch,
     find_missing,
@@ -34,8 +34,8 @@ from faultlens.instrumentation.imports import (
     is_main_script,
     when_imported,
 )
-from faultlens.instrumentation.patching import Patch, TargetProblem, Wrapping
-from faultlens.instrumentation.spec import SpecError, Target
+from faultlens.instrumentation._patching import Patch, TargetProblem, Wrapping
+from faultlens.instrumentation._spec import SpecError, Target
 
 _log = logging.getLogger("faultlens.instrumentation")
 

@@ -39,14 +39,16 @@ from opentelemetry.metrics import MeterProvider
 
 from faultlens import semconv
 from faultlens._recorder import record_failure
-from faultlens.resilience import metrics, names, report
+from faultlens.resilience import _metrics as metrics
+from faultlens.resilience import _names as names
+from faultlens.resilience import _report as report
+from faultlens.resilience._settings import ExceptionMatch, Problems, matcher
 from faultlens.resilience._support import (
     add_span_event,
     callable_kind,
     qualified_name,
     set_span_attribute,
 )
-from faultlens.resilience.settings import ExceptionMatch, Problems, matcher
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

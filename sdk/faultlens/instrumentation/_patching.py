@@ -52,7 +52,7 @@ from faultlens import _wrappers as wrappers
 from faultlens._capture import CaptureOptions, RecordingClient
 from faultlens._monitoring import Monitor
 from faultlens._wrappers import Kind, WrapperFunction, codes_of, function_kind, python_function
-from faultlens.instrumentation.spec import WILDCARD, Target
+from faultlens.instrumentation._spec import WILDCARD, Target
 
 #: Dunder methods ``Class.*`` still wraps; other dunders must be named explicitly.
 WILDCARD_DUNDERS: Final = frozenset({"__init__", "__call__"})

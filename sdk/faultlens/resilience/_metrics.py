@@ -29,7 +29,7 @@ from opentelemetry.util.types import AttributeValue
 from faultlens import semconv
 from faultlens._recorder import report_internal_error
 from faultlens._version import __version__
-from faultlens.resilience import names
+from faultlens.resilience import _names as names
 
 Point = tuple[float, Mapping[str, AttributeValue]]
 Family = Literal["breaker", "retry", "tracker", "fallback", "checkpoint"]

@@ -46,17 +46,19 @@ from opentelemetry.util.types import AttributeValue
 
 from faultlens._fingerprint import hash_parts
 from faultlens._recorder import record_failure
-from faultlens.resilience import metrics, names, report
-from faultlens.resilience._support import add_span_event, callable_kind, run_callbacks
-from faultlens.resilience.errors import CircuitOpenError
-from faultlens.resilience.names import BreakerOutcome, BreakerState
-from faultlens.resilience.settings import (
+from faultlens.resilience import _metrics as metrics
+from faultlens.resilience import _names as names
+from faultlens.resilience import _report as report
+from faultlens.resilience._names import BreakerOutcome, BreakerState
+from faultlens.resilience._settings import (
     ExceptionMatch,
     Problems,
     defaults,
     exception_types,
     matcher,
 )
+from faultlens.resilience._support import add_span_event, callable_kind, run_callbacks
+from faultlens.resilience.errors import CircuitOpenError
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
