@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.actions_support import wait_until
 from tests.otlp_receiver import OtlpReceiver, attributes
+from tests.postgres_support import PostgresCluster, fresh_database
 from tests.processor_support import (
     FAULTLENS,
     LOGS_EXPORT,
@@ -133,20 +134,59 @@ def test_a_cascade_across_three_services_arriving_root_last(tmp_path: Path) -> N
         assert link.last_seen_unix_nano == T0 + 75 * MS
 
 
-def test_links_survive_a_restart_and_shares_follow_the_counts(tmp_path: Path) -> None:
-    with running_processor(tmp_path, root_causes=FAST) as processor:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the processors of a test keep their data: a SQLite file, or a fresh database
+    on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "faultlens.db")
+    return fresh_database(request.getfixturevalue("postgres_cluster"))
+
+
+def test_links_survive_a_restart_and_shares_follow_the_counts(tmp_path: Path, store: str) -> None:
+    with running_processor(tmp_path, root_causes=FAST, store_path=store) as processor:
         send(processor.address, cascade(1))
         wait_until(lambda: linked(processor.address))
         # cart's failure once more, alone (no trace the link can be seen in)
         lone = [("cart", [_span(9, 3, None, 0, 5, (CART, "cart.UpstreamError", 4, False))])]
         send(processor.address, lone)
-    with running_processor(tmp_path, root_causes=FAST) as processor:
+    with running_processor(tmp_path, root_causes=FAST, store_path=store) as processor:
         cart = group(processor.address, CART)
         assert cart.root_fingerprint == PRICING  # half of its occurrences: mostly enough
         assert cart.caused_by[0].share == pytest.approx(0.5)
         send(processor.address, [("cart", [_span(8, 3, None, 0, 5, (CART, "E", 4, False))])])
         wait_until(lambda: group(processor.address, CART).caused_by[0].share < 0.4)
         assert group(processor.address, CART).root_fingerprint == ""  # no longer mostly
+
+
+def test_processors_sharing_a_postgres_database_add_their_links_up(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    url = fresh_database(postgres_cluster)
+    with (
+        running_processor(tmp_path / "a", root_causes=FAST, store_path=url) as first,
+        running_processor(tmp_path / "b", root_causes=FAST, store_path=url) as second,
+    ):
+        send(first.address, cascade(1))  # each trace to one processor, as by trace id
+        send(second.address, cascade(2))
+        send(second.address, cascade(3))
+        wait_until(lambda: [link.traces for link in group(first.address, CART).caused_by] == [3])
+        for processor in (first, second):  # the other's writes show within a second
+            wait_until(lambda p=processor: group(p.address, CART).root_fingerprint == PRICING)
+            cart = group(processor.address, CART)
+            ((link,),) = (cart.caused_by,)
+            assert (link.fingerprint, link.traces, link.occurrences, link.share) == (
+                PRICING,
+                3,
+                3,
+                1.0,
+            )
+        with ControlClient(first.address) as client:
+            pricing = client.get_group(PRICING)
+        assert sorted((link.fingerprint, link.traces) for link in pricing.causes) == [
+            (CART, 3),
+            (CHECKOUT, 3),
+        ]
 
 
 def test_an_ok_span_in_between_absorbs_the_failure(tmp_path: Path) -> None:

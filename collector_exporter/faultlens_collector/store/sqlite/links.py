@@ -2,8 +2,8 @@
 ``group_link_resets``, migrated under the component name ``links`` in the processor's
 one database file, written through the file's writer connection under its lock
 (:mod:`.connection` decides durability). See :mod:`faultlens_collector.causes.store`
-for what the store does; the SQL is plain (``INSERT … ON CONFLICT … DO UPDATE``), as
-PostgreSQL runs it too.
+for what the store does; the SQL is plain (``INSERT … ON CONFLICT … DO UPDATE``): the
+PostgreSQL backend (:mod:`..postgres.links`) runs the same tables and statements.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             count BIGINT NOT NULL)""",
     ),
 )
-_UPSERT: Final = (
+#: The statements, with ``?`` placeholders (the PostgreSQL backend runs them with ``%s``).
+UPSERT: Final = (
     "INSERT INTO group_links (cause, symptom, traces, occurrences, first_seen, last_seen) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cause, symptom) DO UPDATE SET "
     "traces = group_links.traces + excluded.traces, "
@@ -42,10 +43,11 @@ _UPSERT: Final = (
     "last_seen = CASE WHEN excluded.last_seen > group_links.last_seen "
     "THEN excluded.last_seen ELSE group_links.last_seen END"
 )
-_RESET: Final = (
+RESET: Final = (
     "INSERT INTO group_link_resets (fingerprint, count) VALUES (?, ?) "
     "ON CONFLICT (fingerprint) DO UPDATE SET count = excluded.count"
 )
+DELETE_EMPTY: Final = "DELETE FROM group_links WHERE traces <= 0 OR occurrences <= 0"
 #: Bound on the fingerprints of one ``IN (…)`` list.
 _CHUNK: Final = 500
 
@@ -79,11 +81,9 @@ class SQLiteLinkStore:
         ]
         with self._lock:
             with transaction(self._db):
-                self._db.executemany(_UPSERT, rows)
+                self._db.executemany(UPSERT, rows)
                 if any(change.traces < 0 or change.occurrences < 0 for change in changes.values()):
-                    self._db.execute(
-                        "DELETE FROM group_links WHERE traces <= 0 OR occurrences <= 0"
-                    )
+                    self._db.execute(DELETE_EMPTY)
             self.version += 1
 
     def reset(self, counts: Mapping[str, int]) -> int:
@@ -101,7 +101,7 @@ class SQLiteLinkStore:
                         f"DELETE FROM group_links WHERE symptom IN ({marks})", chunk
                     )
                     deleted += max(cursor.rowcount, 0)
-                self._db.executemany(_RESET, list(counts.items()))
+                self._db.executemany(RESET, list(counts.items()))
             self.version += 1
         return deleted
 
