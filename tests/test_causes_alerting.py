@@ -20,12 +20,16 @@ class Clock:
 class Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, object]] = []
+        self.dropped: list[str] = []  # held alerts forgotten (told by a cascade alert)
 
     def new_failure(self, fingerprint: str) -> None:
         self.sent.append(("new_failure", fingerprint))
 
     def cascade(self, cascade: Cascade) -> None:
         self.sent.append(("cascade", cascade))
+
+    def drop(self, fingerprint: str) -> None:
+        self.dropped.append(fingerprint)
 
 
 def setup() -> tuple[Clock, TraceWindow, CascadeAlerts, Sink]:
@@ -62,6 +66,7 @@ def test_a_cascade_alerts_once_for_its_root() -> None:
         new=("cart", "checkout"),
     )
     assert not alerts.held("cart")
+    assert sorted(sink.dropped) == ["cart", "checkout", "pricing"]  # the cascade told
 
 
 def test_a_new_symptom_of_a_root_that_alerted_stays_quiet_within_the_window() -> None:
@@ -76,6 +81,7 @@ def test_a_new_symptom_of_a_root_that_alerted_stays_quiet_within_the_window() ->
     window.add(trace(2), cascade())
     settle(clock, window, alerts)
     assert [kind for kind, _ in sink.sent] == ["cascade"]
+    assert sink.dropped[-1] == "checkout"  # its held new_failure alert is forgotten
     # After the alert window, the root alerts again when it takes down something new.
     clock.now += 600
     alerts.hold("checkout-2", trace(3))

@@ -48,6 +48,12 @@ CASCADE_NEW_GROUPS: Final = "faultlens.cascade.new_groups"
 _CASCADE_LISTED: Final = 5
 
 
+def new_failure_id(fingerprint: str) -> str:
+    """The id of a group's ``new_failure`` alert (one per group: the outbox refuses a
+    second)."""
+    return f"new_failure:{fingerprint}"
+
+
 class AlertBuilder:
     """Builds each kind of :class:`Alert`; ``redactor`` cleans failure text."""
 
@@ -87,7 +93,7 @@ class AlertBuilder:
     def new_failure(self, facts: FailureFacts, now: float) -> Alert:
         return self._alert(
             "new_failure",
-            f"new_failure:{facts.fingerprint}",
+            new_failure_id(facts.fingerprint),
             now,
             severity=_severity(facts.severity),
             body=f"new failure: {self._summary(facts)}",

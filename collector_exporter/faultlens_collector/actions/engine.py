@@ -50,7 +50,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions.alerting import AlertBuilder
+from faultlens_collector.actions.alerting import AlertBuilder, new_failure_id
 from faultlens_collector.actions.breakers import BreakerWatch
 from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
@@ -133,6 +133,10 @@ class ActionEngine:
         self._needs_successes = any(rule.mode == "consecutive" for rule in self.config.halts)
         self.stats = HookStats()
         self.latch = ConditionLatch(self.store)
+        #: How long a held ``new_failure`` alert waits in the outbox before it is sent as
+        #: it stands (root-cause linking decides sooner; this covers a processor that died
+        #: holding it). The processor sets it from its linking window.
+        self.held_alert_seconds = 60.0
         self.verifier = FixVerifier(
             self.store,
             self.config.effectiveness,
@@ -194,6 +198,11 @@ class ActionEngine:
         the hook workers, the alert sender and the maintenance thread."""
         self.verifier.load()
         self.halts.load()
+        if not self.store.shared:  # what a run before held (it was killed) goes out now
+            try:
+                self.store.release_held_alerts()
+            except Exception:
+                report_internal_error("actions: releasing held alerts")
         self.executor.start()
         if self.sender is not None:
             self.sender.start()
@@ -240,9 +249,10 @@ class ActionEngine:
     ) -> None:
         """A failure group was created or updated with ``occurrences`` new occurrences.
 
-        ``is_new``: the group did not exist before (``new_failure`` alert, unless
-        ``announce`` is false: root-cause linking holds it and calls
-        :meth:`announce_new_failure` or :meth:`announce_cascade` later);
+        ``is_new``: the group did not exist before (``new_failure`` alert; unless
+        ``announce`` is false: then root-cause linking holds it — it is written to the
+        outbox held for :attr:`held_alert_seconds` — and calls :meth:`announce_new_failure`
+        or :meth:`drop_held_alert` / :meth:`announce_cascade` later);
         ``is_regression``: it had been resolved and occurred again (``regression``
         alert; rule alerts for the group re-arm); ``is_reopened``: it had been
         dismissed until its rate passed a limit, and it did (``reopened`` alert;
@@ -250,8 +260,9 @@ class ActionEngine:
         """
         try:
             now = self._clock()
-            if is_new and announce:
-                self._emit(self._alerts.new_failure(facts, now))
+            if is_new:
+                alert = self._alerts.new_failure(facts, now)
+                self._emit(alert, held_until=None if announce else now + self.held_alert_seconds)
             if is_regression or is_reopened:
                 self.latch.clear(
                     f"rule_match:{rule}:{facts.fingerprint}" for rule in self._alerting_rules
@@ -313,11 +324,28 @@ class ActionEngine:
 
     def announce_new_failure(self, facts: FailureFacts) -> None:
         """Send the ``new_failure`` alert held for a group that turned out to be neither
-        a symptom nor a root of others. Never raises."""
+        a symptom nor a root of others (released from the outbox; written now if it was
+        not held there). Never raises."""
         try:
-            self._emit(self._alerts.new_failure(facts, self._clock()))
+            alert = self._alerts.new_failure(facts, self._clock())
+            if not self._admits(alert.kind, facts.severity):
+                return
+            if self.sender is not None and self.store.settle_held_alert(alert.id, send=True):
+                self.sender.wake()
+                self._published(alert)
+            else:
+                self._emit(alert)
         except Exception:
             report_internal_error("actions: announce_new_failure")
+
+    def drop_held_alert(self, fingerprint: str) -> None:
+        """Forget the ``new_failure`` alert held for a group that turned out to be a
+        symptom (its root's ``cascade`` alert, sent or sent before, tells). Never raises."""
+        try:
+            if self.sender is not None:
+                self.store.settle_held_alert(new_failure_id(fingerprint), send=False)
+        except Exception:
+            report_internal_error("actions: drop_held_alert")
 
     def announce_cascade(
         self,
@@ -404,13 +432,23 @@ class ActionEngine:
             semconv.SEVERITY_RANK.get(str(severity), 0) >= self._min_alert_rank
         )
 
-    def _emit(self, alert: Alert) -> None:
+    def _emit(self, alert: Alert, *, held_until: float | None = None) -> None:
+        """Raise ``alert`` if the ``[alerts]`` filters admit it: into the outbox (held
+        until ``held_until``, and then not yet shown, when given), the recent alerts and
+        the alert stream."""
         if not self._admits(alert.kind, alert.attributes.get(semconv.FAILURE_SEVERITY)):
+            return
+        if held_until is not None:
+            if self.sender is not None:
+                self.store.hold_alert(alert, held_until)
             return
         if self.sender is not None:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
+        self._published(alert)
+
+    def _published(self, alert: Alert) -> None:
         self.recent_alerts.append(alert)
         self.alert_broadcast.publish(alert)
 

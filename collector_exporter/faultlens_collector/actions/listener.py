@@ -292,6 +292,10 @@ class Announcer:
         if facts is not None:
             self._engine.announce_new_failure(facts)
 
+    def drop(self, fingerprint: str) -> None:
+        self._held.pop(fingerprint, None)
+        self._engine.drop_held_alert(fingerprint)
+
     def cascade(self, cascade: Cascade) -> None:
         facts = self._facts(cascade.root)
         if facts is None:

@@ -56,6 +56,10 @@ class AlertSink(Protocol):
     def cascade(self, cascade: Cascade) -> None:
         """Send a ``cascade`` alert for ``cascade.root``."""
 
+    def drop(self, fingerprint: str) -> None:
+        """Forget the held ``new_failure`` alert of ``fingerprint``: a symptom, or a root
+        whose ``cascade`` alert replaces it."""
+
 
 class CascadeAlerts:
     """Holds new groups' alerts until their trace is decided (see the module docstring)."""
@@ -123,6 +127,9 @@ class CascadeAlerts:
                 continue  # told already: the new symptoms stay quiet
             self._alerted[root] = now
             self._sink.cascade(cascade)
+        for fingerprint in waiting:  # what a cascade alert told, or had told
+            if fingerprint in cascades or verdict.causes_of(fingerprint):
+                self._sink.drop(fingerprint)
 
     def _forget(self, now: float) -> None:
         expired = [root for root, at in self._alerted.items() if now - at >= self.alert_window]

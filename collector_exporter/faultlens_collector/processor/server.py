@@ -292,6 +292,8 @@ class Processor:
         if settings is None:
             return None
         assert self.store is not None
+        # A held alert waits in the outbox at most until its trace must have been decided.
+        engine.held_alert_seconds = settings.window.window_seconds + settings.window.settle_seconds
         alerts = Announcer(engine, self.store, held) if engine.holds_new_alerts() else None
         return RootCauseListener(links, settings, alerts=alerts)
 
