@@ -215,20 +215,20 @@ class PostgresActionStore:
     def audit_records_by_group(
         self, fingerprints: Sequence[str], per_group: int
     ) -> dict[str, list[AuditRecord]]:
-        """One indexed query: a window function numbers each group's records newest first
-        (action_audit_by_group) and keeps the first ``per_group``."""
-        wanted = sorted(set(fingerprints))
-        if not wanted:
-            return {}
+        """One query for all the groups (``= ANY`` of one array parameter): a window
+        function numbers each group's records newest first (action_audit_by_group) and
+        keeps the first ``per_group``."""
+        found: dict[str, list[AuditRecord]] = {}
+        if not fingerprints or per_group <= 0:
+            return found
         rows = self._rows(
             "SELECT fingerprint, record FROM ("
             " SELECT fingerprint, record, started_at, seq, ROW_NUMBER() OVER ("
             "  PARTITION BY fingerprint ORDER BY started_at DESC, seq DESC) AS n"
             " FROM action_audit WHERE fingerprint = ANY(%s)"
             ") numbered WHERE n <= %s ORDER BY fingerprint, started_at DESC, seq DESC",
-            (wanted, per_group),
+            (sorted(set(fingerprints)), per_group),
         )
-        found: dict[str, list[AuditRecord]] = {}
         for fingerprint, text in rows:
             found.setdefault(fingerprint, []).append(AuditRecord.from_json(json.loads(text)))
         return found
@@ -389,10 +389,11 @@ class PostgresActionStore:
         return [FixRecord.from_json(json.loads(row[0])) for row in rows]
 
     def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
-        wanted = sorted(set(ids))
-        if not wanted:
+        if not ids:
             return {}
-        rows = self._rows("SELECT record FROM action_fixes WHERE id = ANY(%s)", (wanted,))
+        rows = self._rows(
+            "SELECT record FROM action_fixes WHERE id = ANY(%s)", (sorted(set(ids)),)
+        )
         fixes = (FixRecord.from_json(json.loads(text)) for (text,) in rows)
         return {fix.id: fix for fix in fixes}
 
