@@ -16,8 +16,8 @@ from pathlib import Path
 
 import faultlens
 import pytest
+from faultlens._halt_keys import make_key
 from faultlens.resilience import FailureTracker, Halt, HaltedError, HaltSource, is_permanent
-from faultlens.resilience._halts import make_key
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 VWAP_AAPL = {"strategy": "VWAP", "symbol": "AAPL"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 import grpc
-from faultlens._endpoint import parse_endpoint
+from faultlens.shared import parse_endpoint
 
 #: Where ``faultlens serve`` listens, and clients look, unless told otherwise.
 DEFAULT_ADDRESS: Final = "127.0.0.1:4317"

@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from faultlens._recorder import report_internal_error
 from faultlens.resilience import Backoff
+from faultlens.shared import report_internal_error
 
 T = TypeVar("T")
 W = TypeVar("W")

@@ -606,7 +606,7 @@ def _recorded(exc: BaseException) -> bool:
 
 
 def _internal_error(where: str) -> None:
-    from faultlens._recorder import report_internal_error
+    from faultlens._internal_errors import report_internal_error
 
     report_internal_error(where)
 

@@ -53,6 +53,7 @@ from faultlens._fingerprint import (
     normalize_fingerprint,
     safe_message,
 )
+from faultlens._internal_errors import forget_reported, report_internal_error
 from faultlens._randomness import ID_GENERATOR
 from faultlens._redact import Redactor
 from faultlens._seen import EscapedOnSpan, Seen, SpanKey, token
@@ -169,6 +170,7 @@ def reset() -> None:
         _runtime.logger_provider = None
         _runtime.apply(settings_from_env())
         _runtime.warned.clear()
+        forget_reported()
         _runtime.seen.clear()
         _runtime.escaped_on_span.clear()
 
@@ -186,19 +188,6 @@ def redactor() -> Redactor:
 def storm() -> StormControl:
     """The process-wide :class:`~faultlens.storm.StormControl` (for diagnostics)."""
     return _runtime.storm
-
-
-def report_internal_error(where: str) -> None:
-    """Log a faultlens failure once per ``where``; never raises. Call from an ``except``."""
-    try:
-        if where in _runtime.warned:
-            return
-        _runtime.warned.add(where)
-        _log.warning(
-            "faultlens: internal error in %s (further ones are silent)", where, exc_info=True
-        )
-    except Exception:  # pragma: no cover - logging itself is broken
-        pass
 
 
 def _is_control_flow(exc: BaseException) -> bool:

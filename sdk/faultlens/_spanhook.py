@@ -51,7 +51,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.util import types
 
-from faultlens._recorder import record_span_exception, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import record_span_exception
 
 _lock = threading.Lock()
 _original: list[Callable[..., None]] = []

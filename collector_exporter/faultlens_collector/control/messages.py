@@ -13,7 +13,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.report import iso_time
 
 if TYPE_CHECKING:  # the type only: a client need not load the resilience layer
-    from faultlens.resilience._halts import KeyValue
+    from faultlens.shared import KeyValue
 
 #: Most items a halt key has.
 MAX_KEY_ITEMS: Final = 64

@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from faultlens._version import __version__
+from faultlens import __version__
 
 from faultlens_collector.cli import CommandError
 

@@ -36,8 +36,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from faultlens import semconv
-from faultlens._fingerprint import hash_parts
-from faultlens._parameterize import MAX_MESSAGE_CHARS, parameterize
+from faultlens.shared import MAX_MESSAGE_CHARS, hash_parts, parameterize
 
 from faultlens_collector.ingest.stacktrace import read_frames
 

@@ -43,7 +43,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from faultlens._recorder import configure, is_disabled, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import configure, is_disabled
 from faultlens.instrumentation._session import Session, warn_spec_error
 from faultlens.instrumentation._spec import Target, parse_spec
 

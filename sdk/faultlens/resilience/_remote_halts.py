@@ -54,10 +54,11 @@ from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 from faultlens._endpoint import Headers, resolve
+from faultlens._halt_keys import KeyValue, covers, make_key
 from faultlens.resilience import _halt_wire
 from faultlens.resilience import _report as report
 from faultlens.resilience._backoff import Backoff, exponential
-from faultlens.resilience._halts import Halt, KeyValue, covers, make_key
+from faultlens.resilience._halts import Halt
 
 _log = logging.getLogger("faultlens")
 

@@ -58,22 +58,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens._fingerprint import hash_parts, safe_message
+from faultlens._halt_keys import Key, KeyValue, covers, format_key, make_key
 from faultlens._recorder import record_failure, redactor, runtime_settings
 from faultlens.resilience import _metrics as metrics
 from faultlens.resilience import _names as names
 from faultlens.resilience import _report as report
-from faultlens.resilience._halts import (
-    Halt,
-    HaltFile,
-    HaltSource,
-    Key,
-    KeyValue,
-    covers,
-    make_key,
-)
+from faultlens.resilience._halts import Halt, HaltFile, HaltSource
 from faultlens.resilience._settings import Problems, defaults
 from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
-from faultlens.resilience.errors import format_key
 from faultlens.semconv import qualified_type_name
 
 F = TypeVar("F", bound=Callable[..., Any])
