@@ -39,6 +39,7 @@ from faultlens.resilience._startup import (
     verify_startup,
     verify_startup_async,
 )
+from faultlens.resilience._testing import set_testing
 from faultlens.resilience._tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 from faultlens.resilience.errors import (
     CheckpointError,
@@ -84,6 +85,7 @@ __all__ = [
     "linear",
     "permanent",
     "retry",
+    "set_testing",
     "verify_startup",
     "verify_startup_async",
 ]
