@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,11 @@ def test_reset_is_deprecated_in_favour_of_set_testing() -> None:
     assert "reset" not in faultlens.__all__
     with faultlens.set_testing(), pytest.deprecated_call(match="set_testing"):
         faultlens.reset()
+
+
+def test_status_is_a_method_of_every_stateful_primitive() -> None:
+    # RemoteHalts.status was a property where CircuitBreaker.status() was a method.
+    from faultlens.resilience import CircuitBreaker, FailureTracker, RemoteHalts
+
+    for primitive in (CircuitBreaker, FailureTracker, RemoteHalts):
+        assert inspect.isfunction(inspect.getattr_static(primitive, "status")), primitive

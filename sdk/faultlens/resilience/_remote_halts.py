@@ -33,7 +33,7 @@ stopped, restarted, is unreachable) the guard reconnects on its own, waiting
 halts lifted or started meanwhile are picked up.
 
 **While the processor is unreachable** the guard keeps the last halts it knew
-and says so: :attr:`RemoteHalts.status` (``state`` ``unreachable``, ``stale``,
+and says so: :meth:`RemoteHalts.status` (``state`` ``unreachable``, ``stale``,
 ``last_error``) and one warning through the ``faultlens`` logger per lost
 connection (and one line when it is back). Before the first answer no halt is
 known; with ``fail_closed=True`` every key counts as halted until then.
@@ -199,9 +199,9 @@ class RemoteHalts:
         self.close()
 
     # what applications call
-    @property
     def status(self) -> RemoteHaltsStatus:
-        """The connection state and what the guard knows."""
+        """A snapshot of the connection state and of what the guard knows (a method, as
+        :meth:`CircuitBreaker.status` and :meth:`FailureTracker.status` are)."""
         with self._lock:
             return RemoteHaltsStatus(
                 endpoint=self.endpoint,
@@ -221,7 +221,7 @@ class RemoteHalts:
         """For :func:`faultlens.resilience.health`: ``unhealthy`` while a halt that can
         cover this application's work is in force (its items agree with ``context``),
         ``degraded`` while the processor is unreachable or not heard from yet."""
-        status = self.status
+        status = self.status()
         relevant = [
             halt
             for halt in self._halts
