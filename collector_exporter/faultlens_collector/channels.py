@@ -13,7 +13,7 @@ DEFAULT_ADDRESS: Final = "127.0.0.1:4317"
 
 
 def channel_for(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
-    """A channel to ``target`` as :func:`faultlens.endpoint.parse_endpoint` reads it: TLS for
+    """A channel to ``target`` as :func:`faultlens.shared.parse_endpoint` reads it: TLS for
     ``https://`` (or when ``root_certificates`` are given), plaintext for ``http://`` or
     ``host:port``. Raises ``ValueError`` naming the problem for a malformed target."""
     address, secure = parse_endpoint(target)

@@ -16,7 +16,7 @@ the next hop acknowledged it).
 
 ``send`` runs on a worker thread and must not raise; if it does (or the queue's
 ``take`` does), the error is reported
-(:func:`faultlens.recorder.report_internal_error`) and the work is retried.
+(:func:`faultlens.shared.report_internal_error`) and the work is retried.
 """
 
 from __future__ import annotations

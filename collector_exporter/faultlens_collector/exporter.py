@@ -36,7 +36,7 @@ stops the application); a malformed ``endpoint`` argument raises ``ValueError``.
 **Randomness.** The OTLP exporter draws its retry jitter from the module
 ``random`` of ``opentelemetry.exporter.otlp.proto.grpc.exporter``; creating this
 exporter points that name at faultlens' private generator
-(:mod:`faultlens.randomness`), so retries to the processor — and those of an
+(:mod:`faultlens._randomness`), so retries to the processor — and those of an
 ``otlp`` exporter in the same process — never move a program's seeded global
 ``random`` state. Nothing else changes: the jitter is drawn the same way.
 

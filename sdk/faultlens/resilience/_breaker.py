@@ -553,7 +553,7 @@ class CircuitBreaker:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         base: dict[str, AttributeValue] = {names.BREAKER_NAME: self.name}
         if instrument == "faultlens.breaker.status":
             current = self.state

@@ -631,7 +631,7 @@ class Checkpoint:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.checkpoint.age":
             age = self.age()
             return () if age is None else [(age, {names.CHECKPOINT_NAME: self.name})]

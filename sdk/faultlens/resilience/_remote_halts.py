@@ -7,7 +7,7 @@ streams those halts (the ``faultlens.v1.Control/WatchHalts`` RPC) so that
 every replica of a service refuses work while its key is halted::
 
     from faultlens.resilience import FailureTracker
-    from faultlens.resilience.remote_halts import RemoteHalts
+    from faultlens.resilience import RemoteHalts
 
     fleet = RemoteHalts(context={"service.name": "payments"})  # FAULTLENS_ENDPOINT
     tracker = FailureTracker("payments", threshold=5, halt_sources=[fleet])
@@ -92,7 +92,7 @@ class RemoteHaltsStatus:
 
 
 class RemoteHalts:
-    """Follows a processor's halts; a :class:`~faultlens.resilience.halts.HaltSource`
+    """Follows a processor's halts; a :class:`~faultlens.resilience.HaltSource`
     (see the module docstring). ``start=False`` defers the connection to
     :meth:`start`. ``on_change`` is called (on the guard's thread) with the halts in
     force after every change."""
@@ -250,7 +250,7 @@ class RemoteHalts:
 
     def halt_for(self, key: Mapping[str, KeyValue] | None) -> Halt | None:
         """The halt in force that covers ``context`` + ``key``, or None (the
-        :class:`~faultlens.resilience.halts.HaltSource` method)."""
+        :class:`~faultlens.resilience.HaltSource` method)."""
         halts = self._halts
         if not halts:
             if self._fail_closed and not self._synced:

@@ -75,7 +75,7 @@ class Retry:
     """A retry policy: a decorator (sync and async) and ``call`` / ``acall`` inline.
 
     ``attempts`` counts the first one (default ``FAULTLENS_RETRY_ATTEMPTS``, 3);
-    ``backoff`` defaults to :func:`~faultlens.resilience.backoff.exponential` with
+    ``backoff`` defaults to :func:`~faultlens.resilience.exponential` with
     full jitter from ``FAULTLENS_RETRY_INITIAL_DELAY`` capped at
     ``FAULTLENS_RETRY_MAX_DELAY``. ``name`` labels the metrics and events; a
     policy without one that decorates a function is named after it
@@ -353,7 +353,7 @@ class Retry:
         return counts
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.retry.calls":
             return [
                 (tally.value, {names.RETRY_NAME: self.name, names.RETRY_OUTCOME: outcome})

@@ -26,7 +26,7 @@ Consecutive failures are counted per key (any attributes; the empty key is the
 tracker as a whole). A success resets the key's count; with ``reset_window`` a
 failure more than that many seconds after the key's previous one starts the
 count afresh. When a key's count reaches ``threshold`` the key is halted: the
-``on_halt`` callbacks run (with the :class:`~faultlens.resilience.halts.Halt`), a
+``on_halt`` callbacks run (with the :class:`~faultlens.resilience.Halt`), a
 ``faultlens.tracker.halt`` span event is added, and the guard refuses work for
 that key (and for every key containing it) with
 :class:`~faultlens.resilience.HaltedError` until :meth:`FailureTracker.resume`
@@ -190,9 +190,9 @@ class FailureTracker:
     ``threshold`` defaults to ``FAULTLENS_TRACKER_THRESHOLD`` (3), ``history`` (the
     number of failures kept for :meth:`status`) to ``FAULTLENS_TRACKER_HISTORY``
     (100). ``on_halt`` / ``on_resume`` callbacks receive the
-    :class:`~faultlens.resilience.halts.Halt`; they run outside the tracker's lock,
+    :class:`~faultlens.resilience.Halt`; they run outside the tracker's lock,
     and one that raises is logged. ``halt_sources`` are further
-    :class:`~faultlens.resilience.halts.HaltSource`\\ s the guard consults.
+    :class:`~faultlens.resilience.HaltSource`\\ s the guard consults.
     ``clock`` (monotonic, for ``reset_window``) and ``wall_clock`` (epoch
     seconds, for timestamps) are for tests.
 
@@ -584,7 +584,7 @@ class FailureTracker:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.tracker.refused":
             return [(self._refused.value, {names.TRACKER_NAME: self.name})]
         with self._lock:

@@ -1,7 +1,7 @@
 """Exceptions raised by the resilience layer, and the *permanent* mark.
 
 Both refusal errors declare their category through the class-attribute
-protocol :mod:`faultlens.classify` reads (``__faultlens_category__``), and are
+protocol :mod:`faultlens._classify` reads (``__faultlens_category__``), and are
 marked permanent, so a :class:`~faultlens.resilience.Retry` never retries them:
 retrying a refused call only hides that a dependency is down or a halt is in
 force.
