@@ -7,11 +7,17 @@
    (a fixed set of 50 fingerprints, as a real service has few distinct defects). The spans
    are what an instrumented HTTP server sends (13 attributes, a typical resource).
    Target: at least 0.75x the no-op receiver. The absolute figure is printed too, and the
-   same measurement with minimal spans (2 attributes), where parsing costs the no-op least.
+   same measurement with minimal spans (2 attributes), where parsing costs the no-op least,
+   and with the failures the plain OpenTelemetry Python SDK sends (no ``failure.*``
+   attributes, ``exception.escaped`` as the string ``"False"``, half of them on spans that
+   ended with status ERROR, so the processor derives "escaped" from the span status).
 2. **Memory**: 1,000,000 distinct fingerprints sent to ``faultlens serve``; its peak RSS
    (VmHWM) must stay under 300 MB.
 
-Run: ``.venv/bin/python benchmarks/bench_processor.py [--skip-memory] [--groups N]``.
+Run: ``.venv/bin/python benchmarks/bench_processor.py [--skip-memory] [--groups N]
+[--baseline PATH/TO/faultlens]``. ``--baseline`` adds another build's ``faultlens serve``
+(say, of the main branch in its own virtual environment) to the same rounds and prints
+this build's spans/s and CPU per request as ratios of it: a before/after in one run.
 """
 
 from __future__ import annotations
@@ -92,6 +98,42 @@ RESOURCE_ATTRIBUTES = {
 }
 
 
+def sdk_event(rng: random.Random, fingerprints: list[str], span: Span) -> list[KeyValue]:
+    """The attributes of an ``exception`` event from the faultlens SDK."""
+    return [
+        _kv("exception.type", "app.errors.PaymentDeclined"),
+        _kv("exception.message", "card declined for order 1234"),
+        _kv("exception.stacktrace", "Traceback (most recent call last):\n" * 5),
+        _kv("failure.fingerprint", rng.choice(fingerprints)),
+        _kv("failure.category", "dependency"),
+        _kv("failure.severity", "medium"),
+        _kv("failure.handled", True),
+        _kv("failure.count", 1),
+    ]
+
+
+def plain_event(rng: random.Random, fingerprints: list[str], span: Span) -> list[KeyValue]:
+    """The attributes of an ``exception`` event from the plain OpenTelemetry Python SDK (one
+    of 50 stack traces); half the spans end as ``start_as_current_span`` ends one the
+    exception left: status ERROR, ``Type: message``."""
+    defect = fingerprints.index(rng.choice(fingerprints))
+    if rng.random() < 0.5:
+        span.status.code = span.status.STATUS_CODE_ERROR
+        span.status.message = "PaymentDeclined: card declined for order 1234"
+    return [
+        _kv("exception.type", "app.errors.PaymentDeclined"),
+        _kv("exception.message", "card declined for order 1234"),
+        _kv(
+            "exception.stacktrace",
+            "Traceback (most recent call last):\n"
+            f'  File "/srv/app/orders/service.py", line 42, in charge_{defect}\n'
+            "    gateway.charge(order)\n"
+            "app.errors.PaymentDeclined: card declined for order 1234\n",
+        ),
+        _kv("exception.escaped", "False"),
+    ]
+
+
 def build_request(
     rng: random.Random,
     spans: int,
@@ -99,11 +141,14 @@ def build_request(
     fingerprints: list[str],
     *,
     realistic: bool = True,
+    plain: bool = False,
 ) -> bytes:
     """A serialized request of ``spans`` spans, ``failure_ratio`` of them with a failure event.
 
     ``realistic`` spans carry what an instrumented HTTP server's spans carry (13 attributes,
     kind, parent, status); otherwise two attributes only (the cheapest spans to parse).
+    ``plain`` failure events are the OpenTelemetry Python SDK's (see the module docstring);
+    otherwise the faultlens SDK's.
     """
     attributes = (
         [_kv(key, value) for key, value in SERVER_SPAN_ATTRIBUTES.items()]
@@ -127,16 +172,7 @@ def build_request(
             span.events.add(
                 name="exception",
                 time_unix_nano=1_700_000_000_000_500_000,
-                attributes=[
-                    _kv("exception.type", "app.errors.PaymentDeclined"),
-                    _kv("exception.message", "card declined for order 1234"),
-                    _kv("exception.stacktrace", "Traceback (most recent call last):\n" * 5),
-                    _kv("failure.fingerprint", rng.choice(fingerprints)),
-                    _kv("failure.category", "dependency"),
-                    _kv("failure.severity", "medium"),
-                    _kv("failure.handled", True),
-                    _kv("failure.count", 1),
-                ],
+                attributes=(plain_event if plain else sdk_event)(rng, fingerprints, span),
             )
         items.append(span)
     request = ExportTraceServiceRequest(
@@ -204,14 +240,25 @@ def send(address: str, bodies: list[bytes], threads: int) -> float:
     return elapsed
 
 
-def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool:
+def ingest(
+    rounds: int,
+    requests: int,
+    threads: int,
+    *,
+    realistic: bool,
+    baseline: str | None = None,
+    plain: bool = False,
+) -> bool:
     rng = random.Random(7)
     fingerprints = [f"{rng.getrandbits(64):016x}" for _ in range(50)]
     bodies = [
-        build_request(rng, 1000, 0.10, fingerprints, realistic=realistic) for _ in range(requests)
+        build_request(rng, 1000, 0.10, fingerprints, realistic=realistic, plain=plain)
+        for _ in range(requests)
     ]
     spans = 1000 * requests
     shape = "instrumented HTTP server spans" if realistic else "minimal spans (2 attributes)"
+    if plain:
+        shape += ", failures from the plain OpenTelemetry SDK"
     print(
         f"\ningest, {shape}: {requests} requests x 1,000 spans (10% failing), "
         f"{threads} client threads, {len(bodies[0]) / 1024:.0f} KiB per request"
@@ -222,6 +269,10 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
             [FAULTLENS, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/bench.db"]
         )
         servers = {"noop": noop, "faultlens": processor}
+        if baseline:
+            servers["baseline"] = Server(
+                [baseline, "serve", "--listen", "127.0.0.1:0", "--store", f"{tmp}/base.db"]
+            )
         best = {name: float("inf") for name in servers}
         cpu = {name: float("inf") for name in servers}  # server CPU seconds per request
         try:
@@ -233,8 +284,8 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
                     if before is not None and after is not None:
                         cpu[name] = min(cpu[name], (after - before) / requests)
         finally:
-            noop.stop()
-            processor.stop()
+            for server in servers.values():
+                server.stop()
     rates = {name: spans / seconds for name, seconds in best.items()}
     for name, rate in rates.items():
         used = f"server CPU {cpu[name] * 1000:.2f} ms/request" if cpu[name] < float("inf") else ""
@@ -242,6 +293,11 @@ def ingest(rounds: int, requests: int, threads: int, *, realistic: bool) -> bool
         print(f"  {name:<12} {rate:12,.0f} spans/s  {failures}{used}")
     if cpu["faultlens"] < float("inf"):
         print(f"  server CPU per request, no-op / faultlens: {cpu['noop'] / cpu['faultlens']:.3f}")
+    if baseline:
+        print(
+            f"  this build / baseline: spans/s {rates['faultlens'] / rates['baseline']:.3f}, "
+            f"server CPU per request {cpu['faultlens'] / cpu['baseline']:.3f}"
+        )
     return verdict(
         "faultlens / no-op receiver", rates["faultlens"] / rates["noop"], 0.75, at_most=False
     )
@@ -286,10 +342,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--groups", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--baseline", metavar="FAULTLENS", help="another build's faultlens script")
     args = parser.parse_args()
     # The target applies to realistic spans; minimal spans show the floor of the span walk.
-    ok = ingest(args.rounds, args.requests, args.threads, realistic=True)
-    ingest(args.rounds, args.requests, args.threads, realistic=False)
+    ok = ingest(args.rounds, args.requests, args.threads, realistic=True, baseline=args.baseline)
+    ingest(args.rounds, args.requests, args.threads, realistic=False, baseline=args.baseline)
+    ingest(
+        args.rounds,
+        args.requests,
+        args.threads,
+        realistic=True,
+        baseline=args.baseline,
+        plain=True,
+    )
     if not args.skip_memory:
         ok = memory(args.groups) and ok
     return 0 if ok else 1

@@ -77,16 +77,30 @@ def sqlite_action_store(path: Path, **options: Any) -> SQLiteActionStore:
     return SQLiteDatabase(path).action_store(**options)
 
 
-@pytest.fixture(name="any_store", params=["memory", "sqlite"])
+@pytest.fixture(name="any_store", params=["memory", "sqlite", "postgres"])
 def any_store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActionStore]:
-    """Each store implementation in turn."""
-    store: ActionStore = (
-        MemoryActionStore() if request.param == "memory" else sqlite_action_store(tmp_path / "a.db")
-    )
+    """Each store implementation in turn (PostgreSQL: a fresh database of the test
+    server, skipped when none can start)."""
+    store: ActionStore
+    closing: Callable[[], None]
+    if request.param == "memory":
+        store = MemoryActionStore()
+        closing = store.close
+    elif request.param == "sqlite":
+        store = sqlite_action_store(tmp_path / "a.db")
+        closing = store.close
+    else:
+        from faultlens_collector.store.postgres.database import PostgresDatabase
+
+        from tests.postgres_support import fresh_database
+
+        database = PostgresDatabase(fresh_database(request.getfixturevalue("postgres_cluster")))
+        store = database.action_store()
+        closing = database.close
     try:
         yield store
     finally:
-        store.close()
+        closing()
 
 
 def engine_with(

@@ -16,6 +16,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+# A real PostgreSQL server for the tests that need one (started once, on first use).
+from tests.postgres_support import postgres_cluster, postgres_url
+
+__all__ = ["postgres_cluster", "postgres_url"]
+
 
 @dataclass
 class Telemetry:

@@ -38,6 +38,21 @@ def test_audit(any_store: ActionStore) -> None:
     assert any_store.audit_records()[-1] == audit("a", 1.0)
 
 
+def test_audit_records_by_group(any_store: ActionStore) -> None:
+    for index in range(5):
+        any_store.add_audit(audit(f"a{index}", float(index)))
+    any_store.add_audit(audit("b0", 9.0, fingerprint=FP2))
+    any_store.add_audit(audit("later-but-same-time", 4.0))  # a tie: the one added last first
+    found = any_store.audit_records_by_group([FP, FP2, "00000000000000ff"], 3)
+    assert {group: [r.id for r in records] for group, records in found.items()} == {
+        FP: ["later-but-same-time", "a4", "a3"],
+        FP2: ["b0"],
+    }
+    assert any_store.audit_records_by_group([], 3) == {}
+    many = [f"{index:016x}" for index in range(1200)] + [FP2]  # more than one IN (…) batch
+    assert list(any_store.audit_records_by_group(many, 1)) == [FP2]
+
+
 def test_halts(any_store: ActionStore) -> None:
     first = HaltRecord("h1", "rule", (("service.name", "a"),), "3 failures", 10.0, (FP,))
     second = HaltRecord("h2", "rule", (("service.name", "b"),), "3 failures", 20.0)
@@ -92,6 +107,9 @@ def test_fixes(any_store: ActionStore) -> None:
     assert any_store.pending_fixes() == [pending]
     assert [f.id for f in any_store.decided_fixes("h", 10)] == ["f2", "f3"]
     assert [f.id for f in any_store.decided_fixes("h", 1)] == ["f2"]
+    found = any_store.fixes_by_id(["f1", "f3", "no-such-fix", "f1"])
+    assert found == {"f1": pending, "f3": any_store.decided_fixes("h", 10)[1]}
+    assert any_store.fixes_by_id([]) == {}
 
 
 def test_jobs(any_store: ActionStore) -> None:

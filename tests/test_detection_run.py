@@ -31,6 +31,12 @@ def by_type(report: dict) -> dict[str, list[dict]]:
 
 def test_parent_and_child_failures_are_grouped_and_reported(tmp_path: Path) -> None:
     root = make_project(tmp_path)
+    # The script (not the project's code) catches what escapes the project's `divide`.
+    (root / "job.py").write_text(
+        "from proj.work import divide, main\n\nmain('parent')\n"
+        "for _ in range(500):\n    try:\n        divide(0)\n"
+        "    except ZeroDivisionError:\n        pass\n"
+    )
     report_path = tmp_path / "report.json"
     result = faultlens(
         "run", "--report", str(report_path), "--", sys.executable, "job.py", cwd=root
@@ -48,11 +54,15 @@ def test_parent_and_child_failures_are_grouped_and_reported(tmp_path: Path) -> N
     assert child["silent"] is False
     assert child["count"] == 1
     assert "the child gives up" in child["message"]
-    # The parent's 500 swallowed divisions by zero escape the wrapped `divide`: one group,
-    # exact count (plus the re-raised one). In the child `proj.work` is `__main__`, whose
-    # functions are not wrapped: only the logged re-raise is seen there.
+    # `swallow_many`'s 500 divisions by zero are raised and caught inside the project's
+    # code: control flow, no failure on 3.10/3.11 (3.12+ reports them as swallowed). The
+    # 500 that escape the wrapped `divide` into the script are one escaped group, counted
+    # exactly. The logged re-raise is seen in the parent and in the child (where
+    # `proj.work` is `__main__`).
     zero = found["ZeroDivisionError"]
-    assert sorted(f["count"] for f in zero) == [1, 501]
+    assert sorted(f["count"] for f in zero) == [1, 1, 500]
+    (escaped,) = [f for f in zero if f["count"] == 500]
+    assert escaped["silent"] is False
     stats = report["statistics"]
     assert stats["total_failure_count"] == sum(f["count"] for f in report["failures"])
     assert report["metadata"]["command"] == "run"

@@ -211,6 +211,22 @@ def test_a_consecutive_halt_rule_halts_the_key_and_a_success_resets_the_streak(
         assert receiver.wait_for(lambda: "halt" in alert_kinds(receiver))
 
 
+def test_a_halt_reason_names_the_failure_that_tripped_it_not_the_groups_first(
+    tmp_path: Path,
+) -> None:
+    cfg = config({"halts": [{"name": "down", "key": ["service.name"], "consecutive": 3}]})
+    with (
+        running_processor(tmp_path, actions=cfg) as processor,
+        ControlClient(processor.address) as client,
+    ):
+        for charge in (1, 2, 3):  # one group (one fingerprint), three messages
+            send(processor, failing(index=charge, message=f"charge {charge} refused"))
+        (halt,) = halts(client)
+        group = client.get_group(FP)
+    assert group.message == "charge 1 refused"  # the group keeps its first message
+    assert halt.reason == "3 consecutive failures (last: ValueError: charge 3 refused)"
+
+
 def test_success_keys_skip_failed_and_error_spans() -> None:
     failed = failing(index=1, name="pay")
     error = succeeding(index=2, name="refund")

@@ -17,6 +17,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
+from tests.otlp_receiver import OtlpReceiver
+from tests.otlp_receiver import attributes as otlp_attributes
 from tests.processor_support import ServeProcess, all_groups
 from tests.tls_support import make_certificates
 
@@ -94,6 +96,68 @@ def test_plain_opentelemetry_log_records_with_exceptions_become_groups(tmp_path:
     assert groups[0].exception_type == "KeyError"
     assert groups[0].category == "lookup"
     assert dict(groups[0].service_counts) == {"billing": 3}
+
+
+ESCAPED_RULES = """
+[[rules]]
+name = "escaped-and-high"
+handled = false
+severity = "high"
+alert = true
+
+[alerts]
+min_severity = "high"
+"""
+
+
+def test_exceptions_leaving_start_as_current_span_of_plain_opentelemetry_escaped(
+    tmp_path: Path,
+) -> None:
+    """The OpenTelemetry Python SDK writes ``exception.escaped = "False"`` for an exception
+    that leaves ``start_as_current_span``; the span's ERROR status says it escaped."""
+    config = tmp_path / "rules.toml"
+    config.write_text(ESCAPED_RULES)
+    with (
+        OtlpReceiver() as alerts,
+        ServeProcess(
+            tmp_path / "store.db", "--config", str(config), "--alerts", alerts.endpoint
+        ) as serve,
+    ):
+        provider = TracerProvider(resource=Resource.create({"service.name": "plain"}))
+        exporter = OTLPSpanExporter(endpoint=serve.address, insecure=True)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("plain")
+        for order in range(3):
+            with pytest.raises(OrderError), tracer.start_as_current_span("charge"):
+                _charge(order)  # leaves the span: recorded with exception.escaped "False"
+            with tracer.start_as_current_span("lookup") as span:
+                try:
+                    {}["sku"]
+                except KeyError as exc:
+                    span.record_exception(exc)  # caught and recorded: handled
+        provider.force_flush()
+        provider.shutdown()
+        assert alerts.wait_for(lambda: "rule_match" in _alert_kinds(alerts))
+        with ControlClient(serve.address) as client:
+            groups = {group.exception_type: group for group in all_groups(client).values()}
+    escaped = groups[f"{__name__}.OrderError"]
+    handled = groups["KeyError"]
+    assert (escaped.count, escaped.handled_count, escaped.severity) == (3, 0, "high")
+    assert (handled.count, handled.handled_count, handled.severity) == (3, 3, "medium")
+    matched = [
+        alert
+        for alert in map(otlp_attributes, (record.attributes for _, record in alerts.log_records()))
+        if alert["faultlens.alert.kind"] == "rule_match"
+    ]
+    assert [alert["failure.fingerprint"] for alert in matched] == [escaped.fingerprint]
+    assert matched[0]["faultlens.rule.name"] == "escaped-and-high"
+
+
+def _alert_kinds(receiver: OtlpReceiver) -> list[str]:
+    return [
+        otlp_attributes(record.attributes)["faultlens.alert.kind"]
+        for _, record in receiver.log_records()
+    ]
 
 
 def test_bearer_token_accepted_and_refused(tmp_path: Path) -> None:

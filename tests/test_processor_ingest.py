@@ -342,10 +342,24 @@ def test_self_metrics_count_received_rejected_and_stored(tmp_path: Path) -> None
     assert points[("faultlens.processor.store.commit.duration", ())] == 1
 
 
-@pytest.mark.parametrize("path", [TRACE_EXPORT, LOGS_EXPORT, METRICS_EXPORT])
-def test_a_token_is_required_on_every_otlp_service(tmp_path: Path, path: str) -> None:
+RIGHT_TOKEN = ("authorization", "Bearer s3cret")
+WRONG_TOKENS = (
+    (),
+    (("authorization", "Bearer wrong"),),
+    (("authorization", "s3cret"),),
+    # Two headers, in both orders, and the right one twice: never the first one wins.
+    (("authorization", "Bearer wrong"), RIGHT_TOKEN),
+    (RIGHT_TOKEN, ("authorization", "Bearer wrong")),
+    (RIGHT_TOKEN, RIGHT_TOKEN),
+)
+
+
+@pytest.mark.parametrize(
+    "path", [TRACE_EXPORT, LOGS_EXPORT, METRICS_EXPORT, "/faultlens.v1.Control/ListGroups"]
+)
+def test_a_token_is_required_on_every_service(tmp_path: Path, path: str) -> None:
     with running_processor(tmp_path, token="s3cret") as processor:
-        for metadata in ((), (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),)):
+        for metadata in WRONG_TOKENS:
             _, error = raw_call(processor.address, path, b"", metadata=metadata)
             assert error is not None
             assert error.code() == grpc.StatusCode.UNAUTHENTICATED

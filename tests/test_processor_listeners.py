@@ -140,8 +140,9 @@ def test_the_processor_hands_commits_successes_and_metrics_to_its_listeners(
     request = trace_request([failing, span("lookup", index=2), span("lookup", index=3)])
     with running_processor(tmp_path, listeners=[spy]) as processor:
         assert processor.listeners is not None
-        engine_listener, extra = processor.listeners.listeners
+        engine_listener, watch, extra = processor.listeners.listeners
         assert isinstance(engine_listener, ActionListener)
+        assert watch is processor.group_watch  # WatchGroups follows commits too
         assert extra is spy
         assert raw_call(processor.address, TRACE_EXPORT, request.SerializeToString())[1] is None
         # Acknowledged after the listeners saw the commit: no waiting needed.

@@ -173,6 +173,9 @@ REQUESTS: dict[str, Any] = {
     "ExportGroups": control_pb2.ExportGroupsRequest(),
     "WatchHalts": control_pb2.WatchHaltsRequest(),
     "StreamAlerts": control_pb2.StreamAlertsRequest(),
+    "GetSeries": control_pb2.SeriesRequest(),
+    "ListAlerts": control_pb2.ListAlertsRequest(),
+    "WatchGroups": control_pb2.WatchGroupsRequest(),
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 from faultlens_collector.groups.model import Change, Occurrence
+from faultlens_collector.groups.store import CommitInDoubt
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
 
 from tests.actions_support import wait_until
@@ -118,4 +119,32 @@ def test_a_failing_listener_does_not_fail_the_commit(caplog: pytest.LogCaptureFi
     writer = BatchWriter(apply, on_commit=listener)
     writer.write([occurrence("a")], timeout=1)
     assert "a commit listener failed" in caplog.text
+    assert writer.pending == 0
+
+
+class DoubtfulStore(StuckStore):
+    """Its second transaction (a batch of three) loses its link while committing."""
+
+    def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
+        super().apply(occurrences)
+        if len(self.batches) == 2:
+            raise CommitInDoubt("the link broke during COMMIT")
+        return []
+
+
+def test_a_batch_whose_commit_is_in_doubt_is_not_tried_again_request_by_request() -> None:
+    # Tried again, a batch that did commit would be kept twice: each request gets the doubt.
+    store = DoubtfulStore()
+    writer = BatchWriter(store.apply)
+    results: dict[str, object] = {}
+    first = write_in_thread(writer, "first", results)
+    assert store.entered.wait(5)
+    queued = [write_in_thread(writer, name, results) for name in ("b", "c", "d")]
+    wait_until(lambda: writer.pending == 4)
+    store.release.set()
+    for thread in [first, *queued]:
+        thread.join(5)
+    assert results["first"] is None
+    assert all(isinstance(results[name], CommitInDoubt) for name in ("b", "c", "d"))
+    assert store.batches == [["first"], ["b", "c", "d"]]  # not b, c and d one by one
     assert writer.pending == 0

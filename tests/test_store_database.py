@@ -105,9 +105,10 @@ def test_memory_is_a_temporary_database_removed_at_close(
 def test_memory_cannot_be_durable_and_urls_are_refused_in_one_line() -> None:
     with pytest.raises(StoreError, match="keeps nothing: it cannot be durable"):
         open_database(MEMORY, durable=True)
-    with pytest.raises(StoreError, match=r"postgresql://… as the failure store") as refused:
-        open_database("postgresql://faultlens:secret@db.internal/faultlens")
+    with pytest.raises(StoreError, match=r"mysql://… as the failure store") as refused:
+        open_database("mysql://faultlens:secret@db.internal/faultlens")
     assert "secret" not in str(refused.value)
+    assert "postgresql://" in str(refused.value)  # says what is taken
 
 
 def test_serve_with_a_memory_store_works_end_to_end_and_leaves_nothing(tmp_path: Path) -> None:
@@ -146,9 +147,13 @@ def test_serve_with_a_memory_store_works_end_to_end_and_leaves_nothing(tmp_path:
     [
         (["--store", MEMORY, "--durable"], "a :memory: store keeps nothing: it cannot be durable"),
         (
-            ["--store", "postgresql://user:hunter2@db/faultlens"],
-            "cannot use postgresql://… as the failure store: give the path of a SQLite file, "
-            "or :memory:",
+            ["--store", "mysql://user:hunter2@db/faultlens"],
+            "cannot use mysql://… as the failure store: give the path of a SQLite file, "
+            ":memory:, or a postgresql:// URL",
+        ),
+        (
+            ["--store", "postgresql://user:hunter2@db.invalid/faultlens"],
+            "cannot connect to postgresql://user@db.invalid/faultlens: ",
         ),
     ],
 )
@@ -158,9 +163,10 @@ def test_serve_refuses_stores_it_cannot_use_in_one_line(args: list[str], message
         check=False,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
         env={**os.environ},
     )
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [f"faultlens: {message}"]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"faultlens: {message}")
     assert "hunter2" not in result.stderr

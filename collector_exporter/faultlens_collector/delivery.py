@@ -21,6 +21,7 @@ the next hop acknowledged it).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -246,3 +247,28 @@ class MemoryQueue(Generic[T]):
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+
+
+class OutageLog:
+    """One warning line when a background task (``what``: sending alerts, following the
+    fleet, maintenance) finds the store it works from unusable, and one when it works
+    again — not a line, nor a traceback, per attempt: a database that is restarting is
+    not an internal error."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self._logger = logger
+        self._what = what
+        self._lock = threading.Lock()
+        self.failing = False
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            first, self.failing = not self.failing, True
+        if first:
+            self._logger.warning("faultlens: %s waits for the store: %s", self._what, error)
+
+    def worked(self) -> None:
+        with self._lock:
+            was, self.failing = self.failing, False
+        if was:
+            self._logger.warning("faultlens: %s works again", self._what)

@@ -7,7 +7,10 @@ One object per group with stable keys: ``fingerprint``, ``category``,
 ``span_names``, ``samples`` (trace and span ids, with a ``url`` when a trace-URL
 template is given), ``tags``, ``dismissal`` (``reason``, ``by``, ``at``, ``until``,
 ``reopen_above_per_hour``; null unless dismissed), ``category_locked``,
-``severity_locked`` and, in detailed form, ``stacktrace``.
+``severity_locked`` and, in detailed form, ``stacktrace`` and ``hook_runs`` (the
+group's hook runs, newest first, each fix with its ``verification``: ``state`` pending,
+verified or failed, ``decided_at``, ``deadline``, ``reason``; see
+:func:`hook_run_json`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def group_json(
     }
     if detailed:
         data["stacktrace"] = group.stacktrace
+        data["hook_runs"] = [hook_run_json(run) for run in group.hook_runs]
     return data
 
 
@@ -82,4 +86,38 @@ def _dismissal(group: Any) -> dict[str, Any]:
         "at": iso_time(dismissal.dismissed_unix_nano),
         "until": iso_time(dismissal.until_unix_nano),
         "reopen_above_per_hour": dismissal.reopen_above_per_hour or None,
+    }
+
+
+def hook_run_json(run: Any) -> dict[str, Any]:
+    """A ``HookRun`` message as a JSON-ready dict."""
+    return {
+        "id": run.id,
+        "started_at": iso_time(run.started_unix_nano),
+        "purpose": run.purpose,
+        "rule": run.rule,
+        "hook": run.hook,
+        "fingerprint": run.fingerprint,
+        "outcome": run.outcome,
+        "exit_code": run.exit_code if run.exited else None,
+        "duration": run.duration_seconds,
+        "output_tail": run.output_tail,
+        "detail": run.detail,
+        "requested_by": run.requested_by,
+        "verification": verification_json(run.verification)
+        if run.HasField("verification")
+        else None,
+    }
+
+
+def verification_json(verification: Any) -> dict[str, Any]:
+    """A ``FixVerification`` message as a JSON-ready dict: ``state`` (pending, verified,
+    failed), ``decided_at`` (null while pending), ``applied_at``, ``deadline`` (while
+    pending: verified then if the group stays quiet), ``reason``."""
+    return {
+        "state": verification.state,
+        "decided_at": iso_time(verification.decided_unix_nano),
+        "applied_at": iso_time(verification.applied_unix_nano),
+        "deadline": iso_time(verification.deadline_unix_nano),
+        "reason": verification.reason,
     }

@@ -58,6 +58,8 @@ WRONG_AUTHORIZATION: list[tuple[tuple[str, str], ...]] = [
     (("authorization", f"Bearer {TOKEN[:-1]}"),),
     (("x-authorization", f"Bearer {TOKEN}"),),
     (("authorization", "Bearer wrong"), ("authorization", f"Bearer {TOKEN}")),
+    (("authorization", f"Bearer {TOKEN}"), ("authorization", "Bearer wrong")),
+    (("authorization", f"Bearer {TOKEN}"), ("authorization", f"Bearer {TOKEN}")),
 ]
 RIGHT = (("authorization", f"Bearer {TOKEN}"),)
 

@@ -13,7 +13,13 @@ from faultlens_collector.actions.config import ActionsConfig, ConfigError, load_
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
 from faultlens_collector.actions.halting import HaltChange
-from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob
+from faultlens_collector.actions.records import (
+    AuditRecord,
+    FixRecord,
+    HaltRecord,
+    HookJob,
+    HookRun,
+)
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness
 from faultlens_collector.alerts.records import Alert
@@ -31,6 +37,7 @@ __all__ = [
     "HaltChange",
     "HaltRecord",
     "HookJob",
+    "HookRun",
     "MemoryActionStore",
     "load_config",
     "parse_config",

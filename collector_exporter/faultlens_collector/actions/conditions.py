@@ -6,7 +6,10 @@ True only when the condition was not raised yet — that is the moment to alert 
 and :meth:`ConditionLatch.clear` re-arms it when the condition ends. The set is
 kept in memory for the ingest path and written through to the store on every
 change (rare by construction), so a restart neither forgets a raised condition
-(which would alert again for the same occurrence) nor remembers a cleared one.
+(which would alert again for the same occurrence) nor remembers a cleared one. With a
+store shared by several processors, the store says which processor raised a
+condition first (only that one alerts), and :meth:`ConditionLatch.reload` follows
+the others' changes.
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ class ConditionLatch:
         with self._lock:
             if key in self._raised:
                 return False
-            self._store.raise_condition(key, now)
+            raised = self._store.raise_condition(key, now)  # False: another processor did
             self._raised.add(key)
-            return True
+            return raised
+
+    def reload(self) -> None:
+        """Read the raised conditions again (another processor raised or cleared some)."""
+        raised = self._store.conditions()
+        with self._lock:
+            self._raised = raised
 
     def clear(self, keys: Iterable[str]) -> None:
         """Clear every raised key among ``keys`` (unknown ones are ignored)."""

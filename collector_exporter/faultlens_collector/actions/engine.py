@@ -22,13 +22,22 @@ by a recurrence, an ``at_least_once`` job queued. Hooks run on worker threads,
 alerts are sent from their own thread, and a maintenance thread verifies fixes
 whose window passed. None of these calls raises: an internal error is logged
 once and the call returns.
+
+On a store shared by several processors (``store.shared``: the PostgreSQL backend),
+a follower thread polls the store's change versions every :data:`FOLLOW_INTERVAL`
+seconds and reads again what another processor changed: the halts in force (so SDK
+guards connected to this processor learn a halt started on another within about a
+second), the raised conditions and the fixes. The store itself decides what must
+happen once in the fleet (:mod:`faultlens_collector.actions.store`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,15 +59,29 @@ from faultlens_collector.actions.halting import HaltChange, HaltEngine
 from faultlens_collector.actions.hookstats import HookStats, register_instruments
 from faultlens_collector.actions.matching import RuleSet
 from faultlens_collector.actions.rates import RateSpikeDetector
-from faultlens_collector.actions.records import AuditRecord, HaltRecord, HookJob, new_id
+from faultlens_collector.actions.records import (
+    AuditRecord,
+    HaltRecord,
+    HookJob,
+    HookRun,
+    new_id,
+)
 from faultlens_collector.actions.store import ActionStore, MemoryActionStore
 from faultlens_collector.actions.verification import Effectiveness, FixVerifier
 from faultlens_collector.alerts.records import Alert
 from faultlens_collector.alerts.sender import DEFAULT_RESOURCE, AlertSender, otlp_log_exporter
+from faultlens_collector.delivery import OutageLog
+from faultlens_collector.store.errors import StoreError
+
+#: Alerts the engine remembers for ListAlerts.
+RECENT_ALERTS = 1000
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
+_log = logging.getLogger("faultlens.actions")
 _GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
 _HOUSEKEEPING_SECONDS = 3600.0
+#: How often (seconds) an engine on a shared store looks for other processors' changes.
+FOLLOW_INTERVAL = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +153,8 @@ class ActionEngine:
         self._rates = RateSpikeDetector(spike) if spike.enabled else None
         self._breakers = BreakerWatch(self.latch, started_at_ns=int(clock() * 1e9))
         self.alert_broadcast: Broadcast[Alert] = Broadcast()
+        #: The most recent alerts raised (for the control API's ListAlerts), oldest first.
+        self.recent_alerts: deque[Alert] = deque(maxlen=RECENT_ALERTS)
         endpoint = alerts_endpoint or alerts_config.target
         #: Where alerts are exported to (None: nowhere, or a given ``alert_exporter``).
         self.alerts_target = endpoint if alert_exporter is None else None
@@ -153,6 +178,10 @@ class ActionEngine:
         )
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._follower: threading.Thread | None = None
+        self._versions: dict[str, int] = {}
+        self._following = OutageLog(_log, "following the other processors")
+        self._maintaining = OutageLog(_log, "action maintenance")
         self._last_housekeeping = 0.0
 
     # lifecycle
@@ -168,14 +197,21 @@ class ActionEngine:
             target=self._maintain, name="faultlens-actions", daemon=True
         )
         self._maintenance.start()
+        if self.store.shared:
+            self._versions = self.store.versions()  # what was just loaded
+            self._follower = threading.Thread(
+                target=self._follow, name="faultlens-fleet", daemon=True
+            )
+            self._follower.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every thread; running hooks get ``timeout`` / 2 to finish before they are
         killed. Unsent alerts and ``at_least_once`` jobs stay in the store."""
         self._stop.set()
-        if self._maintenance is not None:
-            self._maintenance.join(timeout)
-            self._maintenance = None
+        for thread in (self._maintenance, self._follower):
+            if thread is not None:
+                thread.join(timeout)
+        self._maintenance = self._follower = None
         self.executor.stop(timeout)
         if self.sender is not None:
             self.sender.stop(timeout)
@@ -339,6 +375,7 @@ class ActionEngine:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
+        self.recent_alerts.append(alert)
         self.alert_broadcast.publish(alert)
 
     def subscribe_alerts(self) -> Subscription[Alert]:
@@ -388,6 +425,29 @@ class ActionEngine:
     ) -> list[AuditRecord]:
         return self.store.audit_records(fingerprint=fingerprint, hook=hook, limit=limit)
 
+    def hook_runs(
+        self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
+    ) -> list[HookRun]:
+        """Hook executions, newest first (as :meth:`audit`), each with its fix's
+        verification state."""
+        return self._with_fixes(self.audit(fingerprint=fingerprint, hook=hook, limit=limit))
+
+    def hook_runs_by_group(
+        self, fingerprints: Sequence[str], per_group: int = 20
+    ) -> dict[str, list[HookRun]]:
+        """Each named group's newest ``per_group`` hook runs with their fixes' state
+        (groups without runs left out); two store queries whatever the number of groups."""
+        by_group = self.store.audit_records_by_group(fingerprints, per_group)
+        fixes = self.store.fixes_by_id([r.id for records in by_group.values() for r in records])
+        return {
+            group: [HookRun(record, fixes.get(record.id)) for record in records]
+            for group, records in by_group.items()
+        }
+
+    def _with_fixes(self, records: list[AuditRecord]) -> list[HookRun]:
+        fixes = self.store.fixes_by_id([record.id for record in records])
+        return [HookRun(record, fixes.get(record.id)) for record in records]
+
     # maintenance
     def tick(self) -> None:
         """Verify fixes whose window passed, re-queue deferred jobs, write pending audit
@@ -401,9 +461,43 @@ class ActionEngine:
             self.store.prune_cooldowns(now)
             self.store.prune_sent_alerts(now - self.config.alerts.retention)
 
+    def follow(self) -> None:
+        """Read again what other processors changed in a shared store since the last
+        call: halts (published to halt subscribers), raised conditions, fixes. Run by
+        the follower thread every :data:`FOLLOW_INTERVAL`; tests call it directly."""
+        versions = self.store.versions()
+        changed = {
+            topic for topic, version in versions.items() if self._versions.get(topic) != version
+        }
+        self._versions = versions
+        if "halts" in changed:
+            self.halts.sync()
+        if "conditions" in changed:
+            self.latch.reload()
+        if "fixes" in changed:
+            self.verifier.load()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(FOLLOW_INTERVAL):
+            try:
+                self.follow()
+            except StoreError as exc:
+                self._following.failed(exc)
+                self._versions = {}  # read everything again once the store answers
+                continue
+            except Exception:
+                report_internal_error("actions: following the other processors")
+                continue
+            self._following.worked()
+
     def _maintain(self) -> None:
         while not self._stop.wait(self.config.engine.tick_interval):
             try:
                 self.tick()
+            except StoreError as exc:
+                self._maintaining.failed(exc)
+                continue
             except Exception:
                 report_internal_error("actions: maintenance")
+                continue
+            self._maintaining.worked()

@@ -18,6 +18,15 @@ Delivery: ``at_most_once`` (default) jobs live only in memory — a job queued o
 running when the processor dies is lost, never repeated. ``at_least_once`` jobs
 are deleted from the store only after their audit record is written — a job
 interrupted by a crash runs again after the restart.
+
+A fix's cooldown is *claimed* in the store just before its hook starts
+(:meth:`~faultlens_collector.actions.store.HookStateStore.claim_cooldown`): when
+several processors share the store, the first to claim it runs the hook and the
+others skip their job (counted as a ``cooldown`` skip), so a hook runs once per group
+per cooldown in the whole fleet. With a shared store the workers also renew the
+leases of the ``at_least_once`` jobs this processor holds, and every
+:data:`CLAIM_INTERVAL` seconds take over the jobs of a processor that stopped
+renewing its own (it died): they run here.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import logging
 import queue
 import shlex
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final, Literal, Protocol
@@ -44,6 +54,9 @@ _log = logging.getLogger("faultlens.actions")
 Submitted = Literal["queued", "deferred", "cooldown", "dropped"]
 _STOP: Final = None
 _MAX_PENDING_DROPS: Final = 1000
+#: How often (seconds) a processor on a shared store looks for other processors'
+#: abandoned ``at_least_once`` jobs.
+CLAIM_INTERVAL: Final = 5.0
 
 
 class ExecutorStore(AuditLog, HookStateStore, Protocol):
@@ -81,6 +94,7 @@ class HookExecutor:
         self._cancel = threading.Event()
         self._stopping = False
         self._workers: list[threading.Thread] = []
+        self._next_claim = 0.0
 
     # lifecycle
     def start(self) -> None:
@@ -218,12 +232,19 @@ class HookExecutor:
     # maintenance (maintenance thread)
     def sweep(self) -> None:
         """Write pending drop audits, queue deferred ``at_least_once`` jobs, prune
-        expired cooldowns."""
+        expired cooldowns; with a shared store, renew this processor's job leases and
+        take over abandoned jobs every :data:`CLAIM_INTERVAL` seconds."""
         self._flush_drops()
         now = self._clock()
         with self._cooldown_lock:
             for key in [key for key, until in self._cooldowns.items() if until <= now]:
                 del self._cooldowns[key]
+        if getattr(self._store, "shared", False) and not self._stopping:
+            if self._durable_ids:
+                self._store.hold_jobs()
+            if time.monotonic() >= self._next_claim:
+                self._next_claim = time.monotonic() + CLAIM_INTERVAL
+                self._deferred = True
         if not self._deferred or self._stopping:
             return
         self._deferred = False
@@ -264,7 +285,11 @@ class HookExecutor:
                 _log.exception("faultlens: hook worker error")
 
     def _run(self, job: HookJob) -> None:
-        self._persist_cooldown(job)
+        if not self._claim_cooldown(job):
+            self._stats.skipped(job.hook, "cooldown")
+            if self._is_durable(job):
+                self._forget_job(job)
+            return
         record = self._execute(job)
         try:
             self._store.add_audit(record)
@@ -276,17 +301,24 @@ class HookExecutor:
         except Exception:
             report_internal_error("actions: after a hook execution")
         if self._is_durable(job) and "cancelled" not in record.detail:
-            try:
-                self._store.delete_job(job.id)
-            except Exception:
-                report_internal_error("actions: job delete")
-            with self._durable_lock:
-                self._durable_ids.discard(job.id)
+            self._forget_job(job)
         self._flush_drops()
 
-    def _persist_cooldown(self, job: HookJob) -> None:
-        """Store the cooldown of a fix *before* its hook starts: a processor killed while
-        the hook runs finds it after the restart and does not run the hook again early."""
+    def _forget_job(self, job: HookJob) -> None:
+        """Delete a finished (or skipped) ``at_least_once`` job from the store."""
+        try:
+            self._store.delete_job(job.id)
+        except Exception:
+            report_internal_error("actions: job delete")
+        with self._durable_lock:
+            self._durable_ids.discard(job.id)
+
+    def _claim_cooldown(self, job: HookJob) -> bool:
+        """Claim the cooldown of a fix in the store *before* its hook starts: a processor
+        killed while the hook runs finds it after the restart and does not run the hook
+        again early, and of several processors sharing the store only the first to claim
+        runs it. False: another job holds the cooldown (this one must not run). A store
+        that cannot be written does not stop the hook (as before the fleet)."""
         hook = self.hooks.get(job.hook)
         if (
             job.purpose != "fix"
@@ -295,13 +327,20 @@ class HookExecutor:
             or hook.dry_run
             or self.config.dry_run
         ):
-            return
+            return True
+        until = job.created_at + hook.cooldown
         try:
-            self._store.set_cooldown(
-                hook.name, job.facts.fingerprint, job.created_at + hook.cooldown
+            claimed = self._store.claim_cooldown(
+                hook.name, job.facts.fingerprint, until, now=job.created_at, job_id=job.id
             )
         except Exception:
-            report_internal_error("actions: cooldown write")
+            report_internal_error("actions: cooldown claim")
+            return True
+        if not claimed:
+            with self._cooldown_lock:
+                key = (hook.name, job.facts.fingerprint)
+                self._cooldowns[key] = max(self._cooldowns.get(key, 0.0), until)
+        return claimed
 
     def _execute(self, job: HookJob) -> AuditRecord:
         started = self._clock()

@@ -38,6 +38,11 @@ class FailureFacts:
     ``last_seen`` is the time (epoch seconds) of the latest occurrence when the
     processor knows it; fix verification uses it to ignore occurrences that
     happened before a fix finished but arrived after it.
+
+    ``message`` is the group's stored (redacted) representative message, the first
+    one seen; ``latest_message`` is the latest occurrence's own message as it arrived
+    (not redacted: whatever shows it redacts it, as :meth:`summary` callers do; not
+    part of :meth:`as_json`, so hooks never receive it), empty when unknown.
     """
 
     fingerprint: str
@@ -52,6 +57,7 @@ class FailureFacts:
     status: str = "open"
     handled: bool | None = None
     last_seen: float | None = None
+    latest_message: str = ""
 
     def value_of(self, name: str) -> AttributeValue | None:
         """The value a halt-rule key field names, or None when the failure lacks it.
@@ -126,9 +132,12 @@ class FailureFacts:
             attributes[SPAN_NAME] = self.span_name
         return attributes
 
-    def summary(self) -> str:
-        """``Type: message`` in one line (for alert bodies and halt reasons)."""
-        text = self.message.splitlines()[0] if self.message else ""
+    def summary(self, *, latest: bool = False) -> str:
+        """``Type: message`` in one line (for alert bodies and halt reasons); with
+        ``latest``, the latest occurrence's message when known (a halt names the failure
+        that tripped it), else the group's. Not redacted."""
+        message = (self.latest_message or self.message) if latest else self.message
+        text = message.splitlines()[0] if message else ""
         if len(text) > 200:
             text = text[:199] + "…"
         name = self.exception_type or "failure"

@@ -211,15 +211,20 @@ class HaltEngine:
                             id=new_id(),
                             rule=rule.config.name,
                             key=key,
-                            reason=self._redactor.redact(f"{reason} (last: {facts.summary()})"),
+                            reason=self._redactor.redact(
+                                f"{reason} (last: {facts.summary(latest=True)})"
+                            ),
                             since=now,
                             fingerprints=tuple(dict.fromkeys(streak.fingerprints)),
                         )
                     )
+        saved: list[HaltRecord] = []
         for halt in started:
-            self._store.save_halt(halt)
-            self._publish("halted", halt)
-        return started
+            in_force = self._store.start_halt(halt)
+            self._publish("halted", in_force)
+            if in_force.id == halt.id:
+                saved.append(halt)
+        return saved
 
     def on_success(self, attributes: Mapping[str, AttributeValue]) -> None:
         """A success for the key these attributes give: reset consecutive streaks.
@@ -243,9 +248,9 @@ class HaltEngine:
                 if halt.rule == rule and halt.key == normalized:
                     return halt, False
         halt = HaltRecord(id=new_id(), rule=rule, key=normalized, reason=reason, since=now)
-        self._store.save_halt(halt)
-        self._publish("halted", halt)
-        return halt, True
+        in_force = self._store.start_halt(halt)
+        self._publish("halted", in_force)
+        return in_force, in_force.id == halt.id
 
     def resume(
         self,
@@ -259,6 +264,7 @@ class HaltEngine:
         wanted = None if key is None else make_key(key)
         if halt_id is None and wanted is None:
             raise ValueError("resume needs a halt id or a key")
+        self.sync()  # a halt another processor started a moment ago can be lifted here
         with self.broadcast.locked():
             chosen = [
                 halt
@@ -276,6 +282,23 @@ class HaltEngine:
             self._publish("resumed", halt)
         return resumed
 
+    def sync(self) -> tuple[list[HaltRecord], list[HaltRecord]]:
+        """Read the halts in force from the store and publish what changed there (other
+        processors started or lifted halts); the halts started and the halts lifted."""
+        halts = {halt.id: halt for halt in self._store.active_halts()}
+        with self.broadcast.locked():
+            started = [halt for halt_id, halt in halts.items() if halt_id not in self._active]
+            lifted = [halt for halt_id, halt in self._active.items() if halt_id not in halts]
+        for halt in started:
+            self._publish("halted", halt)
+        for halt in lifted:
+            rule = self._by_name.get(halt.rule)
+            if rule is not None:
+                with self._lock:
+                    rule.streaks.pop(halt.key, None)
+            self._publish("resumed", halt)
+        return started, lifted
+
     def _refresh_halted(self) -> None:
         """Give each rule the keys it holds halted (the caller holds the broadcast's lock)."""
         for rule in self._rules:
@@ -285,6 +308,8 @@ class HaltEngine:
 
     def _publish(self, kind: Literal["halted", "resumed"], halt: HaltRecord) -> None:
         with self.broadcast.locked():
+            if (kind == "halted") == (halt.id in self._active):
+                return  # known already (adopted, or followed from another processor)
             if kind == "halted":
                 self._active[halt.id] = halt
             else:

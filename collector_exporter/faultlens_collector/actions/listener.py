@@ -65,6 +65,7 @@ def facts_of(group: Group, last: Occurrence) -> FailureFacts:
         attributes=last.attributes,
         handled=last.handled,
         last_seen=last.time_unix_nano,
+        latest_message=last.message,
     )
 
 
@@ -95,6 +96,7 @@ def _facts(
     attributes: Mapping[str, Any],
     handled: bool | None,
     last_seen: int,
+    latest_message: str = "",
 ) -> FailureFacts:
     # Positional, in field order: one is built for every group of every commit.
     return FailureFacts(
@@ -110,6 +112,7 @@ def _facts(
         group.status,
         handled,
         last_seen / 1e9 if last_seen else None,
+        latest_message,
     )
 
 

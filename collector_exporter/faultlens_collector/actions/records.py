@@ -92,6 +92,16 @@ class FixRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HookRun:
+    """A hook execution with, for a fix, whether it held: ``fix`` is the
+    :class:`FixRecord` of the same id (pending, verified or failed), None for runs
+    that are not judged (halt hooks, dry runs, dropped jobs)."""
+
+    record: AuditRecord
+    fix: FixRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HaltRecord:
     """A halt decided by a halt rule (or by an operator): in force until resumed."""
 

@@ -11,7 +11,15 @@ The engine needs five kinds of state to survive a restart:
 * raised alert **conditions**, so a restart does not re-send an alert for a
   condition that is still the same occurrence (:class:`ConditionStore`).
 
-:class:`ActionStore` is all of them. :class:`MemoryActionStore` keeps them in
+:class:`ActionStore` is all of them. A store may be **shared** by several processors
+(the PostgreSQL backend): then the decisions that must be taken once for the fleet
+are taken by the store — :meth:`HaltStore.start_halt` (one active halt per rule and
+key), :meth:`HookStateStore.claim_cooldown` (one hook run per cooldown),
+:meth:`ConditionStore.raise_condition` (one alert per condition), the outbox and the
+job queue hand each alert and job to one processor at a time — and the engine
+follows the others' changes through :meth:`ActionStore.versions`. A store used by
+one processor (:class:`MemoryActionStore`, SQLite) answers the same calls for that
+processor alone. :class:`MemoryActionStore` keeps them in
 dicts (tests, an engine on its own); a database keeps them next to the groups
 (:meth:`faultlens_collector.store.database.Database.action_store`).
 Implementations must be safe to call from several threads.
@@ -39,10 +47,24 @@ class AuditLog(Protocol):
         """The newest records first, optionally only one group's or one hook's."""
         ...
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        """Each named group's newest ``per_group`` records, newest first (a group
+        without records is left out). One query for many groups: what a group export
+        reads."""
+        ...
+
 
 class HaltStore(Protocol):
     def save_halt(self, halt: HaltRecord) -> None:
         """Insert or replace a halt (by id)."""
+        ...
+
+    def start_halt(self, halt: HaltRecord) -> HaltRecord:
+        """Save the new ``halt`` unless an active halt of the same rule holds the same
+        key; the halt in force for that rule and key (``halt`` itself when it was
+        saved)."""
         ...
 
     def active_halts(self) -> list[HaltRecord]:
@@ -57,6 +79,14 @@ class HaltStore(Protocol):
 class HookStateStore(Protocol):
     def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None: ...
 
+    def claim_cooldown(
+        self, hook: str, fingerprint: str, until: float, *, now: float, job_id: str
+    ) -> bool:
+        """Start the cooldown of (``hook``, group) until ``until`` unless one still runs
+        at ``now`` for another job; True when job ``job_id`` may run (it claimed the
+        cooldown, or claimed it before and runs again after a crash)."""
+        ...
+
     def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
         """Cooldowns still running at ``now``: (hook, fingerprint) -> until."""
         ...
@@ -69,6 +99,11 @@ class HookStateStore(Protocol):
 
     def pending_fixes(self) -> list[FixRecord]: ...
 
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        """The fixes with these ids (a fix's id is its hook run's), pending or decided;
+        ids without a fix are left out."""
+        ...
+
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         """The hook's verified or failed fixes, newest decision first."""
         ...
@@ -78,7 +113,16 @@ class HookStateStore(Protocol):
     def delete_job(self, job_id: str) -> None: ...
 
     def pending_jobs(self) -> list[HookJob]:
-        """Jobs saved and not deleted, oldest first."""
+        """Jobs saved and not deleted, oldest first (a shared store: those this processor
+        holds, and those another processor stopped holding, now held by this one)."""
+        ...
+
+    def hold_jobs(self) -> None:
+        """Tell a shared store this processor still holds its jobs (renews their lease)."""
+        ...
+
+    def release_jobs(self) -> None:
+        """Give back the jobs this processor holds (a shared store hands them to another)."""
         ...
 
 
@@ -87,7 +131,9 @@ class ConditionStore(Protocol):
         """Every raised condition key."""
         ...
 
-    def raise_condition(self, key: str, since: float) -> None: ...
+    def raise_condition(self, key: str, since: float) -> bool:
+        """Raise ``key``; True when it was not raised before (by anyone)."""
+        ...
 
     def clear_conditions(self, keys: Iterable[str]) -> None: ...
 
@@ -96,11 +142,24 @@ class ConditionStore(Protocol):
 class ActionStore(AuditLog, HaltStore, AlertOutbox, HookStateStore, ConditionStore, Protocol):
     """Everything the action engine persists."""
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processors write this store too."""
+        ...
+
+    def versions(self) -> dict[str, int]:
+        """For a shared store, a number per kind of state other processors change
+        (``halts``, ``conditions``, ``fixes``) that grows with every change; empty for
+        a store only this processor writes."""
+        ...
+
     def close(self) -> None: ...
 
 
 class MemoryActionStore:
     """An :class:`ActionStore` in memory: nothing survives the process."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,12 +169,16 @@ class MemoryActionStore:
         self._alert_ids: set[str] = set()
         self._next_seq = 1
         self._cooldowns: dict[tuple[str, str], float] = {}
+        self._cooldown_jobs: dict[tuple[str, str], str] = {}
         self._fixes: dict[str, FixRecord] = {}
         self._jobs: dict[str, HookJob] = {}
         self._conditions: dict[str, float] = {}
 
     def close(self) -> None:
         pass
+
+    def versions(self) -> dict[str, int]:
+        return {}
 
     def add_audit(self, record: AuditRecord) -> None:
         with self._lock:
@@ -133,9 +196,33 @@ class MemoryActionStore:
             ]
         return found[:limit]
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        wanted = set(fingerprints)
+        found: dict[str, list[AuditRecord]] = {}
+        with self._lock:
+            newest_first = sorted(
+                enumerate(self._audit), key=lambda item: (item[1].started_at, item[0]), reverse=True
+            )
+        for _, record in newest_first:
+            if record.fingerprint in wanted:
+                runs = found.setdefault(record.fingerprint, [])
+                if len(runs) < per_group:
+                    runs.append(record)
+        return found
+
     def save_halt(self, halt: HaltRecord) -> None:
         with self._lock:
             self._halts[halt.id] = halt
+
+    def start_halt(self, halt: HaltRecord) -> HaltRecord:
+        with self._lock:
+            for held in self._halts.values():
+                if held.active and held.rule == halt.rule and held.key == halt.key:
+                    return held
+            self._halts[halt.id] = halt
+            return halt
 
     def active_halts(self) -> list[HaltRecord]:
         with self._lock:
@@ -169,6 +256,9 @@ class MemoryActionStore:
                 if seq in self._alerts:
                     self._alerts[seq] = (self._alerts[seq][0], sent_at)
 
+    def release_alerts(self) -> None:
+        pass
+
     def prune_sent_alerts(self, before: float) -> int:
         with self._lock:
             old = [
@@ -183,6 +273,17 @@ class MemoryActionStore:
     def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None:
         with self._lock:
             self._cooldowns[(hook, fingerprint)] = until
+
+    def claim_cooldown(
+        self, hook: str, fingerprint: str, until: float, *, now: float, job_id: str
+    ) -> bool:
+        key = (hook, fingerprint)
+        with self._lock:
+            if self._cooldowns.get(key, 0.0) > now and self._cooldown_jobs.get(key) != job_id:
+                return False
+            self._cooldowns[key] = until
+            self._cooldown_jobs[key] = job_id
+            return True
 
     def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
         with self._lock:
@@ -203,6 +304,10 @@ class MemoryActionStore:
         with self._lock:
             return [fix for fix in self._fixes.values() if fix.result == "pending"]
 
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        with self._lock:
+            return {fix_id: self._fixes[fix_id] for fix_id in ids if fix_id in self._fixes}
+
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         with self._lock:
             decided = [f for f in self._fixes.values() if f.hook == hook and f.result != "pending"]
@@ -221,13 +326,22 @@ class MemoryActionStore:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda job: job.created_at)
 
+    def hold_jobs(self) -> None:
+        pass
+
+    def release_jobs(self) -> None:
+        pass
+
     def conditions(self) -> set[str]:
         with self._lock:
             return set(self._conditions)
 
-    def raise_condition(self, key: str, since: float) -> None:
+    def raise_condition(self, key: str, since: float) -> bool:
         with self._lock:
-            self._conditions.setdefault(key, since)
+            if key in self._conditions:
+                return False
+            self._conditions[key] = since
+            return True
 
     def clear_conditions(self, keys: Iterable[str]) -> None:
         with self._lock:

@@ -14,7 +14,9 @@ fixes. Once it has ``min_samples`` of them, a share under ``warning`` raises a
 ``critical``; each level alerts once until the share recovers above ``warning``
 (going from critical back to warning alerts nothing). Decided fixes and the
 raised levels are persisted, so effectiveness and its alerts carry over a
-restart.
+restart. Processors sharing a store read the fleet's fixes again whenever another
+processor saves one (:meth:`FixVerifier.load`), so a recurrence seen by any processor
+fails a fix applied by any other.
 """
 
 from __future__ import annotations
@@ -79,8 +81,12 @@ class FixVerifier:
         self._samples: dict[str, deque[tuple[bool, float]]] = {}
 
     def load(self) -> None:
-        """Read pending fixes and each hook's recent decided fixes from the store."""
+        """Read pending fixes and each hook's recent decided fixes from the store (again:
+        what was read before is replaced — another processor sharing the store applied
+        or decided fixes)."""
         with self._lock:
+            self._pending = {}
+            self._samples = {}
             for fix in self._store.pending_fixes():
                 self._pending.setdefault(fix.fingerprint, []).append(fix)
             for hook in self._hooks:

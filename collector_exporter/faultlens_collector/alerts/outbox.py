@@ -19,11 +19,17 @@ class AlertOutbox(Protocol):
         ...
 
     def pending_alerts(self, limit: int) -> list[StoredAlert]:
-        """Unsent alerts in the order they were added."""
+        """Unsent alerts in the order they were added (a store shared by several
+        processors: those no other processor holds, now held by this one for a while)."""
         ...
 
     def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
         """Record that the next hop acknowledged these alerts."""
+        ...
+
+    def release_alerts(self) -> None:
+        """Give back the unsent alerts :meth:`pending_alerts` handed to this processor
+        (a store shared by several processors hands them to another at once)."""
         ...
 
     def prune_sent_alerts(self, before: float) -> int:

@@ -18,8 +18,11 @@ block the alerts behind it.
 
 Delivery is *at least once*: if the next hop received a batch but its answer was
 lost (or the processor stopped between sending and marking), the batch is sent
-again. Every record carries ``faultlens.alert.id`` for receivers that must drop
-such duplicates. Alerts are sent in the order they were raised.
+again. Processors sharing an outbox (the PostgreSQL backend) each take the alerts no
+other holds: an alert is sent by one of them, and sent by another if the first
+stops (or dies) before the next hop acknowledged it. Every record carries
+``faultlens.alert.id`` for receivers that must drop such duplicates. Alerts are sent
+in the order they were raised.
 
 Where alerts go is decided in one place, :func:`otlp_log_exporter`, for
 ``faultlens serve --alerts``, ``[alerts] target`` and
@@ -47,7 +50,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from faultlens_collector.alerts.outbox import AlertOutbox
 from faultlens_collector.alerts.records import Alert, StoredAlert
-from faultlens_collector.delivery import DONE, Deliverer, Outcome, retry
+from faultlens_collector.delivery import DONE, Deliverer, OutageLog, Outcome, retry
 
 _log = logging.getLogger("faultlens.actions")
 
@@ -109,12 +112,19 @@ class _Outbox:
         self._batch_size = batch_size
         self._wake = threading.Event()
         self._closed = False
+        self.outage = OutageLog(_log, "sending alerts")
 
     def take(self, timeout: float) -> list[StoredAlert] | None:
         if self._closed:
             return None
         self._wake.clear()  # an alert added from now on sets it again: never missed
-        batch = self._outbox.pending_alerts(self._batch_size)
+        try:
+            batch = self._outbox.pending_alerts(self._batch_size)
+        except Exception as exc:  # the outbox (a store) is away; the alerts wait in it
+            self.outage.failed(exc)
+            self._wake.wait(timeout)
+            return None
+        self.outage.worked()
         if batch:
             return batch
         self._wake.wait(timeout)
@@ -185,6 +195,10 @@ class AlertSender:
         except Exception:
             report_internal_error("actions: alert exporter shutdown")
         self._deliverer.join(timeout / 2)
+        try:
+            self._outbox.release_alerts()  # a shared outbox hands them to another processor
+        except Exception:
+            report_internal_error("actions: alert outbox release")
 
     def probe(self) -> tuple[bool, str]:
         """Export an empty batch (an OTLP request with no records): whether the alert
@@ -229,5 +243,8 @@ class AlertSender:
         return True
 
     def _sent(self, seqs: list[int]) -> None:
-        self._outbox.mark_alerts_sent(seqs, self._clock())
         self.sent += len(seqs)
+        try:
+            self._outbox.mark_alerts_sent(seqs, self._clock())
+        except Exception as exc:  # delivered, not marked: sent again later (at least once)
+            self._queue.outage.failed(exc)

@@ -20,6 +20,7 @@ from faultlens import __version__
 SUBCOMMAND_MODULES = (
     "faultlens_collector.cli.demo",
     "faultlens_collector.cli.serve",
+    "faultlens_collector.cli.console",
     "faultlens_collector.cli.failures",
     "faultlens_collector.cli.halts",
     "faultlens_collector.cli.alerts",

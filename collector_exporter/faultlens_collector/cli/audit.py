@@ -9,7 +9,7 @@ from typing import Any
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli.connect import add_connection_options, call, connect
-from faultlens_collector.cli.table import render_table
+from faultlens_collector.cli.table import duration, percent, render_table
 from faultlens_collector.control.messages import hook_run_json, operator_action_json
 from faultlens_collector.control.methods import MAX_LIMIT
 
@@ -93,6 +93,10 @@ def _effectiveness(hooks: Any, as_json: bool) -> int:
         }
         for hook in hooks
     ]
+    if not as_json:  # for people: a percentage and seconds; --json keeps full precision
+        for row in rows:
+            row["success_rate"] = percent(row["success_rate"])
+            row["mean_duration"] = duration(row["mean_duration"])
     return _print(
         rows,
         as_json,

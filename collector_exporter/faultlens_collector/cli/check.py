@@ -12,7 +12,9 @@
     ok    cleanup    synthetic group removed; operator log entry 42 (action check)
 
 Exit status 0 when every step passed, 1 when one failed (the steps after it that
-still make sense run, and the cleanup always does), 2 for usage errors. The
+still make sense run, and the cleanup always does), 2 for usage errors. With
+``--json`` nothing is printed until the end, then one JSON object: ``ok`` and the
+``steps`` (``step``, ``status`` ``ok``/``skip``/``failed``, ``detail``). The
 synthetic failure is sent with the official OTLP exporter, with the same
 ``--token`` and TLS options as every client command; ``--service``,
 ``--category``, ``--severity``, ``--exception-type`` and ``--span-name`` shape it
@@ -24,6 +26,7 @@ holds nothing of it but the operator-log entry (see docs/processor.md).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import traceback
 from typing import Any, Final
@@ -75,28 +78,51 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help=f"how long to wait for each step (default {GROUPING_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object at the end (ok, steps) and nothing else",
+    )
     parser.set_defaults(handler=run)
 
 
 class _Steps:
-    """Prints one line per step and remembers whether any failed."""
+    """Prints one line per step (or, ``as_json``, keeps them for :meth:`print_json`) and
+    remembers whether any failed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, as_json: bool = False) -> None:
         self.failed = False
+        self.as_json = as_json
+        self.steps: list[dict[str, str]] = []
 
     def line(self, ok: bool | None, step: str, text: str) -> None:
         mark = "ok" if ok else ("skip" if ok is None else "FAIL")
         self.failed = self.failed or ok is False
-        print(f"{mark:<5} {step:<10} {text}", flush=True)
+        if self.as_json:
+            status = {"ok": "ok", "skip": "skip", "FAIL": "failed"}[mark]
+            self.steps.append({"step": step, "status": status, "detail": text})
+        else:
+            print(f"{mark:<5} {step:<10} {text}", flush=True)
+
+    def print_json(self) -> None:
+        """The one JSON object of ``--json`` (nothing without it)."""
+        if self.as_json:
+            print(json.dumps({"ok": not self.failed, "steps": self.steps}, indent=2))
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the steps against ``args.target``."""
-    from faultlens_collector._proto.faultlens.v1 import check_pb2
-
     if args.timeout <= 0:
         raise CommandError("--timeout must be positive")
-    steps = _Steps()
+    steps = _Steps(as_json=args.json)
+    code = _run_steps(args, steps)
+    steps.print_json()
+    return code
+
+
+def _run_steps(args: argparse.Namespace, steps: _Steps) -> int:
+    from faultlens_collector._proto.faultlens.v1 import check_pb2
+
     client = connect(args)
     try:
         if not _health(client, steps, args.timeout):

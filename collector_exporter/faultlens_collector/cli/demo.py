@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import replace
 from typing import Any
 
+from faultlens_collector.cli import CommandError
+from faultlens_collector.cli.console import add_page_options
 from faultlens_collector.cli.table import render_table
 from faultlens_collector.groups.model import primary_service
 from faultlens_collector.report import group_json
@@ -26,17 +30,53 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the groups as JSON only")
+    parser.add_argument(
+        "--console",
+        metavar="HOST:PORT",
+        help="then serve the web console for the demo's processor here until Ctrl-C "
+        "(needs faultlens[console]), e.g. 127.0.0.1:8080",
+    )
+    add_page_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo and print its report."""
+    """Run the demo and print its report (then serve the console, with ``--console``)."""
     from faultlens_collector.demo.pipeline import run_pipeline_demo
 
-    result = run_pipeline_demo()
+    if not args.console:
+        _print(args, run_pipeline_demo())
+        return 0
+    from faultlens_collector.cli.console import settings_from, start_console, wait_for_signal
+    from faultlens_collector.console import ConsoleSetupError, require_dependencies
+
+    try:
+        require_dependencies()
+    except ConsoleSetupError as exc:
+        raise CommandError(str(exc), exit_code=1) from exc
+    settings = settings_from(args, target="", listen=args.console)
+
+    def serve_console(result: Any, processor: Any) -> None:
+        _print(args, result)
+        server = start_console(replace(settings, target=processor.address))
+        print(
+            f"\nThe web console for this demo: {server.url} (Ctrl-C to stop)",
+            file=sys.stderr if args.json else sys.stdout,
+            flush=True,
+        )
+        try:
+            wait_for_signal()
+        finally:
+            server.stop()
+
+    run_pipeline_demo(after=serve_console)
+    return 0
+
+
+def _print(args: argparse.Namespace, result: Any) -> None:
     if args.json:
         print(json.dumps(_as_json(result), indent=2))
-        return 0
+        return
     outcome = result.outcome
     print(
         f"sample worker: {outcome.orders} orders, {outcome.fallbacks} silent fallbacks, "
@@ -68,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
         "--trace-url 'http://localhost:16686/trace/{trace_id}'; faultlens audit --hooks; "
         "faultlens halts list; faultlens halts resume ID."
     )
-    return 0
 
 
 def _acting(result: Any) -> list[str]:

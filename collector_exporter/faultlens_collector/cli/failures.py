@@ -17,7 +17,7 @@ from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import CommandError, failures_bulk
 from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
 from faultlens_collector.cli.selection import add_group_filters, group_filter
-from faultlens_collector.cli.table import render_table
+from faultlens_collector.cli.table import duration, render_table
 from faultlens_collector.groups.model import primary_service
 from faultlens_collector.report import TRACE_URL_ENV, group_json, iso_time
 
@@ -60,6 +60,13 @@ def register(subparsers: Any) -> None:
     _add_filters(export)
     export.add_argument(
         "--format", choices=("json", "jsonl"), default="json", help="json (array) or jsonl"
+    )
+    export.add_argument(
+        "--json",
+        action="store_const",
+        const="json",
+        dest="format",
+        help="the same as --format json (the default): JSON only",
     )
     export.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     _add_trace_url(export)
@@ -181,6 +188,9 @@ def _describe(data: dict[str, Any]) -> str:
         if dismissal["reopen_above_per_hour"]:
             terms.append(f"reopens above {dismissal['reopen_above_per_hour']}/h")
         lines.append(f"dismissed    {dismissal['reason']} ({', '.join(terms)})")
+    if data["hook_runs"]:
+        lines.append("hook runs (newest first)")
+        lines.extend(f"  {_hook_run_line(run)}" for run in data["hook_runs"])
     if data["samples"]:
         lines.append("samples")
         for sample in data["samples"]:
@@ -189,6 +199,24 @@ def _describe(data: dict[str, Any]) -> str:
     if data["stacktrace"]:
         lines.extend(["", data["stacktrace"].rstrip()])
     return "\n".join(lines)
+
+
+def _hook_run_line(run: dict[str, Any]) -> str:
+    """``<started>  <hook>  <purpose> (rule …)  <outcome> in <duration>  <verification>``."""
+    why = f"rule {run['rule']}" if run["rule"] else f"by {run['requested_by'] or '?'}"
+    line = (
+        f"{run['started_at']}  {run['hook']}  {run['purpose']} ({why})  "
+        f"{run['outcome']} in {duration(run['duration'])}"
+    )
+    verification = run["verification"]
+    if verification is None:
+        return line
+    if verification["state"] == "pending":
+        return f"{line}  fix pending: verified at {verification['deadline']} if it stays quiet"
+    return (
+        f"{line}  fix {verification['state']} at {verification['decided_at']}"
+        f" ({verification['reason']})"
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:

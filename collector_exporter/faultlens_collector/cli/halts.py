@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     resume = commands.add_parser("resume", help="lift a halt (by id, or every halt on a key)")
     resume.add_argument("id", nargs="?", default="", help="the halt's id (see `halts list`)")
     _add_key(resume)
+    resume.add_argument(
+        "--json", action="store_true", help="print JSON only (an array of the halts lifted)"
+    )
     add_actor_option(resume)
     add_connection_options(resume)
     resume.set_defaults(handler=run_resume)
@@ -48,6 +51,7 @@ def register(subparsers: Any) -> None:
     start = commands.add_parser("start", help="halt a key by hand (a fleet-wide kill switch)")
     _add_key(start)
     start.add_argument("--reason", required=True)
+    start.add_argument("--json", action="store_true", help="print JSON only (the halt)")
     add_actor_option(start)
     add_connection_options(start)
     start.set_defaults(handler=run_start)
@@ -136,6 +140,9 @@ def run_resume(args: argparse.Namespace) -> int:
     request = control_pb2.ResumeHaltRequest(id=args.id, key=key_items(key), actor=args.actor)
     with connect(args) as client:
         reply = call(client.call, "ResumeHalt", request)
+    if args.json:
+        print(json.dumps([halt_json(halt) for halt in reply.resumed], indent=2))
+        return 0
     for halt in reply.resumed:
         print(f"resumed {halt.id} ({_describe(halt)}, rule {halt.rule})")
     return 0
@@ -149,6 +156,9 @@ def run_start(args: argparse.Namespace) -> int:
     request = control_pb2.StartHaltRequest(key=key_items(key), reason=args.reason, actor=args.actor)
     with connect(args) as client:
         halt = call(client.call, "StartHalt", request)
+    if args.json:
+        print(json.dumps(halt_json(halt), indent=2))
+        return 0
     print(f"halted {_describe(halt)} (id {halt.id})")
     return 0
 

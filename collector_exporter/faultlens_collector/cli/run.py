@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import sys
 import time
 from pathlib import Path
@@ -100,12 +101,15 @@ def run(args: argparse.Namespace) -> int:
             store=args.store,
             send=args.send,
             send_headers=tuple(headers),
+            stdout_to_stderr=args.json,
         )
     )
     failures = [f for f in outcome.failures if not _ignored(f, args.ignore)]
     report = Report("run", sys.argv[1:], failures, started, baseline, command_status=outcome.status)
     print(file=sys.stderr)
     report.print(sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     if args.report is not None:
         report.write(args.report)
     if outcome.status:

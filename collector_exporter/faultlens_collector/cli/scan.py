@@ -8,6 +8,7 @@ exit status (shared with ``faultlens run``); docs/ci.md for a CI job.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,14 @@ from faultlens_collector.cli.connect import positive_int
 
 
 def add_report_options(parser: argparse.ArgumentParser, ignore_help: str) -> None:
-    """``--report``, ``--baseline`` and ``--ignore``: shared by ``scan`` and ``run``."""
+    """``--report``, ``--baseline``, ``--ignore`` and ``--json``: shared by ``scan`` and
+    ``run``."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON only on stdout (what --report writes as .json); "
+        "for run, the command's own standard output goes to standard error",
+    )
     parser.add_argument(
         "--report",
         type=Path,
@@ -120,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"faultlens scan: {names} ({modules} modules)", file=sys.stderr, flush=True)
     failures = scan(packages, settings)
     report = Report("scan", sys.argv[1:], failures, started, baseline)
-    report.print(sys.stdout)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        report.print(sys.stdout)
     if args.report is not None:
         report.write(args.report)
     print(

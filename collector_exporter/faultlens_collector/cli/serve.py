@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,9 +20,10 @@ from faultlens.shared import parse_endpoint
 from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.cli import CommandError
 from faultlens_collector.cli.connect import TOKEN_ENV
+from faultlens_collector.cli.console import add_page_options
 
 if TYPE_CHECKING:
-    from faultlens_collector.processor.server import ProcessorSettings
+    from faultlens_collector.processor.server import Processor, ProcessorSettings
 
 DEFAULT_STORE: Final = "faultlens.db"
 
@@ -33,15 +35,19 @@ def register(subparsers: Any) -> None:
         help="run the processor: OTLP/gRPC in, failure groups stored, control API",
         description=(
             "Receive OTLP traces, logs and metrics over gRPC, group the failures they carry "
-            "into a SQLite store, and serve the faultlens control API on the same port."
+            "into a SQLite store (or a PostgreSQL database shared by several processors), "
+            "and serve the faultlens control API on the same port."
         ),
     )
     parser.add_argument("--listen", default=DEFAULT_ADDRESS, metavar="HOST:PORT")
     parser.add_argument(
         "--store",
         default=DEFAULT_STORE,
-        metavar="PATH",
-        help="SQLite file (default faultlens.db); :memory: for a throwaway store",
+        metavar="PATH|URL",
+        help="SQLite file (default faultlens.db); :memory: for a throwaway store; "
+        "postgresql://USER@HOST[:PORT]/DB[?sslmode=...] for a database shared by several "
+        "processors (needs faultlens[postgres]; give the password with PGPASSWORD or "
+        "~/.pgpass rather than in the URL)",
     )
     parser.add_argument(
         "--forward",
@@ -107,11 +113,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--durable",
         action="store_true",
-        help="fsync every commit (survives power loss, not only a crash of the process)",
+        help="fsync every commit (survives power loss, not only a crash of the process; "
+        "PostgreSQL: synchronous_commit = on for faultlens' sessions)",
     )
     parser.add_argument(
         "--no-redact", action="store_true", help="store messages without redacting secrets"
     )
+    parser.add_argument(
+        "--console",
+        metavar="HOST:PORT",
+        help="also serve the web console here (needs faultlens[console]; HTTPS with --tls-cert)",
+    )
+    add_page_options(parser)
     parser.add_argument(
         "--no-heap-tuning",
         action="store_true",
@@ -194,6 +207,31 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
     )
 
 
+def _console_settings(args: argparse.Namespace, settings: ProcessorSettings) -> Any:
+    """The embedded console's settings (checked before the processor starts): the
+    processor's token and, with TLS, its certificate for HTTPS and for the connection."""
+    from faultlens_collector.cli.console import settings_from
+
+    tls = settings.tls
+    return settings_from(
+        args,
+        target="",
+        listen=args.console,
+        token=settings.token,
+        ca_file=tls.certificate_file if tls else None,
+        tls_cert=tls.certificate_file if tls else None,
+        tls_key=tls.key_file if tls else None,
+    )
+
+
+def _local_target(processor: Processor) -> str:
+    """How the embedded console reaches its own processor."""
+    host, port = processor.address.rsplit(":", 1)
+    if host in ("0.0.0.0", "[::]", "::", ""):
+        host = "127.0.0.1"
+    return f"{'https://' if processor.settings.tls else ''}{host}:{port}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the processor and serve until interrupted."""
     from faultlens_collector.processor.heap import keep_request_buffers
@@ -201,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     from faultlens_collector.processor.server import Processor, ProcessorError
 
     settings = settings_from_args(args)
+    console_settings = _console_settings(args, settings) if args.console else None
     if not args.no_heap_tuning:
         keep_request_buffers()
     try:
@@ -212,15 +251,27 @@ def run(args: argparse.Namespace) -> int:
         processor.start()
     except ProcessorError as exc:
         raise CommandError(str(exc), exit_code=1) from exc
+    console = None
+    if console_settings is not None:
+        from faultlens_collector.cli.console import start_console
+
+        try:
+            console = start_console(replace(console_settings, target=_local_target(processor)))
+        except CommandError:
+            processor.stop()
+            raise
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     alerts = processor.engine.alerts_target if processor.engine else None
+    # The database's own name for itself: a PostgreSQL URL without its password.
+    store = processor.database.location if processor.database else settings.store_path
     print(
-        f"faultlens: listening on {processor.address}, store {settings.store_path}"
+        f"faultlens: listening on {processor.address}, store {store}"
         + (f", forwarding to {settings.forward.target}" if settings.forward else "")
         + (f", config {settings.actions.source}" if settings.actions else "")
-        + (f", alerts to {alerts}" if alerts else ""),
+        + (f", alerts to {alerts}" if alerts else "")
+        + (f", console on {console.url}" if console is not None else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -229,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
             pass
     finally:
         print("faultlens: stopping", file=sys.stderr, flush=True)
+        if console is not None:
+            console.stop()
         processor.stop()
         if meter_provider is not None:
             meter_provider.shutdown()

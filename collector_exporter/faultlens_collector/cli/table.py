@@ -1,4 +1,6 @@
-"""Plain-text tables for terminal output (no dependency, no colour codes)."""
+"""Plain-text tables for terminal output (no dependency, no colour codes), and numbers as
+people read them (shares as percentages, durations in ms, s or min). ``--json`` output
+never goes through these: it keeps full precision."""
 
 from __future__ import annotations
 
@@ -27,3 +29,22 @@ def render_table(
 def _cell(value: object, max_width: int) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+
+def percent(share: float | None) -> str:
+    """A share (0..1) as a percentage with one decimal: ``66.7%``; ``—`` for None."""
+    if share is None:
+        return "—"
+    return f"{share:.1%}"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds for people: ``17.6 ms``, ``2.35 s``, ``4 min 05 s``; ``—`` for None."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"

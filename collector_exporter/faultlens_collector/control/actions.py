@@ -8,8 +8,8 @@
   follows. A stream that falls behind gets a fresh snapshot instead of the changes
   it missed.
 * ``StreamAlerts`` — every alert raised from now on.
-* ``ListHookRuns``, ``GetEffectiveness`` — the hook audit trail and each hook's
-  recent fix record.
+* ``ListHookRuns``, ``GetEffectiveness`` — the hook audit trail (each fix with its
+  verification state) and each hook's recent fix record.
 
 Streams hold a server thread each for as long as they are open; the processor
 reserves ``max_streams`` threads for them (:class:`Streams`) so streams never
@@ -161,14 +161,7 @@ class EngineApi:
 
     def stream_alerts(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """StreamAlerts: every alert from now on (of the kinds asked for)."""
-        kinds = frozenset(request.kinds)
-        unknown = sorted(kinds - set(ALERT_KINDS))
-        if unknown:
-            invalid(
-                context,
-                f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
-                f"{', '.join(ALERT_KINDS)}",
-            )
+        kinds = alert_kinds(request.kinds, context)
         subscription = self._engine.subscribe_alerts()
         self.streams.enter(subscription, context)
         try:
@@ -184,12 +177,15 @@ class EngineApi:
     # hooks
     def list_hook_runs(self, request: Any, context: grpc.ServicerContext) -> Any:
         """ListHookRuns: hook executions, newest first."""
-        records = self._engine.audit(
+        runs = self._engine.hook_runs(
             fingerprint=request.fingerprint.strip().lower() or None,
             hook=request.hook.strip() or None,
             limit=min(request.limit or 100, _MAX_LIST),
         )
-        return control_pb2.ListHookRunsResponse(runs=[hook_run_message(r) for r in records])
+        if request.since_unix_nano:  # newest first: the runs since then are a prefix
+            since = request.since_unix_nano / 1e9
+            runs = [run for run in runs if run.record.started_at >= since]
+        return control_pb2.ListHookRunsResponse(runs=[hook_run_message(run) for run in runs])
 
     def get_effectiveness(self, request: Any, context: grpc.ServicerContext) -> Any:
         """GetEffectiveness: each configured hook's recent fix record."""
@@ -197,3 +193,17 @@ class EngineApi:
         return control_pb2.GetEffectivenessResponse(
             hooks=[effectiveness_message(reports[hook]) for hook in sorted(reports)]
         )
+
+
+def alert_kinds(values: Any, context: grpc.ServicerContext) -> frozenset[str]:
+    """The alert kinds a request names (empty: all); aborts with ``INVALID_ARGUMENT``
+    naming an unknown one."""
+    kinds = frozenset(values)
+    unknown = sorted(kinds - set(ALERT_KINDS))
+    if unknown:
+        invalid(
+            context,
+            f"unknown alert kind {', '.join(map(repr, unknown[:5]))[:200]}; use any of "
+            f"{', '.join(ALERT_KINDS)}",
+        )
+    return kinds

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -55,14 +56,23 @@ _MAX_TAG: Final = 64
 _MAX_AUDIT: Final = 10_000
 #: Most fingerprints one call names.
 MAX_FINGERPRINTS: Final = 10_000
+#: Per-group results a bulk reply lists at most.
+MAX_RESULTS: Final = 10_000
 
 
 class Triage:
     """The bulk-triage RPCs over one store and engine."""
 
-    def __init__(self, store: GroupStore, engine: ActionEngine) -> None:
+    def __init__(
+        self,
+        store: GroupStore,
+        engine: ActionEngine,
+        *,
+        on_action: Callable[[OperatorAction], None] | None = None,
+    ) -> None:
         self._store = store
         self._engine = engine
+        self._on_action = on_action
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -93,7 +103,10 @@ class Triage:
         )
         named = [text.strip().lower() for text in selection.fingerprints]
         if named:
-            query = replace(query, fingerprints=self._resolve(named, context))
+            resolved = self._resolve(named, context)
+            if query.fingerprints is not None:  # the filter names groups too: both must
+                resolved = tuple(sorted(set(resolved) & set(query.fingerprints)))
+            query = replace(query, fingerprints=resolved)
         if query.selects_everything and not selection.all:
             invalid(
                 context,
@@ -146,7 +159,16 @@ class Triage:
                 action, actor, peer, {**detail, "selection": _describe(request.selection)}
             ),
         )
-        return control_pb2.BulkResponse(matched=logged.count, action_id=logged.id)
+        if self._on_action is not None:
+            self._on_action(logged)
+        reply = control_pb2.BulkResponse(matched=logged.count, action_id=logged.id)
+        if action != "fix":
+            reply.results.extend(
+                control_pb2.GroupResult(fingerprint=fingerprint, outcome="changed")
+                for fingerprint in self._store.action_fingerprints(logged.id, MAX_RESULTS)
+            )
+            reply.results_truncated = logged.count > MAX_RESULTS
+        return reply
 
     # the RPCs
     def dismiss(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -247,12 +269,18 @@ class Triage:
             return reply
         actor, peer = who(request.actor, context)
         requested_by = f"{actor} ({peer})" if peer else actor
-        for group in self._store.iter_groups(GroupQuery(action_id=reply.action_id)):
+        for group in self._store.iter_groups(
+            GroupQuery(action_id=reply.action_id, sort="first_seen", ascending=True)
+        ):
             outcome = self._engine.run_hook(hook, facts_of_group(group), requested_by=requested_by)
             if outcome in ("queued", "deferred"):
                 reply.queued += 1
             else:
                 reply.dropped += 1
+            if len(reply.results) < MAX_RESULTS:
+                reply.results.add(fingerprint=group.fingerprint, outcome=outcome)
+            else:
+                reply.results_truncated = True
         return reply
 
     def list_audit(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -108,6 +108,21 @@ class ControlClient:
         )
         return self._items(call(request, metadata=self._metadata, timeout=timeout))
 
+    def open_stream(self, name: str, request: Any, *, timeout: float | None = None) -> Any:
+        """The streaming Control RPC ``name`` as the gRPC call itself: iterate it for the
+        items (it raises ``grpc.RpcError``, see :meth:`error`), ``cancel()`` it from
+        another thread to end it."""
+        call = self._channel.unary_stream(
+            method(name),
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=STREAMS[name].FromString,
+        )
+        return call(request, metadata=self._metadata, timeout=timeout)
+
+    def error(self, error: Any) -> ControlError:
+        """A ``grpc.RpcError`` of this client's calls as a one-line :class:`ControlError`."""
+        return self._error(error)
+
     def _items(self, responses: Iterator[Any]) -> Iterator[Any]:
         try:
             yield from responses

@@ -7,10 +7,18 @@ operator log. (What clients need — halt keys, messages as JSON — is
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Final
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.actions import Alert, AuditRecord, Effectiveness, HaltChange, HaltRecord
+from faultlens_collector.actions import (
+    Alert,
+    Effectiveness,
+    FixRecord,
+    HaltChange,
+    HaltRecord,
+    HookRun,
+)
 from faultlens_collector.actions.facts import attribute_text
 from faultlens_collector.control.messages import key_items
 from faultlens_collector.groups.model import Dismissal, Group
@@ -71,8 +79,9 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def hook_run_message(record: AuditRecord) -> Any:
-    """An :class:`AuditRecord` as a ``HookRun`` message."""
+def hook_run_message(run: HookRun) -> Any:
+    """A :class:`HookRun` as a ``HookRun`` message (``verification`` set for a fix)."""
+    record, fix = run.record, run.fix
     return control_pb2.HookRun(
         id=record.id,
         started_unix_nano=nanos(record.started_at),
@@ -87,6 +96,18 @@ def hook_run_message(record: AuditRecord) -> Any:
         output_tail=record.output_tail,
         detail=record.detail,
         requested_by=record.requested_by,
+        verification=None if fix is None else verification_message(fix),
+    )
+
+
+def verification_message(fix: FixRecord) -> Any:
+    """A :class:`FixRecord` as a ``FixVerification`` message."""
+    return control_pb2.FixVerification(
+        state=fix.result,
+        decided_unix_nano=nanos(fix.decided_at),
+        applied_unix_nano=nanos(fix.applied_at),
+        deadline_unix_nano=nanos(fix.deadline) if fix.result == "pending" else 0,
+        reason=fix.reason,
     )
 
 
@@ -117,8 +138,9 @@ def operator_action_message(action: OperatorAction) -> Any:
     )
 
 
-def to_message(group: Group) -> Any:
-    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message."""
+def to_message(group: Group, hook_runs: Sequence[HookRun] = ()) -> Any:
+    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message, with its hook runs
+    when given."""
     return control_pb2.FailureGroup(
         fingerprint=group.fingerprint,
         exception_type=group.exception_type,
@@ -146,6 +168,8 @@ def to_message(group: Group) -> Any:
         dismissal=None if group.dismissal is None else dismissal_message(group.dismissal),
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
+        regressed_unix_nano=group.regressed_at,
+        hook_runs=[hook_run_message(run) for run in hook_runs],
     )
 
 

@@ -10,13 +10,14 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import grpc
 from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.actions.records import HookRun
 from faultlens_collector.control.convert import to_message
 from faultlens_collector.control.methods import MAX_INT64
 from faultlens_collector.control.rpc import (
@@ -25,7 +26,7 @@ from faultlens_collector.control.rpc import (
     server_stream,
     unary,
 )
-from faultlens_collector.groups.model import STATUSES
+from faultlens_collector.groups.model import STATUSES, Group
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
     GroupNotFound,
@@ -36,6 +37,14 @@ from faultlens_collector.groups.store import (
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
 _PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
+#: Longest search text and most fingerprints a ``GroupFilter`` may carry.
+MAX_TEXT: Final = 256
+MAX_FILTER_FINGERPRINTS: Final = 10_000
+_HANDLED: Final = {
+    control_pb2.HANDLED_ANY: "",
+    control_pb2.HANDLED_SOME: "some",
+    control_pb2.HANDLED_ESCAPED: "escaped",
+}
 SORT_KEYS: Final = {
     control_pb2.SORT_KEY_UNSPECIFIED: "last_seen",
     control_pb2.SORT_KEY_LAST_SEEN: "last_seen",
@@ -45,11 +54,24 @@ SORT_KEYS: Final = {
 }
 
 
-class GroupsApi:
-    """The group reads: ListGroups, GetGroup, ExportGroups."""
+#: A group's hook runs (with their fixes' verification) that GetGroup and ExportGroups carry.
+HOOK_RUNS_PER_GROUP: Final = 20
+#: Groups an export reads the hook runs of at once.
+_EXPORT_BATCH: Final = 256
 
-    def __init__(self, store: GroupStore) -> None:
+#: Each named group's newest hook runs (groups without runs left out).
+HookRunsOf = Callable[[Sequence[str], int], Mapping[str, Sequence[HookRun]]]
+
+
+class GroupsApi:
+    """The group reads: ListGroups, GetGroup, ExportGroups. With ``hook_runs`` (the
+    action engine's :meth:`~faultlens_collector.actions.ActionEngine.hook_runs_by_group`),
+    GetGroup and ExportGroups carry each group's hook runs; ListGroups never does (a
+    page of a list stays one store read)."""
+
+    def __init__(self, store: GroupStore, hook_runs: HookRunsOf | None = None) -> None:
         self._store = store
+        self._hook_runs = hook_runs
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -71,11 +93,15 @@ class GroupsApi:
             if not _PAGE_TOKEN.fullmatch(request.page_token):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
             offset = int(request.page_token)
-        groups, total = self._store.list_groups(query, limit=limit, offset=offset)
-        following = offset + len(groups)
+        if request.skip_total:  # one more row says whether there is a next page
+            groups, _ = self._store.list_groups(query, limit=limit + 1, offset=offset, count=False)
+            more, groups, total = len(groups) > limit, groups[:limit], 0
+        else:
+            groups, total = self._store.list_groups(query, limit=limit, offset=offset)
+            more = offset + len(groups) < total
         return control_pb2.ListGroupsResponse(
             groups=[to_message(group) for group in groups],
-            next_page_token=str(following) if following < total else "",
+            next_page_token=str(offset + len(groups)) if more else "",
             total=total,
         )
 
@@ -88,19 +114,39 @@ class GroupsApi:
                 "give a fingerprint or a prefix of at least 4 characters",
             )
         try:
-            return to_message(self._store.get_group(fingerprint))
+            group = self._store.get_group(fingerprint)
         except GroupNotFound as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except AmbiguousFingerprint as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return to_message(group, self._runs_of([group]).get(group.fingerprint, ()))
 
     def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        """ExportGroups: every matching group, streamed."""
+        """ExportGroups: every matching group, streamed (hook runs read per batch)."""
         query = query_of(request.filter, context, request.sort, request.ascending)
-        for group in self._store.iter_groups(query):
-            if not context.is_active():
-                return
-            yield to_message(group)
+        for batch in batched(self._store.iter_groups(query), _EXPORT_BATCH):
+            runs = self._runs_of(batch)
+            for group in batch:
+                if not context.is_active():
+                    return
+                yield to_message(group, runs.get(group.fingerprint, ()))
+
+    def _runs_of(self, groups: Sequence[Group]) -> Mapping[str, Sequence[HookRun]]:
+        if self._hook_runs is None:
+            return {}
+        return self._hook_runs([group.fingerprint for group in groups], HOOK_RUNS_PER_GROUP)
+
+
+def batched(items: Iterable[Group], size: int) -> Iterator[list[Group]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list[Group] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def query_of(
@@ -130,6 +176,24 @@ def query_of(
             )
     if sort not in SORT_KEYS:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown sort key {sort}")
+    if filter_.handled not in _HANDLED:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown handled value {filter_.handled}")
+    if len(filter_.text) > MAX_TEXT:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"a search text is at most {MAX_TEXT} characters"
+        )
+    at_most(
+        context,
+        len(filter_.exception_types),
+        MAX_FILTER_VALUES,
+        "the number of exception_types in a filter",
+    )
+    at_most(
+        context,
+        len(filter_.fingerprints),
+        MAX_FILTER_FINGERPRINTS,
+        "the number of fingerprints in a filter",
+    )
     return GroupQuery(
         statuses=tuple(filter_.statuses),
         services=tuple(filter_.services),
@@ -139,4 +203,10 @@ def query_of(
         sort=SORT_KEYS[sort],
         ascending=ascending,
         tags=tuple(filter_.tags),
+        fingerprints=tuple(filter_.fingerprints) or None,
+        text=filter_.text,
+        exception_types=tuple(filter_.exception_types),
+        handled=_HANDLED[filter_.handled],
+        first_seen_since=min(filter_.first_seen_since_unix_nano, MAX_INT64),
+        regressed_since=min(filter_.regressed_since_unix_nano, MAX_INT64),
     )

@@ -10,7 +10,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
-from faultlens_collector.report import iso_time
+from faultlens_collector.report import hook_run_json, iso_time, verification_json
+
+__all__ = [  # hook_run_json and verification_json live with the group JSON they are part of
+    "alert_json",
+    "halt_json",
+    "hook_run_json",
+    "key_items",
+    "key_of",
+    "operator_action_json",
+    "verification_json",
+]
 
 if TYPE_CHECKING:  # the type only: a client need not load the resilience layer
     from faultlens.shared import KeyValue
@@ -87,24 +97,6 @@ def operator_action_json(action: Any) -> dict[str, Any]:
         "action": action.action,
         "count": action.count,
         "detail": json.loads(action.detail_json or "{}"),
-    }
-
-
-def hook_run_json(run: Any) -> dict[str, Any]:
-    """A ``HookRun`` message as a JSON-ready dict."""
-    return {
-        "id": run.id,
-        "started_at": iso_time(run.started_unix_nano),
-        "purpose": run.purpose,
-        "rule": run.rule,
-        "hook": run.hook,
-        "fingerprint": run.fingerprint,
-        "outcome": run.outcome,
-        "exit_code": run.exit_code if run.exited else None,
-        "duration": run.duration_seconds,
-        "output_tail": run.output_tail,
-        "detail": run.detail,
-        "requested_by": run.requested_by,
     }
 
 

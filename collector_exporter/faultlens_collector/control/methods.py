@@ -32,12 +32,15 @@ REPLIES: Final = {
     "ListAudit": control_pb2.ListAuditResponse,
     "ListHookRuns": control_pb2.ListHookRunsResponse,
     "GetEffectiveness": control_pb2.GetEffectivenessResponse,
+    "GetSeries": control_pb2.SeriesResponse,
+    "ListAlerts": control_pb2.ListAlertsResponse,
 }
 #: The item type of each streaming Control RPC.
 STREAMS: Final = {
     "ExportGroups": control_pb2.FailureGroup,
     "WatchHalts": control_pb2.HaltEvent,
     "StreamAlerts": control_pb2.Alert,
+    "WatchGroups": control_pb2.GroupsChanged,
 }
 
 

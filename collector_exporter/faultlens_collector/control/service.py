@@ -6,7 +6,8 @@ generated messages, so no grpcio-tools version is baked in. Every call ends with
 proper status, never ``UNKNOWN`` (:mod:`.serving`). The RPCs live by what
 they serve: the group reads in :mod:`.groups`, bulk triage and the operator log in
 :mod:`.bulk`, halts, streams and hook records over the action engine in
-:mod:`.actions`; records become messages in :mod:`.convert`. Every request is
+:mod:`.actions`, what an overview needs (series, the groups watch, recent alerts) in
+:mod:`.overview` and :mod:`.watch`; records become messages in :mod:`.convert`. Every request is
 decoded inside its handler (:mod:`.serving`), so a malformed one is
 ``INVALID_ARGUMENT``.
 """
@@ -20,8 +21,10 @@ from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
 from faultlens_collector.control.groups import GroupsApi
 from faultlens_collector.control.methods import SERVICE
+from faultlens_collector.control.overview import OverviewApi
 from faultlens_collector.control.rpc import Streams
 from faultlens_collector.control.serving import serving_handler
+from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.store import GroupStore
 
 
@@ -30,12 +33,21 @@ class ControlService:
     one, only the group reads are served)."""
 
     def __init__(
-        self, store: GroupStore, engine: ActionEngine | None = None, *, max_streams: int = 256
+        self,
+        store: GroupStore,
+        engine: ActionEngine | None = None,
+        *,
+        max_streams: int = 256,
+        watch: GroupWatch | None = None,
     ) -> None:
         self.streams = Streams(max_streams)
-        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store).methods()
+        #: Feeds ``WatchGroups``; the processor hands it every commit (it is a listener).
+        self.watch = watch or GroupWatch()
+        hook_runs = engine.hook_runs_by_group if engine is not None else None
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, hook_runs).methods()
+        self._methods.update(OverviewApi(store, self.watch, self.streams, engine).methods())
         if engine is not None:
-            self._methods.update(Triage(store, engine).methods())
+            self._methods.update(Triage(store, engine, on_action=self.watch.on_action).methods())
             self._methods.update(EngineApi(engine, store, self.streams).methods())
 
     def close_streams(self) -> None:

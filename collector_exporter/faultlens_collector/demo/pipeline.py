@@ -91,8 +91,14 @@ class PipelineDemoResult:
     alerts: Sequence[ReceivedAlert] = ()
 
 
-def run_pipeline_demo(timeout: float = 15.0) -> PipelineDemoResult:
-    """Run the whole loop (see the module docstring); each wait gives up after ``timeout`` s."""
+def run_pipeline_demo(
+    timeout: float = 15.0,
+    after: Callable[[PipelineDemoResult, Processor], None] | None = None,
+) -> PipelineDemoResult:
+    """Run the whole loop (see the module docstring); each wait gives up after ``timeout`` s.
+
+    ``after`` is called with the result while the processor still runs (the demo's
+    ``--console`` serves the console from there until Ctrl-C)."""
     with tempfile.TemporaryDirectory(prefix="faultlens-demo-") as scratch:
         directory = Path(scratch)
         marker = directory / "pricing-restarted"
@@ -111,7 +117,10 @@ def run_pipeline_demo(timeout: float = 15.0) -> PipelineDemoResult:
         )
         processor.start()
         try:
-            return _run(processor, receiver, marker, timeout)
+            result = _run(processor, receiver, marker, timeout)
+            if after is not None:
+                after(result, processor)
+            return result
         finally:
             processor.stop(grace=1)
             receiver.stop()

@@ -53,6 +53,9 @@ class RunSettings:
     send: str | None = None
     send_headers: tuple[tuple[str, str], ...] = ()
     cwd: Path | None = None
+    #: The command's standard output goes to this process's standard error (``run
+    #: --json``: stdout holds the report only).
+    stdout_to_stderr: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,9 @@ def run(settings: RunSettings) -> Outcome:
             environment = _environment(
                 bootstrap, processor.address, targets, in_app, settings.command
             )
-            status = _execute(settings.command, environment, cwd)
+            status = _execute(
+                settings.command, environment, cwd, stdout_to_stderr=settings.stdout_to_stderr
+            )
             assert processor.store is not None
             groups = list(processor.store.iter_groups(GroupQuery(sort="count")))
         finally:
@@ -150,11 +155,15 @@ def _environment(
     return env
 
 
-def _execute(command: Sequence[str], env: dict[str, str], cwd: Path) -> int:
+def _execute(
+    command: Sequence[str], env: dict[str, str], cwd: Path, *, stdout_to_stderr: bool = False
+) -> int:
     """Run ``command``; SIGINT/SIGTERM are passed on to it. Its exit status (128 + N
     for a signal N, as a shell reports it)."""
     program = shutil.which(command[0], path=env.get("PATH")) or command[0]
-    child = subprocess.Popen([program, *command[1:]], env=env, cwd=cwd)
+    sys.stdout.flush()
+    stdout = sys.stderr.fileno() if stdout_to_stderr else None
+    child = subprocess.Popen([program, *command[1:]], env=env, cwd=cwd, stdout=stdout)
     previous = {
         signum: signal.signal(signum, lambda s, _f: child.send_signal(s))
         for signum in (signal.SIGINT, signal.SIGTERM)

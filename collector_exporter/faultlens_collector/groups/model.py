@@ -151,6 +151,8 @@ class Group:
     tags: list[str] = field(default_factory=list)
     #: Set while the group is dismissed.
     dismissal: Dismissal | None = None
+    #: When the group last went from ``resolved`` to ``regressed`` (Unix ns; 0: never).
+    regressed_at: int = 0
 
 
 @dataclass(slots=True)
@@ -197,16 +199,23 @@ def new_group(first: Occurrence, redact: Callable[[str], str]) -> Group:
 class Merged:
     """What :func:`merge` did: occurrences added, the latest of them, whether the
     group regressed (``resolved`` → ``regressed``) or was reopened (a dismissal
-    lapsed because of the group's rate), and whether its span names or samples grew."""
+    lapsed because of the group's rate), and whether its span names or samples grew.
+    ``hour`` and ``service`` are set when every occurrence merged has a time in that
+    hour (Unix ns // :data:`HOUR_NANOS`) and that service (the usual case, which then
+    needs no second pass to count occurrences per hour)."""
 
     added: int
     last: Occurrence | None
     regressed: bool
     reopened: bool
     lists_grew: bool = False
+    hour: int | None = None
+    service: str = ""
 
 
-def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merged:
+def merge(  # noqa: PLR0915 -- one pass over the occurrences: the ingest hot path
+    group: Group, occurrences: Iterable[Occurrence], now: int = 0
+) -> Merged:
     """Add ``occurrences`` (all of ``group``'s fingerprint) to ``group`` in place.
 
     ``now`` (Unix ns; 0: unknown) decides whether a dismissal's end time passed.
@@ -218,6 +227,10 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     first_seen, last_seen, severity = group.first_seen, group.last_seen, group.severity
     take_category = not group.category_locked and group.category == "unknown"
     counts, span_names, samples = group.service_counts, group.span_names, group.samples
+    # The one hour [hour_start, hour_end) and service seen so far; one_hour: still one.
+    hour_start = hour_end = 0
+    one_hour = True
+    one_service: str | None = None
     for occurrence in occurrences:
         count = occurrence.count
         added += count
@@ -240,6 +253,13 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
             group.category = occurrence.category
             take_category = False
         service = occurrence.service
+        if one_hour and (when < hour_start or when >= hour_end or service != one_service):
+            if one_service is None and when:
+                hour_start = when - when % HOUR_NANOS
+                hour_end = hour_start + HOUR_NANOS
+                one_service = service
+            else:
+                one_hour = False
         if service in counts:
             counts[service] += count
         else:
@@ -262,6 +282,10 @@ def merge(group: Group, occurrences: Iterable[Occurrence], now: int = 0) -> Merg
     if dismissal is not None and (reopened or (now and dismissal.expired(now))):
         group.status = "open"
         group.dismissal = None
+    if one_hour and one_service is not None:
+        return Merged(
+            added, last, regressed, reopened, lists_grew, hour_start // HOUR_NANOS, one_service
+        )
     return Merged(added, last, regressed, reopened, lists_grew)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 from faultlens_collector.groups.model import Change, Dismissal, Group, Occurrence
 
 #: What groups can be sorted by (``severity``: by severity, then by ``last_seen``); ties
-#: are broken by fingerprint, so pages are stable.
+#: are broken by the order groups were created in, so pages are stable.
 SORT_KEYS: Final = ("last_seen", "first_seen", "count", "severity")
 
 
@@ -28,7 +28,12 @@ class GroupQuery:
     """Which groups to read, in which order. Empty tuples mean "any".
 
     ``tags`` selects groups carrying any of them; ``fingerprints`` (None: any)
-    exactly these groups; ``action_id`` the groups an operator action touched.
+    exactly these groups; ``action_id`` the groups an operator action touched;
+    ``text`` groups whose fingerprint, exception type or message contains it
+    (case-insensitive for ASCII letters); ``exception_types`` groups of these types;
+    ``handled`` ``some``: groups with a handled occurrence, ``escaped``: with an
+    escaped one (empty: any); ``first_seen_since`` / ``regressed_since`` (Unix ns, 0:
+    any) groups first seen / last regressed at or after that time.
     """
 
     statuses: tuple[str, ...] = ()
@@ -41,6 +46,11 @@ class GroupQuery:
     tags: tuple[str, ...] = ()
     fingerprints: tuple[str, ...] | None = None
     action_id: int = 0
+    text: str = ""
+    exception_types: tuple[str, ...] = ()
+    handled: str = ""
+    first_seen_since: int = 0
+    regressed_since: int = 0
 
     def __post_init__(self) -> None:
         if self.sort not in SORT_KEYS:
@@ -58,6 +68,11 @@ class GroupQuery:
             or self.tags
             or self.fingerprints is not None
             or self.action_id
+            or self.text
+            or self.exception_types
+            or self.handled
+            or self.first_seen_since
+            or self.regressed_since
         )
 
 
@@ -80,6 +95,47 @@ class GroupUpdate:
     def __post_init__(self) -> None:
         if self.status == "dismissed" and self.dismissal is None:
             raise ValueError("a dismissal needs its Dismissal record")
+
+
+class CommitInDoubt(RuntimeError):
+    """Raised by :meth:`GroupStore.apply` (or any store write) when the link to a database
+    server was lost while the transaction committed and the server could not say in time
+    whether it did: the write may or may not have been kept. Never retried by the caller
+    (that could keep it twice)."""
+
+
+#: What series can sum by besides per group (``""``: one series, ``total``).
+SERIES_DIMENSIONS: Final = ("fingerprint", "category", "severity", "status", "service", "")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """Occurrences over hours ``[start_hour, end_hour)`` (Unix ns // ``HOUR_NANOS``) in
+    buckets of ``bucket_hours``: one series per group of ``fingerprints``, or else over
+    the groups ``groups`` selects (None: all) summed by ``group_by`` (one of
+    :data:`SERIES_DIMENSIONS`; a ``services`` criterion also narrows the ``service``
+    series), the ``limit`` largest totals first."""
+
+    start_hour: int
+    end_hour: int
+    bucket_hours: int = 1
+    group_by: str = ""
+    fingerprints: tuple[str, ...] = ()
+    groups: GroupQuery | None = None
+    limit: int = 100
+
+    @property
+    def buckets(self) -> int:
+        return (self.end_hour - self.start_hour) // self.bucket_hours
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesResult:
+    """(key, counts per bucket, total) per series, largest total first (ties by key);
+    ``more``: series left out by the limit."""
+
+    series: list[tuple[str, list[int], int]]
+    more: int
 
 
 class GroupNotFound(LookupError):
@@ -116,7 +172,8 @@ class GroupStore(Protocol):
     def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
         """Merge ``occurrences`` into their groups in one transaction; one
         :class:`~faultlens_collector.groups.model.Change` per group. Raises (and
-        changes nothing) when the transaction cannot commit."""
+        changes nothing) when the transaction cannot commit; raises
+        :class:`CommitInDoubt` when it may or may not have committed."""
         ...
 
     def expire_dismissals(self, now_unix_nano: int | None = None) -> int:
@@ -155,9 +212,22 @@ class GroupStore(Protocol):
         ...
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0
+        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
     ) -> tuple[list[Group], int]:
-        """One page of groups matching ``query`` and the number of all that match."""
+        """One page of groups matching ``query`` and the number of all that match (-1
+        without ``count``)."""
+        ...
+
+    def series(self, query: SeriesQuery) -> SeriesResult:
+        """Occurrences over time, from the store's hourly counts."""
+        ...
+
+    def prune_hours(self, now_unix_nano: int | None = None) -> int:
+        """Forget hourly counts older than the retention; how many were dropped."""
+        ...
+
+    def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
+        """The groups an operator action touched, in fingerprint order (at most ``limit``)."""
         ...
 
     def iter_groups(self, query: GroupQuery, *, chunk: int = 500) -> Iterator[Group]:

@@ -25,11 +25,15 @@ memory. When the transaction of a batch fails, each of its requests is tried aga
 in a transaction of its own: one request the store cannot take (a poison request)
 fails alone instead of failing everything committed with it, and a store that
 cannot commit at all (disk full, read-only) fails every one (nothing of them was
-committed). A failing store is logged as one error line naming the cause, and its
-recovery as one warning, each at most once a minute: an operator sees a store in
-trouble (or flapping on a nearly full disk) without a line per request. ``on_state``
-hears each change between the two (False: cannot commit; True: commits again): the
-processor's readiness (:mod:`.health`).
+committed). A batch whose commit is in doubt
+(:class:`~faultlens_collector.groups.store.CommitInDoubt`: the link to a database
+server broke during ``COMMIT`` and the server could not say whether it committed) is
+not tried again — that could keep it twice — and each of its requests gets that
+error. A failing store is logged as one error line naming the cause, and its recovery
+as one warning, each at most once a minute: an operator sees a store in trouble (or
+flapping on a nearly full disk) without a line per request. ``on_state`` hears each
+change between the two (False: cannot commit; True: commits again): the processor's
+readiness (:mod:`.health`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from faultlens_collector.groups.model import Change, Occurrence
+from faultlens_collector.groups.store import CommitInDoubt
 
 _log = logging.getLogger(__name__)
 #: Seconds between two log lines about the store failing (or recovering).
@@ -184,7 +189,7 @@ class BatchWriter:
         try:
             changes = self._apply(everything)
         except BaseException as exc:
-            if len(batch) == 1:
+            if len(batch) == 1 or isinstance(exc, CommitInDoubt):
                 self._failed(exc)
                 self._finish(batch, exc)
             else:

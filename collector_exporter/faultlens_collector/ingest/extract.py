@@ -4,12 +4,30 @@ A failure is an ``exception`` span event (TraceService) or a log record carrying
 ``exception.type`` or ``exception.message`` (LogsService), from any OpenTelemetry
 SDK. The ``failure.*`` attributes faultlens' SDK adds are used when present and
 valid; otherwise the processor derives them: the fingerprint from the type, the
-stack trace and the message; the category from the type's name; the severity
-``medium`` (``high`` for a failure that escaped).
+stack trace and the message; the category from the type's name; whether it was
+handled from ``exception.escaped`` (a bool, or the string ``"true"``/``"false"`` in
+any case, as the Python SDK writes it) and, for a span event, from its span's status
+(:mod:`.escaped`: a span that ended with status ERROR for this exception means it
+escaped, whatever ``exception.escaped`` says); the severity ``medium`` (``high`` for a
+failure that escaped).
 
 Only the spans and log records that carry a failure are decoded (see
 :mod:`.framing`), and only what the group store needs is copied out of them.
 Oversized strings are truncated, never rejected.
+
+**Values that cannot be read.** The processor reads few values: every attribute
+of a failure's event or log record, the resource's ``service.name`` and — only when a
+listener asks for attributes (rules, halt rules, hooks) — the span's attributes.
+Nothing else (other resource attributes, log bodies, spans without failures) is
+decoded at all: it is passed on unchanged and can hold anything. A value it reads
+that nests past the protobuf parser's limit (100 messages, counted from the
+attribute: an ``AnyValue`` kvlist up to 33 levels deep, an array up to 49), or
+whose inside does not decode, is skipped: the failure is kept without it, and the
+reply's ``partial_success`` says how many values were skipped (a warning: its
+rejected count stays 0). A failure whose ``exception.type`` and
+``exception.message`` are both unreadable has neither and is rejected. Only bytes
+that are not even a ``KeyValue`` (a key that is not UTF-8, a length that lies)
+reject the span or record.
 """
 
 from __future__ import annotations
@@ -23,16 +41,18 @@ from typing import Any, Final
 from faultlens import semconv
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.ingest.categories import category_of_type
+from faultlens_collector.ingest.escaped import escaped_on
 from faultlens_collector.ingest.fingerprint import fingerprint_of
 from faultlens_collector.ingest.framing import (
     LOG_MARKERS,
     SPAN_MARKERS,
     EventFrame,
+    KeyValueFrame,
     LogRecordFrame,
+    ResourceFrame,
     SpanFrame,
     candidates,
     exception_span_indexes,
@@ -83,6 +103,12 @@ class _Unseen(enum.Enum):
     TOKEN = 0
 
 
+class _Unreadable(enum.Enum):
+    """A value that could not be read (None is one: "not a scalar")."""
+
+    VALUE = 0
+
+
 _UNSEEN: Final = _Unseen.TOKEN
 #: ``Span.Event.time_unix_nano`` (field 1, fixed64): the tag it starts with when present.
 _EVENT_TIME_TAG: Final = 0x09
@@ -90,6 +116,12 @@ _EVENT_TIME_TAG: Final = 0x09
 _INVALID_TRACE_ID: Final = bytes(16)
 _INVALID_SPAN_ID: Final = bytes(8)
 _SCALARS: Final = frozenset({"string_value", "bool_value", "int_value", "double_value"})
+#: ``exception.escaped`` sent as text.
+_TRUTH: Final = {"true": True, "false": False}
+#: The value of an attribute that could not be read (:func:`readable_key_value`).
+UNREADABLE: Final = _Unreadable.VALUE
+#: ``KeyValue.key`` (field 1) = "service.name", as encoded on the wire.
+_SERVICE_NAME_KEY: Final = b"\x0a\x0cservice.name"
 
 
 @dataclass(slots=True)
@@ -100,6 +132,8 @@ class Extraction:
     items: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: Values not read (nested past the parser's limit, or undecodable inside).
+    skipped: int = 0
 
     def reject(self, reason: str) -> None:
         """Count one rejected item (span or log record) and remember why (first few reasons)."""
@@ -109,8 +143,15 @@ class Extraction:
 
     @property
     def message(self) -> str:
-        """The ``partial_success`` error message: the distinct reasons, ``; ``-joined."""
-        return "; ".join(self.reasons)
+        """The ``partial_success`` error message: the distinct reasons, ``; ``-joined, and
+        how many values were not read."""
+        notes = list(self.reasons)
+        if self.skipped:
+            notes.append(
+                f"{self.skipped} value{'s' if self.skipped > 1 else ''} not read (nested "
+                "deeper than 100 messages, or not decodable inside); their failures are kept"
+            )
+        return "; ".join(notes)
 
 
 def any_value(value: Any) -> Any:
@@ -140,11 +181,19 @@ def attributes_of(key_values: Iterable[Any], limit: int = MAX_ATTRIBUTES) -> dic
     return result
 
 
-def resource_service(resource: Any) -> str:
-    """``service.name`` of an OTLP resource, or ``unknown_service`` as the SDKs default to."""
-    for item in resource.attributes:
-        if item.key == "service.name":
-            return _text(item.value.string_value, MAX_NAME) or "unknown_service"
+def resource_service(resource: bytes, found: Extraction | None = None) -> str:
+    """``service.name`` of a serialized OTLP resource, or ``unknown_service`` as the SDKs
+    default to; the other attributes are not decoded. A ``service.name`` that cannot be
+    read is counted in ``found``. Raises ``DecodeError`` when the resource's frame, or
+    the ``service.name`` attribute's key, does not decode."""
+    for raw in ResourceFrame.FromString(resource).attributes:
+        if raw.startswith(_SERVICE_NAME_KEY):
+            key, value = readable_key_value(raw)
+            if value is UNREADABLE:
+                if found is not None:
+                    found.skipped += 1
+            elif key == "service.name":
+                return _text(value, MAX_NAME) or "unknown_service"
     return "unknown_service"
 
 
@@ -167,23 +216,39 @@ def key_value(raw: bytes) -> tuple[str, Any]:
     return decoded
 
 
-def failure_fields(attributes: Iterable[bytes]) -> dict[str, Any]:
-    """The scalar ``exception.*`` and ``failure.*`` attributes among serialized ``KeyValue``s.
+def readable_key_value(raw: bytes) -> tuple[str, Any]:
+    """:func:`key_value`, or ``(key, UNREADABLE)`` for a ``KeyValue`` whose value cannot be
+    read (nested past the parser's limit, or undecodable inside). Raises ``DecodeError``
+    when even the key and the value's framing do not decode."""
+    try:
+        return key_value(raw)
+    except DecodeError:
+        # The key and framing decode (or this raises): only the value does not.
+        return KeyValueFrame.FromString(raw).key, UNREADABLE
 
-    Raises ``DecodeError`` when one of them does not decode.
+
+def failure_fields(attributes: Iterable[bytes]) -> tuple[dict[str, Any], list[str]]:
+    """The scalar ``exception.*`` and ``failure.*`` attributes among serialized
+    ``KeyValue``s, and the keys of the values that could not be read (left out).
+
+    Raises ``DecodeError`` when an attribute's key or framing does not decode.
     """
     result: dict[str, Any] = {}
+    unreadable: list[str] = []
     for raw in attributes:
-        key, value = key_value(raw)
-        if key in _FAILURE_KEYS and value is not None and not isinstance(value, tuple):
+        key, value = readable_key_value(raw)
+        if value is UNREADABLE:
+            unreadable.append(key)
+        elif key in _FAILURE_KEYS and value is not None and not isinstance(value, tuple):
             result[key] = value
-    return result
+    return result, unreadable
 
 
 def attributes_of_serialized(
-    attributes: Iterable[bytes], limit: int = MAX_ATTRIBUTES
+    attributes: Iterable[bytes], limit: int = MAX_ATTRIBUTES, found: Extraction | None = None
 ) -> dict[str, Any]:
-    """Scalar and array attributes among serialized ``KeyValue``s (undecodable ones skipped)."""
+    """Scalar and array attributes among serialized ``KeyValue``s (undecodable ones skipped,
+    and counted in ``found`` when given)."""
     result: dict[str, Any] = {}
     for raw in attributes:
         if len(result) >= limit:
@@ -191,6 +256,8 @@ def attributes_of_serialized(
         try:
             key, value = key_value(raw)
         except DecodeError:
+            if found is not None:
+                found.skipped += 1
             continue
         if value is not None:
             result[key] = value
@@ -213,7 +280,7 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     now = time.time_ns()
     frame = parse_frames(body)
     indexes = exception_span_indexes(body)
-    for number, (service, items) in enumerate(scopes(frame)):
+    for number, (service, items) in enumerate(scopes(frame, found)):
         found.items += len(items)
         spans = (
             candidates(items, SPAN_MARKERS)
@@ -240,7 +307,8 @@ def _add_span_failures(
         before = len(added)
         invalid: list[InvalidFailure] | None = None
         known: tuple[str, str, str, int] | None = None  # read from the span once, if needed
-        failures = 0
+        own: dict[str, Any] | None = None  # the span's attributes, read once if asked for
+        failures = skipped = 0
         try:
             span = decode(raw)
             for event in span.events:
@@ -259,6 +327,11 @@ def _add_span_failures(
                     invalid = [*(invalid or ()), template]
                     continue
                 failures += 1
+                if type(template) is AnnotatedTemplate:
+                    skipped += template.skipped
+                    escaped = template.escaped
+                    if escaped is not None and escaped_on(span, raw, template[1], template[2]):
+                        template = escaped
                 if not template[7]:  # failure.count 0: refers to one counted elsewhere
                     continue
                 if known is None:
@@ -270,9 +343,7 @@ def _add_span_failures(
                 name, trace_hex, span_hex, end = known
                 context: dict[str, Any] = {}
                 if attributes:
-                    context = attributes_of_serialized(span.attributes)
-                    context.update(attributes_of_serialized(event_attributes))
-                    _drop_exception_keys(context)
+                    context, own = _context(span, event_attributes, own, found)
                 added.append(
                     Occurrence(
                         *template,
@@ -290,8 +361,22 @@ def _add_span_failures(
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
             continue
+        found.skipped += skipped
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+
+
+def _context(
+    span: Any, event_attributes: Sequence[bytes], own: dict[str, Any] | None, found: Extraction
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the attributes kept beside a failure: the span's merged with its event's, the
+    event's winning, ``exception.*`` dropped; the span's own, decoded once per span with
+    the values that cannot be read counted in ``found``)."""
+    if own is None:
+        own = attributes_of_serialized(span.attributes, found=found)
+    context = {**own, **attributes_of_serialized(event_attributes)}
+    _drop_exception_keys(context)
+    return context, own
 
 
 def _merge_duplicates(added: list[Occurrence], start: int, events: Sequence[bytes]) -> None:
@@ -408,7 +493,7 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     """
     found = Extraction()
     now = time.time_ns()
-    for service, items in scopes(parse_frames(body)):
+    for service, items in scopes(parse_frames(body), found):
         found.items += len(items)
         for raw in candidates(items, LOG_MARKERS):
             try:
@@ -421,6 +506,8 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 if exc.has_exception_keys:
                     found.reject(f"log record {exc}")
                 continue
+            if type(template) is AnnotatedTemplate:
+                found.skipped += template.skipped
             if not template[7]:  # failure.count 0: refers to one counted elsewhere
                 continue
             found.occurrences.append(
@@ -439,10 +526,11 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
     return found
 
 
-def scopes(frame: Any) -> Iterator[tuple[str, Sequence[bytes]]]:
-    """``(service.name, serialized items)`` per scope of a request frame."""
+def scopes(frame: Any, found: Extraction | None = None) -> Iterator[tuple[str, Sequence[bytes]]]:
+    """``(service.name, serialized items)`` per scope of a request frame (resource values
+    that cannot be read counted in ``found``)."""
     for entry in frame.resources:
-        service = resource_service(Resource.FromString(entry.resource))
+        service = resource_service(entry.resource, found)
         for scope in entry.scopes:
             yield service, scope.items
 
@@ -460,6 +548,22 @@ class InvalidFailure(ValueError):
 Template = tuple[str, str, str, str, str, str, "bool | None", int]
 
 
+class AnnotatedTemplate(Template):
+    """A :data:`Template` that says more than its fields; a tuple like any template (an
+    occurrence is built from it the same way), its type the only mark, checked once per
+    failure.
+
+    ``escaped`` — set when the span may still decide ``handled``: the failure has no
+    ``failure.handled`` and did not say it escaped. It is the same failure as escaped
+    (``handled`` False, severity ``high`` unless ``failure.severity`` gave one), and
+    applies when the event's span ended with status ERROR for this exception
+    (:func:`~.escaped.escaped_by_status`). ``skipped`` — values of the failure's
+    attributes that could not be read (see the module docstring)."""
+
+    escaped: Template | None
+    skipped: int
+
+
 def failure_template(attributes: Sequence[bytes]) -> Template:
     """The failure fields of serialized attributes, fingerprint computed (cached per set).
 
@@ -475,37 +579,41 @@ def failure_template(attributes: Sequence[bytes]) -> Template:
     if isinstance(template, tuple):
         return template
     try:
-        fields = failure_fields(key)
+        fields, unreadable = failure_fields(key)
     except DecodeError:
         raise InvalidFailure("attributes do not decode") from None
     if not _identified(fields):
+        unread = [key for key in unreadable if key in _EXCEPTION_KEYS]
         raise InvalidFailure(
-            "without exception.type or exception.message",
-            has_exception_keys=any(name in _EXCEPTION_KEYS for name in fields),
+            "without exception.type or exception.message"
+            + (f" that can be read ({', '.join(unread)} not read)" if unread else ""),
+            has_exception_keys=bool(unread) or any(name in _EXCEPTION_KEYS for name in fields),
         )
     exception_type = _text(fields.get(semconv.EXCEPTION_TYPE), MAX_NAME)
     message = _text(fields.get(semconv.EXCEPTION_MESSAGE), MAX_MESSAGE)
     stacktrace = _text(fields.get(semconv.EXCEPTION_STACKTRACE), MAX_STACKTRACE)
     handled = _handled(fields)
     severity = fields.get(semconv.FAILURE_SEVERITY)
-    if severity not in semconv.SEVERITY_RANK:
+    given = severity in semconv.SEVERITY_RANK
+    if not given:
         severity = "medium" if handled is not False else "high"
     category = _text(fields.get(semconv.FAILURE_CATEGORY), MAX_NAME) or category_of_type(
         exception_type
     )
-    template = (
-        fingerprint_of(fields),
-        exception_type,
-        message,
-        stacktrace,
-        category,
-        str(severity),
-        handled,
-        _count(fields.get(semconv.FAILURE_COUNT)),
-    )
+    fingerprint = fingerprint_of(fields)
+    count = _count(fields.get(semconv.FAILURE_COUNT))
+    fixed = (fingerprint, exception_type, message, stacktrace, category)
+    result: Template = (*fixed, str(severity), handled, count)
+    derivable = handled is not False and not isinstance(fields.get(semconv.FAILURE_HANDLED), bool)
+    if derivable or unreadable:
+        result = AnnotatedTemplate(result)
+        result.escaped = (
+            (*fixed, str(severity) if given else "high", False, count) if derivable else None
+        )
+        result.skipped = len(unreadable)
     if len(message) + len(stacktrace) <= _CACHED_TEMPLATE_CHARS:
-        _remember(key, template)
-    return template
+        _remember(key, result)
+    return result
 
 
 def _occurrence(
@@ -553,10 +661,15 @@ def _identified(fields: Mapping[str, Any]) -> bool:
 
 
 def _handled(attributes: Mapping[str, Any]) -> bool | None:
+    """``failure.handled``, else the negation of ``exception.escaped`` — a bool or the
+    text ``true``/``false`` in any case (the Python SDK writes ``"True"``/``"False"``) —
+    else None."""
     handled = attributes.get(semconv.FAILURE_HANDLED)
     if isinstance(handled, bool):
         return handled
     escaped = attributes.get("exception.escaped")
+    if isinstance(escaped, str):
+        escaped = _TRUTH.get(escaped.strip().lower())
     if isinstance(escaped, bool):
         return not escaped
     return None

@@ -64,7 +64,8 @@ def _frame_types() -> Any:
     )
     # ScopeSpans / ScopeLogs: 2 the spans or log records.
     message("Scope", ("items", 2, field.TYPE_BYTES, repeated, ""))
-    # Span and Span.Event with their attributes left serialized (KeyValue bytes).
+    # Span (with its status serialized) and Span.Event, their attributes left serialized
+    # (KeyValue bytes).
     message(
         "Span",
         ("trace_id", 1, field.TYPE_BYTES, optional, ""),
@@ -73,6 +74,7 @@ def _frame_types() -> Any:
         ("end_time_unix_nano", 8, field.TYPE_FIXED64, optional, ""),
         ("attributes", 9, field.TYPE_BYTES, repeated, ""),
         ("events", 11, field.TYPE_BYTES, repeated, ""),
+        ("status", 15, field.TYPE_BYTES, optional, ""),
     )
     message(
         "Event",
@@ -83,10 +85,19 @@ def _frame_types() -> Any:
     message(
         "LogRecord",
         ("time_unix_nano", 1, field.TYPE_FIXED64, optional, ""),
+        ("body", 5, field.TYPE_BYTES, optional, ""),
         ("attributes", 6, field.TYPE_BYTES, repeated, ""),
         ("trace_id", 9, field.TYPE_BYTES, optional, ""),
         ("span_id", 10, field.TYPE_BYTES, optional, ""),
         ("observed_time_unix_nano", 11, field.TYPE_FIXED64, optional, ""),
+    )
+    # A resource's attributes, and one attribute with its value left serialized (AnyValue
+    # bytes): what can be read of an attribute whose value nests past the parser's limit.
+    message("ResourceAttributes", ("attributes", 1, field.TYPE_BYTES, repeated, ""))
+    message(
+        "KeyValue",
+        ("key", 1, field.TYPE_STRING, optional, ""),
+        ("value", 2, field.TYPE_BYTES, optional, ""),
     )
     # The event-name skeleton of a trace request: resources → scopes → spans → events → name.
     message("EventNames", ("resources", 1, field.TYPE_MESSAGE, repeated, ".faultlens.internal.R"))
@@ -98,7 +109,15 @@ def _frame_types() -> Any:
     pool.Add(file)
     return tuple(
         message_factory.GetMessageClass(pool.FindMessageTypeByName(f"faultlens.internal.{name}"))
-        for name in ("Frame", "Span", "Event", "LogRecord", "EventNames")
+        for name in (
+            "Frame",
+            "Span",
+            "Event",
+            "LogRecord",
+            "EventNames",
+            "ResourceAttributes",
+            "KeyValue",
+        )
     )
 
 
@@ -110,7 +129,19 @@ EventFrame: Any
 #: A log record whose attributes stay serialized ``KeyValue`` bytes.
 LogRecordFrame: Any
 _EVENT_NAMES: Any
-_FRAME, SpanFrame, EventFrame, LogRecordFrame, _EVENT_NAMES = _frame_types()
+#: A resource whose attributes stay serialized ``KeyValue`` bytes.
+ResourceFrame: Any
+#: A ``KeyValue`` whose value stays serialized ``AnyValue`` bytes.
+KeyValueFrame: Any
+(
+    _FRAME,
+    SpanFrame,
+    EventFrame,
+    LogRecordFrame,
+    _EVENT_NAMES,
+    ResourceFrame,
+    KeyValueFrame,
+) = _frame_types()
 #: A span without events in the re-encoded skeleton (an ``S.spans`` entry of length 0), and
 #: a run of them.
 _EVENTLESS_SPAN: Final = b"\x12\x00"

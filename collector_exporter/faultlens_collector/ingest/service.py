@@ -8,8 +8,10 @@ request can be wrong gets the right status instead of a crash:
 * invalid failures — a span or record holding an ``exception`` marker that does
   not decode, an ``exception`` event with neither type nor message → success
   with ``partial_success`` counting the rejected spans or log records and
-  saying why. Spans and records without failures are not decoded at all (the
-  next hop validates what it reads; :mod:`.framing`);
+  saying why; values it reads nested past the parser's limit (skipped) → success
+  with a ``partial_success`` warning (rejected 0, the count in ``error_message``).
+  Spans and records without failures are not decoded at all (the next hop
+  validates what it reads; :mod:`.framing`);
 * an empty request → success, nothing written;
 * more than the size limit → ``RESOURCE_EXHAUSTED`` (enforced by gRPC before
   the handler runs; ``grpc.max_receive_message_length``);
@@ -17,7 +19,10 @@ request can be wrong gets the right status instead of a crash:
   the store's write queue full) or a store that cannot commit →
   ``UNAVAILABLE`` with a RetryInfo delay (see :mod:`.retry_info`); nothing of
   that request was kept, so the client's retry loses nothing and counts nothing
-  twice.
+  twice;
+* a commit in doubt (the link to a PostgreSQL server broke during ``COMMIT`` and the
+  server could not say in time whether it committed) → ``UNAVAILABLE`` *without*
+  RetryInfo: like a lost connection, an answer that promises nothing either way.
 
 A request is acknowledged only after the transaction holding its failures
 committed (and the listener saw the changes,
@@ -44,6 +49,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from faultlens_collector.groups.store import CommitInDoubt
 from faultlens_collector.groups.writer import BatchWriter, GaveUp, Overloaded
 from faultlens_collector.ingest.extract import Extraction, extract_logs, extract_spans
 from faultlens_collector.ingest.forward import Forwarder
@@ -165,6 +171,8 @@ class IngestService:
             self._metrics.received.add(found.items, self._attrs[signal])
         if found.rejected:
             self._metrics.rejected.add(found.rejected, {"signal": signal, "reason": "invalid"})
+        if found.skipped:
+            self._metrics.skipped.add(found.skipped, self._attrs[signal])
         return found
 
     def _commit(self, found: Extraction, signal: str, context: grpc.ServicerContext) -> None:
@@ -176,6 +184,9 @@ class IngestService:
         except (Overloaded, GaveUp) as shed:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "overloaded"})
             abort_unavailable(context, str(shed), delay)
+        except CommitInDoubt as doubt:
+            self._metrics.rejected.add(found.items, {"signal": signal, "reason": "in_doubt"})
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(doubt))
         except Exception as error:
             self._metrics.rejected.add(found.items, {"signal": signal, "reason": "store_error"})
             abort_unavailable(context, f"faultlens could not store the failures: {error}", delay)
@@ -206,9 +217,11 @@ def _notify(listener: Callable[[Any], object], argument: Any, what: str) -> None
 
 
 def _response(response_type: Any, rejected_field: str, found: Extraction) -> bytes:
-    """The serialized export response, with ``partial_success`` when items were rejected."""
+    """The serialized export response, with ``partial_success`` when items were rejected,
+    or values skipped (then a warning: an ``error_message`` with a rejected count of 0,
+    as the OTLP specification allows)."""
     response = response_type()
-    if found.rejected:
+    if found.rejected or found.skipped:
         setattr(response.partial_success, rejected_field, found.rejected)
         response.partial_success.error_message = found.message
     return bytes(response.SerializeToString())

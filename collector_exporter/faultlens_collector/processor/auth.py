@@ -5,8 +5,10 @@ With a token configured, each call must carry the gRPC metadata
 ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>`` and faultlens'
 exporter with ``FAULTLENS_HEADERS``); anything else ends with
 ``UNAUTHENTICATED`` before the request body is even read. The comparison takes
-constant time whatever the offered token. ``open_methods`` (the health checks)
-need no token.
+constant time whatever the offered token. A call with more than one
+``authorization`` header is refused whatever they hold and in whichever order
+(which of two headers a proxy or a framework reads differs: neither is trusted).
+``open_methods`` (the health checks) need no token.
 """
 
 from __future__ import annotations
@@ -35,13 +37,16 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._on_refused = on_refused
 
     def authorized(self, metadata: Any) -> bool:
-        """Whether ``metadata`` (pairs of key and value) carries the expected token."""
-        offered = b""
-        for key, value in metadata or ():
-            if key == "authorization":
-                offered = value.encode() if isinstance(value, str) else bytes(value)
-                break
-        return hmac.compare_digest(offered, self._expected)
+        """Whether ``metadata`` (pairs of key and value) carries the expected token in
+        exactly one ``authorization`` header."""
+        offered: list[bytes] = [
+            value.encode() if isinstance(value, str) else bytes(value)
+            for key, value in metadata or ()
+            if key == "authorization"
+        ]
+        # Compared even when the count is wrong, so the time taken says nothing either way.
+        match = hmac.compare_digest(offered[0] if offered else b"", self._expected)
+        return match and len(offered) == 1
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)

@@ -86,6 +86,13 @@ class ProcessorMetrics:
             "{item}",
             "Items not accepted, by reason.",
         )
+        self.skipped = LocalCounter(
+            meter,
+            "faultlens.processor.values.skipped",
+            "{value}",
+            "Attribute values not read (nested past the parser's limit, or undecodable "
+            "inside); their failures were kept.",
+        )
         self.refused = LocalCounter(
             meter,
             "faultlens.processor.requests.refused",

@@ -42,6 +42,7 @@ from faultlens_collector.actions.store import ActionStore
 from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.control.selfcheck import SelfChecks
 from faultlens_collector.control.service import ControlService
+from faultlens_collector.control.watch import GroupWatch
 from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.groups.writer import BatchWriter
 from faultlens_collector.ingest.admission import Admission, CountingExecutor
@@ -144,6 +145,7 @@ class Processor:
         self.action_store: ActionStore | None = None
         self.engine: ActionEngine | None = None
         self.control: ControlService | None = None
+        self.group_watch: GroupWatch | None = None
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
         self.writer: BatchWriter | None = None
@@ -180,7 +182,10 @@ class Processor:
         except Exception:
             self._close_database()
             raise
-        self.listeners = listeners = MultiListener([ActionListener(engine), *self._extra_listeners])
+        self.group_watch = GroupWatch()
+        self.listeners = listeners = MultiListener(
+            [ActionListener(engine), self.group_watch, *self._extra_listeners]
+        )
         checks = SelfChecks(store, engine)
         self.checks = checks
         readiness = Readiness(store.probe, probe_interval=settings.probe_interval)
@@ -252,7 +257,9 @@ class Processor:
         assert self.store is not None
         engine = self.engine
         assert engine is not None
-        control = ControlService(self.store, engine, max_streams=settings.max_streams)
+        control = ControlService(
+            self.store, engine, max_streams=settings.max_streams, watch=self.group_watch
+        )
         self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.
         interceptors: list[Any] = []
@@ -344,17 +351,20 @@ class Processor:
         self._close_database()
 
     def _maintain(self) -> None:
-        """Lift dismissals whose end time passed and end abandoned self-checks, every
-        ``maintenance_interval``."""
+        """Lift dismissals whose end time passed, forget old hourly counts and end abandoned
+        self-checks, every ``maintenance_interval``."""
         while not self._stopping.wait(self.settings.maintenance_interval):
             store = self.store
             try:
                 if store is not None:
                     store.expire_dismissals()
+                    store.prune_hours()
                 if self.checks is not None:
                     self.checks.sweep()
             except Exception:
-                _log.exception("faultlens: maintenance failed (dismissals, self-checks)")
+                _log.exception(
+                    "faultlens: maintenance failed (dismissals, hourly counts, self-checks)"
+                )
 
     def _close_database(self) -> None:
         """Close the stores and the database (idempotent)."""

@@ -22,21 +22,34 @@ from typing import Final
 
 from faultlens_collector.store.database import Database
 from faultlens_collector.store.errors import SchemaError, StoreError
+from faultlens_collector.store.postgres.server import is_postgres_url
 from faultlens_collector.store.sqlite.database import MEMORY, SQLiteDatabase
 
-__all__ = ["MEMORY", "Database", "SchemaError", "StoreError", "open_database"]
+__all__ = [
+    "MEMORY",
+    "Database",
+    "SchemaError",
+    "StoreError",
+    "open_database",
+]
 
 _URL: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def open_database(location: str | Path, *, durable: bool = False) -> Database:
-    """The database at ``location``: a SQLite file (created if missing) or ``:memory:``.
+    """The database at ``location``: a SQLite file (created if missing), ``:memory:``,
+    or a PostgreSQL URL (``postgresql://`` or ``postgres://``).
 
     Nothing is read or written before a store is taken from it. Raises
-    :class:`StoreError` for a location no backend takes (a URL) and for a durable
-    ``:memory:`` database (it keeps nothing).
+    :class:`StoreError` for a location no backend takes (another URL), for a durable
+    ``:memory:`` database (it keeps nothing), and for a PostgreSQL URL when the
+    ``postgres`` extra is not installed (the message says how to install it).
     """
     text = str(location)
+    if is_postgres_url(text):
+        from faultlens_collector.store.postgres.database import PostgresDatabase
+
+        return PostgresDatabase(text, durable=durable)
     if text == MEMORY:
         if durable:
             raise StoreError(f"a {MEMORY} store keeps nothing: it cannot be durable")
@@ -45,6 +58,6 @@ def open_database(location: str | Path, *, durable: bool = False) -> Database:
     if url is not None:
         raise StoreError(
             f"cannot use {url.group(0)}… as the failure store: give the path of a SQLite "
-            f"file, or {MEMORY}"
+            f"file, {MEMORY}, or a postgresql:// URL"
         )
     return SQLiteDatabase(location, durable=durable)

@@ -55,6 +55,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             id TEXT PRIMARY KEY, created_at REAL NOT NULL, job TEXT NOT NULL)""",
         "CREATE TABLE action_conditions (key TEXT PRIMARY KEY, since REAL NOT NULL)",
     ),
+    (
+        # The job that claimed a cooldown may run again after a crash (claim_cooldown).
+        "ALTER TABLE action_cooldowns ADD COLUMN job_id TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -79,6 +83,9 @@ class SQLiteActionStore:
     :class:`~faultlens_collector.store.errors.SchemaError` when the file cannot be used.
     """
 
+    #: Only this processor writes the file.
+    shared = False
+
     def __init__(self, file: SQLiteFile, *, max_audit_records: int = 100_000) -> None:
         self.path = file.path
         self.max_audit_records = max_audit_records
@@ -95,6 +102,10 @@ class SQLiteActionStore:
     def close(self) -> None:
         """Nothing to finish (every write is committed); the database closes the
         connection."""
+
+    def versions(self) -> dict[str, int]:
+        """Nothing to follow: only this processor writes the file."""
+        return {}
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -142,12 +153,45 @@ class SQLiteActionStore:
         )
         return [AuditRecord.from_json(json.loads(row[0])) for row in rows]
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        """One indexed query per :data:`_IN_BATCH` groups: a window function numbers each
+        group's records newest first (action_audit_by_group) and keeps the first
+        ``per_group``."""
+        found: dict[str, list[AuditRecord]] = {}
+        for batch in _batches(sorted(set(fingerprints))):
+            rows = self._rows(
+                "SELECT fingerprint, record FROM ("
+                " SELECT fingerprint, record, started_at, rowid AS position, ROW_NUMBER() OVER ("
+                "  PARTITION BY fingerprint ORDER BY started_at DESC, rowid DESC) AS n"
+                f" FROM action_audit WHERE fingerprint IN ({_placeholders(batch)})"
+                ") WHERE n <= ? ORDER BY fingerprint, started_at DESC, position DESC",
+                (*batch, per_group),
+            )
+            for fingerprint, text in rows:
+                found.setdefault(fingerprint, []).append(AuditRecord.from_json(json.loads(text)))
+        return found
+
     # halts
     def save_halt(self, halt: HaltRecord) -> None:
         self._execute(
             "INSERT OR REPLACE INTO action_halts VALUES (?, ?, ?, ?)",
             (halt.id, halt.since, int(halt.active), dumps(halt.as_json())),
         )
+
+    def start_halt(self, halt: HaltRecord) -> HaltRecord:
+        """Save ``halt`` unless an active halt of its rule holds its key; the halt in force."""
+        with self._lock, transaction(self._db):
+            for (text,) in self._db.execute("SELECT record FROM action_halts WHERE active = 1"):
+                held = HaltRecord.from_json(json.loads(text))
+                if held.rule == halt.rule and held.key == halt.key:
+                    return held
+            self._db.execute(
+                "INSERT INTO action_halts VALUES (?, ?, 1, ?)",
+                (halt.id, halt.since, dumps(halt.as_json())),
+            )
+        return halt
 
     def active_halts(self) -> list[HaltRecord]:
         rows = self._rows("SELECT record FROM action_halts WHERE active = 1 ORDER BY since")
@@ -179,6 +223,9 @@ class SQLiteActionStore:
                 [(sent_at, seq) for seq in seqs],
             )
 
+    def release_alerts(self) -> None:
+        """Nothing to give back: one sender drains this file's outbox."""
+
     def prune_sent_alerts(self, before: float) -> int:
         cursor = self._execute(
             "DELETE FROM action_outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (before,)
@@ -188,7 +235,23 @@ class SQLiteActionStore:
     # hook state
     def set_cooldown(self, hook: str, fingerprint: str, until: float) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO action_cooldowns VALUES (?, ?, ?)", (hook, fingerprint, until)
+            "INSERT OR REPLACE INTO action_cooldowns (hook, fingerprint, until) VALUES (?, ?, ?)",
+            (hook, fingerprint, until),
+        )
+
+    def claim_cooldown(
+        self, hook: str, fingerprint: str, until: float, *, now: float, job_id: str
+    ) -> bool:
+        """Start the cooldown unless one runs at ``now`` for another job."""
+        return (
+            self._execute(
+                "INSERT INTO action_cooldowns (hook, fingerprint, until, job_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (hook, fingerprint) DO UPDATE SET "
+                "until = excluded.until, job_id = excluded.job_id "
+                "WHERE action_cooldowns.until <= ? OR action_cooldowns.job_id = excluded.job_id",
+                (hook, fingerprint, until, job_id, now),
+            ).rowcount
+            == 1
         )
 
     def cooldowns(self, now: float) -> dict[tuple[str, str], float]:
@@ -209,6 +272,17 @@ class SQLiteActionStore:
     def pending_fixes(self) -> list[FixRecord]:
         rows = self._rows("SELECT record FROM action_fixes WHERE result = 'pending'")
         return [FixRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        found: dict[str, FixRecord] = {}
+        for batch in _batches(sorted(set(ids))):
+            rows = self._rows(
+                f"SELECT record FROM action_fixes WHERE id IN ({_placeholders(batch)})", batch
+            )
+            for (text,) in rows:
+                fix = FixRecord.from_json(json.loads(text))
+                found[fix.id] = fix
+        return found
 
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         rows = self._rows(
@@ -231,15 +305,39 @@ class SQLiteActionStore:
         rows = self._rows("SELECT job FROM action_jobs ORDER BY created_at")
         return [HookJob.from_json(json.loads(row[0])) for row in rows]
 
+    def hold_jobs(self) -> None:
+        """Nothing to renew: no other processor takes this file's jobs."""
+
+    def release_jobs(self) -> None:
+        """Nothing to give back: no other processor takes this file's jobs."""
+
     # conditions
     def conditions(self) -> set[str]:
         return {row[0] for row in self._rows("SELECT key FROM action_conditions")}
 
-    def raise_condition(self, key: str, since: float) -> None:
-        self._execute("INSERT OR IGNORE INTO action_conditions VALUES (?, ?)", (key, since))
+    def raise_condition(self, key: str, since: float) -> bool:
+        return (
+            self._execute(
+                "INSERT OR IGNORE INTO action_conditions VALUES (?, ?)", (key, since)
+            ).rowcount
+            == 1
+        )
 
     def clear_conditions(self, keys: Iterable[str]) -> None:
         with self._lock, transaction(self._db):
             self._db.executemany(
                 "DELETE FROM action_conditions WHERE key = ?", [(key,) for key in keys]
             )
+
+
+#: Values bound to one ``IN (…)`` list (SQLite allows 32,766 variables from 3.32, 999 before).
+_IN_BATCH: Final = 500
+
+
+def _batches(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _IN_BATCH):
+        yield values[start : start + _IN_BATCH]
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))

@@ -47,6 +47,7 @@ from typing import Any, Final
 from faultlens import semconv
 
 from faultlens_collector.groups.model import (
+    HOUR_NANOS,
     Change,
     Dismissal,
     Group,
@@ -61,8 +62,10 @@ from faultlens_collector.groups.store import (
     GroupQuery,
     GroupUpdate,
     OperatorAction,
+    SeriesQuery,
+    SeriesResult,
 )
-from faultlens_collector.store.sqlite import oplog
+from faultlens_collector.store.sqlite import history, oplog
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 
 COMPONENT: Final = "groups"
@@ -130,20 +133,28 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # GroupStore.probe: a write that needs fresh pages, deleted in the same commit.
         "CREATE TABLE store_probe (payload BLOB NOT NULL)",
     ),
+    (
+        # Occurrences over time (history.py) and when a group last regressed.
+        *history.TABLES,
+        "ALTER TABLE failure_groups ADD COLUMN regressed_at INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX failure_groups_regressed ON failure_groups (regressed_at) "
+        "WHERE regressed_at > 0",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, status, count, "
     "handled_count, first_seen, last_seen, service_counts, span_names, samples, category_locked, "
-    "tags, severity_locked, dismissal, dismissed_until"
+    "tags, severity_locked, dismissal, dismissed_until, regressed_at"
 )
 _STORED_COLUMNS: Final = (
     "fingerprint, exception_type, message, stacktrace, category, severity, severity_rank, "
     "status, count, handled_count, first_seen, last_seen, service_counts, span_names, samples, "
-    "category_locked, tags, severity_locked, dismissal, dismissed_until"
+    "category_locked, tags, severity_locked, dismissal, dismissed_until, regressed_at"
 )
-# Columns each sort key orders by, most significant first; the fingerprint breaks ties.
+# Columns each sort key orders by, most significant first; the rowid breaks ties (the
+# indexes end with it, so a page is read in index order instead of sorting every match).
 _SORT_COLUMNS: Final = {
     "last_seen": ("last_seen",),
     "first_seen": ("first_seen",),
@@ -207,7 +218,9 @@ class SQLiteGroupStore:
         connection."""
         self._fold_before_read()
 
-    def apply(self, occurrences: Sequence[Occurrence]) -> list[Change]:
+    def apply(  # noqa: PLR0915 -- one transaction per call: the ingest hot path
+        self, occurrences: Sequence[Occurrence]
+    ) -> list[Change]:
         """Merge ``occurrences`` into their groups in one transaction; a :class:`Change` per group.
 
         Raises ``sqlite3.Error`` (and changes nothing) when the transaction cannot commit.
@@ -223,6 +236,7 @@ class SQLiteGroupStore:
             hot = self._hot
             now = time.time_ns()
             logged: list[tuple[Any, ...]] = []
+            new_hours: list[tuple[str, int, str, int]] = []
             writes: list[tuple[str, Sequence[Any]]] = []
             try:
                 if self._logged is None or self._log_rows >= FOLD_AFTER_ROWS:
@@ -241,14 +255,20 @@ class SQLiteGroupStore:
                         group = new_group(batch[0], self._redact) if is_new else _group(row)
                     dismissed = group.dismissal is not None
                     merged = merge(group, batch, now)
+                    hours = history.hour_counts(merged, batch, group.service_counts, now)
                     if is_new:
                         writes.append((_INSERT, _row(group)))
+                        new_hours += [(fingerprint, *hour) for hour in hours]
                     else:
                         if dismissed:  # its rate window moved, or it lapsed
                             writes.append((_UPDATE_DISMISSAL, _dismissal_columns(group)))
                         if merged.lists_grew:
                             writes.append((_UPDATE_LISTS, _list_columns(group)))
-                        logged.append(_count_columns(group))
+                        if merged.regressed:
+                            group.regressed_at = now
+                            writes.append((_UPDATE_REGRESSED, (now, fingerprint)))
+                        counts = _count_columns(group)
+                        logged += [(*counts, *hour) for hour in hours]
                     hot[fingerprint] = group
                     created += is_new
                     changes.append(
@@ -263,12 +283,13 @@ class SQLiteGroupStore:
                         )
                     )
                 writes.extend(_log_appends(logged))
+                writes.extend(history.upserts(new_hours))
                 _write_atomically(self._db, writes)
             except BaseException:
                 hot.clear()  # merged in memory, not committed: the rows are the truth
                 self._logged = None
                 raise
-            self._logged.update(columns[-1] for columns in logged)  # type: ignore[union-attr]
+            self._logged.update(columns[_LOG_FINGERPRINT] for columns in logged)  # type: ignore[union-attr]
             self._log_rows += len(logged)
             while len(hot) > self._hot_groups:
                 del hot[next(iter(hot))]
@@ -296,6 +317,7 @@ class SQLiteGroupStore:
         latest = self._db.execute(_LATEST_LOGGED_COUNTS).fetchall()
         if latest:
             self._db.executemany(_UPDATE_COUNTS, latest)
+            self._db.execute(history.FOLD_HOURS)
             self._db.execute("DELETE FROM group_log")
         self._logged = set()
         self._log_rows = 0
@@ -417,6 +439,28 @@ class SQLiteGroupStore:
                 self._forget()
         return lifted
 
+    def series(self, query: SeriesQuery) -> SeriesResult:
+        """Occurrences over time (see :func:`.history.read_series`)."""
+        where, parameters = _where(query.groups) if query.groups is not None else ("", [])
+        with self._reader() as reader:
+            return history.read_series(reader, query, where, parameters)
+
+    def prune_hours(self, now_unix_nano: int | None = None) -> int:
+        """Delete hourly counts older than :data:`.history.RETENTION_HOURS`; how many rows."""
+        now = time.time_ns() if now_unix_nano is None else now_unix_nano
+        with self._lock, transaction(self._db):
+            return history.prune(self._db, now // HOUR_NANOS - history.RETENTION_HOURS)
+
+    def action_fingerprints(self, action_id: int, limit: int) -> list[str]:
+        """The groups an operator action touched, in fingerprint order (at most ``limit``)."""
+        with self._reader() as reader:
+            rows = reader.execute(
+                "SELECT fingerprint FROM operator_action_groups WHERE action_id = ? "
+                "ORDER BY fingerprint LIMIT ?",
+                (action_id, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def count_groups(self, query: GroupQuery) -> int:
         """How many groups ``query`` selects."""
         where, parameters = _where(query)
@@ -437,14 +481,14 @@ class SQLiteGroupStore:
         return [row[0] for row in rows]
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0
+        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
     ) -> tuple[list[Group], int]:
-        """One page of groups matching ``query`` and the number of all that match."""
+        """One page of groups matching ``query`` and the number of all that match (-1
+        without ``count``)."""
         where, parameters = _where(query)
         with self._reader() as reader:
-            (total,) = reader.execute(
-                f"SELECT COUNT(*) FROM failure_groups {where}", parameters
-            ).fetchone()
+            counted = f"SELECT COUNT(*) FROM failure_groups {where}"
+            (total,) = reader.execute(counted, parameters).fetchone() if count else (-1,)
             rows = reader.execute(
                 f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT ? OFFSET ?",
                 [*parameters, limit, offset],
@@ -493,21 +537,59 @@ def _where(query: GroupQuery) -> tuple[str, list[Any]]:
     """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
     clauses: list[str] = []
     parameters: list[Any] = []
+    # Most groups are open: a status is no use for finding rows when any other criterion
+    # is given. "+status" keeps SQLite from looking each row up through the status index;
+    # it uses the other criterion's index (fingerprints, an action, a time) or scans (or
+    # walks the sort key's index) instead.
+    scanning = bool(
+        query.categories
+        or query.severities
+        or query.exception_types
+        or query.services
+        or query.text
+        or query.handled
+        or query.tags
+        or query.fingerprints is not None
+        or query.action_id
+        or query.since_unix_nano
+        or query.first_seen_since
+        or query.regressed_since
+    )
     for column, values in (
-        ("status", query.statuses),
+        ("+status" if scanning else "status", query.statuses),
         ("category", query.categories),
         ("severity", query.severities),
+        ("exception_type", query.exception_types),
     ):
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
             parameters.extend(values)
     if query.services:
-        marks = ", ".join("?" * len(query.services))
-        clauses.append(f"EXISTS (SELECT 1 FROM json_each(service_counts) WHERE key IN ({marks}))")
-        parameters.extend(query.services)
-    if query.since_unix_nano:
-        clauses.append("last_seen >= ?")
-        parameters.append(query.since_unix_nano)
+        # A key of the service_counts JSON object as encode_counts writes it: after "{" or
+        # ",", quoted and escaped the same way, then ":" (a substring test, several times
+        # cheaper than taking the JSON apart row by row).
+        clauses.append(
+            "(" + " OR ".join(["instr(service_counts, ?) > 0"] * (2 * len(query.services))) + ")"
+        )
+        for service in query.services:
+            parameters += ["{" + _escape(service) + ":", "," + _escape(service) + ":"]
+    for column, since in (
+        ("last_seen", query.since_unix_nano),
+        ("first_seen", query.first_seen_since),
+        ("regressed_at", query.regressed_since),
+    ):
+        if since:
+            clauses.append(f"{column} >= ?")
+            parameters.append(since)
+    if query.text:
+        pattern = "%" + _like_escape(query.text) + "%"
+        clauses.append(
+            "(fingerprint LIKE ? ESCAPE '\\' OR exception_type LIKE ? ESCAPE '\\' "
+            "OR message LIKE ? ESCAPE '\\')"
+        )
+        parameters += [pattern, pattern, pattern]
+    if query.handled:
+        clauses.append(_HANDLED[query.handled])
     if query.tags:
         marks = ", ".join("?" * len(query.tags))
         clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
@@ -523,14 +605,23 @@ def _where(query: GroupQuery) -> tuple[str, list[Any]]:
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
 
 
+_HANDLED: Final = {"some": "handled_count > 0", "escaped": "handled_count < count"}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _order(query: GroupQuery) -> str:
-    """The SQL ``ORDER BY`` clause; ties are broken by fingerprint, so pages are stable.
+    """The SQL ``ORDER BY`` clause; ties are broken by rowid (the order groups were
+    created in), so pages are stable and the sort key's index serves the order.
 
     ``severity`` orders by severity, then by ``last_seen``.
     """
     columns = _SORT_COLUMNS[query.sort]  # GroupQuery checked it
     direction = "ASC" if query.ascending else "DESC"
-    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "fingerprint"))
+    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "rowid"))
 
 
 def _assignments(update: GroupUpdate) -> tuple[list[str], list[Any]]:
@@ -583,6 +674,7 @@ _UPDATE_LISTS: Final = "UPDATE failure_groups SET span_names = ?, samples = ? WH
 _UPDATE_DISMISSAL: Final = (
     "UPDATE failure_groups SET dismissal = ?, dismissed_until = ? WHERE fingerprint = ?"
 )
+_UPDATE_REGRESSED: Final = "UPDATE failure_groups SET regressed_at = ? WHERE fingerprint = ?"
 
 
 # What every merge changes, in the order of _counts: appended to group_log, read back and
@@ -598,19 +690,21 @@ _COUNT_COLUMNS: Final = (
     "last_seen",
     "service_counts",
 )
+#: A group_log row: the count columns, the fingerprint, and what the write added by hour
+#: and service (:data:`.history.LOG_COLUMNS`).
+_LOG_COLUMNS: Final = (*_COUNT_COLUMNS, "fingerprint", *history.LOG_COLUMNS)
+_LOG_FINGERPRINT: Final = len(_COUNT_COLUMNS)
 #: Rows per ``INSERT`` into group_log: one statement (one SQLite step, one release of the
-#: GIL) per chunk instead of per row; 90 rows x 10 columns stay under the 999 parameters
+#: GIL) per chunk instead of per row; 76 rows x 13 columns stay under the 999 parameters
 #: older SQLite builds allow.
-_LOG_ROWS_PER_INSERT: Final = 90
+_LOG_ROWS_PER_INSERT: Final = 999 // len(_LOG_COLUMNS)
 
 
 @functools.lru_cache(maxsize=_LOG_ROWS_PER_INSERT)
 def _log_insert(rows: int) -> str:
-    """``INSERT INTO group_log`` of ``rows`` rows of count columns plus fingerprint."""
-    row = f"({', '.join('?' * (len(_COUNT_COLUMNS) + 1))})"
-    return f"INSERT INTO group_log ({', '.join(_COUNT_COLUMNS)}, fingerprint) VALUES " + ", ".join(
-        [row] * rows
-    )
+    """``INSERT INTO group_log`` of ``rows`` rows of :data:`_LOG_COLUMNS`."""
+    row = f"({', '.join('?' * len(_LOG_COLUMNS))})"
+    return f"INSERT INTO group_log ({', '.join(_LOG_COLUMNS)}) VALUES " + ", ".join([row] * rows)
 
 
 def _log_appends(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, Sequence[Any]]]:
@@ -696,6 +790,7 @@ def _row(group: Group) -> tuple[Any, ...]:
         _encode(group.tags),
         int(group.severity_locked),
         *_encode_dismissal(group),
+        group.regressed_at,
     )
 
 
@@ -719,4 +814,5 @@ def _group(row: Sequence[Any]) -> Group:
         tags=_decode(row[15]),
         severity_locked=bool(row[16]),
         dismissal=None if row[17] is None else Dismissal.from_json(_decode(row[17])),
+        regressed_at=row[19],
     )

@@ -52,7 +52,7 @@ def insert(db: sqlite3.Connection, action: OperatorAction) -> OperatorAction:
             action.peer,
             action.action,
             action.count,
-            json.dumps(dict(action.detail), separators=(",", ":"), sort_keys=True),
+            detail_text(action),
         ),
     )
     return replace(action, id=int(cursor.lastrowid or 0))
@@ -85,29 +85,46 @@ def select(
     action: str | None = None,
 ) -> list[OperatorAction]:
     """The newest actions first; only those that touched ``fingerprint`` / of one kind."""
+    sql, parameters = selection(limit=limit, fingerprint=fingerprint, action=action)
+    return [action_of(row) for row in db.execute(sql, parameters).fetchall()]
+
+
+def selection(
+    *, limit: int, fingerprint: str | None = None, action: str | None = None, mark: str = "?"
+) -> tuple[str, list[Any]]:
+    """The query of :func:`select` and its parameters, with ``mark`` as the placeholder
+    (the PostgreSQL backend reads the same table with ``%s``)."""
     clauses: list[str] = []
     parameters: list[Any] = []
     if fingerprint:
-        clauses.append("id IN (SELECT action_id FROM operator_action_groups WHERE fingerprint = ?)")
+        clauses.append(
+            f"id IN (SELECT action_id FROM operator_action_groups WHERE fingerprint = {mark})"
+        )
         parameters.append(fingerprint)
     if action:
-        clauses.append("action = ?")
+        clauses.append(f"action = {mark}")
         parameters.append(action)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.execute(
+    sql = (
         "SELECT id, at, actor, peer, action, count, detail FROM operator_actions "
-        f"{where} ORDER BY id DESC LIMIT ?",
-        [*parameters, limit],
-    ).fetchall()
-    return [
-        OperatorAction(
-            id=row[0],
-            at=row[1],
-            actor=row[2],
-            peer=row[3],
-            action=row[4],
-            count=row[5],
-            detail=json.loads(row[6]),
-        )
-        for row in rows
-    ]
+        f"{where} ORDER BY id DESC LIMIT {mark}"
+    )
+    return sql, [*parameters, limit]
+
+
+def action_of(row: Sequence[Any]) -> OperatorAction:
+    """An ``operator_actions`` row (as :func:`selection` reads it) as its record."""
+    return OperatorAction(
+        id=row[0],
+        at=row[1],
+        actor=row[2],
+        peer=row[3],
+        action=row[4],
+        count=row[5],
+        detail=json.loads(row[6]),
+    )
+
+
+def detail_text(action: OperatorAction) -> str:
+    """The stored form of an action's ``detail``."""
+    return json.dumps(dict(action.detail), separators=(",", ":"), sort_keys=True)
