@@ -49,6 +49,7 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
 
 
 PACKAGE = ROOT / "collector_exporter" / "faultlens_collector"
+SDK = ROOT / "sdk" / "faultlens"
 
 
 def module_name(path: Path) -> str:
@@ -396,13 +397,15 @@ def test_every_module_the_architecture_page_names_exists() -> None:
     text = ARCHITECTURE.read_text()
     named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text))
     files = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")}
+    sdk_files = {path.relative_to(SDK.parent).as_posix() for path in SDK.rglob("*.py")}
     missing = sorted(
         path
         for path in named
         if path.removeprefix("faultlens_collector/") not in files
         and not (ROOT / path).exists()
-        # A bare name (the control package's table) names a module of some folder.
-        and not ("/" not in path and any(file.endswith(f"/{path}") for file in files))
+        # A bare name (the control package's table, the SDK's section) names a module of
+        # some folder of either package.
+        and not ("/" not in path and any(file.endswith(f"/{path}") for file in files | sdk_files))
     )
     assert missing == []
     assert len(named) > 30
@@ -410,13 +413,17 @@ def test_every_module_the_architecture_page_names_exists() -> None:
 
 def test_every_name_in_the_path_of_one_failure_exists_where_the_page_says() -> None:
     # Lines of the diagram read "<module path>  <Name or Name.attribute ...>".
-    text = ARCHITECTURE.read_text()
-    diagram = text[text.index("```text") : text.index("```", text.index("```text") + 7)]
+    # The processor's diagram first, then the SDK's (paths under sdk/).
+    diagrams = "".join(re.findall(r"```text\n(.*?)```", ARCHITECTURE.read_text(), re.DOTALL))
     checked = 0
     for path, names in re.findall(
-        r"((?:[a-z_]+/)+[a-z_]+\.py)\s+([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*)", diagram
+        r"((?:[a-z_]+/)+[a-z_]+\.py)\s+([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*)", diagrams
     ):
-        module = importlib.import_module(module_name(PACKAGE / path))
+        if path.startswith("sdk/"):
+            dotted = Path(path).relative_to("sdk").with_suffix("").parts
+            module = importlib.import_module(".".join(dotted))
+        else:
+            module = importlib.import_module(module_name(PACKAGE / path))
         for name in names.split(", "):
             if not re.search(r"[A-Z_.]", name):
                 continue  # a word of prose
