@@ -216,7 +216,8 @@ def test_recovered_call_records_no_failure(clock: FakeClock, telemetry) -> None:
 
 
 def test_breaker_inside_retry_records_the_refusal_once(clock: FakeClock, telemetry) -> None:
-    b = CircuitBreaker("psp", failure_threshold=1, clock=clock, register=False)
+    with clocks(monotonic=clock):
+        b = CircuitBreaker("psp", failure_threshold=1, register=False)
     flaky = Flaky(10)
     guarded = policy(clock, attempts=5)(b(flaky))
     with pytest.raises(CircuitOpenError):

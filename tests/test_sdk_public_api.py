@@ -81,3 +81,13 @@ def test_status_is_a_method_of_every_stateful_primitive() -> None:
 
     for primitive in (CircuitBreaker, FailureTracker, RemoteHalts):
         assert inspect.isfunction(inspect.getattr_static(primitive, "status")), primitive
+
+
+def test_no_primitive_takes_a_clock_or_a_sleep() -> None:
+    # Test hooks left the public signatures: faultlens' tests use the private
+    # faultlens.resilience._testing.clocks(), applications resilience.set_testing().
+    from faultlens.resilience import CircuitBreaker, FailureTracker, Retry
+
+    for primitive in (CircuitBreaker, FailureTracker, Retry):
+        hooks = {"clock", "wall_clock", "sleep", "async_sleep"}
+        assert not hooks & set(inspect.signature(primitive).parameters), primitive

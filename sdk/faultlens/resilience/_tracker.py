@@ -46,7 +46,6 @@ import functools
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ from faultlens.resilience import _report as report
 from faultlens.resilience._halts import Halt, HaltFile, HaltSource
 from faultlens.resilience._settings import Problems, defaults
 from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
+from faultlens.resilience._testing import CLOCKS
 from faultlens.semconv import qualified_type_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -193,8 +193,6 @@ class FailureTracker:
     :class:`~faultlens.resilience.Halt`; they run outside the tracker's lock,
     and one that raises is logged. ``halt_sources`` are further
     :class:`~faultlens.resilience.HaltSource`\\ s the guard consults.
-    ``clock`` (monotonic, for ``reset_window``) and ``wall_clock`` (epoch
-    seconds, for timestamps) are for tests.
 
     At most ``max_keys`` keys (default 10,000) are tracked: beyond that the
     least recently created keys without a halt are forgotten — keys with no
@@ -217,8 +215,6 @@ class FailureTracker:
         state_file: str | os.PathLike[str] | None = None,
         halt_sources: Iterable[HaltSource] = (),
         record: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         meter_provider: MeterProvider | None = None,
         register: bool = True,
         max_keys: int = 10_000,
@@ -246,8 +242,10 @@ class FailureTracker:
         self._on_resume = tuple(on_resume)
         self._sources: tuple[HaltSource, ...] = sources
         self._record = record
-        self._clock = clock
-        self._wall_clock = wall_clock
+        # Fake ones in faultlens' tests (_testing.clocks): monotonic for reset_window,
+        # wall for timestamps.
+        self._clock = CLOCKS.monotonic
+        self._wall_clock = CLOCKS.wall
         self._lock = threading.Lock()
         self._persist_lock = threading.Lock()
         self._max_keys = max_keys
