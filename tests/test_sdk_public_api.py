@@ -91,3 +91,23 @@ def test_no_primitive_takes_a_clock_or_a_sleep() -> None:
     for primitive in (CircuitBreaker, FailureTracker, Retry):
         hooks = {"clock", "wall_clock", "sleep", "async_sleep"}
         assert not hooks & set(inspect.signature(primitive).parameters), primitive
+
+
+def test_set_testing_puts_the_previous_configuration_back() -> None:
+    from faultlens._recorder import runtime_settings
+
+    faultlens.register_rule(KeyError, category="dependency")  # what an application set up
+    try:
+        before = runtime_settings()
+        with faultlens.set_testing(storm_burst=7):
+            assert runtime_settings().storm_burst == 7
+            assert faultlens.classify(KeyError()).category == "lookup"  # start-up rules
+            faultlens.register_rule(KeyError, category="configuration")
+        assert runtime_settings() == before
+        assert faultlens.classify(KeyError()).category == "dependency"
+        with pytest.raises(TypeError):
+            faultlens.set_testing(no_such_setting=1)  # a bad override changes nothing
+        assert runtime_settings() == before
+        assert faultlens.classify(KeyError()).category == "dependency"
+    finally:
+        faultlens.set_testing()  # the start-up state for the tests that follow

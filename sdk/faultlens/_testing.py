@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from opentelemetry._logs import LoggerProvider
@@ -21,8 +20,9 @@ from faultlens._classify import Classifier
 from faultlens._config import Settings
 from faultlens._recorder import FingerprintCallback
 from faultlens._redact import Redactor
+from faultlens._restoring import Restoring
 
-__all__ = ["Testing", "reset", "set_testing"]
+__all__ = ["reset", "set_testing"]
 
 
 @dataclass(frozen=True)
@@ -53,40 +53,24 @@ def _current() -> _Configuration:
 def _fresh() -> None:
     """The recorder as at start-up: settings from the environment, no rules, patterns,
     callback or providers, nothing remembered. The configuration objects in force are
-    replaced, not cleared, so that :class:`Testing` can put them back."""
+    replaced, not cleared, so that leaving :func:`set_testing` can put them back."""
     runtime = _recorder._runtime
     with runtime.lock:
         runtime.classifier = Classifier()
     _recorder.reset()
 
 
-class Testing:
-    """What :func:`set_testing` returns: leaving it as a context manager puts back the
-    configuration in force before the call (settings, rules, redaction patterns,
-    fingerprint callback, providers) and forgets what was recorded meanwhile."""
-
-    def __init__(self, previous: _Configuration) -> None:
-        self._previous = previous
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _fresh()
-        previous = self._previous
-        runtime = _recorder._runtime
-        with runtime.lock:
-            runtime.classifier = previous.classifier
-            runtime.redactor = previous.redactor
-            runtime.fingerprint_callback = previous.fingerprint_callback
-            runtime.tracer_provider = previous.tracer_provider
-            runtime.logger_provider = previous.logger_provider
-            runtime.apply(previous.settings)
+def _put_back(previous: _Configuration) -> None:
+    """The configuration ``previous`` in force again, and nothing recorded remembered."""
+    _fresh()
+    runtime = _recorder._runtime
+    with runtime.lock:
+        runtime.classifier = previous.classifier
+        runtime.redactor = previous.redactor
+        runtime.fingerprint_callback = previous.fingerprint_callback
+        runtime.tracer_provider = previous.tracer_provider
+        runtime.logger_provider = previous.logger_provider
+        runtime.apply(previous.settings)
 
 
 def set_testing(
@@ -95,7 +79,7 @@ def set_testing(
     logger_provider: LoggerProvider | None = None,
     fingerprint_callback: FingerprintCallback | None = None,
     **overrides: Any,
-) -> Testing:
+) -> Restoring:
     """Put the recorder in a known state for a test, at once.
 
     The state is the one a process starts with — settings from the environment, no
@@ -116,7 +100,7 @@ def set_testing(
     or call it alone to keep the state until the next call. Not meant to run
     concurrently with itself.
     """
-    testing = Testing(_current())
+    previous = _current()
     _fresh()
     try:
         _recorder.configure(
@@ -126,9 +110,9 @@ def set_testing(
             **overrides,
         )
     except BaseException:
-        testing.__exit__(None, None, None)  # a bad override changes nothing
+        _put_back(previous)  # a bad override changes nothing
         raise
-    return testing
+    return Restoring(lambda: _put_back(previous))
 
 
 def reset() -> None:

@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
 
 from faultlens._randomness import generator
+from faultlens._restoring import Restoring
 
-__all__ = ["CLOCKS", "TESTING", "Testing", "clocks", "set_testing"]
+__all__ = ["CLOCKS", "TESTING", "clocks", "set_testing"]
 
 
 class _Mode:
@@ -31,6 +31,9 @@ class _Mode:
         self.attempts = 1
         self.cap = False
 
+    def put_back(self, active: bool, attempts: int, cap: bool) -> None:
+        self.active, self.attempts, self.cap = active, attempts, cap
+
     def attempts_for(self, configured: int) -> int:
         """How many attempts a policy configured for ``configured`` makes now."""
         if not self.active:
@@ -42,26 +45,7 @@ class _Mode:
 TESTING = _Mode()
 
 
-class Testing:
-    """What :func:`set_testing` returns: leaving it as a context manager puts back the
-    mode in force before the call."""
-
-    def __init__(self, previous: tuple[bool, int, bool]) -> None:
-        self._previous = previous
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        TESTING.active, TESTING.attempts, TESTING.cap = self._previous
-
-
-def set_testing(testing: bool, *, attempts: int = 1, cap: bool = False) -> Testing:
+def set_testing(testing: bool, *, attempts: int = 1, cap: bool = False) -> Restoring:
     """Put every retry policy in testing mode (``testing=True``) or take it out, at once.
 
     In testing mode a policy makes ``attempts`` attempts — with ``cap=True`` at most
@@ -83,9 +67,9 @@ def set_testing(testing: bool, *, attempts: int = 1, cap: bool = False) -> Testi
         raise ValueError(
             f"faultlens: set_testing: attempts must be an integer >= 1, got {attempts!r}"
         )
-    restore = Testing((TESTING.active, TESTING.attempts, TESTING.cap))
+    previous = (TESTING.active, TESTING.attempts, TESTING.cap)
     TESTING.active, TESTING.attempts, TESTING.cap = bool(testing), attempts, bool(cap)
-    return restore
+    return Restoring(lambda: TESTING.put_back(*previous))
 
 
 class _Clocks:
