@@ -113,7 +113,7 @@ class Seen:
         return entry
 
     def clear(self) -> None:
-        """Forget everything (tests, :func:`faultlens.reset`)."""
+        """Forget everything (tests: :func:`faultlens.set_testing`)."""
         with self._lock:
             self._entries.clear()
 
