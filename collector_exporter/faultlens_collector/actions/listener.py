@@ -34,8 +34,8 @@ from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
-from faultlens._recorder import report_internal_error
 from faultlens.semconv import SERVICE_NAME, SPAN_NAME
+from faultlens.shared import report_internal_error
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.config import ActionsConfig
