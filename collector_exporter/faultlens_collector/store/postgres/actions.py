@@ -365,9 +365,7 @@ class PostgresActionStore:
     def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
         if not ids:
             return {}
-        rows = self._rows(
-            "SELECT record FROM action_fixes WHERE id = ANY(%s)", (sorted(set(ids)),)
-        )
+        rows = self._rows("SELECT record FROM action_fixes WHERE id = ANY(%s)", (sorted(set(ids)),))
         fixes = (FixRecord.from_json(json.loads(text)) for (text,) in rows)
         return {fix.id: fix for fix in fixes}
 
