@@ -4,9 +4,9 @@ A token says where the previous page ended — the sort values and the fingerpri
 its last group (a :class:`~faultlens_collector.groups.store.GroupKey`) — so the next
 page starts right after that place, wherever groups moved or appeared in between: a
 walk through a live list sorted by last seen (or count, or first seen) never shows a
-group twice and never skips one that did not change during the walk. (In an
-ascending list by last seen or count, a group that changes moves ahead and may show
-again at its new place.)
+group twice and never skips one that did not change during the walk. (In a list
+sorted *ascending* by last seen, count or severity, a group seen again moves ahead of
+the walk and may show again at its new place.)
 
 A token is the URL-safe base64 (unpadded) of a small JSON object: ``v`` the format
 version, ``q`` a digest of the query it continues (filter, sort and direction; not the
