@@ -234,7 +234,7 @@ class Detector:
 
     def _decide(self, candidate: _Candidate, *, ended: bool) -> None:
         self._release(candidate.code)
-        from faultlens._recorder import already_recorded
+        from faultlens.shared import already_recorded
 
         site = (candidate.code, candidate.offset)
         if not ended or already_recorded(candidate.exc) is not None:
@@ -244,7 +244,7 @@ class Detector:
         self._swallowed(candidate)
 
     def _swallowed(self, candidate: _Candidate) -> None:
-        from faultlens._recorder import record_failure
+        from faultlens import record_failure
 
         self.swallowed += 1
         record_failure(
@@ -373,7 +373,7 @@ _warned: list[bool] = []
 def _internal_error() -> None:
     if not _warned:
         _warned.append(True)
-        from faultlens._recorder import report_internal_error
+        from faultlens.shared import report_internal_error
 
         report_internal_error("swallowed-exception detector")
 
