@@ -294,7 +294,7 @@ def test_breaker_open_alert_from_the_sdk_through_real_otlp(harnesses: list[Harne
         provider = MeterProvider(
             metric_readers=[reader], resource=Resource.create({"service.name": "checkout"})
         )
-        with clocks(monotonic=lambda: now[0]):  # the breaker keeps the clock it was built with
+        with clocks(monotonic=lambda: now[0]):
             breaker = CircuitBreaker(
                 "inventory-db",
                 failure_threshold=2,
