@@ -16,8 +16,7 @@ and meant for the ``faultlens run`` detector)::
 A client is any object with ``on_outcome(outcome: Outcome) -> None``; it may
 also have ``on_swallowed(exc, code) -> None`` and a true ``wants_swallowed``
 attribute, for exceptions caught *inside* its own code and not re-raised (the
-detector's "swallowed" report; this keeps the costlier ``EXCEPTION_HANDLED``
-event on for as long as such a client watches anything). Callbacks run inside
+detector's "swallowed" report). Callbacks run inside
 ``sys.monitoring`` callbacks: no events are reported while they run, and what
 they raise is reported once through the ``faultlens`` logger and dropped.
 
@@ -25,8 +24,8 @@ The failure rule
 ----------------
 *Named code* is the union of the watched code objects. An exception that
 unwinds a named frame into a caller that is not named has crossed the boundary
-of the named code; from there the engine follows it (``RAISE``, ``RERAISE``,
-``EXCEPTION_HANDLED``, ``PY_UNWIND``) until one of these outcomes, delivered
+of the named code; from there the engine follows it (``EXCEPTION_HANDLED``,
+``PY_UNWIND``) until one of these outcomes, delivered
 once to the client that watches the (outermost) named code it escaped from:
 
 ``caught``
@@ -63,22 +62,24 @@ How the fate is seen: a handler is *tentatively* entered at
 and ``PY_YIELD`` on that frame's code only and, at the first of them where the
 frame has moved past the handler's entry and the exception is no longer the one
 being handled (``sys.exception()`` and its ``__context__`` chain), calls it
-caught; a ``RERAISE``/``RAISE``/``PY_UNWIND`` of it first puts it back in
-flight. After a ``PY_UNWIND`` the exception must show up next in the caller
-(``RAISE`` there): when another exception shows up on that thread first, C code
-in between swallowed it.
+caught; a ``PY_UNWIND`` of it (re-raised out of the frame) or an
+``EXCEPTION_HANDLED`` (re-raised into an outer handler) moves it on first.
+After a ``PY_UNWIND`` the exception must show up next in the caller (handled
+or unwinding there): when another exception is handled or unwinds on that
+thread first, C code in between swallowed it.
 
 Cost: the success path of a watched function costs nothing (no local event is
-set on watched code). ``PY_UNWIND`` and ``PY_THROW`` are on while anything is
-watched: one dictionary lookup per frame an exception unwinds, anywhere. The
-costlier ``RAISE``, ``RERAISE`` and ``EXCEPTION_HANDLED`` (which fire for every
-exception of the program) are on while an escaped exception is followed, and
-are turned off by the first of them that finds nothing followed for
-:data:`IDLE_SECONDS` (switching global events re-instruments every running
-code object, too costly to do twice per failure when failures come in bursts;
-while no exception happens at all they cost nothing anyway). ``LINE``,
-``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame that holds a
-followed exception in a handler, until it is done.
+set on watched code). ``PY_UNWIND``, ``PY_THROW`` and ``EXCEPTION_HANDLED`` are
+on, globally, for as long as anything is watched, and their callbacks start
+with one dictionary lookup: a few hundred nanoseconds per frame an exception
+unwinds and per handler entered, anywhere in the program. They are never
+switched on and off per failure: switching global events makes CPython
+re-instrument every code object at its next call, which measured far costlier
+on a real test suite than the events themselves. ``RAISE`` and ``RERAISE``
+(one event per frame an exception passes through, and per ``StopIteration``
+of every ``next()`` called from Python code) are not used. ``LINE``,
+``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame
+that holds a followed exception in a handler, until it is done.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
@@ -109,8 +110,6 @@ TOOL_NAME: Final = "faultlens"
 MAX_FOLLOWED: Final = 1_000
 #: A followed exception parked in a holder this long without news is ``unresolved``.
 PARK_SECONDS: Final = 60.0
-#: Global events for following are switched off after this long with nothing followed.
-IDLE_SECONDS: Final = 1.0
 #: How deep ``__context__`` chains are searched.
 _CHAIN: Final = 16
 
@@ -173,11 +172,7 @@ class Monitor:
         self._thrown: dict[int, BaseException] = {}
         #: per thread, the exception that just left a frame and must be raised in its caller
         self._expecting: dict[int, _Followed] = {}
-        self._idle_since = time.monotonic()
         self._swallow_clients = 0
-        self._following = False
-        self._base = self._events.PY_UNWIND | self._events.PY_THROW
-        self._followup = self._events.RAISE | self._events.RERAISE | self._events.EXCEPTION_HANDLED
         self._settle = (
             self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD | self._events.CALL
         )
@@ -196,7 +191,6 @@ class Monitor:
                     entry.clients.append(client)
             if getattr(client, "wants_swallowed", False):
                 self._swallow_clients += 1
-            self._update_events()
 
     def unwatch(self, codes: Iterable[CodeType], client: Client) -> None:
         """Stop counting ``codes`` for ``client``; releases the tool when nothing is left."""
@@ -210,7 +204,6 @@ class Monitor:
                     del self._watched[id(code)]
             if getattr(client, "wants_swallowed", False) and self._swallow_clients:
                 self._swallow_clients -= 1
-            self._update_events()
         self.release_if_idle()
 
     def watches(self, code: CodeType) -> bool:
@@ -257,40 +250,21 @@ class Monitor:
         register = _monitoring.register_callback
         register(self.tool, events.PY_UNWIND, self._on_unwind)
         register(self.tool, events.PY_THROW, self._on_throw)
-        register(self.tool, events.RAISE, self._on_raise)
-        register(self.tool, events.RERAISE, self._on_reraise)
         register(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
         register(self.tool, events.LINE, self._on_line)
         register(self.tool, events.PY_RETURN, self._on_leave)
         register(self.tool, events.PY_YIELD, self._on_leave)
         register(self.tool, events.CALL, self._on_call)
-        _monitoring.set_events(self.tool, self._base)
-
-    def _update_events(self, *, idle: bool = False) -> None:
-        """Switch the following events on when needed; off only when ``idle`` says so."""
-        needed = bool(self._followed) or self._swallow_clients > 0
-        if not needed:
-            self._idle_since = min(self._idle_since, time.monotonic())
-        else:
-            self._idle_since = float("inf")
-        if needed != self._following and (needed or idle):
-            self._following = needed
-            wanted = self._base | (self._followup if needed else 0)
-            _monitoring.set_events(self.tool, wanted)
+        _monitoring.set_events(
+            self.tool, events.PY_UNWIND | events.PY_THROW | events.EXCEPTION_HANDLED
+        )
 
     def _other_exception(self) -> None:
-        """An exception event that is not a followed one: settle what it tells."""
-        if self._expecting:
-            record = self._expecting.pop(threading.get_ident(), None)
-            if record is not None and record.state == "expect":
-                self._resolve(record, "swallowed", None)
-        if (
-            self._following
-            and not self._followed
-            and time.monotonic() - self._idle_since > IDLE_SECONDS
-        ):
-            with self._lock:
-                self._update_events(idle=True)
+        """Another exception handled or unwinding on this thread: the one expected
+        in a caller was swallowed by C code on the way (``hasattr``, ``next(it, default)``)."""
+        record = self._expecting.pop(threading.get_ident(), None)
+        if record is not None and record.state == "expect":
+            self._resolve(record, "swallowed", None)
 
     def release_if_idle(self) -> None:
         """Free the tool id when nothing is watched or followed (idempotent)."""
@@ -309,8 +283,6 @@ class Monitor:
         for event in (
             self._events.PY_UNWIND,
             self._events.PY_THROW,
-            self._events.RAISE,
-            self._events.RERAISE,
             self._events.EXCEPTION_HANDLED,
             self._events.LINE,
             self._events.PY_RETURN,
@@ -326,7 +298,6 @@ class Monitor:
         record = _Followed(exc, exc, boundary, client)
         self._followed[id(exc)] = record
         self._evict()
-        self._update_events()
         return record
 
     def _evict(self) -> None:
@@ -356,10 +327,17 @@ class Monitor:
             _monitoring.set_local_events(self.tool, code, self._settle)
 
     def _expect(self, record: _Followed, caller: FrameType) -> None:
-        """``record`` left a frame for ``caller``: it must be raised there next."""
+        """``record`` left a frame for ``caller``: it must show up there next."""
         self._unwait(record)
+        ident = threading.get_ident()
+        earlier = self._expecting.get(ident)
+        if earlier is not None and earlier is not record and earlier.state == "expect":
+            # another exception escaped on this thread first: the earlier one never
+            # reached its caller
+            del self._expecting[ident]
+            self._resolve(earlier, "swallowed", None)
         record.state = "expect"
-        self._expecting[threading.get_ident()] = record
+        self._expecting[ident] = record
 
     def _unwait(self, record: _Followed) -> None:
         if record.state == "expect":
@@ -398,7 +376,6 @@ class Monitor:
             if self._followed.get(id(record.current)) is not record:
                 return
             self._forget(record)
-            self._update_events()
         _deliver(record, fate, catcher)
         self.release_if_idle()
 
@@ -424,10 +401,13 @@ class Monitor:
                 if id(code) in self._watched:
                     record.boundary = code
                 self._in_flight_from(record, frame)
-            elif id(code) in self._watched:
-                self._escaping(code, exc)
-            elif self._waiting:
-                self._translated(code, exc)
+            else:
+                if self._expecting:
+                    self._other_exception()
+                if id(code) in self._watched:
+                    self._escaping(code, exc)
+                elif self._waiting:
+                    self._translated(code, exc)
         except Exception:
             _internal_error("sys.monitoring PY_UNWIND")
 
@@ -472,24 +452,6 @@ class Monitor:
                 thrown[id(sys._getframe(1))] = exc
         except Exception:
             _internal_error("sys.monitoring PY_THROW")
-
-    def _on_raise(self, code: CodeType, offset: int, exc: BaseException) -> Any:
-        record = self._followed.get(id(exc))
-        if record is None or record.current is not exc:
-            if self._expecting or (self._following and not self._followed):
-                try:
-                    self._other_exception()
-                except Exception:
-                    _internal_error("sys.monitoring RAISE")
-            return
-        try:
-            with self._lock:
-                self._unwait(record)
-                record.state = "flight"
-        except Exception:
-            _internal_error("sys.monitoring RAISE")
-
-    _on_reraise = _on_raise
 
     def _on_handled(self, code: CodeType, offset: int, exc: BaseException) -> Any:
         record = self._followed.get(id(exc))
@@ -563,7 +525,6 @@ class Monitor:
             if self._followed.get(id(record.current)) is not record:
                 return
             self._forget(record)
-            self._update_events()
         on_swallowed = getattr(record.client, "on_swallowed", None)
         if on_swallowed is not None:
             try:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -234,11 +233,21 @@ scenario("await")(lambda: asyncio.run(_awaited()))
 scenario("task")(lambda: asyncio.run(_task()))
 scenario("cancelled")(lambda: asyncio.run(_cancelled()))
 results["followed_after"] = monitor.followed if monitor else None
-results["following_events_on_after_a_burst"] = bool(monitor and monitor._following)
-time.sleep(monitoring.IDLE_SECONDS + 0.2)
+
+
+def _global_events() -> list[str] | None:
+    if monitor is None:
+        return None
+    mask = sys.monitoring.get_events(monitor.tool)  # type: ignore[attr-defined,unused-ignore]
+    events = sys.monitoring.events  # type: ignore[attr-defined,unused-ignore]
+    return sorted(name for name in dir(events) if name.isupper() and mask & getattr(events, name))
+
+
+# the global events never change with failures: switching them re-instruments all code
+results["global_events_after_a_burst"] = _global_events()
 with contextlib.suppress(KeyError):
-    {}["the next exception finds nothing followed for a while"]
-results["following_events_off"] = not monitor._following if monitor else None
+    {}["an exception raised and caught outside named code"]
+results["global_events_idle"] = _global_events()
 
 
 # the decorator: the function itself comes back, watched
