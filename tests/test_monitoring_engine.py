@@ -126,10 +126,15 @@ def test_the_decorator_returns_the_function_and_watches_it(scenarios) -> None:
     ]
 
 
-def test_the_engine_api_reports_swallowed_exceptions_to_a_detector(scenarios) -> None:
+def test_the_swallowed_exception_detector_shares_the_engines_tool_id(scenarios) -> None:
+    # faultlens run's detector (issue 17) observes the engine's handlers: the exception
+    # caught inside the project's code and dropped is swallowed; the one escaping it is
+    # followed by the engine; one sys.monitoring tool id serves both
     assert scenarios["detector"] == {
-        "swallowed": ["ValueError@fail_inside"],
+        "swallowed": ["ValueError@engine_lib:fail_inside"],
         "outcomes": ["ValueError:caught"],
+        "same_tool": True,
+        "tools_held": ["faultlens"],
     }
 
 

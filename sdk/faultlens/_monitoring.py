@@ -5,18 +5,22 @@ frames, their pickling and their speed. The engine watches *code objects* and
 follows the exceptions that leave them until their fate is known.
 
 Internal API (used by :mod:`faultlens.capture`, the zero-code instrumentation,
-and meant for the ``faultlens run`` detector)::
+and the swallowed-exception detector of ``faultlens run``)::
 
     monitor = acquire()                  # None: no sys.monitoring, or no free tool id
     monitor.watch(codes, client)         # codes: what counts as the named code
     ...
     monitor.unwatch(codes, client)       # the tool id is released when nothing is left
     monitor.follow(exc, client, frame)   # an exception seen escaping a `with` block
+    monitor.observe(observer)            # every handler entered, anywhere (see below)
+    monitor.arm(code) / disarm(code)     # an observer's settle events on one code object
 
-A client is any object with ``on_outcome(outcome: Outcome) -> None``; it may
-also have ``on_swallowed(exc, code) -> None`` and a true ``wants_swallowed``
-attribute, for exceptions caught *inside* its own code and not re-raised (the
-detector's "swallowed" report). Callbacks run inside
+A client is any object with ``on_outcome(outcome: Outcome) -> None``. A
+:class:`HandlerObserver` sees every ``EXCEPTION_HANDLED`` of the program (after
+the engine's own handling of it) and, for the code objects it arms, the
+``LINE``, ``PY_RETURN``, ``PY_YIELD`` and ``CALL`` events that tell when a
+handler is over: one process, one tool id, however many parts of faultlens
+watch exceptions. Callbacks run inside
 ``sys.monitoring`` callbacks: no events are reported while they run, and what
 they raise is reported once through the ``faultlens`` logger and dropped.
 
@@ -135,13 +139,24 @@ class Client(Protocol):
     def on_outcome(self, outcome: Outcome) -> None: ...
 
 
+class HandlerObserver(Protocol):
+    """Sees the exception handlers the program enters (``Monitor.observe``)."""
+
+    def on_handled(self, code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> None:
+        """``frame`` (running ``code``) entered the handler at ``offset`` for ``exc``."""
+
+    def on_settle(self, code: CodeType, frame: FrameType, *, ended: bool) -> None:
+        """A line, call, return or yield of ``frame`` in ``code``, armed by
+        ``Monitor.arm``; ``ended``: the frame returns or yields."""
+
+
 @dataclass(eq=False, slots=True)
 class _Followed:
     original: BaseException
     current: BaseException
     boundary: CodeType
     client: Client
-    state: Literal["flight", "catch", "expect", "parked", "inner"] = "flight"
+    state: Literal["flight", "catch", "expect", "parked"] = "flight"
     waiter: FrameType | None = None
     handler_offset: int = -1
     since: float = field(default_factory=time.monotonic)
@@ -169,10 +184,12 @@ class Monitor:
         self._followed: dict[int, _Followed] = {}
         self._waiting: dict[int, list[_Followed]] = {}
         self._armed: dict[int, CodeType] = {}
+        #: code objects observers armed: id -> (code, how many times)
+        self._observed: dict[int, tuple[CodeType, int]] = {}
+        self._observers: tuple[HandlerObserver, ...] = ()
         self._thrown: dict[int, BaseException] = {}
         #: per thread, the exception that just left a frame and must be raised in its caller
         self._expecting: dict[int, _Followed] = {}
-        self._swallow_clients = 0
         self._settle = (
             self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD | self._events.CALL
         )
@@ -189,8 +206,6 @@ class Monitor:
                     self._watched[id(code)] = _Watch(code, [client])
                 elif client not in entry.clients:
                     entry.clients.append(client)
-            if getattr(client, "wants_swallowed", False):
-                self._swallow_clients += 1
 
     def unwatch(self, codes: Iterable[CodeType], client: Client) -> None:
         """Stop counting ``codes`` for ``client``; releases the tool when nothing is left."""
@@ -202,9 +217,48 @@ class Monitor:
                 entry.clients.remove(client)
                 if not entry.clients:
                     del self._watched[id(code)]
-            if getattr(client, "wants_swallowed", False) and self._swallow_clients:
-                self._swallow_clients -= 1
         self.release_if_idle()
+
+    def observe(self, observer: HandlerObserver) -> None:
+        """Call ``observer`` for every handler entered from now on (idempotent)."""
+        with self._lock:
+            if observer not in self._observers:
+                self._observers = (*self._observers, observer)
+
+    def unobserve(self, observer: HandlerObserver) -> None:
+        """Stop calling ``observer``; releases the tool id when nothing is left.
+
+        The codes it armed stay armed until it disarms them (``disarm``)."""
+        with self._lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+        self.release_if_idle()
+
+    def arm(self, code: CodeType) -> None:
+        """Turn on ``code``'s settle events for observers (counted: one ``disarm`` each)."""
+        with self._lock:
+            _, count = self._observed.get(id(code), (code, 0))
+            self._observed[id(code)] = (code, count + 1)
+            if count == 0:
+                self._refresh_local(code)
+
+    def disarm(self, code: CodeType) -> None:
+        """Undo one :meth:`arm` of ``code``."""
+        with self._lock:
+            entry = self._observed.get(id(code))
+            if entry is None:
+                return
+            if entry[1] > 1:
+                self._observed[id(code)] = (code, entry[1] - 1)
+                return
+            del self._observed[id(code)]
+            self._refresh_local(code)
+
+    def _refresh_local(self, code: CodeType) -> None:
+        """``code``'s local events: the settle events while the engine or an observer
+        needs them, none otherwise."""
+        key = id(code)
+        needed = key in self._armed or key in self._observed
+        _monitoring.set_local_events(self.tool, code, self._settle if needed else 0)
 
     def watches(self, code: CodeType) -> bool:
         """True when ``code`` is named code."""
@@ -269,16 +323,17 @@ class Monitor:
     def release_if_idle(self) -> None:
         """Free the tool id when nothing is watched or followed (idempotent)."""
         with _engine.lock, self._lock:
-            if self._watched or self._followed or _engine.current is not self:
+            if self._watched or self._followed or self._observers or _engine.current is not self:
                 return
             self._shutdown()
             _engine.current = None
 
     def _shutdown(self) -> None:
         self._expecting.clear()
-        for code in self._armed.values():
+        for code in [*self._armed.values(), *(code for code, _ in self._observed.values())]:
             _monitoring.set_local_events(self.tool, code, 0)
         self._armed.clear()
+        self._observed.clear()
         _monitoring.set_events(self.tool, 0)
         for event in (
             self._events.PY_UNWIND,
@@ -324,7 +379,7 @@ class Monitor:
         self._waiting.setdefault(id(code), []).append(record)
         if id(code) not in self._armed:
             self._armed[id(code)] = code
-            _monitoring.set_local_events(self.tool, code, self._settle)
+            self._refresh_local(code)
 
     def _expect(self, record: _Followed, caller: FrameType) -> None:
         """``record`` left a frame for ``caller``: it must show up there next."""
@@ -357,7 +412,7 @@ class Monitor:
             if not waiting:
                 del self._waiting[id(code)]
         if id(code) not in self._waiting and self._armed.pop(id(code), None) is not None:
-            _monitoring.set_local_events(self.tool, code, 0)
+            self._refresh_local(code)
 
     def _park(self, record: _Followed) -> None:
         self._unwait(record)
@@ -459,43 +514,46 @@ class Monitor:
             if record is None or record.current is not exc:
                 if self._expecting:
                     self._other_exception()
-                if self._swallow_clients and id(code) in self._watched:
-                    self._inner_catch(code, offset, exc)
-                return
-            frame = sys._getframe(1)
-            role = role_of(code, frame.f_globals.get("__name__"))
-            if role == "last_resort":
-                self._resolve(record, "escaped", code)
-            elif role == "holder":
-                with self._lock:
-                    self._park(record)
             else:
-                with self._lock:
-                    self._wait(record, frame, "catch", offset)
+                self._handled(record, code, offset)
         except Exception:
             _internal_error("sys.monitoring EXCEPTION_HANDLED")
+        if self._observers:
+            self._notify(code, offset, exc)
 
-    def _inner_catch(self, code: CodeType, offset: int, exc: BaseException) -> None:
-        """An exception caught inside named code, for clients that want swallowed ones."""
-        if isinstance(exc, _CONTROL_FLOW) or _recorded(exc):
-            return
-        entry = self._watched[id(code)]
-        clients = [c for c in entry.clients if getattr(c, "wants_swallowed", False)]
-        if not clients:
-            return
-        with self._lock:
-            record = self._start(exc, code, clients[0])
-            self._wait(record, sys._getframe(2), "inner", offset)
+    def _handled(self, record: _Followed, code: CodeType, offset: int) -> None:
+        frame = sys._getframe(2)
+        role = role_of(code, frame.f_globals.get("__name__"))
+        if role == "last_resort":
+            self._resolve(record, "escaped", code)
+        elif role == "holder":
+            with self._lock:
+                self._park(record)
+        else:
+            with self._lock:
+                self._wait(record, frame, "catch", offset)
+
+    def _notify(self, code: CodeType, offset: int, exc: BaseException) -> None:
+        frame = sys._getframe(2)
+        for observer in self._observers:
+            try:
+                observer.on_handled(code, offset, exc, frame)
+            except Exception:
+                _internal_error("handler observer")
 
     def _on_line(self, code: CodeType, line: int) -> Any:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=False)
 
     def _on_leave(self, code: CodeType, offset: int, value: object) -> Any:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=True)
 
     def _on_call(self, code: CodeType, offset: int, called: object, arg0: object) -> Any:
         # A call after the handler ended, on the same line (the ``__exit__`` of a span
@@ -503,6 +561,16 @@ class Monitor:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=False)
+
+    def _notify_settle(self, code: CodeType, *, ended: bool) -> None:
+        frame = sys._getframe(2)
+        for observer in self._observers:
+            try:
+                observer.on_settle(code, frame, ended=ended)
+            except Exception:
+                _internal_error("handler observer")
 
     def _settle_in(self, code: CodeType, waiting: list[_Followed]) -> None:
         try:
@@ -512,30 +580,13 @@ class Monitor:
                     continue
                 if frame.f_lasti == record.handler_offset or _handling(record.current):
                     continue  # the handler has not started, or is still running
-                if record.state == "inner":
-                    self._swallowed(record, code)
-                else:
-                    fate: Fate = "inside" if id(code) in self._watched else "caught"
-                    self._resolve(record, fate, code)
+                fate: Fate = "inside" if id(code) in self._watched else "caught"
+                self._resolve(record, fate, code)
         except Exception:
             _internal_error("sys.monitoring settle")
 
-    def _swallowed(self, record: _Followed, code: CodeType) -> None:
-        with self._lock:
-            if self._followed.get(id(record.current)) is not record:
-                return
-            self._forget(record)
-        on_swallowed = getattr(record.client, "on_swallowed", None)
-        if on_swallowed is not None:
-            try:
-                on_swallowed(record.original, code)
-            except Exception:
-                _internal_error("on_swallowed")
-
 
 def _deliver(record: _Followed, fate: Fate, catcher: CodeType | None) -> None:
-    if record.state == "inner":
-        return  # an inner catch whose handler re-raised is followed as an escape, if it escapes
     try:
         record.client.on_outcome(
             Outcome(record.original, fate, record.boundary, catcher, record.current)
