@@ -67,6 +67,40 @@ def test_uncaught_exception_is_recorded_critical_and_flushed_before_exit(tmp_pat
     assert span.status.code == 2  # STATUS_CODE_ERROR
 
 
+USERS_HOOK = textwrap.dedent(
+    """
+    import sys, traceback
+    import faultlens
+
+    def users_hook(exc_type, exc, tb):
+        files = [frame.filename for frame in traceback.extract_tb(tb)]
+        print("hook", exc_type.__name__, exc.args[0], any("/faultlens/" in f for f in files))
+        sys.__excepthook__(exc_type, exc, tb)
+
+    sys.excepthook = users_hook
+    faultlens.install()
+
+    def main():
+        raise RuntimeError("config store unreachable")
+
+    main()
+    """
+)
+
+
+def test_the_users_excepthook_still_runs_and_sees_no_faultlens_frame(tmp_path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(USERS_HOOK)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["hook RuntimeError config store unreachable False"]
+    traceback_lines = result.stderr[result.stderr.index("Traceback") :].splitlines()
+    assert traceback_lines[-1] == "RuntimeError: config store unreachable"
+    assert not [line for line in traceback_lines if "/faultlens/" in line]
+
+
 def test_thread_excepthook_records_and_chains(telemetry) -> None:
     seen: list[threading.ExceptHookArgs] = []
     hook = seen.append
