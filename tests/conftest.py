@@ -56,19 +56,22 @@ class Telemetry:
 
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
-    """Fresh providers with in-memory exporters, wired into faultlens; reset afterwards."""
-    faultlens.reset()
+    """Fresh providers with in-memory exporters, wired into a recorder in its start-up
+    state (faultlens.set_testing), whose configuration is put back afterwards."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    faultlens.configure(tracer_provider=tracer_provider, logger_provider=logger_provider)
     try:
-        yield Telemetry(spans, logs, tracer_provider, logger_provider)
+        with faultlens.set_testing(
+            tracer_provider=tracer_provider, logger_provider=logger_provider
+        ):
+            try:
+                yield Telemetry(spans, logs, tracer_provider, logger_provider)
+            finally:
+                faultlens.uninstall()
     finally:
-        faultlens.uninstall()
-        faultlens.reset()
         tracer_provider.shutdown()
         logger_provider.shutdown()

@@ -18,7 +18,7 @@ from actions_support import (
     sqlite_action_store,
     wait_until,
 )
-from faultlens.resilience._halts import covers, make_key
+from faultlens.shared import covers, make_key
 from faultlens_collector.actions import ActionEngine, Alert, HaltChange
 from faultlens_collector.actions.broadcast import Subscription
 from faultlens_collector.actions.store import ActionStore

@@ -49,6 +49,7 @@ def test_plain_pytest_collects_modules_that_import_test_helpers(tmp_path: Path) 
 
 
 PACKAGE = ROOT / "collector_exporter" / "faultlens_collector"
+SDK = ROOT / "sdk" / "faultlens"
 
 
 def module_name(path: Path) -> str:
@@ -274,6 +275,121 @@ def test_the_control_client_loads_none_of_the_processor() -> None:
     ] == []
 
 
+#: What faultlens_collector may import from the SDK: the public modules, each name of
+#: theirs that is public (in ``__all__`` where the module has one), and faultlens.shared
+#: — the module the SDK shares with the processor on purpose (docs/sdk.md).
+PUBLIC_SDK_MODULES = (
+    "faultlens",
+    "faultlens.semconv",
+    "faultlens.shared",
+    "faultlens.resilience",
+    "faultlens.resilience.errors",
+    "faultlens.resilience.startup",
+    "faultlens.instrumentation",
+)
+
+
+def sdk_imports(path: Path) -> list[tuple[int, str, str | None]]:
+    """(line, module, name) of every import of the SDK in a source file — under
+    ``if TYPE_CHECKING:`` and inside functions too; ``name`` is None for ``import m``."""
+    found: list[tuple[int, str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend(
+                (node.lineno, alias.name, None)
+                for alias in node.names
+                if alias.name.split(".")[0] == "faultlens"
+            )
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "faultlens"
+        ):
+            found.extend((node.lineno, node.module, alias.name) for alias in node.names)
+    return found
+
+
+def not_public(module: str, name: str | None) -> bool:
+    """True if importing ``name`` from ``module`` (or the module) reaches past the SDK's
+    public API and faultlens.shared."""
+    if module not in PUBLIC_SDK_MODULES:
+        return True
+    if name is None or name == "__version__" or f"{module}.{name}" in PUBLIC_SDK_MODULES:
+        return False
+    exported = getattr(importlib.import_module(module), "__all__", None)
+    return name.startswith("_") if exported is None else name not in exported
+
+
+def test_the_processor_uses_only_the_sdks_public_api_and_faultlens_shared() -> None:
+    # The processor once imported the recorder and the resilience layer's halt module
+    # directly; what both sides must do the same way is now faultlens.shared.
+    offending = [
+        f"{name}:{line}: {module}" + (f" import {item}" if item else "")
+        for name, path in MODULES.items()
+        for line, module, item in sdk_imports(path)
+        if not_public(module, item)
+    ]
+    assert offending == []
+    uses = {(module, item) for path in MODULES.values() for _, module, item in sdk_imports(path)}
+    assert ("faultlens.shared", "report_internal_error") in uses
+    assert len(uses) > 20
+
+
+def test_the_public_api_check_finds_a_private_import(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import faultlens._recorder\n"
+        "from faultlens.shared import parse_endpoint\n"
+        "from faultlens.resilience import _names\n"
+        "if TYPE_CHECKING:\n"
+        "    from faultlens.resilience._halts import Halt\n"
+        "def later():\n"
+        "    from faultlens import record_failure, reset_everything\n"
+    )
+    assert [
+        (module, item) for _, module, item in sdk_imports(source) if not_public(module, item)
+    ] == [
+        ("faultlens._recorder", None),
+        ("faultlens.resilience", "_names"),
+        ("faultlens.resilience._halts", "Halt"),
+        ("faultlens", "reset_everything"),
+    ]
+
+
+def _loaded_after(module: str) -> list[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+
+def test_the_command_lines_clients_load_only_the_sdk_helpers_they_use() -> None:
+    # Importing the SDK package runs only its __init__ (names load on first use), so the
+    # control client loads endpoint parsing and nothing else of the SDK: not the
+    # recorder, asyncio, wrapt or the OpenTelemetry SDK (most of its import time before).
+    loaded = _loaded_after("faultlens_collector.control.client")
+    assert [name for name in loaded if name.split(".")[0] == "faultlens"] == [
+        "faultlens",
+        "faultlens._endpoint",
+        "faultlens._lazy",
+        "faultlens._version",
+        "faultlens.shared",
+    ]
+    assert not {"wrapt", "opentelemetry.sdk.trace", "opentelemetry.trace"} & set(loaded)
+    # `faultlens halts` formats halt keys without loading the resilience layer.
+    loaded = _loaded_after("faultlens_collector.cli.halts")
+    assert "faultlens._halt_keys" in loaded
+    assert not [name for name in loaded if name.startswith("faultlens.resilience")]
+
+
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 
@@ -281,13 +397,15 @@ def test_every_module_the_architecture_page_names_exists() -> None:
     text = ARCHITECTURE.read_text()
     named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text))
     files = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")}
+    sdk_files = {path.relative_to(SDK.parent).as_posix() for path in SDK.rglob("*.py")}
     missing = sorted(
         path
         for path in named
         if path.removeprefix("faultlens_collector/") not in files
         and not (ROOT / path).exists()
-        # A bare name (the control package's table) names a module of some folder.
-        and not ("/" not in path and any(file.endswith(f"/{path}") for file in files))
+        # A bare name (the control package's table, the SDK's section) names a module of
+        # some folder of either package.
+        and not ("/" not in path and any(file.endswith(f"/{path}") for file in files | sdk_files))
     )
     assert missing == []
     assert len(named) > 30
@@ -295,13 +413,17 @@ def test_every_module_the_architecture_page_names_exists() -> None:
 
 def test_every_name_in_the_path_of_one_failure_exists_where_the_page_says() -> None:
     # Lines of the diagram read "<module path>  <Name or Name.attribute ...>".
-    text = ARCHITECTURE.read_text()
-    diagram = text[text.index("```text") : text.index("```", text.index("```text") + 7)]
+    # The processor's diagram first, then the SDK's (paths under sdk/).
+    diagrams = "".join(re.findall(r"```text\n(.*?)```", ARCHITECTURE.read_text(), re.DOTALL))
     checked = 0
     for path, names in re.findall(
-        r"((?:[a-z_]+/)+[a-z_]+\.py)\s+([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*)", diagram
+        r"((?:[a-z_]+/)+[a-z_]+\.py)\s+([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*)", diagrams
     ):
-        module = importlib.import_module(module_name(PACKAGE / path))
+        if path.startswith("sdk/"):
+            dotted = Path(path).relative_to("sdk").with_suffix("").parts
+            module = importlib.import_module(".".join(dotted))
+        else:
+            module = importlib.import_module(module_name(PACKAGE / path))
         for name in names.split(", "):
             if not re.search(r"[A-Z_.]", name):
                 continue  # a word of prose

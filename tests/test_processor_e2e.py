@@ -34,19 +34,17 @@ def _charge(order: int) -> None:
 def _record_failures(exporter: OTLPSpanExporter, service: str, orders: int) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    faultlens.reset()
-    faultlens.configure(tracer_provider=provider)
     tracer = provider.get_tracer("shop")
     try:
-        for order in range(orders):
-            with tracer.start_as_current_span("checkout"):
-                try:
-                    _charge(order)
-                except OrderError as exc:
-                    faultlens.record_failure(exc, handled=True)
-        provider.force_flush()
+        with faultlens.set_testing(tracer_provider=provider):
+            for order in range(orders):
+                with tracer.start_as_current_span("checkout"):
+                    try:
+                        _charge(order)
+                    except OrderError as exc:
+                        faultlens.record_failure(exc, handled=True)
+            provider.force_flush()
     finally:
-        faultlens.reset()
         provider.shutdown()
 
 

@@ -6,6 +6,7 @@ import random
 
 import pytest
 from faultlens.resilience import Backoff, constant, exponential, linear
+from faultlens.resilience._testing import clocks
 
 
 def test_constant() -> None:
@@ -26,10 +27,13 @@ def test_exponential_without_jitter() -> None:
 
 
 def test_exponential_full_jitter_draws_below_the_capped_ceiling() -> None:
-    assert exponential(1, rng=lambda: 0.5).delay(3) == 2.0  # 0.5 * 4
-    assert exponential(1, cap=3, rng=lambda: 0.999).delay(10) == pytest.approx(2.997)
-    rng = random.Random(7)
-    delays = [exponential(0.1, cap=10, rng=rng.random).delay(6) for _ in range(2000)]
+    with clocks(random=lambda: 0.5):
+        assert exponential(1).delay(3) == 2.0  # 0.5 * 4
+    with clocks(random=lambda: 0.999):
+        assert exponential(1, cap=3).delay(10) == pytest.approx(2.997)
+    with clocks(random=random.Random(7).random):
+        strategy = exponential(0.1, cap=10)
+    delays = [strategy.delay(6) for _ in range(2000)]
     assert all(0 <= d < 3.2 for d in delays)
     assert max(delays) > 2.5
     assert min(delays) < 0.5
@@ -63,3 +67,14 @@ def test_bad_parameters(make, problem) -> None:
     with pytest.raises(ValueError, match="invalid") as error:
         make()
     assert problem in str(error.value)
+
+
+def test_the_jitter_comes_from_faultlens_own_generator_not_a_public_argument() -> None:
+    import inspect
+
+    assert "rng" not in inspect.signature(exponential).parameters
+    random.seed(1)
+    expected = random.random()
+    random.seed(1)
+    exponential(1).delay(5)  # draws from faultlens' generator, not the global one
+    assert random.random() == expected

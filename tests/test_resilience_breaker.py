@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import faultlens
 import pytest
 from faultlens.resilience import CircuitBreaker, CircuitOpenError, is_permanent
+from faultlens.resilience._testing import clocks
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 
@@ -31,7 +32,8 @@ def breaker(clock: FakeClock, **options: object) -> CircuitBreaker:
     if "failure_rate" not in options:
         options.setdefault("failure_threshold", 3)
     options.setdefault("recovery_timeout", 10)
-    return CircuitBreaker("dep", clock=clock, register=False, **options)  # type: ignore[arg-type]
+    with clocks(monotonic=clock):
+        return CircuitBreaker("dep", register=False, **options)  # type: ignore[arg-type]
 
 
 def trip(b: CircuitBreaker, times: int) -> None:
@@ -468,14 +470,14 @@ def test_record_false_records_nothing(telemetry, clock: FakeClock) -> None:
 
 
 def test_status_metric_and_counters(meter: Metrics, clock: FakeClock) -> None:
-    b = CircuitBreaker(
-        "psp",
-        failure_threshold=2,
-        recovery_timeout=5,
-        clock=clock,
-        meter_provider=meter.provider,
-        register=False,
-    )
+    with clocks(monotonic=clock):
+        b = CircuitBreaker(
+            "psp",
+            failure_threshold=2,
+            recovery_timeout=5,
+            meter_provider=meter.provider,
+            register=False,
+        )
     b.call(ok)
     trip(b, 2)
     for _ in range(3):

@@ -14,6 +14,7 @@ from faultlens.resilience import CircuitBreaker, FailureTracker, Fallback, healt
 from faultlens.resilience import _report as report
 from faultlens.resilience._metrics import INSTRUMENTS
 from faultlens.resilience._settings import ENVIRONMENT
+from faultlens.resilience._testing import clocks
 from resilience_support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,8 @@ def test_nothing_registered_is_healthy() -> None:
 
 def test_overall_status_is_the_worst_component() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("psp", failure_threshold=1, recovery_timeout=5, clock=clock)
+    with clocks(monotonic=clock):
+        breaker = CircuitBreaker("psp", failure_threshold=1, recovery_timeout=5)
     tracker = FailureTracker("signals", threshold=2)
     quotes = Fallback(lambda: "cached", name="quotes")
     assert health().status == "healthy"

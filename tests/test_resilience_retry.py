@@ -17,7 +17,9 @@ from faultlens.resilience import (
     linear,
     permanent,
     retry,
+    set_testing,
 )
+from faultlens.resilience._testing import clocks
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 
@@ -37,9 +39,10 @@ class Flaky:
         return self.value
 
 
-def policy(clock: FakeClock, **options: object) -> Retry:
+def policy(clock: FakeClock, name: str = "fetch", **options: object) -> Retry:
     options.setdefault("backoff", constant(1))
-    return Retry("fetch", clock=clock, sleep=clock.sleep, async_sleep=clock.async_sleep, **options)  # type: ignore[arg-type]
+    with clocks(monotonic=clock, sleep=clock.sleep, async_sleep=clock.async_sleep):
+        return Retry(name, **options)  # type: ignore[arg-type]
 
 
 def test_success_first_time_does_not_wait(clock: FakeClock) -> None:
@@ -213,7 +216,8 @@ def test_recovered_call_records_no_failure(clock: FakeClock, telemetry) -> None:
 
 
 def test_breaker_inside_retry_records_the_refusal_once(clock: FakeClock, telemetry) -> None:
-    b = CircuitBreaker("psp", failure_threshold=1, clock=clock, register=False)
+    with clocks(monotonic=clock):
+        b = CircuitBreaker("psp", failure_threshold=1, register=False)
     flaky = Flaky(10)
     guarded = policy(clock, attempts=5)(b(flaky))
     with pytest.raises(CircuitOpenError):
@@ -351,14 +355,7 @@ def test_attempt_state_is_per_call_across_tasks() -> None:
 
 
 def test_metrics(meter: Metrics, clock: FakeClock) -> None:
-    p = Retry(
-        "quotes",
-        attempts=3,
-        backoff=constant(0),
-        clock=clock,
-        sleep=clock.sleep,
-        meter_provider=meter.provider,
-    )
+    p = policy(clock, "quotes", attempts=3, backoff=constant(0), meter_provider=meter.provider)
     p.call(Flaky(0))
     p.call(Flaky(0))
     p.call(Flaky(1))
@@ -419,3 +416,70 @@ def test_policies_sharing_a_name_report_one_summed_point(meter: Metrics) -> None
     second.call(Flaky(0))
     assert meter.value("faultlens.retry.calls", **{"retry.outcome": "success"}) == 3
     assert meter.value("faultlens.retry.attempts", **{"retry.name": "retry"}) == 3
+
+
+# -- testing mode (stamina's set_testing) -------------------------------------------------
+
+
+def test_testing_mode_makes_the_given_attempts_without_waiting(clock: FakeClock) -> None:
+    p = policy(clock, attempts=5, backoff=constant(30))
+    flaky = Flaky(10)
+    with set_testing(True, attempts=2), pytest.raises(ConnectionError):
+        p.call(flaky)
+    assert (flaky.calls, clock.sleeps) == (2, [])
+    assert p.counts()["exhausted"] == 1
+    # Leaving the block puts the configured behaviour back.
+    flaky = Flaky(10)
+    with pytest.raises(ConnectionError):
+        p.call(flaky)
+    assert (flaky.calls, clock.sleeps) == (5, [30, 30, 30, 30])
+
+
+def test_testing_mode_without_cap_may_make_more_attempts_than_configured(
+    clock: FakeClock,
+) -> None:
+    p = policy(clock, attempts=2)
+    flaky = Flaky(3)
+    with set_testing(True, attempts=4):
+        assert p.call(flaky) == "ok"
+    assert flaky.calls == 4
+    flaky = Flaky(10)
+    with set_testing(True, attempts=4, cap=True), pytest.raises(ConnectionError):
+        p.call(flaky)
+    assert flaky.calls == 2
+
+
+def test_testing_mode_applies_to_coroutines_and_a_deadline_counts_no_wait(
+    clock: FakeClock,
+) -> None:
+    p = policy(clock, attempts=3, backoff=constant(100), deadline=5)
+    flaky = Flaky(2)
+
+    async def attempt() -> object:
+        return flaky()
+
+    with set_testing(True, attempts=3):
+        assert asyncio.run(p.acall(attempt)) == "ok"
+    assert (flaky.calls, clock.sleeps, p.counts()["deadline"]) == (3, [], 0)
+
+
+def test_set_testing_applies_at_once_and_rejects_bad_attempts(clock: FakeClock) -> None:
+    p = policy(clock, attempts=3)
+    set_testing(True, attempts=1)
+    try:
+        flaky = Flaky(1)
+        with pytest.raises(ConnectionError):
+            p.call(flaky)
+        assert flaky.calls == 1
+    finally:
+        set_testing(False)
+    assert p.call(Flaky(1)) == "ok"
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="attempts must be an integer >= 1"):
+            set_testing(True, attempts=bad)  # type: ignore[arg-type]
+
+
+def test_no_test_hook_is_in_the_public_signature() -> None:
+    import inspect
+
+    assert not {"clock", "sleep", "async_sleep"} & set(inspect.signature(Retry).parameters)

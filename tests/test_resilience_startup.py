@@ -17,7 +17,7 @@ from faultlens.resilience import (
 from faultlens.resilience import (
     _report as report,
 )
-from faultlens.resilience import startup as startup_module
+from faultlens.resilience import _startup as startup_module
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import faultlens
 import pytest
+from faultlens._halt_keys import make_key
 from faultlens.resilience import FailureTracker, Halt, HaltedError, HaltSource, is_permanent
-from faultlens.resilience._halts import make_key
+from faultlens.resilience._testing import clocks
 from resilience_support import FakeClock, Metrics, clock_fixture, meter_fixture  # noqa: F401 (fixtures)
 
 VWAP_AAPL = {"strategy": "VWAP", "symbol": "AAPL"}
@@ -26,13 +27,8 @@ VWAP_MSFT = {"strategy": "VWAP", "symbol": "MSFT"}
 
 def tracker(clock: FakeClock, **options: object) -> FailureTracker:
     options.setdefault("threshold", 3)
-    return FailureTracker(
-        "signals",
-        clock=clock,
-        wall_clock=lambda: 1_700_000_000.0,
-        register=False,
-        **options,  # type: ignore[arg-type]
-    )
+    with clocks(monotonic=clock, wall=lambda: 1_700_000_000.0):
+        return FailureTracker("signals", register=False, **options)  # type: ignore[arg-type]
 
 
 def test_halts_after_threshold_consecutive_failures(clock: FakeClock) -> None:
@@ -426,9 +422,8 @@ def test_a_restarted_process_stays_halted_until_resumed(tmp_path: Path) -> None:
 
 
 def test_metrics(meter: Metrics, clock: FakeClock) -> None:
-    t = FailureTracker(
-        "signals", threshold=2, clock=clock, meter_provider=meter.provider, register=False
-    )
+    with clocks(monotonic=clock):
+        t = FailureTracker("signals", threshold=2, meter_provider=meter.provider, register=False)
     t.record_failure(ValueError("x"), VWAP_AAPL)
     t.record_failure(ValueError("x"), VWAP_MSFT)
     t.record_failure(ValueError("x"), VWAP_MSFT)

@@ -22,9 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultlens.resilience import HaltedError
-from faultlens.resilience.backoff import constant
-from faultlens.resilience.remote_halts import RemoteHalts
+from faultlens.resilience import HaltedError, RemoteHalts, constant
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.control.client import ControlClient
 from faultlens_collector.control.messages import key_items

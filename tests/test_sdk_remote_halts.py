@@ -106,7 +106,7 @@ def test_the_guard_follows_a_processors_halts(tmp_path: Path, guards: list[Remot
         resume(processor.address, halt.id)
         wait_until(lambda: fleet.halt_for({}) is None)
         tracker.guard({"span.name": "charge"})
-        status = fleet.status
+        status = fleet.status()
         assert (status.state, status.synced, status.halts, status.stale) == (
             "connected",
             True,
@@ -131,8 +131,8 @@ def test_processor_restart_keeps_the_last_state_then_catches_up(
         wait_until(lambda: fleet.halt_for({}) is not None)
     finally:
         first.kill()
-    wait_until(lambda: fleet.status.state == "unreachable")
-    status = fleet.status
+    wait_until(lambda: fleet.status().state == "unreachable")
+    status = fleet.status()
     assert status.stale
     assert status.halts == 1
     assert status.last_error
@@ -148,7 +148,7 @@ def test_processor_restart_keeps_the_last_state_then_catches_up(
 
     second = ServeProcess(store).start(listen=address)
     try:
-        wait_until(lambda: fleet.status.state == "connected", timeout=20)
+        wait_until(lambda: fleet.status().state == "connected", timeout=20)
         assert [h.reason for h in fleet.halts()] == ["incident (by unknown)"]  # from the store
         resume(address, halt.id)
         wait_until(lambda: fleet.halt_for({}) is None)
@@ -175,9 +175,9 @@ def test_an_unreachable_processor_fails_open_or_closed(
     opened = guard_for(guards, address)
     closed = guard_for(guards, address, fail_closed=True, context=PAYMENTS)
     wait_until(
-        lambda: closed.status.state == "unreachable" and opened.status.state == "unreachable"
+        lambda: closed.status().state == "unreachable" and opened.status().state == "unreachable"
     )
-    assert not opened.status.synced
+    assert not opened.status().synced
     assert opened.halt_for({"x": 1}) is None
     halt = closed.halt_for({"span.name": "charge"})
     assert halt is not None
@@ -194,8 +194,8 @@ def test_an_unreachable_processor_fails_open_or_closed(
 def test_the_token_is_sent(tmp_path: Path, guards: list[RemoteHalts]) -> None:
     with running_processor(tmp_path, token="s3cret") as processor:
         refused = guard_for(guards, processor.address)
-        wait_until(lambda: refused.status.state == "unreachable")
-        assert "UNAUTHENTICATED" in (refused.status.last_error or "")
+        wait_until(lambda: refused.status().state == "unreachable")
+        assert "UNAUTHENTICATED" in (refused.status().last_error or "")
         allowed = guard_for(guards, processor.address, token="s3cret")
         assert allowed.wait_synced(10)
         from_env = guard_for(
@@ -238,7 +238,7 @@ def test_a_stream_silent_for_three_heartbeats_is_replaced(
         fleet = guard_for(guards, f"127.0.0.1:{silent.port}")
         assert fleet.wait_synced(10)
         wait_until(lambda: silent.calls >= 2)
-        assert fleet.status.synced
+        assert fleet.status().synced
     finally:
         silent.server.stop(None)
 
@@ -277,7 +277,7 @@ def test_the_guard_reports_its_halts_in_health(tmp_path: Path, guards: list[Remo
         wait_until(lambda: len(fleet.halts()) == 1)
         assert mine(fleet).status == "healthy"
     # The processor is gone: the guard is degraded and says why.
-    wait_until(lambda: fleet.status.state != "connected")
+    wait_until(lambda: fleet.status().state != "connected")
     component = mine(fleet)
     assert component.status == "degraded"
     assert component.detail["state"] != "connected"

@@ -31,9 +31,7 @@ class FailingExporter(SpanExporter):
 def test_a_broken_pipeline_never_raises_into_the_caller(caplog) -> None:
     provider = TracerProvider()
     provider.add_span_processor(ExplodingProcessor())
-    faultlens.reset()
-    faultlens.configure(tracer_provider=provider)
-    try:
+    with faultlens.set_testing(tracer_provider=provider):
 
         @faultlens.capture
         def work() -> int:
@@ -42,24 +40,20 @@ def test_a_broken_pipeline_never_raises_into_the_caller(caplog) -> None:
         with pytest.raises(KeyError):  # the user's exception, not ours
             work()
         faultlens.record_failure(ValueError("again"))
-    finally:
-        faultlens.reset()
 
 
 def test_an_exporter_that_fails_and_logs_does_not_loop(caplog) -> None:
     exporter = FailingExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    faultlens.reset()
-    faultlens.configure(tracer_provider=provider)
-    faultlens.install_logging_capture(force=True)
-    try:
-        for _ in range(3):
-            faultlens.record_failure(ValueError("x"), fingerprint="0000000000000001")
-        assert exporter.calls == 3  # one export per failure; the exporter's own error logs
-    finally:  # (opentelemetry logger) are not fed back into faultlens
-        faultlens.uninstall()
-        faultlens.reset()
+    with faultlens.set_testing(tracer_provider=provider):
+        faultlens.install_logging_capture(force=True)
+        try:
+            for _ in range(3):
+                faultlens.record_failure(ValueError("x"), fingerprint="0000000000000001")
+            assert exporter.calls == 3  # one export per failure; the exporter's own error
+        finally:  # logs (opentelemetry logger) are not fed back into faultlens
+            faultlens.uninstall()
 
 
 def test_reentrant_recording_from_a_logging_handler_is_ignored(telemetry) -> None:

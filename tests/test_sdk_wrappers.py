@@ -1,6 +1,6 @@
-"""The wrapping path (:mod:`faultlens.wrappers`): what a program cannot notice about a wrapper.
+"""The wrapping path (:mod:`faultlens._wrappers`): what a program cannot notice about a wrapper.
 
-These tests build wrappers directly with :func:`faultlens.wrappers.wrap`, so they
+These tests build wrappers directly with :func:`faultlens._wrappers.wrap`, so they
 exercise the wrapping path on any interpreter (3.10/3.11 use it for every
 target; 3.12+ for what the ``sys.monitoring`` engine cannot watch).
 """

@@ -6,6 +6,6 @@ that feeds it, the ``faultlens.v1`` control API and the ``faultlens`` command li
 
 from __future__ import annotations
 
-from faultlens._version import __version__
+from faultlens import __version__
 
 __all__ = ["__version__"]

@@ -16,7 +16,7 @@ the next hop acknowledged it).
 
 ``send`` runs on a worker thread and must not raise; if it does (or the queue's
 ``take`` does), the error is reported
-(:func:`faultlens.recorder.report_internal_error`) and the work is retried.
+(:func:`faultlens.shared.report_internal_error`) and the work is retried.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from faultlens._recorder import report_internal_error
 from faultlens.resilience import Backoff
+from faultlens.shared import report_internal_error
 
 T = TypeVar("T")
 W = TypeVar("W")

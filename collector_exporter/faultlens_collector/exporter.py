@@ -36,7 +36,7 @@ stops the application); a malformed ``endpoint`` argument raises ``ValueError``.
 **Randomness.** The OTLP exporter draws its retry jitter from the module
 ``random`` of ``opentelemetry.exporter.otlp.proto.grpc.exporter``; creating this
 exporter points that name at faultlens' private generator
-(:mod:`faultlens.randomness`), so retries to the processor — and those of an
+(:mod:`faultlens._randomness`), so retries to the processor — and those of an
 ``otlp`` exporter in the same process — never move a program's seeded global
 ``random`` state. Nothing else changes: the jitter is drawn the same way.
 
@@ -52,7 +52,7 @@ from typing import Final
 
 import grpc
 from faultlens import semconv
-from faultlens._endpoint import (
+from faultlens.shared import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
     HEADERS_ENV,
@@ -60,7 +60,7 @@ from faultlens._endpoint import (
     parse_endpoint,
     resolve,
 )
-from faultlens._randomness import generator
+from faultlens.shared import random_generator as generator
 from opentelemetry.exporter.otlp.proto.grpc import exporter as otlp_grpc_exporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan

@@ -20,7 +20,8 @@ from typing import Any
 
 import wrapt
 
-from faultlens._recorder import record_failure, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import record_failure
 
 _lock = threading.Lock()
 _original: list[Callable[..., Any]] = []

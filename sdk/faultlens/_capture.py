@@ -17,7 +17,7 @@ Decorated sync functions, coroutine functions, generators and async generators
 methods all work. How the decorator observes them:
 
 * **Python 3.12+**: the decorator returns the function itself, unchanged, and
-  the capture engine (:mod:`faultlens.monitoring`) watches its code (and the
+  the capture engine (:mod:`faultlens._monitoring`) watches its code (and the
   code nested in it): identity, frames, pickling and speed stay the
   function's own. The failure follows the engine's rule: ``failure.handled``
   says whether application code caught the exception after it left the
@@ -26,7 +26,7 @@ methods all work. How the decorator observes them:
   on an existing ``f`` watches ``f`` everywhere). Objects that are not Python
   functions (callable instances, ``functools.partial``), or a process where
   every ``sys.monitoring`` tool id is taken, get the wrapper below.
-* **Python 3.10/3.11**: a :mod:`wrapt` wrapper (:mod:`faultlens.wrappers`) that
+* **Python 3.10/3.11**: a :mod:`wrapt` wrapper (:mod:`faultlens._wrappers`) that
   keeps the kind, identity, pickling and copying of the function and hides its
   own frame as far as Python allows; the failure is recorded where it leaves
   the function, as escaped.
@@ -104,7 +104,7 @@ class CaptureOptions:
 
 
 class RecordingClient:
-    """Turns the engine's outcomes (:mod:`faultlens.monitoring`) into failures.
+    """Turns the engine's outcomes (:mod:`faultlens._monitoring`) into failures.
 
     ``caught`` and ``unresolved`` are handled failures, ``escaped`` and
     ``uncaught`` escaped ones (``uncaught`` at least ``critical``, as a failure

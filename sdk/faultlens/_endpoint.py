@@ -2,7 +2,7 @@
 
 Shared by everything in an application that talks to the processor — the
 ``faultlens`` traces exporter and the fleet-wide halt guard
-(:class:`faultlens.resilience.remote_halts.RemoteHalts`):
+(:class:`faultlens.resilience.RemoteHalts`):
 
 ``FAULTLENS_ENDPOINT`` (default ``localhost:4317``)
     ``host:port``, ``http://host:port`` (both plaintext) or ``https://host:port``

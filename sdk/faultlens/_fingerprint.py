@@ -18,7 +18,7 @@ A fingerprint hashes, for the exception and every exception chained to it
   in the file, not in whoever imported it;
 * when the exception has no usable frame (created but never raised, or only
   faultlens frames), its message with variable parts replaced by placeholders
-  (:mod:`faultlens.parameterize`).
+  (:mod:`faultlens._parameterize`).
 
 Function names are ``co_name`` rather than ``co_qualname`` so hosts running
 different Python versions agree. Redaction happens after fingerprinting, so it

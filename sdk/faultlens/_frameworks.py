@@ -1,6 +1,6 @@
 """Frames that decide what happened to an exception: error handlers of last resort, and holders.
 
-The capture engine (:mod:`faultlens.monitoring`) follows an exception that
+The capture engine (:mod:`faultlens._monitoring`) follows an exception that
 escaped named code until it learns its fate. Two kinds of frames end or pause
 that search:
 

@@ -50,7 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from faultlens._recorder import record_failure, report_internal_error, runtime_settings
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import record_failure, runtime_settings
 
 _lock = threading.Lock()
 

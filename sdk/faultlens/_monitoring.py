@@ -4,7 +4,7 @@ Nothing is wrapped: the functions faultlens watches keep their identity, their
 frames, their pickling and their speed. The engine watches *code objects* and
 follows the exceptions that leave them until their fate is known.
 
-Internal API (used by :mod:`faultlens.capture`, the zero-code instrumentation,
+Internal API (used by :mod:`faultlens._capture`, the zero-code instrumentation,
 and the swallowed-exception detector of ``faultlens run``)::
 
     monitor = acquire()                  # None: no sys.monitoring, or no free tool id
@@ -37,7 +37,7 @@ once to the client that watches the (outermost) named code it escaped from:
     again (``except ...: pass``, a fallback, ``contextlib.suppress``, a retry
     loop); the failure is *handled*.
 ``escaped``
-    a handler of last resort caught it (:mod:`faultlens.frameworks`: Flask's
+    a handler of last resort caught it (:mod:`faultlens._frameworks`: Flask's
     ``wsgi_app``, Starlette's ``ServerErrorMiddleware``, uvicorn, gunicorn,
     Django, ``threading``, asyncio callbacks …).
 ``uncaught``
@@ -618,7 +618,7 @@ def _recorded(exc: BaseException) -> bool:
 
 
 def _internal_error(where: str) -> None:
-    from faultlens._recorder import report_internal_error
+    from faultlens._internal_errors import report_internal_error
 
     report_internal_error(where)
 

@@ -5,15 +5,15 @@ decorator and context manager, the zero-code wrappers, the logging handler,
 the excepthooks, the asyncio hook and the resilience layer. It
 
 1. skips exceptions already recorded (the same object passing through several
-   captured layers is recorded once, by the first; :mod:`faultlens.seen`
+   captured layers is recorded once, by the first; :mod:`faultlens._seen`
    remembers them by identity without touching them) and control-flow
    exceptions (``GeneratorExit``, ``StopIteration``, ``StopAsyncIteration``,
    ``SystemExit`` with a success code);
-2. computes the fingerprint (:mod:`faultlens.fingerprint`), or normalizes the
+2. computes the fingerprint (:mod:`faultlens._fingerprint`), or normalizes the
    caller's;
-3. asks storm control (:mod:`faultlens.storm`) whether to emit in full, as an
+3. asks storm control (:mod:`faultlens._storm`) whether to emit in full, as an
    aggregate, or just count;
-4. classifies (:mod:`faultlens.classify`), redacts (:mod:`faultlens.redact`)
+4. classifies (:mod:`faultlens._classify`), redacts (:mod:`faultlens._redact`)
    and emits an ``exception`` span event and/or log record per
    ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``. With no recording span the event
    goes on a short span of its own (named ``faultlens.failure``). An escaped
@@ -53,6 +53,7 @@ from faultlens._fingerprint import (
     normalize_fingerprint,
     safe_message,
 )
+from faultlens._internal_errors import forget_reported, report_internal_error
 from faultlens._randomness import ID_GENERATOR
 from faultlens._redact import Redactor
 from faultlens._seen import EscapedOnSpan, Seen, SpanKey, token
@@ -134,7 +135,7 @@ def configure(
 ) -> Settings:
     """Change the recorder's settings; returns the settings now in force.
 
-    ``overrides`` are fields of :class:`faultlens.config.Settings`
+    ``overrides`` are fields of :class:`faultlens.Settings`
     (``disabled``, ``signal``, ``storm_burst``, ``redact``, …); unknown names raise
     ``TypeError``. ``reload_env`` re-reads the environment first.
     ``tracer_provider`` / ``logger_provider`` replace the global providers for
@@ -169,6 +170,7 @@ def reset() -> None:
         _runtime.logger_provider = None
         _runtime.apply(settings_from_env())
         _runtime.warned.clear()
+        forget_reported()
         _runtime.seen.clear()
         _runtime.escaped_on_span.clear()
 
@@ -179,26 +181,13 @@ def classifier() -> Classifier:
 
 
 def redactor() -> Redactor:
-    """The process-wide :class:`~faultlens.redact.Redactor` (for adding patterns)."""
+    """The process-wide :class:`~faultlens.shared.Redactor` (for adding patterns)."""
     return _runtime.redactor
 
 
 def storm() -> StormControl:
-    """The process-wide :class:`~faultlens.storm.StormControl` (for diagnostics)."""
+    """The process-wide :class:`~faultlens._storm.StormControl` (for diagnostics)."""
     return _runtime.storm
-
-
-def report_internal_error(where: str) -> None:
-    """Log a faultlens failure once per ``where``; never raises. Call from an ``except``."""
-    try:
-        if where in _runtime.warned:
-            return
-        _runtime.warned.add(where)
-        _log.warning(
-            "faultlens: internal error in %s (further ones are silent)", where, exc_info=True
-        )
-    except Exception:  # pragma: no cover - logging itself is broken
-        pass
 
 
 def _is_control_flow(exc: BaseException) -> bool:
@@ -209,7 +198,7 @@ def _is_control_flow(exc: BaseException) -> bool:
 
 def already_recorded(exc: BaseException) -> str | None:
     """The fingerprint ``exc`` was recorded under, or None if it was not recorded (or is no
-    longer remembered, see :mod:`faultlens.seen`)."""
+    longer remembered, see :mod:`faultlens._seen`)."""
     entry = _runtime.seen.get(exc)
     return entry.fingerprint if entry is not None else None
 
@@ -373,7 +362,7 @@ _REFERENCE_KEYS: Final = (
 
 
 def _reference(attrs: Mapping[str, AttributeValue]) -> tuple[AttributeValue | None, ...]:
-    """The compact form :class:`~faultlens.seen.Recorded` keeps (see :func:`_referring`)."""
+    """The compact form :class:`~faultlens._seen.Recorded` keeps (see :func:`_referring`)."""
     return tuple(attrs.get(key) for key in _REFERENCE_KEYS)
 
 
@@ -432,13 +421,13 @@ def record_span_exception(
 ) -> dict[str, AttributeValue] | None:
     """What an ``exception`` event written by ``span.record_exception(exc)`` should carry.
 
-    The hook on the SDK's ``Span.record_exception`` (:mod:`faultlens.spanhook`)
+    The hook on the SDK's ``Span.record_exception`` (:mod:`faultlens._spanhook`)
     calls this so that an exception is one occurrence however many layers record
     it. Returns
 
     * None — write no event: ``exc`` was already recorded on this very span (by
       faultlens or by an earlier ``record_exception``); for an exception
-      :mod:`faultlens.seen` cannot remember, an escaping one whose type and
+      :mod:`faultlens._seen` cannot remember, an escaping one whose type and
       message an escaped failure recorded on this span already has;
     * the attributes of a *reference* — ``exc`` was counted on another span (or
       in a storm aggregate): the failure's attributes with ``failure.count`` 0, so
@@ -446,7 +435,7 @@ def record_span_exception(
     * the attributes of a new failure — the first time ``exc`` is seen:
       classified, fingerprinted and redacted like every faultlens failure,
       ``failure.source`` ``auto``, ``failure.handled`` false when ``escaping``
-      (the hook decides, see :mod:`faultlens.spanhook`) and true otherwise.
+      (the hook decides, see :mod:`faultlens._spanhook`) and true otherwise.
       ``failure.count`` is 0 when storm control keeps it for an aggregate or when
       failures go out as log records (then emitted here);
     * an empty dict — record nothing of faultlens' (disabled, re-entrant call, or

@@ -18,7 +18,7 @@ recorded lately so that each is counted once, without touching them:
   keeps its few small items alive, never the exception or its traceback. An
   exception with neither (a built-in type raised with no arguments, or with a
   tuple shared with other code) is not remembered; the span-level check of
-  :func:`faultlens.recorder.record_span_exception` and the processor's merge of
+  :func:`faultlens._recorder.record_span_exception` and the processor's merge of
   duplicate events on one span cover it;
 * the table is bounded (:data:`CAPACITY` entries, least recently added first
   out), so its memory is too; an exception recorded again after that many
@@ -113,7 +113,7 @@ class Seen:
         return entry
 
     def clear(self) -> None:
-        """Forget everything (tests, :func:`faultlens.reset`)."""
+        """Forget everything (tests: :func:`faultlens.set_testing`)."""
         with self._lock:
             self._entries.clear()
 

@@ -39,7 +39,8 @@ import threading
 from types import FrameType
 from typing import Final
 
-from faultlens._recorder import flush, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import flush
 
 #: The signals whose default action ends the process without exit handlers.
 SIGNALS: Final = tuple(

@@ -9,7 +9,7 @@ sees it. Counted as they come, one failing request would be two occurrences in
 two groups.
 
 While installed, ``opentelemetry.sdk.trace.Span.record_exception`` asks
-:func:`faultlens.recorder.record_span_exception` what the event should carry and
+:func:`faultlens._recorder.record_span_exception` what the event should carry and
 then writes the event the SDK would (same name, time, attribute limits,
 ``exception.escaped``, the caller's attributes) with faultlens' attributes, or
 writes none:
@@ -51,7 +51,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.util import types
 
-from faultlens._recorder import record_span_exception, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import record_span_exception
 
 _lock = threading.Lock()
 _original: list[Callable[..., None]] = []

@@ -28,7 +28,7 @@ def die() -> None:
 def main() -> None:
     random.seed(42)
     draws = []
-    policy = Retry("seeded", attempts=3, backoff=exponential(0.001), sleep=lambda _: None)
+    policy = Retry("seeded", attempts=3, backoff=exponential(0.001))
     for round_ in range(4):
         try:
             {}["missing"]

@@ -194,19 +194,17 @@ def _sdk_failures(address: str, texts: list[str]) -> None:
     provider.add_span_processor(
         SimpleSpanProcessor(OTLPSpanExporter(endpoint=address, insecure=True))
     )
-    faultlens.reset()
-    faultlens.configure(tracer_provider=provider)
     tracer = provider.get_tracer("sdk-app")
     try:
-        for index, text in enumerate(texts):
-            with tracer.start_as_current_span(f"login-{index}"):
-                try:
-                    raise PermissionError(text)
-                except PermissionError as exc:
-                    faultlens.record_failure(exc, handled=True)
-        provider.force_flush()
+        with faultlens.set_testing(tracer_provider=provider):
+            for index, text in enumerate(texts):
+                with tracer.start_as_current_span(f"login-{index}"):
+                    try:
+                        raise PermissionError(text)
+                    except PermissionError as exc:
+                        faultlens.record_failure(exc, handled=True)
+            provider.force_flush()
     finally:
-        faultlens.reset()
         provider.shutdown()
 
 

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Final
 
 from faultlens import semconv
-from faultlens._redact import Redactor
-from faultlens.resilience.errors import format_key
 from faultlens.semconv import SERVICE_NAME
+from faultlens.shared import Redactor, format_key
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.facts import FailureFacts

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from faultlens.resilience import _names as names
+from faultlens.shared import resilience_names as names
 
 from faultlens_collector.actions.conditions import ConditionLatch
 

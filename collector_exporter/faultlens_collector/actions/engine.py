@@ -42,9 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultlens import semconv
-from faultlens._recorder import report_internal_error
-from faultlens._redact import Redactor
-from faultlens.resilience._halts import KeyValue
+from faultlens.shared import KeyValue, Redactor, report_internal_error
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource

@@ -40,8 +40,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final, Literal, Protocol
 
-from faultlens._recorder import report_internal_error
-from faultlens._redact import Redactor
+from faultlens.shared import Redactor, report_internal_error
 
 from faultlens_collector.actions.config import EngineConfig, HookConfig, program_exists
 from faultlens_collector.actions.hookenv import argv_for, environment_for, stdin_for

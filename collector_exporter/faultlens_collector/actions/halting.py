@@ -32,8 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from faultlens._redact import Redactor
-from faultlens.resilience._halts import Key, KeyValue, covers, make_key
+from faultlens.shared import Key, KeyValue, Redactor, covers, make_key
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.broadcast import Broadcast, Subscription

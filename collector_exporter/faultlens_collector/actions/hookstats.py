@@ -28,9 +28,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Protocol
 
-from faultlens import semconv
-from faultlens._recorder import report_internal_error
-from faultlens._version import __version__
+from faultlens import __version__, semconv
+from faultlens.shared import report_internal_error
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 

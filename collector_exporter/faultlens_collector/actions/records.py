@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
-from faultlens.resilience._halts import Halt, Key, make_key
+from faultlens.resilience import Halt
+from faultlens.shared import Key, make_key
 
 from faultlens_collector.actions.facts import FailureFacts
 

@@ -39,11 +39,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from faultlens import semconv
-from faultlens._endpoint import parse_endpoint
-from faultlens._recorder import report_internal_error
-from faultlens._version import __version__
+from faultlens import __version__, semconv
 from faultlens.resilience import exponential
+from faultlens.shared import parse_endpoint, report_internal_error
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult

@@ -14,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from faultlens._version import __version__
+from faultlens import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (

@@ -174,7 +174,7 @@ def _health(client: Any, steps: _Steps, timeout: float) -> bool:
 def _send(args: argparse.Namespace, ticket: Any, steps: _Steps) -> None:
     """Send the synthetic failure with the official OTLP span exporter."""
     from faultlens import semconv
-    from faultlens._endpoint import parse_endpoint
+    from faultlens.shared import parse_endpoint
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider

@@ -14,7 +14,7 @@ import math
 import sys
 from typing import Any, Final
 
-from faultlens.resilience.errors import format_key
+from faultlens.shared import format_key
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.cli import CommandError

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command, print and write the report; the exit status."""
-    from faultlens._endpoint import parse_endpoint
+    from faultlens.shared import parse_endpoint
 
     from faultlens_collector.detection.report import Report, load_baseline
     from faultlens_collector.detection.run import RunSettings

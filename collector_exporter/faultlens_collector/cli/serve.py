@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from faultlens._endpoint import parse_endpoint
+from faultlens.shared import parse_endpoint
 
 from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.cli import CommandError

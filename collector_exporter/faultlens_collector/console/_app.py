@@ -23,7 +23,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from faultlens._version import __version__
+from faultlens import __version__
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlens_collector.console import _api

@@ -23,7 +23,7 @@ __all__ = [  # hook_run_json and verification_json live with the group JSON they
 ]
 
 if TYPE_CHECKING:  # the type only: a client need not load the resilience layer
-    from faultlens.resilience._halts import KeyValue
+    from faultlens.shared import KeyValue
 
 #: Most items a halt key has.
 MAX_KEY_ITEMS: Final = 64

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-from faultlens._fingerprint import hash_parts
+from faultlens.shared import hash_parts
 
 from faultlens_collector._proto.faultlens.v1 import check_pb2
 from faultlens_collector.actions import ActionEngine

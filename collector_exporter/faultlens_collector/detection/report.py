@@ -17,11 +17,11 @@ record (metadata and statistics), then one ``failure`` record per failure, then
 one ``gone`` record per group the baseline had and this run did not. Either form
 serves as a ``--baseline``.
 
-Exit status (CONTRACT §7): the command's own when it failed; otherwise 1 when a
-failure group is new — every group when no ``--baseline`` was given, those whose
-fingerprint the baseline lacks when one was — and 0 when none is. A baseline file
-that does not exist yet makes this run the first: nothing is new (the report
-written with ``--report`` becomes the baseline).
+Exit status (docs/ci.md, "Exit status and the baseline"): the command's own when it
+failed; otherwise 1 when a failure group is new — every group when no ``--baseline``
+was given, those whose fingerprint the baseline lacks when one was — and 0 when none
+is. A baseline file that does not exist yet makes this run the first: nothing is new
+(the report written with ``--report`` becomes the baseline).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from faultlens._version import __version__
+from faultlens import __version__
 
 from faultlens_collector.cli import CommandError
 

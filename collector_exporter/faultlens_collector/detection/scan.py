@@ -248,6 +248,6 @@ def _feed(
 
 
 def _crash_fingerprint(job: Job) -> str:
-    from faultlens._fingerprint import hash_parts
+    from faultlens.shared import hash_parts
 
     return hash_parts(("faultlens.scan", "worker", job.detected_by, job.where))

@@ -48,15 +48,15 @@ import traceback
 from types import TracebackType
 from typing import Any, Final
 
-from faultlens._classify import Classifier
-from faultlens._fingerprint import (
+from faultlens.semconv import max_severity, qualified_type_name
+from faultlens.shared import (
+    Classifier,
     FrameClassifier,
     fingerprint_exception,
     from_failed_import,
     hash_parts,
     safe_message,
 )
-from faultlens.semconv import max_severity, qualified_type_name
 
 #: Seconds between SIGALRM and SIGKILL.
 KILL_GRACE: Final = 1.0

@@ -18,7 +18,7 @@ anything narrower (``KeyError`` …)     low
 =====================================  ==========
 
 How (PEP 669, ``sys.monitoring``): the detector is a handler observer of
-faultlens' capture engine (:mod:`faultlens._monitoring`), so a process that
+faultlens' capture engine (``faultlens.shared.monitoring``), so a process that
 runs both uses one tool id. The engine's ``EXCEPTION_HANDLED`` — which cannot
 be enabled per code object — is on for the whole program; the detector's
 callback answers from a per-code cache whether the catching code is the
@@ -58,8 +58,7 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Final
 
-from faultlens import _monitoring as monitoring
-from faultlens._monitoring import Monitor
+from faultlens.shared import monitoring
 
 #: Attributes on every swallowed failure.
 SWALLOWED: Final = "faultlens.swallowed"
@@ -92,7 +91,7 @@ class Detector:
 
     def __init__(self, prefixes: Iterable[str]) -> None:
         self.prefixes = tuple(prefixes)
-        self.monitor: Monitor | None = None
+        self.monitor: monitoring.Monitor | None = None
         self._ours: dict[CodeType, str | None] = {}
         self._pending: dict[FrameType, _Candidate] = {}
         self._by_code: dict[CodeType, int] = {}
@@ -216,7 +215,7 @@ class Detector:
 
     def _decide(self, candidate: _Candidate, *, ended: bool) -> None:
         self._release(candidate.code)
-        from faultlens._recorder import already_recorded
+        from faultlens.shared import already_recorded
 
         site = (candidate.code, candidate.offset)
         if not ended or already_recorded(candidate.exc) is not None:
@@ -226,7 +225,7 @@ class Detector:
         self._swallowed(candidate)
 
     def _swallowed(self, candidate: _Candidate) -> None:
-        from faultlens._recorder import record_failure
+        from faultlens import record_failure
 
         self.swallowed += 1
         record_failure(
@@ -355,7 +354,7 @@ _warned: list[bool] = []
 def _internal_error() -> None:
     if not _warned:
         _warned.append(True)
-        from faultlens._recorder import report_internal_error
+        from faultlens.shared import report_internal_error
 
         report_internal_error("swallowed-exception detector")
 

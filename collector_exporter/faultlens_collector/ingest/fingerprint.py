@@ -1,6 +1,6 @@
 """Fingerprints for failures that arrive without one (from any OpenTelemetry SDK).
 
-:func:`compute_fingerprint` follows the SDK's algorithm (:mod:`faultlens.fingerprint`)
+:func:`compute_fingerprint` follows the SDK's algorithm (:mod:`faultlens._fingerprint`)
 on text instead of live frames: a 64-bit BLAKE2b hash, 16 lowercase hex
 characters, of
 
@@ -10,7 +10,7 @@ characters, of
   ``module:function`` — application frames only, or the library frames when no
   application frame is left — with consecutive repeats (recursion) counted once;
 * when no frame can be read: the message with its variable parts replaced by
-  placeholders (:func:`faultlens.parameterize.parameterize`).
+  placeholders (:func:`faultlens.shared.parameterize`).
 
 Line numbers, columns, paths outside the application's own tree, addresses and
 offsets never count, so the same defect gets the same fingerprint on every host,
@@ -36,8 +36,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from faultlens import semconv
-from faultlens._fingerprint import hash_parts
-from faultlens._parameterize import MAX_MESSAGE_CHARS, parameterize
+from faultlens.shared import MAX_MESSAGE_CHARS, hash_parts, parameterize
 
 from faultlens_collector.ingest.stacktrace import read_frames
 

@@ -44,7 +44,7 @@ Modules:
   without the extension (``.js``, ``.mjs``, ``.ts``, …).
 
 ``library`` marks frames that count only when nothing else is left (the SDK's
-rule, :mod:`faultlens.fingerprint`): the Python standard library and installed
+rule, :mod:`faultlens._fingerprint`): the Python standard library and installed
 packages; ``java.*``, ``javax.*``, ``jakarta.*``, ``sun.*``, ``com.sun.*``,
 ``jdk.*``, ``kotlin.*``, ``kotlinx.*``, ``scala.*``, ``android.*``,
 ``androidx.*``, ``dalvik.*``; ``node_modules``, Node core and V8 built-ins;

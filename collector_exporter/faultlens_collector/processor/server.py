@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
-from faultlens._redact import Redactor
+from faultlens.shared import Redactor
 from opentelemetry.metrics import MeterProvider
 
 from faultlens_collector.actions import ActionEngine

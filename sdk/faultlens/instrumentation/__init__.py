@@ -11,13 +11,13 @@ it
   ``FAULTLENS_CAPTURE_LOGGING``), so exceptions an application swallows but
   logs arrive as ``failure.handled=true``;
 * observes the functions named by ``FAULTLENS_INSTRUMENT`` (see
-  :mod:`faultlens.instrumentation.spec`), now for modules already imported and
+  :mod:`faultlens.instrumentation._spec`), now for modules already imported and
   through post-import hooks for the others (``failure.source=auto``): on
-  Python 3.12+ the ``sys.monitoring`` engine (:mod:`faultlens.monitoring`)
+  Python 3.12+ the ``sys.monitoring`` engine (:mod:`faultlens._monitoring`)
   watches their code and nothing is replaced; on 3.10/3.11, or when no tool id
-  is free, they are wrapped (:mod:`faultlens.wrappers`) and module globals that
+  is free, they are wrapped (:mod:`faultlens._wrappers`) and module globals that
   ``from``-imported an original before it was wrapped are rebound
-  (:mod:`faultlens.instrumentation.aliases`).
+  (:mod:`faultlens.instrumentation._aliases`).
 
 With ``FAULTLENS_DISABLED`` set it does nothing at all. A malformed entry or a
 target that cannot be wrapped gets one warning naming it (logger
@@ -43,7 +43,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from faultlens._recorder import configure, is_disabled, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import configure, is_disabled
 from faultlens.instrumentation._session import Session, warn_spec_error
 from faultlens.instrumentation._spec import Target, parse_spec
 

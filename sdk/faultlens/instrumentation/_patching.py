@@ -1,4 +1,4 @@
-"""Find the objects a :class:`~faultlens.instrumentation.spec.Target` names and wrap them.
+"""Find the objects a :class:`~faultlens.instrumentation._spec.Target` names and wrap them.
 
 Every wrap is a :class:`Patch`: the owner (a module or a class), the attribute
 name, the exact object that was there, and the wrapt ``FunctionWrapper`` put in
@@ -23,7 +23,7 @@ What each target form wraps:
 * ``module:*`` — every plain function in the module's namespace whose
   ``__module__`` is that module (functions imported from elsewhere are not).
 
-On Python 3.12+ with a :class:`~faultlens.monitoring.Monitor`, a target that
+On Python 3.12+ with a :class:`~faultlens._monitoring.Monitor`, a target that
 is a Python function (also through ``staticmethod``/``classmethod`` and
 ``__wrapped__`` chains: ``@contextmanager``, ``functools.wraps`` decorators,
 ``lru_cache``) is not replaced at all: the engine watches its code, and the
@@ -35,7 +35,7 @@ defines it, so calls through the base class and its other subclasses count
 too.
 
 Other targets, and every target on 3.10/3.11 or without a monitor, get a
-:class:`~faultlens.wrappers.CaptureWrapper` with source ``auto``; the kind of
+:class:`~faultlens._wrappers.CaptureWrapper` with source ``auto``; the kind of
 wrapper is chosen from the object itself. An attribute already handled by this
 instrumentation is not handled twice.
 """
@@ -114,7 +114,7 @@ class Wrapping:
         self.applied: dict[tuple[int, str], Patch] = {}
 
     def wrap_object(self, original: Any) -> Any:
-        """A :class:`~faultlens.wrappers.CaptureWrapper` recording what escapes ``original``."""
+        """A :class:`~faultlens._wrappers.CaptureWrapper` recording what escapes ``original``."""
         kind = function_kind(original)
         wrapper = self._wrappers.get(kind)
         if wrapper is None:

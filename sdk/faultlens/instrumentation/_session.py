@@ -23,8 +23,8 @@ from collections.abc import Callable
 from types import ModuleType
 
 from faultlens import _monitoring as monitoring
+from faultlens._internal_errors import report_internal_error
 from faultlens._monitoring import Monitor
-from faultlens._recorder import report_internal_error
 from faultlens.instrumentation._aliases import Alias, rebind_aliases, scan_after_import
 from faultlens.instrumentation._imports import (
     HookHandle,

@@ -33,6 +33,13 @@ from faultlens.resilience._remote_halts import RemoteHalts, RemoteHaltsStatus
 from faultlens.resilience._report import ComponentHealth, HealthReport, health
 from faultlens.resilience._retry import Retry, retry
 from faultlens.resilience._settings import ResilienceDefaults, defaults
+from faultlens.resilience._startup import (
+    StartupReport,
+    Violation,
+    verify_startup,
+    verify_startup_async,
+)
+from faultlens.resilience._testing import set_testing
 from faultlens.resilience._tracker import FailureRecord, FailureTracker, KeyStatus, TrackerStatus
 from faultlens.resilience.errors import (
     CheckpointError,
@@ -42,13 +49,7 @@ from faultlens.resilience.errors import (
     is_permanent,
     permanent,
 )
-from faultlens.resilience.startup import (
-    StartupReport,
-    StartupVerificationError,
-    Violation,
-    verify_startup,
-    verify_startup_async,
-)
+from faultlens.resilience.startup import StartupVerificationError
 
 __all__ = [
     "Backoff",
@@ -84,6 +85,7 @@ __all__ = [
     "linear",
     "permanent",
     "retry",
+    "set_testing",
     "verify_startup",
     "verify_startup_async",
 ]

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from faultlens._randomness import generator
 from faultlens.resilience._settings import Problems
+from faultlens.resilience._testing import CLOCKS
 
 
 @runtime_checkable
@@ -78,17 +78,19 @@ class Linear:
 class Exponential:
     """``initial * multiplier ** (retry - 1)``, capped; with full jitter a uniform draw below it.
 
-    ``rng`` returns floats in [0, 1) (by default faultlens' private generator, so the
-    global ``random`` state a program seeded is never touched; tests pass a fixed one).
+    The jitter is drawn from faultlens' private generator, so the global ``random``
+    state a program seeded is never touched (faultlens' own tests give a fixed source
+    through ``faultlens.resilience._testing.clocks``, read when the backoff is built).
     """
 
     initial: float
     multiplier: float = 2.0
     cap: float | None = None
     jitter: bool = True
-    rng: Callable[[], float] = field(default=generator.random, compare=False, repr=False)
+    rng: Callable[[], float] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "rng", CLOCKS.random)
         _validate("exponential", self.cap, initial=self.initial)
         problems = Problems("exponential backoff")
         problems.at_least("multiplier", self.multiplier, 1)
@@ -119,7 +121,6 @@ def exponential(
     multiplier: float = 2.0,
     cap: float | None = None,
     jitter: bool = True,
-    rng: Callable[[], float] = generator.random,
 ) -> Exponential:
     """Exponential backoff, with full jitter unless ``jitter=False``."""
-    return Exponential(initial, multiplier, cap, jitter, rng)
+    return Exponential(initial, multiplier, cap, jitter)

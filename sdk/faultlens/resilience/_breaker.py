@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -58,6 +57,7 @@ from faultlens.resilience._settings import (
     matcher,
 )
 from faultlens.resilience._support import add_span_event, callable_kind, run_callbacks
+from faultlens.resilience._testing import CLOCKS
 from faultlens.resilience.errors import CircuitOpenError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,7 +165,6 @@ class CircuitBreaker:
     ``half_open_max_calls`` trial calls go through; ``success_threshold`` trial
     successes close it. ``on_state_change(breaker, previous, new)`` callbacks run
     after each transition, outside the breaker's lock (one that raises is logged).
-    ``clock`` is a monotonic clock in seconds (tests pass a fake one).
 
     Invalid settings raise one ``ValueError`` naming every problem.
     """
@@ -187,7 +186,6 @@ class CircuitBreaker:
         slow_call_seconds: float | None = None,
         on_state_change: Iterable[StateChangeCallback] = (),
         record: bool = True,
-        clock: Callable[[], float] = time.monotonic,
         meter_provider: MeterProvider | None = None,
         register: bool = True,
     ) -> None:
@@ -242,7 +240,7 @@ class CircuitBreaker:
         self._excluded = excluded
         self._callbacks = tuple(on_state_change)
         self._record = record
-        self._clock = clock
+        self._clock = CLOCKS.monotonic  # a fake one in faultlens' tests (_testing.clocks)
         self._window: _CountWindow | _TimeWindow | None = None
         if failure_rate is not None:
             self._window = (
@@ -553,7 +551,7 @@ class CircuitBreaker:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         base: dict[str, AttributeValue] = {names.BREAKER_NAME: self.name}
         if instrument == "faultlens.breaker.status":
             current = self.state

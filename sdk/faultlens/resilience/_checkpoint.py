@@ -54,7 +54,8 @@ from typing import Any, Final, Literal
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from faultlens._recorder import record_failure, report_internal_error
+from faultlens._internal_errors import report_internal_error
+from faultlens._recorder import record_failure
 from faultlens.resilience import _metrics as metrics
 from faultlens.resilience import _names as names
 from faultlens.resilience import _report as report
@@ -630,7 +631,7 @@ class Checkpoint:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.checkpoint.age":
             age = self.age()
             return () if age is None else [(age, {names.CHECKPOINT_NAME: self.name})]

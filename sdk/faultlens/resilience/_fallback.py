@@ -212,7 +212,7 @@ class Fallback:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument != "faultlens.fallback.calls":
             return ()
         return [

@@ -1,9 +1,8 @@
 """Halts: what they are, who can hold them, and how they survive a restart.
 
 A :class:`Halt` stops work for a *key* — a mapping of attributes such as
-``{"strategy": "VWAP", "symbol": "AAPL"}``. A halt covers every key that
-contains all of its items: a halt on ``{"strategy": "VWAP"}`` stops VWAP for
-every symbol, and a halt on the empty key stops everything.
+``{"strategy": "VWAP", "symbol": "AAPL"}``; which keys a halt covers is
+:mod:`faultlens._halt_keys` (shared with the processor).
 
 A :class:`HaltSource` is anything that can say whether a key is halted. A
 :class:`~faultlens.resilience.FailureTracker` is one (its own halts); other
@@ -30,41 +29,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
+from faultlens._halt_keys import Key, KeyValue, make_key
 from faultlens.resilience._durable import replace_file
 from faultlens.resilience._support import jsonable
 from faultlens.resilience.errors import HaltedError
 
-KeyValue = str | bool | int | float
-#: A normalized key: its items sorted by name.
-Key = tuple[tuple[str, KeyValue], ...]
-
 FILE_FORMAT: Final = "faultlens.halts/1"
-
-
-def make_key(key: Mapping[str, KeyValue] | None) -> Key:
-    """Normalize ``key``; raise ``TypeError`` for names that are not non-empty strings or
-    values that are not str, bool, int or float."""
-    if not key:
-        return ()
-    if not isinstance(key, Mapping):
-        raise TypeError(f"faultlens: a key is a mapping of attributes, got {type(key).__name__}")
-    for name, value in key.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"faultlens: key attribute names must be non-empty strings: {name!r}")
-        if not isinstance(value, (str, bool, int, float)):
-            raise TypeError(
-                f"faultlens: key attribute {name!r} must be str, bool, int or float, "
-                f"got {type(value).__name__}"
-            )
-    return tuple(sorted(key.items()))
-
-
-def covers(halt_key: Key, key: Key) -> bool:
-    """True if a halt on ``halt_key`` stops work for ``key``."""
-    if not halt_key:
-        return True
-    items = set(key)
-    return all(item in items for item in halt_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 from opentelemetry.util.types import AttributeValue
 
 from faultlens import semconv
-from faultlens._recorder import report_internal_error
+from faultlens._internal_errors import report_internal_error
 from faultlens._version import __version__
 from faultlens.resilience import _names as names
 

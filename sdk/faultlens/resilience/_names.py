@@ -1,7 +1,7 @@
 """Wire names of the resilience layer: span events, their attributes, metric attributes.
 
 The metric instruments themselves are listed, with unit and attributes, in
-:data:`faultlens.resilience.metrics.INSTRUMENTS`.
+:data:`faultlens.resilience._metrics.INSTRUMENTS`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ streams those halts (the ``faultlens.v1.Control/WatchHalts`` RPC) so that
 every replica of a service refuses work while its key is halted::
 
     from faultlens.resilience import FailureTracker
-    from faultlens.resilience.remote_halts import RemoteHalts
+    from faultlens.resilience import RemoteHalts
 
     fleet = RemoteHalts(context={"service.name": "payments"})  # FAULTLENS_ENDPOINT
     tracker = FailureTracker("payments", threshold=5, halt_sources=[fleet])
@@ -33,7 +33,7 @@ stopped, restarted, is unreachable) the guard reconnects on its own, waiting
 halts lifted or started meanwhile are picked up.
 
 **While the processor is unreachable** the guard keeps the last halts it knew
-and says so: :attr:`RemoteHalts.status` (``state`` ``unreachable``, ``stale``,
+and says so: :meth:`RemoteHalts.status` (``state`` ``unreachable``, ``stale``,
 ``last_error``) and one warning through the ``faultlens`` logger per lost
 connection (and one line when it is back). Before the first answer no halt is
 known; with ``fail_closed=True`` every key counts as halted until then.
@@ -54,10 +54,11 @@ from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 from faultlens._endpoint import Headers, resolve
+from faultlens._halt_keys import KeyValue, covers, make_key
 from faultlens.resilience import _halt_wire
 from faultlens.resilience import _report as report
 from faultlens.resilience._backoff import Backoff, exponential
-from faultlens.resilience._halts import Halt, KeyValue, covers, make_key
+from faultlens.resilience._halts import Halt
 
 _log = logging.getLogger("faultlens")
 
@@ -91,7 +92,7 @@ class RemoteHaltsStatus:
 
 
 class RemoteHalts:
-    """Follows a processor's halts; a :class:`~faultlens.resilience.halts.HaltSource`
+    """Follows a processor's halts; a :class:`~faultlens.resilience.HaltSource`
     (see the module docstring). ``start=False`` defers the connection to
     :meth:`start`. ``on_change`` is called (on the guard's thread) with the halts in
     force after every change."""
@@ -198,9 +199,9 @@ class RemoteHalts:
         self.close()
 
     # what applications call
-    @property
     def status(self) -> RemoteHaltsStatus:
-        """The connection state and what the guard knows."""
+        """A snapshot of the connection state and of what the guard knows (a method, as
+        :meth:`CircuitBreaker.status` and :meth:`FailureTracker.status` are)."""
         with self._lock:
             return RemoteHaltsStatus(
                 endpoint=self.endpoint,
@@ -220,7 +221,7 @@ class RemoteHalts:
         """For :func:`faultlens.resilience.health`: ``unhealthy`` while a halt that can
         cover this application's work is in force (its items agree with ``context``),
         ``degraded`` while the processor is unreachable or not heard from yet."""
-        status = self.status
+        status = self.status()
         relevant = [
             halt
             for halt in self._halts
@@ -249,7 +250,7 @@ class RemoteHalts:
 
     def halt_for(self, key: Mapping[str, KeyValue] | None) -> Halt | None:
         """The halt in force that covers ``context`` + ``key``, or None (the
-        :class:`~faultlens.resilience.halts.HaltSource` method)."""
+        :class:`~faultlens.resilience.HaltSource` method)."""
         halts = self._halts
         if not halts:
             if self._fail_closed and not self._synced:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, overload
 
@@ -62,6 +61,7 @@ from faultlens.resilience._settings import (
     matcher,
 )
 from faultlens.resilience._support import add_span_event, callable_kind, qualified_name
+from faultlens.resilience._testing import CLOCKS, TESTING
 from faultlens.resilience.errors import RetryExhaustedError, is_permanent
 from faultlens.semconv import EXCEPTION_TYPE, qualified_type_name
 
@@ -75,11 +75,12 @@ class Retry:
     """A retry policy: a decorator (sync and async) and ``call`` / ``acall`` inline.
 
     ``attempts`` counts the first one (default ``FAULTLENS_RETRY_ATTEMPTS``, 3);
-    ``backoff`` defaults to :func:`~faultlens.resilience.backoff.exponential` with
+    ``backoff`` defaults to :func:`~faultlens.resilience.exponential` with
     full jitter from ``FAULTLENS_RETRY_INITIAL_DELAY`` capped at
     ``FAULTLENS_RETRY_MAX_DELAY``. ``name`` labels the metrics and events; a
     policy without one that decorates a function is named after it
-    (``module.qualname``). ``clock``, ``sleep`` and ``async_sleep`` are for tests.
+    (``module.qualname``). In tests, :func:`faultlens.resilience.set_testing` limits the
+    attempts and skips the waits of every policy at once.
 
     Invalid settings raise one ``ValueError`` naming every problem.
     """
@@ -96,9 +97,6 @@ class Retry:
         retry_on_result: Callable[[Any], bool] | None = None,
         permanent: type[BaseException] | tuple[type[BaseException], ...] = (),
         record: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         meter_provider: MeterProvider | None = None,
     ) -> None:
         env = defaults()
@@ -131,9 +129,11 @@ class Retry:
         self._permanent = never
         self._result_check = retry_on_result
         self._record = record
-        self._clock = clock
-        self._sleep = sleep
-        self._async_sleep = async_sleep
+        # The clock and the sleeps are the real ones but in faultlens' own tests
+        # (faultlens.resilience._testing.clocks), read once here as an argument would be.
+        self._clock = CLOCKS.monotonic
+        self._sleep = CLOCKS.sleep
+        self._async_sleep = CLOCKS.async_sleep
         self._meter_provider = meter_provider
         self._start_counting()
 
@@ -168,10 +168,11 @@ class Retry:
             is_permanent(error) or isinstance(error, self._permanent) or not self._retryable(error)
         ):
             return self._give_up("not_retried", attempt, error, result)
-        if attempt >= self.attempts:
+        if attempt >= TESTING.attempts_for(self.attempts):
             return self._give_up("exhausted", attempt, error, result)
         delay = self.backoff.delay(attempt)
-        if self.deadline is not None and self._clock() - started + delay >= self.deadline:
+        waited = 0.0 if TESTING.active else delay  # testing mode does not wait
+        if self.deadline is not None and self._clock() - started + waited >= self.deadline:
             return self._give_up("deadline", attempt, error, result)
         event: dict[str, AttributeValue] = {
             names.RETRY_NAME: self.name,
@@ -250,7 +251,8 @@ class Retry:
             decision = self._decide(attempt, error, result, started)
             if isinstance(decision, BaseException):
                 raise decision
-            self._sleep(decision)
+            if not TESTING.active:
+                self._sleep(decision)
             attempt += 1
             try:
                 result = func(*args, **kwargs)
@@ -281,7 +283,8 @@ class Retry:
             decision = self._decide(attempt, error, outcome, started)
             if isinstance(decision, BaseException):
                 raise decision
-            await self._async_sleep(decision)
+            if not TESTING.active:
+                await self._async_sleep(decision)
             attempt += 1
 
     async def _attempt(
@@ -350,7 +353,7 @@ class Retry:
         return counts
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.retry.calls":
             return [
                 (tally.value, {names.RETRY_NAME: self.name, names.RETRY_OUTCOME: outcome})

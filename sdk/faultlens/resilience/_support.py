@@ -13,7 +13,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from faultlens._capture import function_kind
-from faultlens._recorder import report_internal_error
+from faultlens._internal_errors import report_internal_error
 
 _log = logging.getLogger("faultlens")
 

@@ -26,7 +26,7 @@ Consecutive failures are counted per key (any attributes; the empty key is the
 tracker as a whole). A success resets the key's count; with ``reset_window`` a
 failure more than that many seconds after the key's previous one starts the
 count afresh. When a key's count reaches ``threshold`` the key is halted: the
-``on_halt`` callbacks run (with the :class:`~faultlens.resilience.halts.Halt`), a
+``on_halt`` callbacks run (with the :class:`~faultlens.resilience.Halt`), a
 ``faultlens.tracker.halt`` span event is added, and the guard refuses work for
 that key (and for every key containing it) with
 :class:`~faultlens.resilience.HaltedError` until :meth:`FailureTracker.resume`
@@ -46,7 +46,6 @@ import functools
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,22 +57,15 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
 from faultlens._fingerprint import hash_parts, safe_message
+from faultlens._halt_keys import Key, KeyValue, covers, format_key, make_key
 from faultlens._recorder import record_failure, redactor, runtime_settings
 from faultlens.resilience import _metrics as metrics
 from faultlens.resilience import _names as names
 from faultlens.resilience import _report as report
-from faultlens.resilience._halts import (
-    Halt,
-    HaltFile,
-    HaltSource,
-    Key,
-    KeyValue,
-    covers,
-    make_key,
-)
+from faultlens.resilience._halts import Halt, HaltFile, HaltSource
 from faultlens.resilience._settings import Problems, defaults
 from faultlens.resilience._support import add_span_event, callable_kind, jsonable, run_callbacks
-from faultlens.resilience.errors import format_key
+from faultlens.resilience._testing import CLOCKS
 from faultlens.semconv import qualified_type_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -198,11 +190,9 @@ class FailureTracker:
     ``threshold`` defaults to ``FAULTLENS_TRACKER_THRESHOLD`` (3), ``history`` (the
     number of failures kept for :meth:`status`) to ``FAULTLENS_TRACKER_HISTORY``
     (100). ``on_halt`` / ``on_resume`` callbacks receive the
-    :class:`~faultlens.resilience.halts.Halt`; they run outside the tracker's lock,
+    :class:`~faultlens.resilience.Halt`; they run outside the tracker's lock,
     and one that raises is logged. ``halt_sources`` are further
-    :class:`~faultlens.resilience.halts.HaltSource`\\ s the guard consults.
-    ``clock`` (monotonic, for ``reset_window``) and ``wall_clock`` (epoch
-    seconds, for timestamps) are for tests.
+    :class:`~faultlens.resilience.HaltSource`\\ s the guard consults.
 
     At most ``max_keys`` keys (default 10,000) are tracked: beyond that the
     least recently created keys without a halt are forgotten — keys with no
@@ -225,8 +215,6 @@ class FailureTracker:
         state_file: str | os.PathLike[str] | None = None,
         halt_sources: Iterable[HaltSource] = (),
         record: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         meter_provider: MeterProvider | None = None,
         register: bool = True,
         max_keys: int = 10_000,
@@ -254,8 +242,10 @@ class FailureTracker:
         self._on_resume = tuple(on_resume)
         self._sources: tuple[HaltSource, ...] = sources
         self._record = record
-        self._clock = clock
-        self._wall_clock = wall_clock
+        # Fake ones in faultlens' tests (_testing.clocks): monotonic for reset_window,
+        # wall for timestamps.
+        self._clock = CLOCKS.monotonic
+        self._wall_clock = CLOCKS.wall
         self._lock = threading.Lock()
         self._persist_lock = threading.Lock()
         self._max_keys = max_keys
@@ -592,7 +582,7 @@ class FailureTracker:
         )
 
     def observe(self, instrument: str) -> Iterable[metrics.Point]:
-        """Points of ``instrument`` (see :data:`faultlens.resilience.metrics.INSTRUMENTS`)."""
+        """Points of ``instrument`` (see :data:`faultlens.resilience._metrics.INSTRUMENTS`)."""
         if instrument == "faultlens.tracker.refused":
             return [(self._refused.value, {names.TRACKER_NAME: self.name})]
         with self._lock:

@@ -1,7 +1,7 @@
 """Exceptions raised by the resilience layer, and the *permanent* mark.
 
 Both refusal errors declare their category through the class-attribute
-protocol :mod:`faultlens.classify` reads (``__faultlens_category__``), and are
+protocol :mod:`faultlens._classify` reads (``__faultlens_category__``), and are
 marked permanent, so a :class:`~faultlens.resilience.Retry` never retries them:
 retrying a refused call only hides that a dependency is down or a halt is in
 force.
@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, Final
 
 from opentelemetry.util.types import AttributeValue
+
+from faultlens._halt_keys import format_key
 
 _PERMANENT: Final = "__faultlens_permanent__"
 
@@ -42,13 +44,6 @@ def _wall(seconds_from_now: float | None) -> datetime | None:
     if seconds_from_now is None:
         return None
     return datetime.fromtimestamp(time.time() + seconds_from_now, tz=timezone.utc)
-
-
-def format_key(key: Mapping[str, AttributeValue]) -> str:
-    """``strategy=VWAP,symbol=AAPL`` (sorted), or ``*`` for the empty key."""
-    if not key:
-        return "*"
-    return ",".join(f"{name}={key[name]!s}" for name in sorted(key))
 
 
 class CircuitOpenError(Exception):

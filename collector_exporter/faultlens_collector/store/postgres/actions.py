@@ -208,6 +208,27 @@ class PostgresActionStore:
         )
         return [AuditRecord.from_json(json.loads(row[0])) for row in rows]
 
+    def audit_records_by_group(
+        self, fingerprints: Sequence[str], per_group: int
+    ) -> dict[str, list[AuditRecord]]:
+        """One query for all the groups (``= ANY`` of one array parameter): a window
+        function numbers each group's records newest first (action_audit_by_group) and
+        keeps the first ``per_group``."""
+        found: dict[str, list[AuditRecord]] = {}
+        if not fingerprints or per_group <= 0:
+            return found
+        rows = self._rows(
+            "SELECT fingerprint, record FROM ("
+            " SELECT fingerprint, record, started_at, seq, ROW_NUMBER() OVER ("
+            "  PARTITION BY fingerprint ORDER BY started_at DESC, seq DESC) AS n"
+            " FROM action_audit WHERE fingerprint = ANY(%s)"
+            ") numbered WHERE n <= %s ORDER BY fingerprint, started_at DESC, seq DESC",
+            (sorted(set(fingerprints)), per_group),
+        )
+        for fingerprint, text in rows:
+            found.setdefault(fingerprint, []).append(AuditRecord.from_json(json.loads(text)))
+        return found
+
     # halts
     def save_halt(self, halt: HaltRecord) -> None:
         self._write(
@@ -340,6 +361,13 @@ class PostgresActionStore:
     def pending_fixes(self) -> list[FixRecord]:
         rows = self._rows("SELECT record FROM action_fixes WHERE result = 'pending'")
         return [FixRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def fixes_by_id(self, ids: Sequence[str]) -> dict[str, FixRecord]:
+        if not ids:
+            return {}
+        rows = self._rows("SELECT record FROM action_fixes WHERE id = ANY(%s)", (sorted(set(ids)),))
+        fixes = (FixRecord.from_json(json.loads(text)) for (text,) in rows)
+        return {fix.id: fix for fix in fixes}
 
     def decided_fixes(self, hook: str, limit: int) -> list[FixRecord]:
         rows = self._rows(
