@@ -277,6 +277,7 @@ def test_breaker_state_carries_over_a_restart(tmp_path: Path) -> None:
 def test_breaker_open_alert_from_the_sdk_through_real_otlp(harnesses: list[Harness]) -> None:
     """The resilience layer's own metrics, exported by the official OTLP exporter."""
     from faultlens.resilience import CircuitBreaker
+    from faultlens.resilience._testing import clocks
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -293,15 +294,15 @@ def test_breaker_open_alert_from_the_sdk_through_real_otlp(harnesses: list[Harne
         provider = MeterProvider(
             metric_readers=[reader], resource=Resource.create({"service.name": "checkout"})
         )
-        breaker = CircuitBreaker(
-            "inventory-db",
-            failure_threshold=2,
-            recovery_timeout=30,
-            record=False,
-            clock=lambda: now[0],
-            meter_provider=provider,
-            register=False,
-        )
+        with clocks(monotonic=lambda: now[0]):
+            breaker = CircuitBreaker(
+                "inventory-db",
+                failure_threshold=2,
+                recovery_timeout=30,
+                record=False,
+                meter_provider=provider,
+                register=False,
+            )
 
         def export_and_feed() -> list[Alert]:
             before = len(receiver.requests["metrics"])

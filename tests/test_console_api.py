@@ -251,7 +251,25 @@ def test_list_search_sort_and_cursor(stack: Stack) -> None:
         bad = client.get("/api/v1/groups", params={"q": "status:nope"})
         assert bad.status_code == 400
         assert "status:nope" in bad.json()["detail"]
-        assert client.get("/api/v1/groups", params={"cursor": "x1"}).status_code == 422
+        # Cursors: keyset tokens bound to their search, tab and sort (control/paging.py).
+        for cursor in ("x/1", "x" * 513, "1 OR 1=1"):
+            assert client.get("/api/v1/groups", params={"cursor": cursor}).status_code == 422
+        malformed = client.get("/api/v1/groups", params={"cursor": "x1"})
+        assert malformed.status_code == 400
+        assert malformed.json()["detail"] == "malformed page_token"
+        elsewhere = client.get(
+            "/api/v1/groups", params={"tab": "all", "cursor": data["next_cursor"]}
+        )
+        assert elsewhere.status_code == 400
+        assert elsewhere.json()["detail"] == "page_token does not match this query"
+        # A relative time bound moves with every request; its cursor still continues it.
+        recent = {"tab": "all", "limit": 2, "q": "since:1h"}
+        first = client.get("/api/v1/groups", params=recent).json()
+        time.sleep(0.01)
+        second = client.get("/api/v1/groups", params={**recent, "cursor": first["next_cursor"]})
+        assert second.status_code == 200, second.text
+        walked = [g["fingerprint"] for g in first["groups"] + second.json()["groups"]]
+        assert sorted(walked) == [A, B, C]
 
 
 def test_group_detail(stack: Stack) -> None:

@@ -312,3 +312,37 @@ def test_screenshot_paths_exist() -> None:
     images = Path(__file__).resolve().parent.parent / "docs" / "images"
     for name in ("console-groups.png", "console-group.png", "console-dashboard.png"):
         assert (images / name).stat().st_size > 10_000, name
+
+
+def test_next_continues_after_the_last_row_while_failures_arrive(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Keyset cursors in the page: failures that arrive (new groups, groups of the first
+    page seen again) between two pages neither push rows of page 1 onto page 2 nor hide
+    any of the groups that stayed put."""
+    start = time.time_ns() - 3_600 * 10**9
+    first = [f"40000000000000{index:02x}" for index in range(15)]
+    with console_stack(tmp_path) as running:
+        running.send(*(Failure(name, time_ns=start + index) for index, name in enumerate(first)))
+        with client_of(running) as client:
+            wait_until(lambda: client.list_groups(control_pb2.ListGroupsRequest()).total == 15)
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.goto(f"{running.url}/login")
+            page.fill("#actor", "Cleo Ops")
+            page.fill("#token", TOKEN)
+            page.click("button[type=submit]")
+            page.wait_for_selector("tr.row")
+            page.goto(f"{running.url}/?tab=all&limit=10")
+            wait_rows(page, set(first[5:]))
+            page_one = rows(page)
+            assert page_one == first[5:][::-1]  # last seen first
+            arrived = [f"50000000000000{index:02x}" for index in range(3)]
+            running.send(*(Failure(name) for name in [*arrived, first[14], first[13]]))
+            wait_until(lambda: client.list_groups(control_pb2.ListGroupsRequest()).total == 18)
+            page.click("button.next")
+            wait_rows(page, set(first[:5]))  # an offset would show 3 rows of page 1 again
+            assert rows(page) == first[:5][::-1]
+            page.click("text=← Previous")
+            wait_rows(page, {*arrived, first[14], first[13], *first[8:13]})
+            context.close()

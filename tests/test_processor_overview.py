@@ -171,7 +171,7 @@ def test_a_version_4_store_gets_hours_and_keeps_its_log(tmp_path: Path) -> None:
         "UPDATE faultlens_schema SET version = 4 WHERE component = 'groups';"
     )
     connection.close()
-    assert len(MIGRATIONS) == 5
+    assert len(MIGRATIONS) == 6  # version 6: the sort indexes end with the fingerprint
     reopened = sqlite_group_store(path)
     try:
         assert reopened.get_group(A).count == 2  # the log folded without hours

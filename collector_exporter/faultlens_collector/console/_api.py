@@ -43,6 +43,7 @@ from faultlens_collector.console._sessions import (
 from faultlens_collector.control.client import ControlError
 from faultlens_collector.control.messages import key_items
 from faultlens_collector.control.methods import MAX_INT64
+from faultlens_collector.control.paging import MAX_TOKEN_CHARS
 from faultlens_collector.groups.model import HOUR_NANOS
 
 _SORTS: Final = {
@@ -235,11 +236,19 @@ def list_groups(
     sort: Sort = "last_seen",
     order: Literal["desc", "asc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=rf"^[A-Za-z0-9_-]{{1,{MAX_TOKEN_CHARS}}}$",
+            description="a next_cursor of a previous page of the same search, tab and sort",
+        ),
+    ] = None,
     sparkline: bool = True,
     count: Annotated[bool, Query(description="count every match (false: total is null)")] = True,
 ) -> models.GroupPage:
-    """One page of failure groups; ``next_cursor`` continues it."""
+    """One page of failure groups; ``next_cursor`` continues it: a keyset cursor (the
+    next page starts right after this page's last group, however the list moved), good
+    only with the same search, tab and sort (400 otherwise)."""
     return group_page(
         who,
         q=q,

@@ -1,7 +1,8 @@
 """The group reads of the control API: ListGroups, GetGroup, ExportGroups.
 
 Bad arguments (a request that does not decode; an unknown status, sort key or
-severity; a malformed page token; an ambiguous fingerprint prefix) end with
+severity; a page token that is malformed, too long, of another version or made for
+another query — see :mod:`.paging`; an ambiguous fingerprint prefix) end with
 ``INVALID_ARGUMENT`` and a message naming the problem; an unknown fingerprint
 with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 (2^63 - 1) selects nothing.
@@ -9,7 +10,6 @@ with ``NOT_FOUND``. A ``since_unix_nano`` past the largest time the store holds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -18,6 +18,7 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions.records import HookRun
+from faultlens_collector.control import paging
 from faultlens_collector.control.convert import to_message
 from faultlens_collector.control.methods import MAX_INT64
 from faultlens_collector.control.rpc import (
@@ -36,7 +37,6 @@ from faultlens_collector.groups.store import (
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 1000
-_PAGE_TOKEN: Final = re.compile(r"[0-9]{1,18}")
 #: Longest search text and most fingerprints a ``GroupFilter`` may carry.
 MAX_TEXT: Final = 256
 MAX_FILTER_FINGERPRINTS: Final = 10_000
@@ -85,24 +85,26 @@ class GroupsApi:
         }
 
     def list_groups(self, request: Any, context: grpc.ServicerContext) -> Any:
-        """ListGroups: one page; the token is the offset of the next page."""
+        """ListGroups: one page; ``next_page_token`` is a keyset cursor
+        (:mod:`~faultlens_collector.control.paging`): the next page starts right after
+        this page's last group, however the list changed in between."""
         query = query_of(request.filter, context, request.sort, request.ascending)
         limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
-        offset = 0
+        after = None
         if request.page_token:
-            if not _PAGE_TOKEN.fullmatch(request.page_token):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed page_token")
-            offset = int(request.page_token)
-        if request.skip_total:  # one more row says whether there is a next page
-            groups, _ = self._store.list_groups(query, limit=limit + 1, offset=offset, count=False)
-            more, groups, total = len(groups) > limit, groups[:limit], 0
-        else:
-            groups, total = self._store.list_groups(query, limit=limit, offset=offset)
-            more = offset + len(groups) < total
+            try:
+                after = paging.read_token(request.page_token, query)
+            except paging.BadPageToken as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        # One more row says whether there is a next page.
+        groups, total = self._store.list_groups(
+            query, limit=limit + 1, after=after, count=not request.skip_total
+        )
+        more, groups = len(groups) > limit, groups[:limit]
         return control_pb2.ListGroupsResponse(
             groups=[to_message(group) for group in groups],
-            next_page_token=str(offset + len(groups)) if more else "",
-            total=total,
+            next_page_token=paging.page_token(groups[-1], query) if more else "",
+            total=max(total, 0),
         )
 
     def get_group(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -16,11 +16,43 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from faultlens import semconv
+
 from faultlens_collector.groups.model import Change, Dismissal, Group, Occurrence
 
-#: What groups can be sorted by (``severity``: by severity, then by ``last_seen``); ties
-#: are broken by the order groups were created in, so pages are stable.
-SORT_KEYS: Final = ("last_seen", "first_seen", "count", "severity")
+#: The columns each sort key orders by, most significant first (``severity``: by
+#: severity rank, then by ``last_seen``); ties are broken by the fingerprint, so every
+#: group has one place in a sorted list and pages are stable.
+SORT_COLUMNS: Final = {
+    "last_seen": ("last_seen",),
+    "first_seen": ("first_seen",),
+    "count": ("count",),
+    "severity": ("severity_rank", "last_seen"),
+}
+#: What groups can be sorted by.
+SORT_KEYS: Final = tuple(SORT_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """A group's place in a list sorted by one sort key: the values of the sort's
+    :data:`SORT_COLUMNS` and the fingerprint (the tiebreaker). A keyset page starts
+    right after it (:meth:`GroupStore.list_groups`'s ``after``), wherever the groups
+    before it moved since."""
+
+    values: tuple[int, ...]
+    fingerprint: str
+
+
+def group_key(group: Group, sort: str) -> GroupKey:
+    """Where ``group`` stands in a list sorted by ``sort`` (one of :data:`SORT_KEYS`)."""
+    values = {
+        "last_seen": group.last_seen,
+        "first_seen": group.first_seen,
+        "count": group.count,
+        "severity_rank": semconv.SEVERITY_RANK.get(group.severity, -1),
+    }
+    return GroupKey(tuple(values[column] for column in SORT_COLUMNS[sort]), group.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +244,20 @@ class GroupStore(Protocol):
         ...
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
+        self,
+        query: GroupQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: GroupKey | None = None,
+        count: bool = True,
     ) -> tuple[list[Group], int]:
         """One page of groups matching ``query`` and the number of all that match (-1
-        without ``count``)."""
+        without ``count``). ``after`` (keyset paging): only the groups sorted after that
+        place, so a walk page by page neither repeats nor skips a group that did not
+        change while the list moved; ``offset`` skips that many rows first (a page of a
+        list that changes between reads may then repeat or skip groups). Raises
+        ``ValueError`` when ``after`` has not as many values as the sort has columns."""
         ...
 
     def series(self, query: SeriesQuery) -> SeriesResult:

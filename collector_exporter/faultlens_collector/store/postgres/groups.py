@@ -70,6 +70,7 @@ from faultlens_collector.groups.model import (
 )
 from faultlens_collector.groups.store import (
     AmbiguousFingerprint,
+    GroupKey,
     GroupNotFound,
     GroupQuery,
     GroupUpdate,
@@ -82,12 +83,13 @@ from faultlens_collector.store.postgres.server import PostgresServer, Retry, cha
 from faultlens_collector.store.sqlite import history
 from faultlens_collector.store.sqlite.groups import (
     _HANDLED,
-    _SORT_COLUMNS,
     _encode,
     _encode_dismissal,
     _encode_samples,
     _group,
     _like_escape,
+    keyset,
+    order_by,
 )
 
 if TYPE_CHECKING:
@@ -627,11 +629,19 @@ class PostgresGroupStore:
         return [fingerprint for fingerprint in fingerprints if fingerprint not in present]
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
+        self,
+        query: GroupQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: GroupKey | None = None,
+        count: bool = True,
     ) -> tuple[list[Group], int]:
-        """One page of groups matching ``query`` and the number of all that match (-1
-        without ``count``)."""
+        """One page of groups matching ``query`` (after ``after``, past ``offset`` rows)
+        and the number of all that match (-1 without ``count``); see
+        :meth:`~faultlens_collector.groups.store.GroupStore.list_groups`."""
         where, parameters = _where(query)
+        page_where, page_parameters = keyset(query, after, where, parameters, "%s")
         total = -1
         with self._server.connection() as connection:
             if count:
@@ -640,8 +650,9 @@ class PostgresGroupStore:
                 ).fetchone()
                 total = int(row[0]) if row else 0
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT %s OFFSET %s",
-                [*parameters, limit, offset],
+                f"SELECT {_COLUMNS} FROM failure_groups {page_where} {order_by(query)} "
+                "LIMIT %s OFFSET %s",
+                [*page_parameters, limit, offset],
             ).fetchall()
         return [_group(row) for row in rows], total
 
@@ -653,7 +664,7 @@ class PostgresGroupStore:
             cursor = connection.cursor(name="faultlens_export")
             cursor.itersize = chunk
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)}",
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {order_by(query)}",
                 parameters,
             )
             for row in cursor:
@@ -724,14 +735,6 @@ def _where(query: GroupQuery) -> tuple[str, list[Any]]:
         )
         parameters.append(query.action_id)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
-
-
-def _order(query: GroupQuery) -> str:
-    """The SQL ``ORDER BY`` clause; ties are broken by fingerprint (``severity``: by
-    severity, then by ``last_seen``)."""
-    columns = _SORT_COLUMNS[query.sort]
-    direction = "ASC" if query.ascending else "DESC"
-    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "fingerprint"))
 
 
 def _assignments(update: GroupUpdate) -> tuple[list[str], list[Any]]:

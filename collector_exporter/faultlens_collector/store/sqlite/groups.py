@@ -57,7 +57,9 @@ from faultlens_collector.groups.model import (
     new_group,
 )
 from faultlens_collector.groups.store import (
+    SORT_COLUMNS,
     AmbiguousFingerprint,
+    GroupKey,
     GroupNotFound,
     GroupQuery,
     GroupUpdate,
@@ -140,6 +142,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX failure_groups_regressed ON failure_groups (regressed_at) "
         "WHERE regressed_at > 0",
     ),
+    (
+        # Keyset pages (list_groups' after): each sort's index ends with the fingerprint,
+        # the tiebreaker, so a page after (value..., fingerprint) is one range of the index.
+        *(
+            f"DROP INDEX failure_groups_{name}"
+            for name in ("last_seen", "first_seen", "count", "severity", "status")
+        ),
+        "CREATE INDEX failure_groups_last_seen ON failure_groups (last_seen, fingerprint)",
+        "CREATE INDEX failure_groups_first_seen ON failure_groups (first_seen, fingerprint)",
+        "CREATE INDEX failure_groups_count ON failure_groups (count, fingerprint)",
+        "CREATE INDEX failure_groups_severity ON failure_groups "
+        "(severity_rank, last_seen, fingerprint)",
+        "CREATE INDEX failure_groups_status ON failure_groups (status, last_seen, fingerprint)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -153,14 +169,6 @@ _STORED_COLUMNS: Final = (
     "status, count, handled_count, first_seen, last_seen, service_counts, span_names, samples, "
     "category_locked, tags, severity_locked, dismissal, dismissed_until, regressed_at"
 )
-# Columns each sort key orders by, most significant first; the rowid breaks ties (the
-# indexes end with it, so a page is read in index order instead of sorting every match).
-_SORT_COLUMNS: Final = {
-    "last_seen": ("last_seen",),
-    "first_seen": ("first_seen",),
-    "count": ("count",),
-    "severity": ("severity_rank", "last_seen"),
-}
 
 
 class SQLiteGroupStore:
@@ -481,17 +489,26 @@ class SQLiteGroupStore:
         return [row[0] for row in rows]
 
     def list_groups(
-        self, query: GroupQuery, *, limit: int, offset: int = 0, count: bool = True
+        self,
+        query: GroupQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: GroupKey | None = None,
+        count: bool = True,
     ) -> tuple[list[Group], int]:
-        """One page of groups matching ``query`` and the number of all that match (-1
-        without ``count``)."""
+        """One page of groups matching ``query`` (after ``after``, past ``offset`` rows)
+        and the number of all that match (-1 without ``count``); see
+        :meth:`~faultlens_collector.groups.store.GroupStore.list_groups`."""
         where, parameters = _where(query)
+        page_where, page_parameters = keyset(query, after, where, parameters)
         with self._reader() as reader:
             counted = f"SELECT COUNT(*) FROM failure_groups {where}"
             (total,) = reader.execute(counted, parameters).fetchone() if count else (-1,)
             rows = reader.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)} LIMIT ? OFFSET ?",
-                [*parameters, limit, offset],
+                f"SELECT {_COLUMNS} FROM failure_groups {page_where} {order_by(query)} "
+                "LIMIT ? OFFSET ?",
+                [*page_parameters, limit, offset],
             ).fetchall()
         return [_group(row) for row in rows], int(total)
 
@@ -500,7 +517,7 @@ class SQLiteGroupStore:
         where, parameters = _where(query)
         with self._reader() as reader:
             cursor = reader.execute(
-                f"SELECT {_COLUMNS} FROM failure_groups {where} {_order(query)}", parameters
+                f"SELECT {_COLUMNS} FROM failure_groups {where} {order_by(query)}", parameters
             )
             while rows := cursor.fetchmany(chunk):
                 for row in rows:
@@ -613,15 +630,39 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _order(query: GroupQuery) -> str:
-    """The SQL ``ORDER BY`` clause; ties are broken by rowid (the order groups were
-    created in), so pages are stable and the sort key's index serves the order.
-
-    ``severity`` orders by severity, then by ``last_seen``.
-    """
-    columns = _SORT_COLUMNS[query.sort]  # GroupQuery checked it
+def order_by(query: GroupQuery) -> str:
+    """``ORDER BY`` the query's sort columns, then the fingerprint, all one direction
+    (the same SQL in both backends): every group has one place, pages are stable, and
+    the sort key's index (which ends with the fingerprint) serves the order.
+    ``severity`` orders by severity, then by ``last_seen``."""
+    columns = SORT_COLUMNS[query.sort]  # GroupQuery checked it
     direction = "ASC" if query.ascending else "DESC"
-    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "rowid"))
+    return "ORDER BY " + ", ".join(f"{column} {direction}" for column in (*columns, "fingerprint"))
+
+
+def keyset(
+    query: GroupQuery,
+    after: GroupKey | None,
+    where: str,
+    parameters: Sequence[Any],
+    mark: str = "?",
+) -> tuple[str, list[Any]]:
+    """``where`` (from ``_where``, possibly empty) narrowed to the rows sorted after
+    ``after`` — one row-value comparison, ``(columns..., fingerprint) < (values...)``
+    (``>`` ascending), which a sort index ending with the fingerprint reads as one
+    range — and its parameters (``mark`` is the backend's placeholder). Raises
+    ``ValueError`` when ``after`` does not fit the query's sort."""
+    if after is None:
+        return where, list(parameters)
+    columns = (*SORT_COLUMNS[query.sort], "fingerprint")
+    values = (*after.values, after.fingerprint)
+    if len(values) != len(columns):
+        raise ValueError(f"a {query.sort} list's place has {len(columns) - 1} sort values")
+    comparison = (
+        f"({', '.join(columns)}) {'>' if query.ascending else '<'} "
+        f"({', '.join([mark] * len(columns))})"
+    )
+    return f"{where} AND {comparison}" if where else f"WHERE {comparison}", [*parameters, *values]
 
 
 def _assignments(update: GroupUpdate) -> tuple[list[str], list[Any]]:
