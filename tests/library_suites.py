@@ -22,6 +22,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The pytest plugin that times a session without start-up (``-p faultlens_suite_clock``).
+CLOCK_PLUGINS = Path(__file__).resolve().parent / "suite_clock"
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -54,6 +57,9 @@ class Result:
     output: str
     #: CPU seconds of the run (user + system), exact when one run is waited for at a time
     cpu: float = 0.0
+    #: CPU seconds of the pytest session alone (collection and tests, no start-up), when
+    #: the run was started with ``clock``
+    session_cpu: float | None = None
 
 
 def fetch(suite: Suite, python: Path, into: Path) -> Path:
@@ -94,11 +100,13 @@ def targets(suite: Suite, root: Path) -> str:
 
 
 def command(
-    suite: Suite, root: Path, python: Path, report: Path, *, instrumented: bool
+    suite: Suite, root: Path, python: Path, report: Path, *, instrumented: bool, clock: bool = False
 ) -> list[str]:
     """The pytest command line of one run."""
     pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging", "-s"]
     pytest += [f"--junitxml={report}", "-o", "junit_family=xunit2", suite.tests]
+    if clock:
+        pytest[3:3] = ["-p", "faultlens_suite_clock"]
     if instrumented:
         return [str(python.parent / "opentelemetry-instrument"), *pytest]
     return pytest
@@ -111,16 +119,24 @@ def environment(
     instrumented: bool,
     endpoint: str | None = None,
     targets_on: bool = True,
+    faultlens_on: bool = True,
+    clock: Path | None = None,
 ) -> dict[str, str]:
     """The run's environment: the sdist first on the path; telemetry to ``endpoint`` (OTLP)
     or nowhere. ``targets_on=False`` runs under ``opentelemetry-instrument`` without
-    ``FAULTLENS_INSTRUMENT`` (what the command itself costs)."""
+    ``FAULTLENS_INSTRUMENT``; ``faultlens_on=False`` leaves faultlens out of it
+    altogether (what the command itself costs). ``clock``: the session's CPU time is
+    written there (:data:`CLOCK_PLUGINS`)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("OTEL_", "FAULTLENS_", "PYTHON", "PYTEST_"))
     }
     env.update(PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    if clock is not None:
+        env.update(PYTHONPATH=f"{root}{os.pathsep}{CLOCK_PLUGINS}", SUITE_CLOCK_FILE=str(clock))
+    if instrumented and not faultlens_on:
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "faultlens"
     if instrumented:
         if targets_on:
             env["FAULTLENS_INSTRUMENT"] = targets(suite, root)
@@ -146,21 +162,37 @@ def start(
     instrumented: bool,
     endpoint: str | None = None,
     targets_on: bool = True,
+    faultlens_on: bool = True,
+    clock: Path | None = None,
 ) -> Run:
-    """Start one run (plain and instrumented runs may go side by side)."""
+    """Start one run (plain and instrumented runs may go side by side).
+
+    ``clock``: a file for the session's CPU time (:attr:`Result.session_cpu`)."""
+    if clock is not None:
+        clock.unlink(missing_ok=True)
+    env = environment(
+        suite,
+        root,
+        instrumented=instrumented,
+        endpoint=endpoint,
+        targets_on=targets_on,
+        faultlens_on=faultlens_on,
+        clock=clock,
+    )
     return Run(
         subprocess.Popen(
-            command(suite, root, python, report, instrumented=instrumented),
-            cwd=root,
-            env=environment(
-                suite, root, instrumented=instrumented, endpoint=endpoint, targets_on=targets_on
+            command(
+                suite, root, python, report, instrumented=instrumented, clock=clock is not None
             ),
+            cwd=root,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         ),
         report,
         time.perf_counter(),
+        clock,
     )
 
 
@@ -171,6 +203,7 @@ class Run:
     process: subprocess.Popen[str]
     report: Path
     started: float
+    clock: Path | None = None
 
     def wait(self, timeout: float = 900) -> Result:
         before = _children_cpu()
@@ -178,7 +211,10 @@ class Run:
         seconds = time.perf_counter() - self.started
         outcomes = outcomes_of(self.report) if self.report.exists() else {}
         cpu = _children_cpu() - before
-        return Result(outcomes, seconds, self.process.returncode, output, cpu)
+        session = None
+        if self.clock is not None and self.clock.exists():
+            session = float(self.clock.read_text())
+        return Result(outcomes, seconds, self.process.returncode, output, cpu, session)
 
 
 def _children_cpu() -> float:
@@ -194,10 +230,18 @@ def run_suite(
     *,
     instrumented: bool,
     targets_on: bool = True,
+    faultlens_on: bool = True,
 ) -> Result:
-    """Run the suite to completion (alone: its ``cpu`` is exact)."""
+    """Run the suite to completion (alone: its ``cpu`` is exact), timing its session."""
     return start(
-        suite, root, python, report, instrumented=instrumented, targets_on=targets_on
+        suite,
+        root,
+        python,
+        report,
+        instrumented=instrumented,
+        targets_on=targets_on,
+        faultlens_on=faultlens_on,
+        clock=report.with_suffix(".clock"),
     ).wait()
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import logging.config
 import subprocess
 import sys
 import textwrap
 import threading
+import traceback
+from pathlib import Path
 
 import faultlens
 from faultlens._asyncio_hook import asyncio_hook_installed
@@ -62,6 +65,40 @@ def test_uncaught_exception_is_recorded_critical_and_flushed_before_exit(tmp_pat
     assert event["failure.severity"] == "critical"
     assert event["failure.handled"] is False
     assert span.status.code == 2  # STATUS_CODE_ERROR
+
+
+USERS_HOOK = textwrap.dedent(
+    """
+    import sys, traceback
+    import faultlens
+
+    def users_hook(exc_type, exc, tb):
+        files = [frame.filename for frame in traceback.extract_tb(tb)]
+        print("hook", exc_type.__name__, exc.args[0], any("/faultlens/" in f for f in files))
+        sys.__excepthook__(exc_type, exc, tb)
+
+    sys.excepthook = users_hook
+    faultlens.install()
+
+    def main():
+        raise RuntimeError("config store unreachable")
+
+    main()
+    """
+)
+
+
+def test_the_users_excepthook_still_runs_and_sees_no_faultlens_frame(tmp_path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(USERS_HOOK)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["hook RuntimeError config store unreachable False"]
+    traceback_lines = result.stderr[result.stderr.index("Traceback") :].splitlines()
+    assert traceback_lines[-1] == "RuntimeError: config store unreachable"
+    assert not [line for line in traceback_lines if "/faultlens/" in line]
 
 
 def test_thread_excepthook_records_and_chains(telemetry) -> None:
@@ -199,18 +236,91 @@ def test_already_recorded_exception_is_not_logged_twice(telemetry) -> None:
 
 def test_install_and_uninstall_restore_everything(telemetry) -> None:
     before = (sys.excepthook, threading.excepthook, asyncio.BaseEventLoop.call_exception_handler)
-    root_handlers = list(logging.getLogger().handlers)
+    factory = logging.getLogRecordFactory()
     faultlens.install()
     faultlens.install()  # idempotent
     assert excepthooks_installed()
     assert asyncio_hook_installed()
     assert logging_capture_installed()
-    assert len(logging.getLogger().handlers) == len(root_handlers) + 1
+    assert logging.getLogRecordFactory() is not factory
     faultlens.uninstall()
     after = (sys.excepthook, threading.excepthook, asyncio.BaseEventLoop.call_exception_handler)
     assert after == before
     assert asyncio.BaseEventLoop.call_exception_handler is before[2]
-    assert logging.getLogger().handlers == root_handlers
+    assert logging.getLogRecordFactory() is factory
+
+
+def test_logging_capture_adds_no_handler_wraps_nothing_and_leaves_no_frame(telemetry) -> None:
+    root = logging.getLogger()
+    configuration = (
+        list(root.handlers),
+        logging.basicConfig,
+        logging.config.dictConfig,
+        logging.config.fileConfig,
+        logging.Logger.makeRecord,
+        logging.Logger.callHandlers,
+    )
+    faultlens.install_logging_capture(force=True)
+    assert (
+        list(root.handlers),
+        logging.basicConfig,
+        logging.config.dictConfig,
+        logging.config.fileConfig,
+        logging.Logger.makeRecord,
+        logging.Logger.callHandlers,
+    ) == configuration
+    stacks: list[list[str]] = []
+
+    class StackHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            stacks.append([frame.filename for frame in traceback.extract_stack()])
+            stacks.append([frame.filename for frame in traceback.extract_tb(record.exc_info[2])])
+
+    # a logger that does not propagate to the root: captured all the same
+    log = logging.getLogger("shop.isolated")
+    log.propagate = False
+    handler = StackHandler()
+    log.addHandler(handler)
+    try:
+        try:
+            {}["sku"]
+        except KeyError:
+            log.exception("no such sku")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    assert telemetry.only_failure()["exception.type"] == "KeyError"
+    assert len(stacks) == 2
+    assert not [name for stack in stacks for name in stack if "faultlens" in Path(name).parts]
+
+
+def test_a_record_factory_installed_later_that_chains_keeps_the_capture(telemetry) -> None:
+    original = logging.getLogRecordFactory()
+    faultlens.install_logging_capture(force=True)
+    ours = logging.getLogRecordFactory()
+
+    def tagging(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = ours(*args, **kwargs)
+        record.tag = "app"
+        return record
+
+    logging.setLogRecordFactory(tagging)
+    try:
+        try:
+            raise TimeoutError("slow")
+        except TimeoutError:
+            logging.getLogger("shop").warning("slow", exc_info=True)
+        assert telemetry.only_failure()["exception.type"] == "TimeoutError"
+        faultlens.uninstall_logging_capture()
+        # the program's factory stays; ours, inside its chain, records nothing more
+        assert logging.getLogRecordFactory() is tagging
+        try:
+            raise TimeoutError("slow again")
+        except TimeoutError:
+            logging.getLogger("shop").warning("slow", exc_info=True)
+        assert len(telemetry.failure_events()) == 1
+    finally:
+        logging.setLogRecordFactory(original)
 
 
 def test_install_is_a_no_op_when_disabled(telemetry) -> None:
@@ -227,12 +337,15 @@ LOGGING_OUTPUT = textwrap.dedent(
     import faultlens
 
     original = logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig
-    faultlens.install_logging_capture(last_resort=True)
+    faultlens.install_logging_capture()
     log = logging.getLogger("app")
     log.warning("unconfigured warning")  # no handler of the app's: printed as without faultlens
     log.info("unconfigured info")  # below lastResort's level: not printed, as without faultlens
+    print(len(logging.getLogger().handlers))
     logging.basicConfig(level=logging.INFO, format="CONFIGURED %(message)s")
     log.info("after basicConfig")
+    logging.basicConfig(format="IGNORED %(message)s")  # configured already: does nothing
+    log.info("still configured")
     print(len(logging.getLogger().handlers))
     faultlens.uninstall_logging_capture()
     print((logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig) == original)
@@ -247,5 +360,9 @@ def test_logging_capture_leaves_the_programs_own_log_output_alone(tmp_path) -> N
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == ["unconfigured warning", "CONFIGURED after basicConfig"]
-    assert result.stdout.splitlines() == ["2", "True"]
+    assert result.stderr.splitlines() == [
+        "unconfigured warning",
+        "CONFIGURED after basicConfig",
+        "CONFIGURED still configured",
+    ]
+    assert result.stdout.splitlines() == ["0", "1", "True"]

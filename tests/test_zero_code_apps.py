@@ -3,7 +3,8 @@
 ``tests/apps/`` holds a Flask app (served by gunicorn, sync and gthread workers)
 and a FastAPI app (served by uvicorn), run under ``opentelemetry-instrument``
 with ``opentelemetry-instrumentation-flask`` / ``-fastapi`` (pinned in the
-``test-apps`` extra; an environment of their own, see ``interpreters.py``).
+``test-apps`` extra; an environment of their own per interpreter — the suite's
+own, 3.12 and 3.13 — see ``interpreters.py``).
 Spans go the way the docs tell users to send them: ``OTEL_TRACES_EXPORTER=otlp,faultlens``,
 every span to an OTLP receiver (here the test's, standing for Jaeger) and the
 spans with failures to the real processor, ``faultlens serve``.
@@ -34,7 +35,7 @@ from typing import Any
 
 import pytest
 from faultlens_collector.control.client import ControlClient
-from interpreters import ZeroCode, environment, instrumented_environment
+from interpreters import VERSIONS, ZeroCode, environment, instrumented_environment
 from otlp_receiver import OtlpReceiver, attributes
 from processor_support import ServeProcess, all_groups
 
@@ -90,9 +91,12 @@ SERVERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def apps_env() -> ZeroCode:
-    return environment("default", ("test-apps",))
+@pytest.fixture(scope="module", params=VERSIONS)
+def apps_env(request: pytest.FixtureRequest) -> ZeroCode:
+    """The suite's interpreter (3.10/3.11: wrapping) and 3.12, 3.13 (the engine), each
+    with the pinned frameworks."""
+    version: str = request.param
+    return environment(version, ("test-apps",))
 
 
 def _free_port() -> int:

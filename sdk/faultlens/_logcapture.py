@@ -2,10 +2,22 @@
 
 ``logger.exception(...)`` or ``logger.error(..., exc_info=True)`` in an
 ``except`` block is the signature of a *silent* failure: the program caught the
-exception and went on. :class:`FailureLogHandler`, attached to the root logger
-by :func:`install_logging_capture`, records every log record that carries an
-exception as a handled failure with source ``logging`` and the place it was
-logged (``code.function.name``, ``code.file.path``, ``code.line.number``).
+exception and went on. :func:`install_logging_capture` puts a *log record
+factory* (:func:`logging.setLogRecordFactory`) in front of the one in place,
+which sees every record a logger creates: one that carries an exception is
+recorded as a handled failure with source ``logging`` and the place it was
+logged (``code.function.name``, ``code.file.path``, ``code.line.number``), and
+the record goes on exactly as before.
+
+Nothing of the program's logging changes: no handler is added to any logger
+(``logging.getLogger().handlers`` stays as the program set it, so
+``logging.basicConfig`` configures the root logger as usual and an unconfigured
+program prints through :data:`logging.lastResort` as without faultlens),
+nothing is wrapped, and no faultlens frame is on the stack while handlers,
+filters or formatters run (the factory returns before them; the caller's place
+is computed by ``findCaller`` before the factory runs). A factory the program
+installs later and that chains to the one it found (the documented pattern)
+keeps the capture; one that does not chain replaces it.
 
 A record through which a web framework or server reports an exception that
 reached *its own* error handler is different: the application did not catch
@@ -16,69 +28,47 @@ escaped failure, ``failure.handled=false``. Like any other, it counts once:
 an exception the zero-code capture or a framework instrumentation recorded
 first adds nothing.
 
-Not covered: records of loggers with ``propagate = False`` (they never reach
-the root logger) and records of the ``faultlens`` and ``opentelemetry`` loggers
-(telemetry trouble must not feed itself). An exception already recorded (for
-example by ``capture`` before it was caught and logged) is not recorded twice.
+Covered: every record a ``logging.Logger`` creates (``Logger.makeRecord``), also
+on loggers with ``propagate = False``, with no handler, or disabled. Not covered:
+records of the ``faultlens`` and ``opentelemetry`` loggers (telemetry trouble
+must not feed itself), records built without the factory
+(``logging.makeLogRecord``, a ``Logger`` subclass whose ``makeRecord`` builds
+``LogRecord`` itself). An exception already recorded (for example by
+``capture`` before it was caught and logged) is not recorded twice.
 ``FAULTLENS_CAPTURE_LOGGING=false`` makes installation a no-op.
 
-While it is installed, ``logging.basicConfig``, ``logging.config.dictConfig``
-and ``logging.config.fileConfig`` are wrapped so they run as if the handler were
-not attached (``basicConfig`` configures the root logger instead of finding a
-handler and doing nothing) and keep it attached afterwards; uninstalling
-restores those functions exactly.
-
-With ``last_resort=True`` (what the zero-code instrumentation installs) the
-handler also leaves an unconfigured program's output alone: while it is the
-only handler a record reaches, it passes the record on to
-:data:`logging.lastResort`, as the logging module would with no handler at all.
-By default it does not, so a program with no logging configuration of its own
-prints no log records while the handler is attached.
+:class:`FailureLogHandler` records the same way from a handler, for programs
+that prefer to attach it themselves to the loggers they choose.
 """
 
 from __future__ import annotations
 
 import logging
-import logging.config
 import os
 import threading
 from collections.abc import Callable
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any, Final
 
-import wrapt
-
+from faultlens._internal_errors import report_internal_error
 from faultlens._recorder import record_failure, runtime_settings
 
 _lock = threading.Lock()
 
 
-class FailureLogHandler(logging.Handler):
-    """A logging handler that records exceptions attached to log records."""
+def observe(record: logging.LogRecord, ignored: tuple[str, ...] | None = None) -> None:
+    """Record the exception ``record`` carries, if any (never raises).
 
-    def __init__(
-        self, ignored_loggers: tuple[str, ...] | None = None, *, last_resort: bool = False
-    ) -> None:
-        super().__init__(level=logging.NOTSET)
-        self._ignored = ignored_loggers
-        self.last_resort = last_resort
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._record(record)
-        finally:
-            if self.last_resort and not _reaches_other_handler(self, record):
-                last = logging.lastResort
-                if last is not None and record.levelno >= last.level:
-                    last.handle(record)
-
-    def _record(self, record: logging.LogRecord) -> None:
-        exc_info = record.exc_info
-        if not exc_info or exc_info[1] is None:
-            return
-        ignored = self._ignored if self._ignored is not None else runtime_settings().ignored_loggers
-        name = record.name
-        if _under(name, ignored):
+    ``ignored``: logger-name prefixes left out (default: the ``ignored_loggers``
+    setting, ``faultlens`` and ``opentelemetry``).
+    """
+    exc_info = record.exc_info
+    if not exc_info or exc_info[1] is None:
+        return
+    try:
+        if ignored is None:
+            ignored = runtime_settings().ignored_loggers
+        if _under(record.name, ignored):
             return
         record_failure(
             exc_info[1],
@@ -90,9 +80,27 @@ class FailureLogHandler(logging.Handler):
                 "code.line.number": record.lineno,
             },
         )
+    except Exception:  # the program's logging call must go on whatever happens here
+        report_internal_error("logging capture")
+
+
+class FailureLogHandler(logging.Handler):
+    """A logging handler that records exceptions attached to log records.
+
+    :func:`install_logging_capture` needs no handler; this one is for programs
+    that attach it themselves. Records it sees are recorded as by the capture
+    (an exception both see counts once).
+    """
+
+    def __init__(self, ignored_loggers: tuple[str, ...] | None = None) -> None:
+        super().__init__(level=logging.NOTSET)
+        self._ignored = ignored_loggers
+
+    def emit(self, record: logging.LogRecord) -> None:
+        observe(record, self._ignored)
 
     def handleError(self, record: logging.LogRecord) -> None:
-        # record_failure never raises; nothing of ours should print to stderr.
+        # observe never raises; nothing of ours should print to stderr.
         return
 
 
@@ -117,84 +125,58 @@ def _reports_an_escape(record: logging.LogRecord) -> bool:
     return tuple(parts[-2:]) in _LOG_EXCEPTION_SITES
 
 
-def _reaches_other_handler(handler: logging.Handler, record: logging.LogRecord) -> bool:
-    """True if a handler other than ``handler`` sees ``record`` on its way to the root."""
-    root = logging.getLogger()
-    if any(other is not handler for other in root.handlers):
-        return True
-    logger = logging.Logger.manager.loggerDict.get(record.name)
-    while isinstance(logger, logging.Logger) and logger is not root:
-        if logger.handlers or not logger.propagate:
-            return True
-        logger = logger.parent
-    return False
+@dataclass(eq=False)
+class _Installed:
+    """One installation: the factory put in place and the one it chains to."""
+
+    factory: Callable[..., logging.LogRecord]
+    previous: Callable[..., logging.LogRecord]
+    active: bool = True
 
 
-_handler: list[FailureLogHandler] = []
-#: (namespace, name, original, wrapper) of the logging configuration functions wrapped.
-_config_patches: list[tuple[ModuleType, str, Callable[..., Any], Callable[..., Any]]] = []
+_installed: list[_Installed] = []
 
 
-def _configure_without_handler(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Run a logging configuration function as if the capture handler were not attached."""
-    root = logging.getLogger()
-    ours = [handler for handler in list(root.handlers) if handler in _handler]
-    for handler in ours:
-        root.removeHandler(handler)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        for handler in ours:
-            if handler in _handler:
-                root.addHandler(handler)
+def _make_factory(previous: Callable[..., logging.LogRecord]) -> _Installed:
+    def faultlens_log_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.exc_info and installed.active:
+            observe(record)
+        return record
+
+    installed = _Installed(faultlens_log_record_factory, previous)
+    return installed
 
 
-def _wrap_config_functions() -> None:
-    for module, name in (
-        (logging, "basicConfig"),
-        (logging.config, "dictConfig"),
-        (logging.config, "fileConfig"),
-    ):
-        original = getattr(module, name)
-        wrapper = wrapt.FunctionWrapper(original, _configure_without_handler)
-        setattr(module, name, wrapper)
-        _config_patches.append((module, name, original, wrapper))
+def install_logging_capture(*, force: bool = False) -> bool:
+    """Put the capturing log record factory in place; returns True if it is.
 
-
-def _restore_config_functions() -> None:
-    while _config_patches:
-        module, name, original, wrapper = _config_patches.pop()
-        if getattr(module, name, None) is wrapper:  # someone wrapped it after us: leave it
-            setattr(module, name, original)
-
-
-def install_logging_capture(*, force: bool = False, last_resort: bool = False) -> bool:
-    """Attach the handler to the root logger; returns True if it is attached.
-
-    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent (a handler
-    already attached stays as it is). ``last_resort``: see the module docstring.
+    Honours ``FAULTLENS_CAPTURE_LOGGING`` unless ``force``; idempotent.
     """
     if not force and not runtime_settings().capture_logging:
         return False
     with _lock:
-        if not _handler:
-            handler = FailureLogHandler(last_resort=last_resort)
-            _handler.append(handler)
-            logging.getLogger().addHandler(handler)
-            _wrap_config_functions()
+        if not _installed:
+            installed = _make_factory(logging.getLogRecordFactory())
+            logging.setLogRecordFactory(installed.factory)
+            _installed.append(installed)
     return True
 
 
 def uninstall_logging_capture() -> None:
-    """Detach the handler from the root logger; restore the configuration functions."""
+    """Stop capturing: the previous factory is back in place.
+
+    When the program installed a factory of its own after faultlens' and chained
+    to it, faultlens' stays in that chain as a pass-through that records nothing.
+    """
     with _lock:
-        _restore_config_functions()
-        while _handler:
-            logging.getLogger().removeHandler(_handler.pop())
+        while _installed:
+            installed = _installed.pop()
+            installed.active = False
+            if logging.getLogRecordFactory() is installed.factory:
+                logging.setLogRecordFactory(installed.previous)
 
 
 def logging_capture_installed() -> bool:
-    """True while the handler is attached."""
-    return bool(_handler)
+    """True while log records are captured."""
+    return bool(_installed)

@@ -5,19 +5,22 @@ frames, their pickling and their speed. The engine watches *code objects* and
 follows the exceptions that leave them until their fate is known.
 
 Internal API (used by :mod:`faultlens._capture`, the zero-code instrumentation,
-and meant for the ``faultlens run`` detector)::
+and the swallowed-exception detector of ``faultlens run``)::
 
     monitor = acquire()                  # None: no sys.monitoring, or no free tool id
     monitor.watch(codes, client)         # codes: what counts as the named code
     ...
     monitor.unwatch(codes, client)       # the tool id is released when nothing is left
     monitor.follow(exc, client, frame)   # an exception seen escaping a `with` block
+    monitor.observe(observer)            # every handler entered, anywhere (see below)
+    monitor.arm(code) / disarm(code)     # an observer's settle events on one code object
 
-A client is any object with ``on_outcome(outcome: Outcome) -> None``; it may
-also have ``on_swallowed(exc, code) -> None`` and a true ``wants_swallowed``
-attribute, for exceptions caught *inside* its own code and not re-raised (the
-detector's "swallowed" report; this keeps the costlier ``EXCEPTION_HANDLED``
-event on for as long as such a client watches anything). Callbacks run inside
+A client is any object with ``on_outcome(outcome: Outcome) -> None``. A
+:class:`HandlerObserver` sees every ``EXCEPTION_HANDLED`` of the program (after
+the engine's own handling of it) and, for the code objects it arms, the
+``LINE``, ``PY_RETURN``, ``PY_YIELD`` and ``CALL`` events that tell when a
+handler is over: one process, one tool id, however many parts of faultlens
+watch exceptions. Callbacks run inside
 ``sys.monitoring`` callbacks: no events are reported while they run, and what
 they raise is reported once through the ``faultlens`` logger and dropped.
 
@@ -25,8 +28,8 @@ The failure rule
 ----------------
 *Named code* is the union of the watched code objects. An exception that
 unwinds a named frame into a caller that is not named has crossed the boundary
-of the named code; from there the engine follows it (``RAISE``, ``RERAISE``,
-``EXCEPTION_HANDLED``, ``PY_UNWIND``) until one of these outcomes, delivered
+of the named code; from there the engine follows it (``EXCEPTION_HANDLED``,
+``PY_UNWIND``) until one of these outcomes, delivered
 once to the client that watches the (outermost) named code it escaped from:
 
 ``caught``
@@ -63,22 +66,24 @@ How the fate is seen: a handler is *tentatively* entered at
 and ``PY_YIELD`` on that frame's code only and, at the first of them where the
 frame has moved past the handler's entry and the exception is no longer the one
 being handled (``sys.exception()`` and its ``__context__`` chain), calls it
-caught; a ``RERAISE``/``RAISE``/``PY_UNWIND`` of it first puts it back in
-flight. After a ``PY_UNWIND`` the exception must show up next in the caller
-(``RAISE`` there): when another exception shows up on that thread first, C code
-in between swallowed it.
+caught; a ``PY_UNWIND`` of it (re-raised out of the frame) or an
+``EXCEPTION_HANDLED`` (re-raised into an outer handler) moves it on first.
+After a ``PY_UNWIND`` the exception must show up next in the caller (handled
+or unwinding there): when another exception is handled or unwinds on that
+thread first, C code in between swallowed it.
 
 Cost: the success path of a watched function costs nothing (no local event is
-set on watched code). ``PY_UNWIND`` and ``PY_THROW`` are on while anything is
-watched: one dictionary lookup per frame an exception unwinds, anywhere. The
-costlier ``RAISE``, ``RERAISE`` and ``EXCEPTION_HANDLED`` (which fire for every
-exception of the program) are on while an escaped exception is followed, and
-are turned off by the first of them that finds nothing followed for
-:data:`IDLE_SECONDS` (switching global events re-instruments every running
-code object, too costly to do twice per failure when failures come in bursts;
-while no exception happens at all they cost nothing anyway). ``LINE``,
-``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame that holds a
-followed exception in a handler, until it is done.
+set on watched code). ``PY_UNWIND``, ``PY_THROW`` and ``EXCEPTION_HANDLED`` are
+on, globally, for as long as anything is watched, and their callbacks start
+with one dictionary lookup: a few hundred nanoseconds per frame an exception
+unwinds and per handler entered, anywhere in the program. They are never
+switched on and off per failure: switching global events makes CPython
+re-instrument every code object at its next call, which measured far costlier
+on a real test suite than the events themselves. ``RAISE`` and ``RERAISE``
+(one event per frame an exception passes through, and per ``StopIteration``
+of every ``next()`` called from Python code) are not used. ``LINE``,
+``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame
+that holds a followed exception in a handler, until it is done.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
@@ -109,8 +114,6 @@ TOOL_NAME: Final = "faultlens"
 MAX_FOLLOWED: Final = 1_000
 #: A followed exception parked in a holder this long without news is ``unresolved``.
 PARK_SECONDS: Final = 60.0
-#: Global events for following are switched off after this long with nothing followed.
-IDLE_SECONDS: Final = 1.0
 #: How deep ``__context__`` chains are searched.
 _CHAIN: Final = 16
 
@@ -136,13 +139,24 @@ class Client(Protocol):
     def on_outcome(self, outcome: Outcome) -> None: ...
 
 
+class HandlerObserver(Protocol):
+    """Sees the exception handlers the program enters (``Monitor.observe``)."""
+
+    def on_handled(self, code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> None:
+        """``frame`` (running ``code``) entered the handler at ``offset`` for ``exc``."""
+
+    def on_settle(self, code: CodeType, frame: FrameType, *, ended: bool) -> None:
+        """A line, call, return or yield of ``frame`` in ``code``, armed by
+        ``Monitor.arm``; ``ended``: the frame returns or yields."""
+
+
 @dataclass(eq=False, slots=True)
 class _Followed:
     original: BaseException
     current: BaseException
     boundary: CodeType
     client: Client
-    state: Literal["flight", "catch", "expect", "parked", "inner"] = "flight"
+    state: Literal["flight", "catch", "expect", "parked"] = "flight"
     waiter: FrameType | None = None
     handler_offset: int = -1
     since: float = field(default_factory=time.monotonic)
@@ -170,14 +184,12 @@ class Monitor:
         self._followed: dict[int, _Followed] = {}
         self._waiting: dict[int, list[_Followed]] = {}
         self._armed: dict[int, CodeType] = {}
+        #: code objects observers armed: id -> (code, how many times)
+        self._observed: dict[int, tuple[CodeType, int]] = {}
+        self._observers: tuple[HandlerObserver, ...] = ()
         self._thrown: dict[int, BaseException] = {}
         #: per thread, the exception that just left a frame and must be raised in its caller
         self._expecting: dict[int, _Followed] = {}
-        self._idle_since = time.monotonic()
-        self._swallow_clients = 0
-        self._following = False
-        self._base = self._events.PY_UNWIND | self._events.PY_THROW
-        self._followup = self._events.RAISE | self._events.RERAISE | self._events.EXCEPTION_HANDLED
         self._settle = (
             self._events.LINE | self._events.PY_RETURN | self._events.PY_YIELD | self._events.CALL
         )
@@ -194,9 +206,6 @@ class Monitor:
                     self._watched[id(code)] = _Watch(code, [client])
                 elif client not in entry.clients:
                     entry.clients.append(client)
-            if getattr(client, "wants_swallowed", False):
-                self._swallow_clients += 1
-            self._update_events()
 
     def unwatch(self, codes: Iterable[CodeType], client: Client) -> None:
         """Stop counting ``codes`` for ``client``; releases the tool when nothing is left."""
@@ -208,10 +217,48 @@ class Monitor:
                 entry.clients.remove(client)
                 if not entry.clients:
                     del self._watched[id(code)]
-            if getattr(client, "wants_swallowed", False) and self._swallow_clients:
-                self._swallow_clients -= 1
-            self._update_events()
         self.release_if_idle()
+
+    def observe(self, observer: HandlerObserver) -> None:
+        """Call ``observer`` for every handler entered from now on (idempotent)."""
+        with self._lock:
+            if observer not in self._observers:
+                self._observers = (*self._observers, observer)
+
+    def unobserve(self, observer: HandlerObserver) -> None:
+        """Stop calling ``observer``; releases the tool id when nothing is left.
+
+        The codes it armed stay armed until it disarms them (``disarm``)."""
+        with self._lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+        self.release_if_idle()
+
+    def arm(self, code: CodeType) -> None:
+        """Turn on ``code``'s settle events for observers (counted: one ``disarm`` each)."""
+        with self._lock:
+            _, count = self._observed.get(id(code), (code, 0))
+            self._observed[id(code)] = (code, count + 1)
+            if count == 0:
+                self._refresh_local(code)
+
+    def disarm(self, code: CodeType) -> None:
+        """Undo one :meth:`arm` of ``code``."""
+        with self._lock:
+            entry = self._observed.get(id(code))
+            if entry is None:
+                return
+            if entry[1] > 1:
+                self._observed[id(code)] = (code, entry[1] - 1)
+                return
+            del self._observed[id(code)]
+            self._refresh_local(code)
+
+    def _refresh_local(self, code: CodeType) -> None:
+        """``code``'s local events: the settle events while the engine or an observer
+        needs them, none otherwise."""
+        key = id(code)
+        needed = key in self._armed or key in self._observed
+        _monitoring.set_local_events(self.tool, code, self._settle if needed else 0)
 
     def watches(self, code: CodeType) -> bool:
         """True when ``code`` is named code."""
@@ -257,60 +304,40 @@ class Monitor:
         register = _monitoring.register_callback
         register(self.tool, events.PY_UNWIND, self._on_unwind)
         register(self.tool, events.PY_THROW, self._on_throw)
-        register(self.tool, events.RAISE, self._on_raise)
-        register(self.tool, events.RERAISE, self._on_reraise)
         register(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
         register(self.tool, events.LINE, self._on_line)
         register(self.tool, events.PY_RETURN, self._on_leave)
         register(self.tool, events.PY_YIELD, self._on_leave)
         register(self.tool, events.CALL, self._on_call)
-        _monitoring.set_events(self.tool, self._base)
-
-    def _update_events(self, *, idle: bool = False) -> None:
-        """Switch the following events on when needed; off only when ``idle`` says so."""
-        needed = bool(self._followed) or self._swallow_clients > 0
-        if not needed:
-            self._idle_since = min(self._idle_since, time.monotonic())
-        else:
-            self._idle_since = float("inf")
-        if needed != self._following and (needed or idle):
-            self._following = needed
-            wanted = self._base | (self._followup if needed else 0)
-            _monitoring.set_events(self.tool, wanted)
+        _monitoring.set_events(
+            self.tool, events.PY_UNWIND | events.PY_THROW | events.EXCEPTION_HANDLED
+        )
 
     def _other_exception(self) -> None:
-        """An exception event that is not a followed one: settle what it tells."""
-        if self._expecting:
-            record = self._expecting.pop(threading.get_ident(), None)
-            if record is not None and record.state == "expect":
-                self._resolve(record, "swallowed", None)
-        if (
-            self._following
-            and not self._followed
-            and time.monotonic() - self._idle_since > IDLE_SECONDS
-        ):
-            with self._lock:
-                self._update_events(idle=True)
+        """Another exception handled or unwinding on this thread: the one expected
+        in a caller was swallowed by C code on the way (``hasattr``, ``next(it, default)``)."""
+        record = self._expecting.pop(threading.get_ident(), None)
+        if record is not None and record.state == "expect":
+            self._resolve(record, "swallowed", None)
 
     def release_if_idle(self) -> None:
         """Free the tool id when nothing is watched or followed (idempotent)."""
         with _engine.lock, self._lock:
-            if self._watched or self._followed or _engine.current is not self:
+            if self._watched or self._followed or self._observers or _engine.current is not self:
                 return
             self._shutdown()
             _engine.current = None
 
     def _shutdown(self) -> None:
         self._expecting.clear()
-        for code in self._armed.values():
+        for code in [*self._armed.values(), *(code for code, _ in self._observed.values())]:
             _monitoring.set_local_events(self.tool, code, 0)
         self._armed.clear()
+        self._observed.clear()
         _monitoring.set_events(self.tool, 0)
         for event in (
             self._events.PY_UNWIND,
             self._events.PY_THROW,
-            self._events.RAISE,
-            self._events.RERAISE,
             self._events.EXCEPTION_HANDLED,
             self._events.LINE,
             self._events.PY_RETURN,
@@ -326,7 +353,6 @@ class Monitor:
         record = _Followed(exc, exc, boundary, client)
         self._followed[id(exc)] = record
         self._evict()
-        self._update_events()
         return record
 
     def _evict(self) -> None:
@@ -353,13 +379,20 @@ class Monitor:
         self._waiting.setdefault(id(code), []).append(record)
         if id(code) not in self._armed:
             self._armed[id(code)] = code
-            _monitoring.set_local_events(self.tool, code, self._settle)
+            self._refresh_local(code)
 
     def _expect(self, record: _Followed, caller: FrameType) -> None:
-        """``record`` left a frame for ``caller``: it must be raised there next."""
+        """``record`` left a frame for ``caller``: it must show up there next."""
         self._unwait(record)
+        ident = threading.get_ident()
+        earlier = self._expecting.get(ident)
+        if earlier is not None and earlier is not record and earlier.state == "expect":
+            # another exception escaped on this thread first: the earlier one never
+            # reached its caller
+            del self._expecting[ident]
+            self._resolve(earlier, "swallowed", None)
         record.state = "expect"
-        self._expecting[threading.get_ident()] = record
+        self._expecting[ident] = record
 
     def _unwait(self, record: _Followed) -> None:
         if record.state == "expect":
@@ -379,7 +412,7 @@ class Monitor:
             if not waiting:
                 del self._waiting[id(code)]
         if id(code) not in self._waiting and self._armed.pop(id(code), None) is not None:
-            _monitoring.set_local_events(self.tool, code, 0)
+            self._refresh_local(code)
 
     def _park(self, record: _Followed) -> None:
         self._unwait(record)
@@ -398,7 +431,6 @@ class Monitor:
             if self._followed.get(id(record.current)) is not record:
                 return
             self._forget(record)
-            self._update_events()
         _deliver(record, fate, catcher)
         self.release_if_idle()
 
@@ -424,10 +456,13 @@ class Monitor:
                 if id(code) in self._watched:
                     record.boundary = code
                 self._in_flight_from(record, frame)
-            elif id(code) in self._watched:
-                self._escaping(code, exc)
-            elif self._waiting:
-                self._translated(code, exc)
+            else:
+                if self._expecting:
+                    self._other_exception()
+                if id(code) in self._watched:
+                    self._escaping(code, exc)
+                elif self._waiting:
+                    self._translated(code, exc)
         except Exception:
             _internal_error("sys.monitoring PY_UNWIND")
 
@@ -473,67 +508,52 @@ class Monitor:
         except Exception:
             _internal_error("sys.monitoring PY_THROW")
 
-    def _on_raise(self, code: CodeType, offset: int, exc: BaseException) -> Any:
-        record = self._followed.get(id(exc))
-        if record is None or record.current is not exc:
-            if self._expecting or (self._following and not self._followed):
-                try:
-                    self._other_exception()
-                except Exception:
-                    _internal_error("sys.monitoring RAISE")
-            return
-        try:
-            with self._lock:
-                self._unwait(record)
-                record.state = "flight"
-        except Exception:
-            _internal_error("sys.monitoring RAISE")
-
-    _on_reraise = _on_raise
-
     def _on_handled(self, code: CodeType, offset: int, exc: BaseException) -> Any:
         record = self._followed.get(id(exc))
         try:
             if record is None or record.current is not exc:
                 if self._expecting:
                     self._other_exception()
-                if self._swallow_clients and id(code) in self._watched:
-                    self._inner_catch(code, offset, exc)
-                return
-            frame = sys._getframe(1)
-            role = role_of(code, frame.f_globals.get("__name__"))
-            if role == "last_resort":
-                self._resolve(record, "escaped", code)
-            elif role == "holder":
-                with self._lock:
-                    self._park(record)
             else:
-                with self._lock:
-                    self._wait(record, frame, "catch", offset)
+                self._handled(record, code, offset)
         except Exception:
             _internal_error("sys.monitoring EXCEPTION_HANDLED")
+        if self._observers:
+            self._notify(code, offset, exc)
 
-    def _inner_catch(self, code: CodeType, offset: int, exc: BaseException) -> None:
-        """An exception caught inside named code, for clients that want swallowed ones."""
-        if isinstance(exc, _CONTROL_FLOW) or _recorded(exc):
-            return
-        entry = self._watched[id(code)]
-        clients = [c for c in entry.clients if getattr(c, "wants_swallowed", False)]
-        if not clients:
-            return
-        with self._lock:
-            record = self._start(exc, code, clients[0])
-            self._wait(record, sys._getframe(2), "inner", offset)
+    def _handled(self, record: _Followed, code: CodeType, offset: int) -> None:
+        frame = sys._getframe(2)
+        role = role_of(code, frame.f_globals.get("__name__"))
+        if role == "last_resort":
+            self._resolve(record, "escaped", code)
+        elif role == "holder":
+            with self._lock:
+                self._park(record)
+        else:
+            with self._lock:
+                self._wait(record, frame, "catch", offset)
+
+    def _notify(self, code: CodeType, offset: int, exc: BaseException) -> None:
+        frame = sys._getframe(2)
+        for observer in self._observers:
+            try:
+                observer.on_handled(code, offset, exc, frame)
+            except Exception:
+                _internal_error("handler observer")
 
     def _on_line(self, code: CodeType, line: int) -> Any:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=False)
 
     def _on_leave(self, code: CodeType, offset: int, value: object) -> Any:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=True)
 
     def _on_call(self, code: CodeType, offset: int, called: object, arg0: object) -> Any:
         # A call after the handler ended, on the same line (the ``__exit__`` of a span
@@ -541,6 +561,16 @@ class Monitor:
         waiting = self._waiting.get(id(code))
         if waiting:
             self._settle_in(code, waiting)
+        if id(code) in self._observed:
+            self._notify_settle(code, ended=False)
+
+    def _notify_settle(self, code: CodeType, *, ended: bool) -> None:
+        frame = sys._getframe(2)
+        for observer in self._observers:
+            try:
+                observer.on_settle(code, frame, ended=ended)
+            except Exception:
+                _internal_error("handler observer")
 
     def _settle_in(self, code: CodeType, waiting: list[_Followed]) -> None:
         try:
@@ -550,31 +580,13 @@ class Monitor:
                     continue
                 if frame.f_lasti == record.handler_offset or _handling(record.current):
                     continue  # the handler has not started, or is still running
-                if record.state == "inner":
-                    self._swallowed(record, code)
-                else:
-                    fate: Fate = "inside" if id(code) in self._watched else "caught"
-                    self._resolve(record, fate, code)
+                fate: Fate = "inside" if id(code) in self._watched else "caught"
+                self._resolve(record, fate, code)
         except Exception:
             _internal_error("sys.monitoring settle")
 
-    def _swallowed(self, record: _Followed, code: CodeType) -> None:
-        with self._lock:
-            if self._followed.get(id(record.current)) is not record:
-                return
-            self._forget(record)
-            self._update_events()
-        on_swallowed = getattr(record.client, "on_swallowed", None)
-        if on_swallowed is not None:
-            try:
-                on_swallowed(record.original, code)
-            except Exception:
-                _internal_error("on_swallowed")
-
 
 def _deliver(record: _Followed, fate: Fate, catcher: CodeType | None) -> None:
-    if record.state == "inner":
-        return  # an inner catch whose handler re-raised is followed as an escape, if it escapes
     try:
         record.client.on_outcome(
             Outcome(record.original, fate, record.boundary, catcher, record.current)

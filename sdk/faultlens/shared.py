@@ -26,7 +26,9 @@ something both sides must do *the same way*, so it has one implementation:
 * **faultlens' own behaviour** — an internal error is logged once and never raised
   (:func:`report_internal_error`); what the recorder already recorded
   (:func:`already_recorded`); faultlens draws random numbers from its own generator,
-  never the program's (:data:`random_generator`).
+  never the program's (:data:`random_generator`); one ``sys.monitoring`` tool id per
+  process, the capture engine's, which ``faultlens run``'s swallowed-exception detector
+  observes (:data:`monitoring`, :mod:`faultlens._monitoring`).
 
 Not for applications: these names change in step with ``faultlens_collector`` (the same
 distribution at the same version). Names load on first use (:mod:`faultlens._lazy`), so
@@ -39,6 +41,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from faultlens import _monitoring as monitoring
     from faultlens._classify import Classifier
     from faultlens._endpoint import (
         DEFAULT_ENDPOINT,
@@ -86,6 +89,7 @@ else:
             ),
             "faultlens._halt_keys": ("Key", "KeyValue", "covers", "format_key", "make_key"),
             "faultlens._internal_errors": ("report_internal_error",),
+            "faultlens._monitoring": ("monitoring=_monitoring",),
             "faultlens._parameterize": ("MAX_MESSAGE_CHARS", "parameterize"),
             "faultlens._randomness": ("random_generator=generator",),
             "faultlens._recorder": ("already_recorded",),
@@ -113,6 +117,7 @@ __all__ = [
     "from_failed_import",
     "hash_parts",
     "make_key",
+    "monitoring",
     "parameterize",
     "parse_endpoint",
     "random_generator",

@@ -13,7 +13,6 @@ import contextlib
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -234,11 +233,21 @@ scenario("await")(lambda: asyncio.run(_awaited()))
 scenario("task")(lambda: asyncio.run(_task()))
 scenario("cancelled")(lambda: asyncio.run(_cancelled()))
 results["followed_after"] = monitor.followed if monitor else None
-results["following_events_on_after_a_burst"] = bool(monitor and monitor._following)
-time.sleep(monitoring.IDLE_SECONDS + 0.2)
+
+
+def _global_events() -> list[str] | None:
+    if monitor is None:
+        return None
+    mask = sys.monitoring.get_events(monitor.tool)  # type: ignore[attr-defined,unused-ignore]
+    events = sys.monitoring.events  # type: ignore[attr-defined,unused-ignore]
+    return sorted(name for name in dir(events) if name.isupper() and mask & getattr(events, name))
+
+
+# the global events never change with failures: switching them re-instruments all code
+results["global_events_after_a_burst"] = _global_events()
 with contextlib.suppress(KeyError):
-    {}["the next exception finds nothing followed for a while"]
-results["following_events_off"] = not monitor._following if monitor else None
+    {}["an exception raised and caught outside named code"]
+results["global_events_idle"] = _global_events()
 
 
 # the decorator: the function itself comes back, watched
@@ -268,34 +277,48 @@ def _() -> Any:
         return "caught"
 
 
-class Detector:
-    """A client of the engine's API for swallowed exceptions (the ``faultlens run`` need)."""
-
-    wants_swallowed = True
+class Outcomes:
+    """A client of the engine's API: the fates of exceptions escaping its codes."""
 
     def __init__(self) -> None:
-        self.swallowed: list[str] = []
         self.outcomes: list[str] = []
 
     def on_outcome(self, outcome: monitoring.Outcome) -> None:
         self.outcomes.append(f"{type(outcome.exception).__name__}:{outcome.fate}")
 
-    def on_swallowed(self, exc: BaseException, code: Any) -> None:
-        self.swallowed.append(f"{type(exc).__name__}@{code.co_name}")
 
-
-detector = Detector()
+# faultlens run's swallowed-exception detector observes the same engine: one tool id
+client = Outcomes()
 codes = [engine_lib.fail_inside.__code__, engine_lib.fail.__code__]
 if monitor is not None:
+    from faultlens_collector.detection import swallowed
+
     instrumentor.uninstrument()
     monitor = monitoring.acquire()
     assert monitor is not None
-    monitor.watch(codes, detector)
-    engine_lib.fail_inside()
+    monitor.watch(codes, client)
+    detector = swallowed.Detector(["engine_lib"])
+    assert detector.start()
+    failures()  # clears what earlier scenarios left
+    engine_lib.fail_inside()  # caught inside engine_lib, not re-raised nor logged
     with contextlib.suppress(ValueError):
-        engine_lib.fail("outside")
-    monitor.unwatch(codes, detector)
-results["detector"] = {"swallowed": detector.swallowed, "outcomes": detector.outcomes}
+        engine_lib.fail("outside")  # escapes engine_lib: caught here, not the project's
+    monitor.unwatch(codes, client)
+    swallowed_events = [
+        f"{exception_type}@{handler}"
+        for exception_type, handler in failures(("exception.type", "faultlens.handler"))
+        if handler is not None
+    ]
+    tools = {tool: sys.monitoring.get_tool(tool) for tool in range(6)}
+    results["detector"] = {
+        "swallowed": swallowed_events,
+        "outcomes": client.outcomes,
+        "same_tool": detector.tool == monitor.tool,
+        "tools_held": sorted(name for name in tools.values() if name),
+    }
+    detector.stop()
+else:
+    results["detector"] = None
 # nothing left: the decorator keeps its code watched, so the tool stays taken
 results["tool_after"] = sys.monitoring.get_tool(results["tool"]) if results["tool"] else None
 print(json.dumps(results))

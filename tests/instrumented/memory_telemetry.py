@@ -31,6 +31,6 @@ def failures(keys: tuple[str, ...] = DEFAULT_KEYS) -> list[list[Any]]:
             if "failure.source" in attrs:
                 attrs["_span"] = span.name
                 attrs["_status"] = span.status.status_code.name
-                found.append([attrs[key] for key in keys])
+                found.append([attrs.get(key) for key in keys])
     exporter.clear()
     return found

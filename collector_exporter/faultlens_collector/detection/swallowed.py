@@ -17,12 +17,15 @@ bare ``except:``, ``BaseException``    critical
 anything narrower (``KeyError`` …)     low
 =====================================  ==========
 
-How (PEP 669, ``sys.monitoring``): ``EXCEPTION_HANDLED`` — which cannot be
-enabled per code object — is on for the whole program; its callback answers
-from a per-code cache whether the catching code is the project's (its module
-under one of the watched prefixes) and returns at once when not. In the project's
-code it records a candidate and turns on ``LINE``, ``PY_RETURN`` and
-``PY_YIELD`` for that code object only; at the first of them where the frame
+How (PEP 669, ``sys.monitoring``): the detector is a handler observer of
+faultlens' capture engine (``faultlens.shared.monitoring``), so a process that
+runs both uses one tool id. The engine's ``EXCEPTION_HANDLED`` — which cannot
+be enabled per code object — is on for the whole program; the detector's
+callback answers from a per-code cache whether the catching code is the
+project's (its module under one of the watched prefixes) and returns at once
+when not. In the project's code it records a candidate and has the engine turn
+on its settle events (``LINE``, ``PY_RETURN``, ``PY_YIELD``, ``CALL``) for
+that code object only; at the first of them where the frame
 no longer handles the exception (``sys.exception()`` and its ``__context__``
 chain) — or returns from inside the handler — the handler is over and the
 candidate is decided: logged (faultlens recorded it meanwhile) or swallowed.
@@ -38,12 +41,9 @@ it). So a hot ``except ...: pass`` costs one callback and one ``record_failure``
 per exception; a handler that logs only sometimes can have an occurrence counted
 as swallowed instead of logged (still counted once).
 
-The smallest self-contained piece: it takes a tool id of its own (the first
-free of 4, 3, 5) and fits the ``on_swallowed(exc, code)`` client interface of
-the capture engine, into which it is meant to fold.
-
 Python 3.10 and 3.11 have no ``sys.monitoring``: :func:`start` does nothing
-there, and ``faultlens run`` reports escaped and logged failures only.
+there, and ``faultlens run`` reports escaped and logged failures only; nor does
+it when every tool id the engine may take is held by other tools.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import CodeType, FrameType
-from typing import Any, Final
+from typing import Final
 
-TOOL_IDS: Final = (4, 3, 5)
-TOOL_NAME: Final = "faultlens-swallowed"
+from faultlens.shared import monitoring
+
 #: Attributes on every swallowed failure.
 SWALLOWED: Final = "faultlens.swallowed"
 HANDLER: Final = "faultlens.handler"
@@ -83,7 +83,7 @@ class _Candidate:
 
 
 def supported() -> bool:
-    return sys.version_info >= (3, 12) and hasattr(sys, "monitoring")
+    return monitoring.supported()
 
 
 class Detector:
@@ -91,7 +91,7 @@ class Detector:
 
     def __init__(self, prefixes: Iterable[str]) -> None:
         self.prefixes = tuple(prefixes)
-        self.tool: int | None = None
+        self.monitor: monitoring.Monitor | None = None
         self._ours: dict[CodeType, str | None] = {}
         self._pending: dict[FrameType, _Candidate] = {}
         self._by_code: dict[CodeType, int] = {}
@@ -104,36 +104,33 @@ class Detector:
         self.swallowed = 0
 
     # lifecycle
+    @property
+    def tool(self) -> int | None:
+        """The ``sys.monitoring`` tool id in use (the capture engine's), None when stopped."""
+        return self.monitor.tool if self.monitor is not None else None
+
     def start(self) -> bool:
-        """Take a tool id and turn ``EXCEPTION_HANDLED`` on; False when none is free."""
-        monitoring = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
-        for tool in TOOL_IDS:
-            if monitoring.get_tool(tool) is None:
-                monitoring.use_tool_id(tool, TOOL_NAME)
-                self.tool = tool
-                break
-        else:
+        """Observe the engine's handlers; False when the engine has no tool id."""
+        monitor = monitoring.acquire()
+        if monitor is None:
             return False
-        events = monitoring.events
-        monitoring.register_callback(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
-        monitoring.register_callback(self.tool, events.LINE, self._on_line)
-        monitoring.register_callback(self.tool, events.PY_RETURN, self._on_return)
-        monitoring.register_callback(self.tool, events.PY_YIELD, self._on_return)
-        monitoring.set_events(self.tool, events.EXCEPTION_HANDLED)
+        self.monitor = monitor
+        monitor.observe(self)
         return True
 
     def stop(self) -> None:
-        """Decide nothing more; give the tool id back."""
-        if self.tool is None:
+        """Decide nothing more; the engine frees the tool id if nothing else uses it."""
+        monitor = self.monitor
+        if monitor is None:
             return
-        monitoring = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
-        monitoring.set_events(self.tool, 0)
-        for code in list(self._by_code):
-            monitoring.set_local_events(self.tool, code, 0)
-        monitoring.free_tool_id(self.tool)
-        self.tool = None
-        self._pending.clear()
-        self._by_code.clear()
+        self.monitor = None
+        with self._lock:
+            for code, count in list(self._by_code.items()):
+                for _ in range(count):
+                    monitor.disarm(code)
+            self._pending.clear()
+            self._by_code.clear()
+        monitor.unobserve(self)
 
     # callbacks
     def _module_of(self, code: CodeType, frame: FrameType) -> str | None:
@@ -148,22 +145,21 @@ class Detector:
         self._ours[code] = name if ours else None
         return name if ours else None
 
-    def _on_handled(self, code: CodeType, offset: int, exc: BaseException) -> Any:
+    def on_handled(self, code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> None:
+        """The engine's ``EXCEPTION_HANDLED``: ``frame`` entered a handler for ``exc``."""
         if code in self._ours and self._ours[code] is None and not self._pending:
-            return None  # the usual case: a library catching its own exception
+            return  # the usual case: a library catching its own exception
         try:
-            self._handled(code, offset, exc)
+            self._handled(code, offset, exc, frame)
         except Exception:
             _internal_error()
-        return None
 
-    def _handled(self, code: CodeType, offset: int, exc: BaseException) -> None:
+    def _handled(self, code: CodeType, offset: int, exc: BaseException, frame: FrameType) -> None:
         with self._lock:
             if self._pending:
                 self._drop_caught_again(exc)
-            if isinstance(exc, _CONTROL_FLOW):
+            if isinstance(exc, _CONTROL_FLOW) or self.monitor is None:
                 return
-            frame = sys._getframe(2)
             module = self._module_of(code, frame)
             if module is None:
                 return
@@ -181,32 +177,17 @@ class Detector:
             if len(self._pending) >= MAX_PENDING:
                 self._forget(next(iter(self._pending.values())))
             self._pending[frame] = _Candidate(exc, code, offset, frame, module)
-            if self._by_code.get(code, 0) == 0:
-                sys.monitoring.set_local_events(  # type: ignore[attr-defined, unused-ignore]
-                    self.tool,
-                    code,
-                    sys.monitoring.events.LINE  # type: ignore[attr-defined, unused-ignore]
-                    | sys.monitoring.events.PY_RETURN  # type: ignore[attr-defined, unused-ignore]
-                    | sys.monitoring.events.PY_YIELD,  # type: ignore[attr-defined, unused-ignore]
-                )
+            self.monitor.arm(code)
             self._by_code[code] = self._by_code.get(code, 0) + 1
 
-    def _on_line(self, code: CodeType, line: int) -> Any:
+    def on_settle(self, code: CodeType, frame: FrameType, *, ended: bool) -> None:
+        """The engine's settle event in armed ``code``: a handler may be over."""
         try:
-            self._check(code, ended=False)
+            self._check(frame, ended=ended)
         except Exception:
             _internal_error()
-        return None
 
-    def _on_return(self, code: CodeType, offset: int, value: object) -> Any:
-        try:
-            self._check(code, ended=True)
-        except Exception:
-            _internal_error()
-        return None
-
-    def _check(self, code: CodeType, *, ended: bool) -> None:
-        frame = sys._getframe(2)
+    def _check(self, frame: FrameType, *, ended: bool) -> None:
         with self._lock:
             candidate = self._pending.get(frame)
             if candidate is None:
@@ -265,10 +246,10 @@ class Detector:
         left = self._by_code.get(code, 0) - 1
         if left > 0:
             self._by_code[code] = left
-            return
-        self._by_code.pop(code, None)
-        if self.tool is not None:
-            sys.monitoring.set_local_events(self.tool, code, 0)  # type: ignore[attr-defined, unused-ignore]
+        else:
+            self._by_code.pop(code, None)
+        if self.monitor is not None:
+            self.monitor.disarm(code)
 
     def _severity(self, candidate: _Candidate) -> str:
         key = (candidate.code, candidate.offset)
@@ -383,7 +364,7 @@ _detector: list[Detector] = []
 
 def start(prefixes: Iterable[str]) -> Detector | None:
     """Start the detector for modules under ``prefixes`` (once per process); None on
-    Python < 3.12 or when no tool id is free."""
+    Python < 3.12 or when the capture engine has no tool id."""
     if not supported() or _detector:
         return _detector[0] if _detector else None
     detector = Detector(prefixes)

@@ -132,9 +132,7 @@ class Session:
             (logcapture.logging_capture_installed, logcapture.uninstall_logging_capture),
         )
         before = [installed() for installed, _ in parts]
-        faultlens.install(logging_capture=False)
-        if logging_capture:  # keeping an unconfigured program's log output as it was
-            logcapture.install_logging_capture(last_resort=True)
+        faultlens.install(logging_capture=logging_capture)
         for was, (installed, uninstall) in zip(before, parts, strict=True):
             if not was and installed():
                 self._uninstallers.append(uninstall)
