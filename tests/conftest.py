@@ -16,10 +16,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+# A headless Chromium and a page logged in to the console of a module's ``stack``.
+from tests.console_support import browser, page
+
 # A real PostgreSQL server for the tests that need one (started once, on first use).
 from tests.postgres_support import postgres_cluster, postgres_url
 
-__all__ = ["postgres_cluster", "postgres_url"]
+__all__ = ["browser", "page", "postgres_cluster", "postgres_url"]
 
 
 @dataclass

@@ -21,7 +21,19 @@ import pytest
 from tests.actions_support import wait_until
 from tests.processor_support import running_processor
 
-__all__ = ["Failure", "Stack", "browser_or_skip", "console_stack", "send_failures", "wait_until"]
+__all__ = [
+    "Failure",
+    "Stack",
+    "browser",
+    "browser_or_skip",
+    "console_stack",
+    "page",
+    "rows",
+    "send_failures",
+    "wait_js",
+    "wait_rows",
+    "wait_until",
+]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -169,3 +181,49 @@ def close_browser(browser: Any) -> None:
     manager = browser._faultlens_manager
     browser.close()
     manager.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    launched = browser_or_skip()
+    yield launched
+    close_browser(launched)
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack) -> Iterator[Any]:
+    """A page logged in to the console of the test module's ``stack`` fixture, on its
+    groups list; fails the test if a script ran (an alert) or the page raised."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    dialogs: list[str] = []
+    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(f"{stack.url}/login")
+    opened.fill("#actor", "Cleo Ops")
+    opened.fill("#token", TOKEN)
+    opened.click("button[type=submit]")
+    opened.wait_for_selector("tr.row")
+    yield opened
+    context.close()
+    assert not dialogs, f"a script ran: {dialogs}"
+    assert not errors, f"page errors: {errors}"
+
+
+def wait_js(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is true (``wait_for_function`` evaluates
+    strings with ``eval``, which the console's Content-Security-Policy refuses)."""
+    wait_until(lambda: page.evaluate(expression), timeout)
+
+
+def rows(page: Any) -> list[str]:
+    return page.eval_on_selector_all("tr.row", "rows => rows.map(r => r.dataset.fingerprint)")
+
+
+def wait_rows(page: Any, expected: set[str], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while set(rows(page)) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rows {rows(page)} != {sorted(expected)}")
+        time.sleep(0.05)

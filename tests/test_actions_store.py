@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,27 @@ def test_outbox(any_store: ActionStore) -> None:
     assert any_store.prune_sent_alerts(before=4.0) == 0
     assert any_store.prune_sent_alerts(before=6.0) == 1
     assert any_store.add_alert(alert("x"))  # forgotten after the retention
+
+
+def test_held_alerts(any_store: ActionStore) -> None:
+    """Root-cause linking holds a new group's alert: durable at once, sent when released
+    or when its time comes, or forgotten."""
+    far = time.time() + 3600
+    assert any_store.hold_alert(alert("released"), far)
+    assert any_store.hold_alert(alert("dropped"), far)
+    assert any_store.hold_alert(alert("due"), time.time() - 1)  # its time has come
+    assert any_store.hold_alert(alert("kept"), far)
+    assert not any_store.hold_alert(alert("due"), far)  # one alert per id, held or not
+    assert [p.alert.id for p in any_store.pending_alerts(10)] == ["due"]
+    assert any_store.settle_held_alert("released", send=True)
+    assert any_store.settle_held_alert("dropped", send=False)
+    assert not any_store.settle_held_alert("dropped", send=True)  # gone
+    assert not any_store.settle_held_alert("nothing", send=True)
+    assert [p.alert.id for p in any_store.pending_alerts(10)] == ["released", "due"]
+    assert any_store.add_alert(alert("dropped"))  # forgotten: its id is free
+    if not any_store.shared:  # at start, what a killed run held goes out
+        assert any_store.release_held_alerts() == 2  # "due" and "kept"
+        assert "kept" in [p.alert.id for p in any_store.pending_alerts(10)]
 
 
 def test_cooldowns(any_store: ActionStore) -> None:

@@ -282,7 +282,15 @@ def test_group_detail(stack: Stack) -> None:
         sample = detail["samples"][0]
         assert sample["url"] == f"http://jaeger.example:16686/trace/{sample['trace_id']}"
         assert detail["series"]["series"][0]["total"] == 1
-        assert detail["root_cause"] is None
+        # a timeout: its pattern, and no link to another group
+        assert detail["root_cause"] == {
+            "pattern": "timing",
+            "root_fingerprint": "",
+            "root": None,
+            "caused_by": [],
+            "causes": [],
+        }
+        assert (detail["group"]["pattern"], detail["group"]["causes"]) == ("timing", 0)
         assert client.get(f"/api/v1/groups/{X}").status_code == 404
         assert client.get("/api/v1/groups/aaaa").status_code == 200  # a unique prefix
 

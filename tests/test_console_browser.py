@@ -25,9 +25,10 @@ from tests.console_support import (
     TOKEN,
     Failure,
     Stack,
-    browser_or_skip,
-    close_browser,
     console_stack,
+    rows,
+    wait_js,
+    wait_rows,
     wait_until,
 )
 
@@ -36,13 +37,6 @@ XSS = "<img src=x onerror=alert(1)>"
 T1, T2, T3 = "1000000000000001", "1000000000000002", "1000000000000003"
 L1, L2 = "2000000000000001", "2000000000000002"
 V1 = "3000000000000001"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    launched = browser_or_skip()
-    yield launched
-    close_browser(launched)
 
 
 @pytest.fixture(scope="module")
@@ -63,43 +57,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def client_of(stack: Stack) -> ControlClient:
     return ControlClient(stack.address, token=TOKEN)
-
-
-@pytest.fixture
-def page(browser: Any, stack: Stack) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.goto(f"{stack.url}/login")
-    opened.fill("#actor", "Cleo Ops")
-    opened.fill("#token", TOKEN)
-    opened.click("button[type=submit]")
-    opened.wait_for_selector("tr.row")
-    yield opened
-    context.close()
-    assert not dialogs, f"a script ran: {dialogs}"
-    assert not errors, f"page errors: {errors}"
-
-
-def wait_js(page: Any, expression: str, timeout: float = 10.0) -> None:
-    """Poll a JavaScript expression until it is true (``wait_for_function`` evaluates
-    strings with ``eval``, which the console's Content-Security-Policy refuses)."""
-    wait_until(lambda: page.evaluate(expression), timeout)
-
-
-def rows(page: Any) -> list[str]:
-    return page.eval_on_selector_all("tr.row", "rows => rows.map(r => r.dataset.fingerprint)")
-
-
-def wait_rows(page: Any, expected: set[str], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while set(rows(page)) != expected:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"rows {rows(page)} != {sorted(expected)}")
-        time.sleep(0.05)
 
 
 def test_log_in_with_a_token(browser: Any, stack: Stack) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from faultlens_collector.actions import ActionEngine, parse_config
 from faultlens_collector.actions.listener import ActionListener
+from faultlens_collector.causes.listener import RootCauseListener
 from faultlens_collector.groups.model import Change
 from faultlens_collector.processor.listeners import Interest, Listener, MultiListener
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -140,7 +141,8 @@ def test_the_processor_hands_commits_successes_and_metrics_to_its_listeners(
     request = trace_request([failing, span("lookup", index=2), span("lookup", index=3)])
     with running_processor(tmp_path, listeners=[spy]) as processor:
         assert processor.listeners is not None
-        engine_listener, watch, extra = processor.listeners.listeners
+        linking, engine_listener, watch, extra = processor.listeners.listeners
+        assert isinstance(linking, RootCauseListener)  # before the engine: it holds alerts
         assert isinstance(engine_listener, ActionListener)
         assert watch is processor.group_watch  # WatchGroups follows commits too
         assert extra is spy

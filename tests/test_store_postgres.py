@@ -26,9 +26,11 @@ from faultlens_collector.groups.store import (
     OperatorAction,
 )
 from faultlens_collector.store import SchemaError, StoreError, open_database
+from faultlens_collector.store.postgres.actions import SCHEMA_VERSION as ACTIONS_SCHEMA_VERSION
 from faultlens_collector.store.postgres.database import PostgresDatabase
 from faultlens_collector.store.postgres.server import StoreUnavailable, redact_url
 from faultlens_collector.store.sqlite.database import SQLiteDatabase
+from faultlens_collector.store.sqlite.links import MIGRATIONS as LINK_MIGRATIONS
 
 from tests.actions_support import facts
 from tests.postgres_support import PASSWORD, PostgresCluster, fresh_database
@@ -233,6 +235,7 @@ def test_processors_migrating_at_once_migrate_once_and_a_newer_schema_is_refused
         try:
             db.group_store()
             db.action_store()
+            db.link_store()
         except BaseException as exc:
             errors.append(exc)
 
@@ -244,7 +247,11 @@ def test_processors_migrating_at_once_migrate_once_and_a_newer_schema_is_refused
     assert not errors
     with databases[0].connection() as connection:
         versions = dict(connection.execute("SELECT component, version FROM faultlens_schema"))
-        assert versions == {"groups": 1, "actions": 1}
+        assert versions == {
+            "groups": 1,
+            "actions": ACTIONS_SCHEMA_VERSION,
+            "links": len(LINK_MIGRATIONS),
+        }
         connection.execute("UPDATE faultlens_schema SET version = 99 WHERE component = 'groups'")
     for db in databases:
         db.close()

@@ -7,10 +7,13 @@ One object per group with stable keys: ``fingerprint``, ``category``,
 ``span_names``, ``samples`` (trace and span ids, with a ``url`` when a trace-URL
 template is given), ``tags``, ``dismissal`` (``reason``, ``by``, ``at``, ``until``,
 ``reopen_above_per_hour``; null unless dismissed), ``category_locked``,
-``severity_locked`` and, in detailed form, ``stacktrace`` and ``hook_runs`` (the
-group's hook runs, newest first, each fix with its ``verification``: ``state`` pending,
-verified or failed, ``decided_at``, ``deadline``, ``reason``; see
-:func:`hook_run_json`).
+``severity_locked``, root causes across services — ``pattern``,
+``root_fingerprint`` (the group this one is a symptom of, or empty), ``caused_by``
+and ``causes`` (links: ``fingerprint``, ``traces``, ``occurrences``, ``share``,
+``first_seen``, ``last_seen``) — and, in detailed form, ``stacktrace`` and
+``hook_runs`` (the group's hook runs, newest first, each fix with its
+``verification``: ``state`` pending, verified or failed, ``decided_at``,
+``deadline``, ``reason``; see :func:`hook_run_json`).
 """
 
 from __future__ import annotations
@@ -71,11 +74,27 @@ def group_json(
         "dismissal": _dismissal(group) if group.HasField("dismissal") else None,
         "category_locked": group.category_locked,
         "severity_locked": group.severity_locked,
+        "pattern": group.pattern,
+        "root_fingerprint": group.root_fingerprint,
+        "caused_by": [_link(link) for link in group.caused_by],
+        "causes": [_link(link) for link in group.causes],
     }
     if detailed:
         data["stacktrace"] = group.stacktrace
         data["hook_runs"] = [hook_run_json(run) for run in group.hook_runs]
     return data
+
+
+def _link(link: Any) -> dict[str, Any]:
+    """A ``GroupLink`` message as a JSON-ready dict (the share rounded to 4 digits)."""
+    return {
+        "fingerprint": link.fingerprint,
+        "traces": link.traces,
+        "occurrences": link.occurrences,
+        "share": round(link.share, 4),
+        "first_seen": iso_time(link.first_seen_unix_nano),
+        "last_seen": iso_time(link.last_seen_unix_nano),
+    }
 
 
 def _dismissal(group: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ occurrence of one condition (``halt:<halt id>``, ``fix_failed:<fix id>``, …).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from faultlens import semconv
@@ -40,6 +40,17 @@ RATE_BASELINE: Final = "faultlens.rate.baseline_per_minute"
 BREAKER_NAME: Final = "breaker.name"
 BREAKER_OPENS: Final = "faultlens.breaker.opens"
 SERVICE_INSTANCE: Final = "service.instance.id"
+CASCADE_GROUPS: Final = "faultlens.cascade.groups"
+CASCADE_SERVICES: Final = "faultlens.cascade.services"
+CASCADE_NEW_GROUPS: Final = "faultlens.cascade.new_groups"
+#: Symptom groups named one by one in a ``cascade`` alert's body (the attributes list all).
+_CASCADE_LISTED: Final = 5
+
+
+def new_failure_id(fingerprint: str) -> str:
+    """The id of a group's ``new_failure`` alert (one per group: the outbox refuses a
+    second)."""
+    return f"new_failure:{fingerprint}"
 
 
 class AlertBuilder:
@@ -81,11 +92,45 @@ class AlertBuilder:
     def new_failure(self, facts: FailureFacts, now: float) -> Alert:
         return self._alert(
             "new_failure",
-            f"new_failure:{facts.fingerprint}",
+            new_failure_id(facts.fingerprint),
             now,
             severity=_severity(facts.severity),
             body=f"new failure: {self._summary(facts)}",
             attributes=self._group(facts),
+        )
+
+    def cascade(
+        self,
+        root: FailureFacts,
+        symptoms: Sequence[FailureFacts],
+        services: Sequence[str],
+        new: Sequence[str],
+        now: float,
+    ) -> Alert:
+        """A root took other groups down (``symptoms``, in ``services``); ``new`` are
+        the symptom groups first seen with it (their own ``new_failure`` is not sent)."""
+        listed = "; ".join(
+            f"{self._redactor.redact(symptom.summary())} in {symptom.service} "
+            f"[{symptom.fingerprint}]"
+            for symptom in symptoms[:_CASCADE_LISTED]
+        )
+        more = len(symptoms) - _CASCADE_LISTED
+        if more > 0:
+            listed += f"; and {more} more"
+        where = ", ".join(services)
+        return self._alert(
+            "cascade",
+            f"cascade:{root.fingerprint}:{_millis(now)}",
+            now,
+            severity=_severity(semconv.max_severity(root.severity, "high")),
+            body=f"cascade: {self._summary(root)} took down {len(symptoms)} "
+            f"group{'s' if len(symptoms) != 1 else ''} in {where}: {listed}",
+            attributes={
+                **self._group(root),
+                CASCADE_GROUPS: tuple(symptom.fingerprint for symptom in symptoms),
+                CASCADE_SERVICES: tuple(services),
+                CASCADE_NEW_GROUPS: tuple(new),
+            },
         )
 
     def regression(self, facts: FailureFacts, now: float) -> Alert:

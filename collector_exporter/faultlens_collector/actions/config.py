@@ -68,6 +68,7 @@ ALERT_KINDS: Final = (
     "fix_ineffective",
     "breaker_open",
     "rate_spike",
+    "cascade",
 )
 
 #: Environment variable prefix the engine sets for hooks; a hook's ``env`` may not use it.

@@ -48,7 +48,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
-from faultlens_collector.actions.alerting import AlertBuilder
+from faultlens_collector.actions.alerting import AlertBuilder, new_failure_id
 from faultlens_collector.actions.breakers import BreakerWatch
 from faultlens_collector.actions.broadcast import Broadcast, Subscription
 from faultlens_collector.actions.conditions import ConditionLatch
@@ -78,7 +78,9 @@ RECENT_ALERTS = 1000
 
 #: Alert kinds filtered by ``[alerts] min_severity`` (they are about one group's severity).
 _log = logging.getLogger("faultlens.actions")
-_GROUP_ALERTS = frozenset({"new_failure", "regression", "reopened", "rate_spike", "rule_match"})
+_GROUP_ALERTS = frozenset(
+    {"new_failure", "regression", "reopened", "rate_spike", "rule_match", "cascade"}
+)
 _HOUSEKEEPING_SECONDS = 3600.0
 #: How often (seconds) an engine on a shared store looks for other processors' changes.
 FOLLOW_INTERVAL = 0.5
@@ -129,6 +131,10 @@ class ActionEngine:
         self._needs_successes = any(rule.mode == "consecutive" for rule in self.config.halts)
         self.stats = HookStats()
         self.latch = ConditionLatch(self.store)
+        #: How long a held ``new_failure`` alert waits in the outbox before it is sent as
+        #: it stands (root-cause linking decides sooner; this covers a processor that died
+        #: holding it). The processor sets it from its linking window.
+        self.held_alert_seconds = 60.0
         self.verifier = FixVerifier(
             self.store,
             self.config.effectiveness,
@@ -190,6 +196,11 @@ class ActionEngine:
         the hook workers, the alert sender and the maintenance thread."""
         self.verifier.load()
         self.halts.load()
+        if not self.store.shared:  # what a run before held (it was killed) goes out now
+            try:
+                self.store.release_held_alerts()
+            except Exception:
+                report_internal_error("actions: releasing held alerts")
         self.executor.start()
         if self.sender is not None:
             self.sender.start()
@@ -232,10 +243,14 @@ class ActionEngine:
         is_regression: bool = False,
         is_reopened: bool = False,
         occurrences: int = 1,
+        announce: bool = True,
     ) -> None:
         """A failure group was created or updated with ``occurrences`` new occurrences.
 
-        ``is_new``: the group did not exist before (``new_failure`` alert);
+        ``is_new``: the group did not exist before (``new_failure`` alert; unless
+        ``announce`` is false: then root-cause linking holds it — it is written to the
+        outbox held for :attr:`held_alert_seconds` — and calls :meth:`announce_new_failure`
+        or :meth:`drop_held_alert` / :meth:`announce_cascade` later);
         ``is_regression``: it had been resolved and occurred again (``regression``
         alert; rule alerts for the group re-arm); ``is_reopened``: it had been
         dismissed until its rate passed a limit, and it did (``reopened`` alert;
@@ -244,7 +259,8 @@ class ActionEngine:
         try:
             now = self._clock()
             if is_new:
-                self._emit(self._alerts.new_failure(facts, now))
+                alert = self._alerts.new_failure(facts, now)
+                self._emit(alert, held_until=None if announce else now + self.held_alert_seconds)
             if is_regression or is_reopened:
                 self.latch.clear(
                     f"rule_match:{rule}:{facts.fingerprint}" for rule in self._alerting_rules
@@ -296,6 +312,52 @@ class ActionEngine:
         for hook in self._halt_hooks.get(halt.rule, ()):
             job = HookJob(new_id(), hook, halt.rule, "halt", facts, now, halt=halt)
             self.executor.submit(job, cooldown=False)
+
+    def holds_new_alerts(self) -> bool:
+        """Whether root-cause linking may hold ``new_failure`` alerts: only when both
+        ``new_failure`` and ``cascade`` alerts are sent (a held alert is sent as one or
+        the other)."""
+        kinds = self.config.alerts.kinds
+        return "new_failure" in kinds and "cascade" in kinds
+
+    def announce_new_failure(self, facts: FailureFacts) -> None:
+        """Send the ``new_failure`` alert held for a group that turned out to be neither
+        a symptom nor a root of others (released from the outbox; written now if it was
+        not held there). Never raises."""
+        try:
+            alert = self._alerts.new_failure(facts, self._clock())
+            if not self._admits(alert.kind, facts.severity):
+                return
+            if self.sender is not None and self.store.settle_held_alert(alert.id, send=True):
+                self.sender.wake()
+                self._published(alert)
+            else:
+                self._emit(alert)
+        except Exception:
+            report_internal_error("actions: announce_new_failure")
+
+    def drop_held_alert(self, fingerprint: str) -> None:
+        """Forget the ``new_failure`` alert held for a group that turned out to be a
+        symptom (its root's ``cascade`` alert, sent or sent before, tells). Never raises."""
+        try:
+            if self.sender is not None:
+                self.store.settle_held_alert(new_failure_id(fingerprint), send=False)
+        except Exception:
+            report_internal_error("actions: drop_held_alert")
+
+    def announce_cascade(
+        self,
+        root: FailureFacts,
+        symptoms: Sequence[FailureFacts],
+        services: Sequence[str],
+        new: Sequence[str],
+    ) -> None:
+        """Send a ``cascade`` alert: ``root`` took ``symptoms`` down in ``services``
+        (``new``: the symptom groups first seen with it). Never raises."""
+        try:
+            self._emit(self._alerts.cascade(root, symptoms, services, new, self._clock()))
+        except Exception:
+            report_internal_error("actions: announce_cascade")
 
     def on_success(self, attributes: Mapping[str, AttributeValue]) -> None:
         """A span ended without failure: reset the consecutive-failure streaks of the
@@ -368,13 +430,23 @@ class ActionEngine:
             semconv.SEVERITY_RANK.get(str(severity), 0) >= self._min_alert_rank
         )
 
-    def _emit(self, alert: Alert) -> None:
+    def _emit(self, alert: Alert, *, held_until: float | None = None) -> None:
+        """Raise ``alert`` if the ``[alerts]`` filters admit it: into the outbox (held
+        until ``held_until``, and then not yet shown, when given), the recent alerts and
+        the alert stream."""
         if not self._admits(alert.kind, alert.attributes.get(semconv.FAILURE_SEVERITY)):
+            return
+        if held_until is not None:
+            if self.sender is not None:
+                self.store.hold_alert(alert, held_until)
             return
         if self.sender is not None:
             if not self.store.add_alert(alert):
                 return  # this occurrence was alerted already
             self.sender.wake()
+        self._published(alert)
+
+    def _published(self, alert: Alert) -> None:
         self.recent_alerts.append(alert)
         self.alert_broadcast.publish(alert)
 

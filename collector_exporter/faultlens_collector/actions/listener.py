@@ -28,18 +28,22 @@ so the ingest path reads successes only when they matter.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
 from faultlens import semconv
 from faultlens.semconv import SERVICE_NAME, SPAN_NAME
+from faultlens.shared import report_internal_error
 from opentelemetry.util.types import AttributeValue
 
 from faultlens_collector.actions.config import ActionsConfig
 from faultlens_collector.actions.engine import ActionEngine
 from faultlens_collector.actions.facts import FailureFacts
+from faultlens_collector.causes.alerting import Cascade
 from faultlens_collector.groups.model import Change, Group, Occurrence, primary_service
+from faultlens_collector.groups.store import GroupStore
 from faultlens_collector.processor.listeners import Interest, Listener
 
 #: Key fields a halt rule may name that are the same for every occurrence of a group.
@@ -52,6 +56,8 @@ _GROUP_FIELDS: Final = frozenset(
         semconv.FAILURE_FINGERPRINT,
     }
 )
+#: Facts of groups whose ``new_failure`` alert root-cause linking holds, kept at most.
+MAX_HELD: Final = 10_000
 #: Key fields read from the occurrence itself rather than from its attributes.
 _OCCURRENCE_FIELDS: Final = frozenset({SERVICE_NAME, SPAN_NAME, semconv.FAILURE_HANDLED})
 
@@ -176,10 +182,24 @@ def context_of(config: ActionsConfig) -> Callable[[Occurrence], Hashable] | None
 
 class ActionListener(Listener):
     """One :class:`ActionEngine` as a processor listener; :meth:`shutdown` stops the
-    engine. Never raises (the engine's calls do not)."""
+    engine. Never raises (the engine's calls do not).
 
-    def __init__(self, engine: ActionEngine) -> None:
+    ``holds`` tells whether root-cause linking holds a new group's ``new_failure``
+    alert (it then sends it, or a ``cascade`` alert, through :class:`Announcer`); the
+    facts of such a group are kept in ``held`` (shared with the announcer: no store read
+    when the alert goes out; at most :data:`MAX_HELD`, the oldest dropped).
+    """
+
+    def __init__(
+        self,
+        engine: ActionEngine,
+        *,
+        holds: Callable[[str], bool] | None = None,
+        held: dict[str, FailureFacts] | None = None,
+    ) -> None:
         self.engine = engine
+        self._holds = holds
+        self.held: dict[str, FailureFacts] = {} if held is None else held
         config = engine.config
         self._context = context_of(config)
         self._interest = Interest(needs_attributes(config), success_fields(config))
@@ -212,12 +232,21 @@ class ActionListener(Listener):
                 first = False
 
     def _update(self, change: Change, last: Occurrence, occurrences: int, *, first: bool) -> None:
+        is_new = first and change.created
+        holds = self._holds
+        facts = facts_of(change.group, last)
+        held = is_new and holds is not None and holds(facts.fingerprint)
+        if held:
+            if len(self.held) >= MAX_HELD:
+                del self.held[next(iter(self.held))]
+            self.held[facts.fingerprint] = facts
         self.engine.on_group_updated(
-            facts_of(change.group, last),
-            is_new=first and change.created,
+            facts,
+            is_new=is_new,
             is_regression=first and change.regressed,
             is_reopened=first and change.reopened,
             occurrences=occurrences,
+            announce=not held,
         )
 
     def _split(self, change: Change) -> list[tuple[int, Occurrence]] | None:
@@ -240,3 +269,50 @@ class ActionListener(Listener):
                 if occurrence.time_unix_nano >= part[1].time_unix_nano:
                     part[1] = occurrence
         return [(count, last) for count, last in parts.values()]
+
+
+class Announcer:
+    """Sends what root-cause linking decided about held alerts (its
+    :class:`~faultlens_collector.causes.alerting.AlertSink`): a group's ``new_failure``,
+    or a root's ``cascade`` alert. The facts of a held group are those kept when it was
+    created (``held``, filled by :class:`ActionListener`); a group not held (an old root
+    or symptom) is read from the store. Never raises; a group that cannot be read is
+    left out.
+    """
+
+    def __init__(
+        self, engine: ActionEngine, groups: GroupStore, held: dict[str, FailureFacts]
+    ) -> None:
+        self._engine = engine
+        self._groups = groups
+        self._held = held
+
+    def new_failure(self, fingerprint: str) -> None:
+        facts = self._facts(fingerprint)
+        if facts is not None:
+            self._engine.announce_new_failure(facts)
+
+    def drop(self, fingerprint: str) -> None:
+        self._held.pop(fingerprint, None)
+        self._engine.drop_held_alert(fingerprint)
+
+    def cascade(self, cascade: Cascade) -> None:
+        facts = self._facts(cascade.root)
+        if facts is None:
+            return
+        if cascade.root_service:
+            facts = dataclasses.replace(facts, service=cascade.root_service)
+        symptoms = [
+            symptom for symptom in map(self._facts, cascade.symptoms) if symptom is not None
+        ]
+        self._engine.announce_cascade(facts, symptoms, cascade.services, cascade.new)
+
+    def _facts(self, fingerprint: str) -> FailureFacts | None:
+        held = self._held.pop(fingerprint, None)
+        if held is not None:
+            return held
+        try:
+            return facts_of_group(self._groups.get_group(fingerprint))
+        except Exception:
+            report_internal_error("actions: reading a group for a held alert")
+            return None

@@ -28,6 +28,7 @@ Implementations must be safe to call from several threads.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -162,11 +163,12 @@ class MemoryActionStore:
     shared = False
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # hold_alert adds under it
         self._audit: list[AuditRecord] = []
         self._halts: dict[str, HaltRecord] = {}
         self._alerts: dict[int, tuple[Alert, float | None]] = {}
         self._alert_ids: set[str] = set()
+        self._held_until: dict[int, float] = {}  # seq → held until (epoch seconds)
         self._next_seq = 1
         self._cooldowns: dict[tuple[str, str], float] = {}
         self._cooldown_jobs: dict[tuple[str, str], str] = {}
@@ -242,13 +244,40 @@ class MemoryActionStore:
             return True
 
     def pending_alerts(self, limit: int) -> list[StoredAlert]:
+        now = time.time()
         with self._lock:
             pending = [
                 StoredAlert(seq, alert)
                 for seq, (alert, sent_at) in self._alerts.items()
-                if sent_at is None
+                if sent_at is None and self._held_until.get(seq, 0.0) <= now
             ]
         return pending[:limit]
+
+    def hold_alert(self, alert: Alert, until: float) -> bool:
+        with self._lock:
+            if not self.add_alert(alert):
+                return False
+            self._held_until[self._next_seq - 1] = until
+            return True
+
+    def settle_held_alert(self, alert_id: str, *, send: bool) -> bool:
+        with self._lock:
+            seq = next(
+                (seq for seq in self._held_until if self._alerts[seq][0].id == alert_id), None
+            )
+            if seq is None:
+                return False
+            del self._held_until[seq]
+            if not send:
+                del self._alerts[seq]
+                self._alert_ids.discard(alert_id)
+            return True
+
+    def release_held_alerts(self) -> int:
+        with self._lock:
+            released = len(self._held_until)
+            self._held_until.clear()
+            return released
 
     def mark_alerts_sent(self, seqs: Sequence[int], sent_at: float) -> None:
         with self._lock:

@@ -2,7 +2,10 @@
 
 Alerts are written to the outbox before anything tries to send them and stay there,
 in order, until the next hop acknowledged them; the action store implements it
-(:class:`~faultlens_collector.actions.store.ActionStore`).
+(:class:`~faultlens_collector.actions.store.ActionStore`). An alert may be written
+**held** (root-cause linking waits to know whether a new group is a symptom): it is
+durable at once but not sent before its time, unless released or forgotten first — a
+processor killed while it held alerts loses none of them.
 """
 
 from __future__ import annotations
@@ -34,4 +37,19 @@ class AlertOutbox(Protocol):
 
     def prune_sent_alerts(self, before: float) -> int:
         """Forget alerts sent before ``before`` (their ids become reusable)."""
+        ...
+
+    def hold_alert(self, alert: Alert, until: float) -> bool:
+        """Queue ``alert`` held: not sent before ``until`` (epoch seconds) unless
+        :meth:`settle_held_alert` releases it first; False when its id is known."""
+        ...
+
+    def settle_held_alert(self, alert_id: str, *, send: bool) -> bool:
+        """Release the held alert ``alert_id`` to be sent now (``send``) or forget it;
+        False when no alert of that id is held."""
+        ...
+
+    def release_held_alerts(self) -> int:
+        """Release every held alert (a store only this processor writes, at start: what
+        a run before held is sent); how many."""
         ...

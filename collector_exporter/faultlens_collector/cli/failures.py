@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.causes.links import fold
 from faultlens_collector.cli import CommandError, failures_bulk
 from faultlens_collector.cli.connect import add_connection_options, call, connect, positive_int
 from faultlens_collector.cli.selection import add_group_filters, group_filter
@@ -44,6 +45,12 @@ def register(subparsers: Any) -> None:
         "--limit", type=positive_int, default=50, help="at most this many groups (default 50)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON only (one array)")
+    listing.add_argument(
+        "--flat",
+        action="store_true",
+        help="one row per group, in order (by default a group marked as the symptom of "
+        "another listed group is folded under its root)",
+    )
     add_connection_options(listing)
     listing.set_defaults(handler=run_list)
 
@@ -115,25 +122,27 @@ def run_list(args: argparse.Namespace) -> int:
             token = page.next_page_token
             if not token:
                 break
+    folded = _folded(groups, flat=args.flat)
     if args.json:
-        print(json.dumps([group_json(group) for group in groups], indent=2))
+        print(json.dumps([group_json(group) for group, _ in folded], indent=2))
         return 0
     if not groups:
         print("no failure groups match")
         return 0
     rows = [
         (
-            group.fingerprint,
+            ("  └ " if symptom else "") + group.fingerprint,
             group.status,
             group.count,
             group.severity,
             group.category,
+            group.pattern,
             primary_service(group.service_counts),
             iso_time(group.last_seen_unix_nano) or "",
             group.exception_type,
             group.message,
         )
-        for group in groups
+        for group, symptom in folded
     ]
     headers = (
         "fingerprint",
@@ -141,14 +150,34 @@ def run_list(args: argparse.Namespace) -> int:
         "count",
         "severity",
         "category",
+        "pattern",
         "service",
         "last seen (UTC)",
         "type",
         "message",
     )
     print(render_table(headers, rows, max_width=48))
-    print(f"\n{len(groups)} of {total} groups")
+    symptoms = sum(1 for _, symptom in folded if symptom)
+    note = f" ({symptoms} folded under their root cause; --flat to unfold)" if symptoms else ""
+    print(f"\n{len(groups)} of {total} groups{note}")
     return 0
+
+
+def _folded(groups: list[Any], *, flat: bool) -> list[tuple[Any, bool]]:
+    """The groups in order, each symptom right after its root when both are listed
+    (``(group, is a folded symptom)``); unchanged with ``flat``."""
+    if flat:
+        return [(group, False) for group in groups]
+    by_fingerprint = {group.fingerprint: group for group in groups}
+    order = fold(
+        [group.fingerprint for group in groups],
+        {group.fingerprint: group.root_fingerprint for group in groups if group.root_fingerprint},
+    )
+    return [
+        (by_fingerprint[fingerprint], symptom)
+        for root, symptoms in order
+        for fingerprint, symptom in ((root, False), *((item, True) for item in symptoms))
+    ]
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -180,6 +209,18 @@ def _describe(data: dict[str, Any]) -> str:
     ]
     if data["tags"]:
         lines.append("tags         " + ", ".join(data["tags"]))
+    if data["pattern"]:
+        lines.append(f"pattern      {data['pattern']}")
+    if data["root_fingerprint"]:
+        lines.append(f"symptom of   {data['root_fingerprint']} (its root cause)")
+    for label, key in (("caused by", "caused_by"), ("causes", "causes")):
+        for index, link in enumerate(data[key]):
+            lines.append(
+                f"{label if index == 0 else '':<12} {link['fingerprint']}  "
+                f"{link['share']:.0%} of the symptom's occurrences, "
+                f"{link['traces']} trace{'s' if link['traces'] != 1 else ''}, "
+                f"last {link['last_seen']}"
+            )
     dismissal = data["dismissal"]
     if dismissal:
         terms = [f"by {dismissal['by']} at {dismissal['at']}"]

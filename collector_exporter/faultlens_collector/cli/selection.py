@@ -54,6 +54,12 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         "--all", action="store_true", help="act on every group (when no fingerprint or filter)"
     )
     parser.add_argument(
+        "--with-symptoms",
+        action="store_true",
+        help="also the groups marked as symptoms of the selected ones (their root "
+        "cause is a selected group): resolve or dismiss a root and what it took down",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="only print how many groups would change"
     )
 
@@ -61,5 +67,8 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 def selection(args: argparse.Namespace) -> Any:
     """The ``GroupSelection`` the selection options give."""
     return control_pb2.GroupSelection(
-        fingerprints=args.fingerprints, filter=group_filter(args), all=args.all
+        fingerprints=args.fingerprints,
+        filter=group_filter(args),
+        all=args.all,
+        with_symptoms=args.with_symptoms,
     )

@@ -23,6 +23,7 @@ from faultlens_collector.cli.connect import TOKEN_ENV
 from faultlens_collector.cli.console import add_page_options
 
 if TYPE_CHECKING:
+    from faultlens_collector.causes.listener import RootCauseSettings
     from faultlens_collector.processor.server import Processor, ProcessorSettings
 
 DEFAULT_STORE: Final = "faultlens.db"
@@ -119,6 +120,54 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-redact", action="store_true", help="store messages without redacting secrets"
     )
+    from faultlens_collector.causes.alerting import ALERT_WINDOW_SECONDS
+    from faultlens_collector.causes.linking import CLOCK_SKEW_NANOS
+    from faultlens_collector.causes.window import MAX_TRACES, SETTLE_SECONDS, WINDOW_SECONDS
+
+    linking = parser.add_argument_group("root causes across services (docs/root-causes.md)")
+    linking.add_argument(
+        "--no-root-causes",
+        action="store_true",
+        help="do not link failure groups to the failures that caused them",
+    )
+    linking.add_argument(
+        "--trace-settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        metavar="SECONDS",
+        help="decide a trace once nothing new arrived for it this long; new groups' alerts "
+        f"wait for it (default {SETTLE_SECONDS:g})",
+    )
+    linking.add_argument(
+        "--trace-window",
+        type=float,
+        default=WINDOW_SECONDS,
+        metavar="SECONDS",
+        help="keep a trace this long after its first span, for spans arriving late "
+        f"(default {WINDOW_SECONDS:g})",
+    )
+    linking.add_argument(
+        "--max-traces",
+        type=int,
+        default=MAX_TRACES,
+        metavar="N",
+        help=f"traces held at most; the oldest is decided to make room (default {MAX_TRACES:,})",
+    )
+    linking.add_argument(
+        "--clock-skew-ms",
+        type=float,
+        default=CLOCK_SKEW_NANOS / 1e6,
+        metavar="MS",
+        help=f"how far apart the services' clocks may be (default {CLOCK_SKEW_NANOS / 1e6:g})",
+    )
+    linking.add_argument(
+        "--cascade-alert-window",
+        type=float,
+        default=ALERT_WINDOW_SECONDS,
+        metavar="SECONDS",
+        help="a root's cascade alert covers the new groups it takes down this long "
+        f"(default {ALERT_WINDOW_SECONDS:g})",
+    )
     parser.add_argument(
         "--console",
         metavar="HOST:PORT",
@@ -192,6 +241,7 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
         except ValueError as exc:
             raise CommandError(f"--alerts: {exc}") from exc
     return ProcessorSettings(
+        root_causes=root_cause_settings(args),
         store_path=args.store,
         listen=args.listen,
         max_request_bytes=int(args.max_request_mib * 1024 * 1024),
@@ -204,6 +254,34 @@ def settings_from_args(args: argparse.Namespace, environ: Any = None) -> Process
         redact=not args.no_redact,
         actions=actions,
         alerts=args.alerts,
+    )
+
+
+def root_cause_settings(args: argparse.Namespace) -> RootCauseSettings | None:
+    """The linking options (CommandError when wrong); None with ``--no-root-causes``."""
+    from faultlens_collector.causes.listener import RootCauseSettings
+    from faultlens_collector.causes.window import WindowSettings
+
+    if args.no_root_causes:
+        return None
+    for name in ("trace_settle", "trace_window", "cascade_alert_window"):
+        value = getattr(args, name)
+        if not 0 < value < 1e9:
+            raise CommandError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if args.trace_settle > args.trace_window:
+        raise CommandError("--trace-settle cannot be longer than --trace-window")
+    if args.max_traces < 1:
+        raise CommandError("--max-traces must be at least 1")
+    if not 0 <= args.clock_skew_ms < 1e6:
+        raise CommandError("--clock-skew-ms must be between 0 and 1,000,000")
+    return RootCauseSettings(
+        WindowSettings(
+            settle_seconds=args.trace_settle,
+            window_seconds=args.trace_window,
+            max_traces=args.max_traces,
+            skew_nanos=int(args.clock_skew_ms * 1e6),
+        ),
+        alert_window_seconds=args.cascade_alert_window,
     )
 
 

@@ -317,8 +317,8 @@ def group_detail(
     hours: Annotated[int, Query(ge=1, le=720)] = 168,
 ) -> models.GroupDetail:
     """Everything about one group: stack trace, attributes, occurrences over time,
-    services, sample traces (linked through the trace-URL template), hook runs and the
-    audit trail."""
+    services, sample traces (linked through the trace-URL template), hook runs, the
+    audit trail, and its root causes across services (what caused it, what it caused)."""
     group = rpc(who, "GetGroup", control_pb2.GetGroupRequest(fingerprint=fingerprint))
     bucket_hours = max(1, -(-hours // 168))
     series = rpc(
@@ -339,6 +339,7 @@ def group_detail(
         who, "ListAudit", control_pb2.ListAuditRequest(fingerprint=group.fingerprint, limit=50)
     )
     day = spark(who, [group.fingerprint]).get(group.fingerprint)
+    linked = linked_groups(who, group)
     return models.GroupDetail(
         group=models.group_row(group, day),
         stacktrace=group.stacktrace,
@@ -347,28 +348,59 @@ def group_detail(
         series=models.series_set(series),
         hook_runs=[models.hook_run(run) for run in runs.runs],
         audit=[models.audit_entry(action) for action in audit.actions],
-        root_cause=models.root_cause(group),
+        root_cause=models.root_cause(group, linked),
     )
+
+
+#: Groups at the other end of a group's links whose type and service a group page shows.
+MAX_LINKED: Final = 100
+
+
+def linked_groups(who: Caller, group: Any) -> dict[str, Any]:
+    """The groups ``group`` is linked to (its root, causes and symptoms; at most
+    :data:`MAX_LINKED`), read in one call, by fingerprint."""
+    wanted = [group.root_fingerprint] if group.root_fingerprint else []
+    wanted += [link.fingerprint for link in (*group.caused_by, *group.causes)]
+    wanted = list(dict.fromkeys(wanted))[:MAX_LINKED]
+    if not wanted:
+        return {}
+    reply = rpc(
+        who,
+        "ListGroups",
+        control_pb2.ListGroupsRequest(
+            filter=control_pb2.GroupFilter(fingerprints=wanted),
+            limit=len(wanted),
+            skip_total=True,
+        ),
+    )
+    return {other.fingerprint: other for other in reply.groups}
 
 
 # bulk actions
 class Selection(BaseModel):
     """The groups to act on: ``fingerprints``, or ``match`` = everything the search
-    ``query`` selects in ``tab`` (the list's "select all matching")."""
+    ``query`` selects in ``tab`` (the list's "select all matching"); with
+    ``with_symptoms``, also the groups marked as symptoms of those (resolving or
+    dismissing a root cause takes its symptoms along)."""
 
     fingerprints: list[Fingerprint] = Field(default_factory=list, max_length=10_000)
     match: bool = False
     query: str = Field("", max_length=1000)
     tab: Tab = "all"
+    with_symptoms: bool = False
 
     def message(self) -> Any:
         if self.match:
             group_filter = search_filter(self.query, self.tab)
             everything = group_filter == control_pb2.GroupFilter()
-            return control_pb2.GroupSelection(filter=group_filter, all=everything)
+            return control_pb2.GroupSelection(
+                filter=group_filter, all=everything, with_symptoms=self.with_symptoms
+            )
         if not self.fingerprints:
             raise problem(400, "select groups: give fingerprints, or match the search")
-        return control_pb2.GroupSelection(fingerprints=self.fingerprints)
+        return control_pb2.GroupSelection(
+            fingerprints=self.fingerprints, with_symptoms=self.with_symptoms
+        )
 
 
 class BulkBase(BaseModel):

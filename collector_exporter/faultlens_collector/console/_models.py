@@ -62,6 +62,12 @@ class GroupRow(BaseModel):
     severity_locked: bool
     #: Occurrences per hour over the last 24 hours, oldest first (when asked for).
     spark: list[int] | None = None
+    #: Root causes across services: the group's pattern (``cascade``, ``timing``,
+    #: ``integration``, ``data_quality`` or empty), the group it is a symptom of (empty:
+    #: none), and how many groups its failures caused.
+    pattern: str = ""
+    root_fingerprint: str = ""
+    causes: int = 0
 
 
 class Sample(BaseModel):
@@ -73,19 +79,30 @@ class Sample(BaseModel):
 
 
 class CauseLink(BaseModel):
-    """A link to another group (root causes, when the processor reports them)."""
+    """A link to another group: the traces that showed it, the symptom's occurrences the
+    cause explains and their share of the symptom's occurrences, and what the other
+    group is (empty when it could not be read)."""
 
     fingerprint: str
     traces: int = 0
+    occurrences: int = 0
     share: float = 0.0
+    last_seen: str | None = None
+    exception_type: str = ""
+    message: str = ""
+    service: str = ""
+    status: str = ""
 
 
 class RootCause(BaseModel):
-    """Root-cause fields of a group. Filled in only by processors that report them
-    (``pattern``, ``root_fingerprint``, ``caused_by``, ``causes``); absent otherwise."""
+    """A group's place among root causes across services: its ``pattern``, the root it is
+    a symptom of (with that group's type, when read), the groups whose failures caused
+    its own (``caused_by``) and the groups its failures caused (``causes``), strongest
+    first. Null when the group has none of these."""
 
     pattern: str = ""
     root_fingerprint: str = ""
+    root: CauseLink | None = None
     caused_by: list[CauseLink] = Field(default_factory=list)
     causes: list[CauseLink] = Field(default_factory=list)
 
@@ -318,6 +335,9 @@ def group_row(group: Any, spark: list[int] | None = None) -> GroupRow:
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
         spark=spark,
+        pattern=group.pattern,
+        root_fingerprint=group.root_fingerprint,
+        causes=len(group.causes),
     )
 
 
@@ -341,35 +361,46 @@ def _hex(text: str) -> bool:
     return bool(text) and all(char in "0123456789abcdef" for char in text)
 
 
-def root_cause(group: Any) -> RootCause | None:
-    """Root-cause fields when the processor's messages have them (see :class:`RootCause`).
-
-    ROOT CAUSES (issue 16): read by field name so this console shows them as soon as
-    ``FailureGroup`` carries ``pattern``, ``root_fingerprint``, ``caused_by`` and
-    ``causes``; until then a group has none.
-    """
-    fields = group.DESCRIPTOR.fields_by_name
-    if "pattern" not in fields:
+def root_cause(group: Any, others: dict[str, Any] | None = None) -> RootCause | None:
+    """A ``FailureGroup``'s root-cause fields (see :class:`RootCause`); ``others``: the
+    linked groups' messages by fingerprint, for their type, message and service. None
+    when the group has no pattern, root or link."""
+    if not (group.pattern or group.root_fingerprint or group.caused_by or group.causes):
         return None
+    known = others or {}
 
-    def links(name: str) -> list[CauseLink]:
-        if name not in fields:
-            return []
-        return [
-            CauseLink(
-                fingerprint=getattr(link, "fingerprint", ""),
-                traces=int(getattr(link, "traces", 0)),
-                share=float(getattr(link, "share", 0.0)),
-            )
-            for link in getattr(group, name)
-        ]
+    def linked(link: Any) -> CauseLink:
+        return cause_link(link.fingerprint, known.get(link.fingerprint), link)
 
+    root = group.root_fingerprint
     return RootCause(
-        pattern=str(group.pattern),
-        root_fingerprint=str(getattr(group, "root_fingerprint", "")),
-        caused_by=links("caused_by"),
-        causes=links("causes"),
+        pattern=group.pattern,
+        root_fingerprint=root,
+        root=cause_link(root, known.get(root)) if root else None,
+        caused_by=[linked(link) for link in group.caused_by],
+        causes=[linked(link) for link in group.causes],
     )
+
+
+def cause_link(fingerprint: str, other: Any = None, link: Any = None) -> CauseLink:
+    """The group ``fingerprint`` at the other end of ``link`` (a ``GroupLink``; None for a
+    group's root, where only who it is matters); ``other`` its message, if read."""
+    fields: dict[str, Any] = {"fingerprint": fingerprint}
+    if link is not None:
+        fields.update(
+            traces=link.traces,
+            occurrences=link.occurrences,
+            share=link.share,
+            last_seen=iso_time(link.last_seen_unix_nano),
+        )
+    if other is not None:
+        fields.update(
+            exception_type=other.exception_type,
+            message=other.message[:200],
+            service=primary_service(other.service_counts),
+            status=other.status,
+        )
+    return CauseLink(**fields)
 
 
 def series_set(reply: Any) -> SeriesSet:

@@ -29,6 +29,7 @@ from faultlens import semconv
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions import ActionEngine
 from faultlens_collector.actions.listener import facts_of_group
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.convert import operator_action_message
 from faultlens_collector.control.groups import query_of
 from faultlens_collector.control.methods import LATEST_TIME, MAX_INT64
@@ -69,10 +70,12 @@ class Triage:
         engine: ActionEngine,
         *,
         on_action: Callable[[OperatorAction], None] | None = None,
+        links: LinkView | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
         self._on_action = on_action
+        self._links = links
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -113,6 +116,10 @@ class Triage:
                 "name the groups: give fingerprints or a filter, or set `all` (--all) to act "
                 "on every group",
             )
+        if selection.with_symptoms and self._links is not None:
+            chosen = [group.fingerprint for group in self._store.iter_groups(query)]
+            symptoms = self._links.symptoms_of(chosen)
+            query = GroupQuery(fingerprints=tuple(sorted({*chosen, *symptoms})))
         return query
 
     def _resolve(self, named: list[str], context: grpc.ServicerContext) -> tuple[str, ...]:
@@ -252,7 +259,12 @@ class Triage:
     def _status(self, request: Any, context: grpc.ServicerContext, action: str, status: str) -> Any:
         reason = request.reason.strip()[:MAX_REASON]
         detail = {"reason": reason} if reason else {}
-        return self._apply(request, context, action, GroupUpdate(status=status), detail)
+        reply = self._apply(request, context, action, GroupUpdate(status=status), detail)
+        if status == "resolved" and not reply.dry_run and self._links is not None:
+            # What happens to a resolved group next is a new story: its links as a
+            # symptom start again from its current count.
+            self._links.reset(self._store.iter_groups(GroupQuery(action_id=reply.action_id)))
+        return reply
 
     def fix(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Fix: queue a configured hook for every selected group."""
@@ -319,4 +331,6 @@ def _describe(selection: Any) -> dict[str, Any]:
         described["fingerprints"] = len(selection.fingerprints)
     if selection.all:
         described["all"] = True
+    if selection.with_symptoms:
+        described["with_symptoms"] = True
     return described

@@ -20,6 +20,8 @@ from faultlens_collector.actions import (
     HookRun,
 )
 from faultlens_collector.actions.facts import attribute_text
+from faultlens_collector.causes.patterns import pattern_of
+from faultlens_collector.causes.view import Causality, LinkedGroup
 from faultlens_collector.control.messages import key_items
 from faultlens_collector.groups.model import Dismissal, Group
 from faultlens_collector.groups.store import OperatorAction
@@ -138,9 +140,14 @@ def operator_action_message(action: OperatorAction) -> Any:
     )
 
 
-def to_message(group: Group, hook_runs: Sequence[HookRun] = ()) -> Any:
-    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message, with its hook runs
-    when given."""
+def to_message(
+    group: Group, causality: Causality | None = None, hook_runs: Sequence[HookRun] = ()
+) -> Any:
+    """A :class:`Group` as a ``faultlens.v1.FailureGroup`` message, with its place among
+    root causes when ``causality`` is given (the pattern from its category otherwise),
+    and its hook runs when given."""
+    if causality is None:
+        causality = Causality(pattern_of(group.category), "")
     return control_pb2.FailureGroup(
         fingerprint=group.fingerprint,
         exception_type=group.exception_type,
@@ -169,7 +176,23 @@ def to_message(group: Group, hook_runs: Sequence[HookRun] = ()) -> Any:
         category_locked=group.category_locked,
         severity_locked=group.severity_locked,
         regressed_unix_nano=group.regressed_at,
+        pattern=causality.pattern,
+        root_fingerprint=causality.root_fingerprint,
+        caused_by=[link_message(link) for link in causality.caused_by],
+        causes=[link_message(link) for link in causality.causes],
         hook_runs=[hook_run_message(run) for run in hook_runs],
+    )
+
+
+def link_message(link: LinkedGroup) -> Any:
+    """One end of a group link as a ``GroupLink`` message."""
+    return control_pb2.GroupLink(
+        fingerprint=link.fingerprint,
+        traces=max(link.traces, 0),
+        occurrences=max(link.occurrences, 0),
+        share=link.share,
+        first_seen_unix_nano=max(link.first_seen, 0),
+        last_seen_unix_nano=max(link.last_seen, 0),
     )
 
 

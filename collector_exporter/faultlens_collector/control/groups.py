@@ -18,6 +18,7 @@ from faultlens import semconv
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
 from faultlens_collector.actions.records import HookRun
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control import paging
 from faultlens_collector.control.convert import to_message
 from faultlens_collector.control.methods import MAX_INT64
@@ -36,6 +37,8 @@ from faultlens_collector.groups.store import (
 )
 
 DEFAULT_PAGE: Final = 50
+#: Groups an export reads the links and hook runs of at once.
+_EXPORT_BATCH: Final = 256
 MAX_PAGE: Final = 1000
 #: Longest search text and most fingerprints a ``GroupFilter`` may carry.
 MAX_TEXT: Final = 256
@@ -56,22 +59,44 @@ SORT_KEYS: Final = {
 
 #: A group's hook runs (with their fixes' verification) that GetGroup and ExportGroups carry.
 HOOK_RUNS_PER_GROUP: Final = 20
-#: Groups an export reads the hook runs of at once.
-_EXPORT_BATCH: Final = 256
 
 #: Each named group's newest hook runs (groups without runs left out).
 HookRunsOf = Callable[[Sequence[str], int], Mapping[str, Sequence[HookRun]]]
 
 
 class GroupsApi:
-    """The group reads: ListGroups, GetGroup, ExportGroups. With ``hook_runs`` (the
-    action engine's :meth:`~faultlens_collector.actions.ActionEngine.hook_runs_by_group`),
-    GetGroup and ExportGroups carry each group's hook runs; ListGroups never does (a
-    page of a list stays one store read)."""
+    """The group reads: ListGroups, GetGroup, ExportGroups. With ``links``, each group
+    carries its pattern, root and links (root causes across services). With
+    ``hook_runs`` (the action engine's
+    :meth:`~faultlens_collector.actions.ActionEngine.hook_runs_by_group`), GetGroup and
+    ExportGroups carry each group's hook runs; ListGroups never does (a page of a list
+    stays one store read, plus one read of its links)."""
 
-    def __init__(self, store: GroupStore, hook_runs: HookRunsOf | None = None) -> None:
+    def __init__(
+        self,
+        store: GroupStore,
+        links: LinkView | None = None,
+        hook_runs: HookRunsOf | None = None,
+    ) -> None:
         self._store = store
+        self._links = links
         self._hook_runs = hook_runs
+
+    def _messages(self, groups: Sequence[Group], *, runs: bool = False) -> list[Any]:
+        """The groups as messages with their links, and their hook runs when ``runs``."""
+        causality = self._links.of(groups) if self._links is not None else {}
+        hook_runs = self._runs_of(groups) if runs else {}
+        return [
+            to_message(
+                group, causality.get(group.fingerprint), hook_runs.get(group.fingerprint, ())
+            )
+            for group in groups
+        ]
+
+    def _runs_of(self, groups: Sequence[Group]) -> Mapping[str, Sequence[HookRun]]:
+        if self._hook_runs is None:
+            return {}
+        return self._hook_runs([group.fingerprint for group in groups], HOOK_RUNS_PER_GROUP)
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for the Control service's generic handler."""
@@ -102,7 +127,7 @@ class GroupsApi:
         )
         more, groups = len(groups) > limit, groups[:limit]
         return control_pb2.ListGroupsResponse(
-            groups=[to_message(group) for group in groups],
+            groups=self._messages(groups),
             next_page_token=paging.page_token(groups[-1], query) if more else "",
             total=max(total, 0),
         )
@@ -121,22 +146,18 @@ class GroupsApi:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except AmbiguousFingerprint as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return to_message(group, self._runs_of([group]).get(group.fingerprint, ()))
+        return self._messages([group], runs=True)[0]
 
     def export_groups(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """ExportGroups: every matching group, streamed (hook runs read per batch)."""
         query = query_of(request.filter, context, request.sort, request.ascending)
         for batch in batched(self._store.iter_groups(query), _EXPORT_BATCH):
-            runs = self._runs_of(batch)
-            for group in batch:
+            if not context.is_active():
+                return
+            for message in self._messages(batch, runs=True):
                 if not context.is_active():
                     return
-                yield to_message(group, runs.get(group.fingerprint, ()))
-
-    def _runs_of(self, groups: Sequence[Group]) -> Mapping[str, Sequence[HookRun]]:
-        if self._hook_runs is None:
-            return {}
-        return self._hook_runs([group.fingerprint for group in groups], HOOK_RUNS_PER_GROUP)
+                yield message
 
 
 def batched(items: Iterable[Group], size: int) -> Iterator[list[Group]]:

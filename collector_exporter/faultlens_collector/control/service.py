@@ -17,6 +17,7 @@ from __future__ import annotations
 import grpc
 
 from faultlens_collector.actions import ActionEngine
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.control.actions import EngineApi
 from faultlens_collector.control.bulk import Triage
 from faultlens_collector.control.groups import GroupsApi
@@ -30,7 +31,8 @@ from faultlens_collector.groups.store import GroupStore
 
 class ControlService:
     """The whole ``faultlens.v1.Control`` service for one store (and engine: without
-    one, only the group reads are served)."""
+    one, only the group reads are served; with ``links``, groups carry their root
+    causes and selections can take symptoms along)."""
 
     def __init__(
         self,
@@ -39,15 +41,20 @@ class ControlService:
         *,
         max_streams: int = 256,
         watch: GroupWatch | None = None,
+        links: LinkView | None = None,
     ) -> None:
         self.streams = Streams(max_streams)
         #: Feeds ``WatchGroups``; the processor hands it every commit (it is a listener).
         self.watch = watch or GroupWatch()
         hook_runs = engine.hook_runs_by_group if engine is not None else None
-        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(store, hook_runs).methods()
+        self._methods: dict[str, grpc.RpcMethodHandler] = GroupsApi(
+            store, links, hook_runs
+        ).methods()
         self._methods.update(OverviewApi(store, self.watch, self.streams, engine).methods())
         if engine is not None:
-            self._methods.update(Triage(store, engine, on_action=self.watch.on_action).methods())
+            self._methods.update(
+                Triage(store, engine, on_action=self.watch.on_action, links=links).methods()
+            )
             self._methods.update(EngineApi(engine, store, self.streams).methods())
 
     def close_streams(self) -> None:

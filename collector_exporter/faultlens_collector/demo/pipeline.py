@@ -32,15 +32,19 @@ from typing import Any, Final
 
 import faultlens
 from faultlens.resilience import RemoteHalts
+from faultlens.semconv import FAILURE_FINGERPRINT
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from faultlens_collector._proto.faultlens.v1 import control_pb2
+from faultlens_collector.actions.alerting import CASCADE_GROUPS
 from faultlens_collector.actions.config import load_config
 from faultlens_collector.actions.records import AuditRecord, HaltRecord
 from faultlens_collector.actions.verification import Effectiveness
+from faultlens_collector.causes.listener import RootCauseSettings
+from faultlens_collector.causes.window import WindowSettings
 from faultlens_collector.control.client import ControlClient
 from faultlens_collector.demo import sample_app
 from faultlens_collector.demo.alert_receiver import AlertReceiver, ReceivedAlert
@@ -113,6 +117,8 @@ def run_pipeline_demo(
                 listen="127.0.0.1:0",
                 actions=load_config(config_path),
                 alerts=receiver.address,
+                # One process, one export at the end: its traces are complete at once.
+                root_causes=RootCauseSettings(WindowSettings(settle_seconds=0.5)),
             )
         )
         processor.start()
@@ -153,6 +159,8 @@ def _run(
                 control_pb2.ExportGroupsRequest(sort=control_pb2.SORT_KEY_SEVERITY)
             )
         )
+    # New groups alert once their traces settled (root-cause linking holds them).
+    _wait(lambda: _announced(receiver) >= {group.fingerprint for group in groups}, timeout)
     return PipelineDemoResult(
         outcome=outcome,
         groups=groups,
@@ -163,6 +171,19 @@ def _run(
         halts=engine.halts_in_force(),
         alerts=list(receiver.alerts),
     )
+
+
+def _announced(receiver: AlertReceiver) -> set[str]:
+    """The groups a ``new_failure`` or ``cascade`` alert told about so far."""
+    told: set[str] = set()
+    for alert in list(receiver.alerts):
+        fingerprint = alert.attributes.get(FAILURE_FINGERPRINT)
+        if alert.kind in ("new_failure", "cascade") and isinstance(fingerprint, str):
+            told.add(fingerprint)
+        symptoms = alert.attributes.get(CASCADE_GROUPS)
+        if alert.kind == "cascade" and isinstance(symptoms, (list, tuple)):
+            told.update(str(symptom) for symptom in symptoms)
+    return told
 
 
 def _provider(endpoint: str, *, delay_millis: int) -> TracerProvider:

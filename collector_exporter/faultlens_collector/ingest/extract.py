@@ -42,6 +42,14 @@ from faultlens import semconv
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from faultlens_collector.causes.spans import (
+    EVERY_TRACE,
+    SpanTrees,
+    TracedSpan,
+    add_wanted,
+    facts_of,
+    logged_span,
+)
 from faultlens_collector.groups.model import Occurrence
 from faultlens_collector.ingest.categories import category_of_type
 from faultlens_collector.ingest.escaped import escaped_on
@@ -134,6 +142,11 @@ class Extraction:
     reasons: list[str] = field(default_factory=list)
     #: Values not read (nested past the parser's limit, or undecodable inside).
     skipped: int = 0
+    #: With ``trees`` (root-cause linking): the facts of the spans with failures and of
+    #: the wanted spans, of the traces followed (:mod:`faultlens_collector.causes.spans`),
+    #: and how many spans with failures there were, followed or not.
+    spans: list[TracedSpan] = field(default_factory=list)
+    offered: int = 0
 
     def reject(self, reason: str) -> None:
         """Count one rejected item (span or log record) and remember why (first few reasons)."""
@@ -264,7 +277,9 @@ def attributes_of_serialized(
     return result
 
 
-def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
+def extract_spans(
+    body: bytes, *, attributes: bool = False, trees: SpanTrees | None = None
+) -> Extraction:
     """The failures in a serialized ``ExportTraceServiceRequest``: its ``exception`` events.
 
     Only spans with an ``exception`` event are decoded (see :mod:`.framing`); one
@@ -274,7 +289,9 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
     counts as none). With ``attributes``, each
     occurrence also carries the span's attributes merged with the event's (the
     event's win), for halt-rule keys; without, only the failure fields are
-    decoded. Raises ``DecodeError`` when the request's frame does not decode.
+    decoded. With ``trees`` (root-cause linking), ``spans`` holds the linking facts of
+    each span with failures and of each span whose id is wanted, in the traces followed.
+    Raises ``DecodeError`` when the request's frame does not decode.
     """
     found = Extraction()
     now = time.time_ns()
@@ -287,12 +304,20 @@ def extract_spans(body: bytes, *, attributes: bool = False) -> Extraction:
             if indexes is None
             else [items[index] for index in indexes[number]]
         )
-        _add_span_failures(found, spans, service, now, attributes)
+        _add_span_failures(found, spans, service, now, attributes, trees=trees)
+        if trees is not None and trees.scan_now():
+            add_wanted(items, trees.wanted, service, found.spans)
     return found
 
 
 def _add_span_failures(
-    found: Extraction, spans: Iterable[bytes], service: str, now: int, attributes: bool
+    found: Extraction,
+    spans: Iterable[bytes],
+    service: str,
+    now: int,
+    attributes: bool,
+    *,
+    trees: SpanTrees | None = None,
 ) -> None:
     """Add the failures of serialized spans to ``found``. A span that does not decode, or
     one of whose ``exception`` events does not, is rejected with none of its failures.
@@ -303,6 +328,7 @@ def _add_span_failures(
     decode = SpanFrame.FromString
     verdicts = _TEMPLATES
     added = found.occurrences
+    keep = trees.keep if trees is not None else 0  # 0: linking reads nothing
     for raw in spans:
         before = len(added)
         invalid: list[InvalidFailure] | None = None
@@ -355,8 +381,7 @@ def _add_span_failures(
                         context,
                     )
                 )
-            if failures > 1:
-                _merge_duplicates(added, before, span.events)
+            _finish_span(found, before, failures, span, service=service, keep=keep)
         except DecodeError:
             del added[before:]  # none of a span that does not decode
             found.reject("a span with an exception event does not decode")
@@ -364,6 +389,23 @@ def _add_span_failures(
         found.skipped += skipped
         for reason in invalid or ():
             found.reject(f"exception event {reason}")
+
+
+def _finish_span(
+    found: Extraction, before: int, failures: int, span: Any, *, service: str, keep: int
+) -> None:
+    """After the events of one span: count once what several of its events say about one
+    exception; with linking on (``keep``, :attr:`SpanTrees.keep
+    <faultlens_collector.causes.spans.SpanTrees.keep>`), count a span with failures and
+    append its span-tree facts when its trace is followed."""
+    added = found.occurrences
+    if failures > 1:
+        _merge_duplicates(added, before, span.events)
+    if keep and len(added) > before:
+        found.offered += 1
+        trace_id = span.trace_id
+        if keep >= EVERY_TRACE or (trace_id and trace_id[0] < keep):
+            found.spans.append(facts_of(span, service, added[before:], trace_id))
 
 
 def _context(
@@ -484,12 +526,14 @@ def _remember(key: object, verdict: Template | InvalidFailure | None) -> None:
     _TEMPLATES[key] = verdict
 
 
-def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
+def extract_logs(
+    body: bytes, *, attributes: bool = False, trees: SpanTrees | None = None
+) -> Extraction:
     """The failures in a serialized ``ExportLogsServiceRequest``: records with ``exception.*``.
 
     Only records whose bytes contain an ``exception.type`` or
-    ``exception.message`` key are decoded; ``attributes`` and errors as for
-    :func:`extract_spans`.
+    ``exception.message`` key are decoded; ``attributes``, ``trees`` (a failure tied to
+    a span is linked through that span) and errors as for :func:`extract_spans`.
     """
     found = Extraction()
     now = time.time_ns()
@@ -510,19 +554,20 @@ def extract_logs(body: bytes, *, attributes: bool = False) -> Extraction:
                 found.skipped += template.skipped
             if not template[7]:  # failure.count 0: refers to one counted elsewhere
                 continue
-            found.occurrences.append(
-                _occurrence(
-                    template,
-                    attributes_of_serialized(record.attributes) if attributes else {},
-                    time_unix_nano=_time(
-                        record.time_unix_nano, record.observed_time_unix_nano, now
-                    ),
-                    service=service,
-                    span_name="",
-                    trace_id=record.trace_id,
-                    span_id=record.span_id,
-                )
+            occurrence = _occurrence(
+                template,
+                attributes_of_serialized(record.attributes) if attributes else {},
+                time_unix_nano=_time(record.time_unix_nano, record.observed_time_unix_nano, now),
+                service=service,
+                span_name="",
+                trace_id=record.trace_id,
+                span_id=record.span_id,
             )
+            found.occurrences.append(occurrence)
+            if trees is not None and occurrence.span_id:
+                found.offered += 1
+                if trees.follows(record.trace_id):
+                    found.spans.append(logged_span(record, service, occurrence))
     return found
 
 

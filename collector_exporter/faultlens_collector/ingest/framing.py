@@ -65,17 +65,21 @@ def _frame_types() -> Any:
     # ScopeSpans / ScopeLogs: 2 the spans or log records.
     message("Scope", ("items", 2, field.TYPE_BYTES, repeated, ""))
     # Span (with its status serialized) and Span.Event, their attributes left serialized
-    # (KeyValue bytes).
+    # (KeyValue bytes); the parent, start and status are what root-cause linking reads.
     message(
         "Span",
         ("trace_id", 1, field.TYPE_BYTES, optional, ""),
         ("span_id", 2, field.TYPE_BYTES, optional, ""),
+        ("parent_span_id", 4, field.TYPE_BYTES, optional, ""),
         ("name", 5, field.TYPE_STRING, optional, ""),
+        ("kind", 6, field.TYPE_INT32, optional, ""),
+        ("start_time_unix_nano", 7, field.TYPE_FIXED64, optional, ""),
         ("end_time_unix_nano", 8, field.TYPE_FIXED64, optional, ""),
         ("attributes", 9, field.TYPE_BYTES, repeated, ""),
         ("events", 11, field.TYPE_BYTES, repeated, ""),
         ("status", 15, field.TYPE_BYTES, optional, ""),
     )
+    message("SpanStatus", ("code", 3, field.TYPE_INT32, optional, ""))
     message(
         "Event",
         ("time_unix_nano", 1, field.TYPE_FIXED64, optional, ""),
@@ -117,6 +121,7 @@ def _frame_types() -> Any:
             "EventNames",
             "ResourceAttributes",
             "KeyValue",
+            "SpanStatus",
         )
     )
 
@@ -133,6 +138,8 @@ _EVENT_NAMES: Any
 ResourceFrame: Any
 #: A ``KeyValue`` whose value stays serialized ``AnyValue`` bytes.
 KeyValueFrame: Any
+#: A span's ``Status`` (its code only), for the rare status that is not just a code.
+StatusFrame: Any
 (
     _FRAME,
     SpanFrame,
@@ -141,6 +148,7 @@ KeyValueFrame: Any
     _EVENT_NAMES,
     ResourceFrame,
     KeyValueFrame,
+    StatusFrame,
 ) = _frame_types()
 #: A span without events in the re-encoded skeleton (an ``S.spans`` entry of length 0), and
 #: a run of them.

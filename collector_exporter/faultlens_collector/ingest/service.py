@@ -29,10 +29,12 @@ committed (and the listener saw the changes,
 :mod:`~faultlens_collector.groups.writer`). Acknowledged requests are then handed
 to the forwarder, unchanged. What is read from a request beyond its failures is
 what the :class:`~faultlens_collector.processor.listeners.Listener` asks for (its
-``interest``): the attributes of each occurrence, and the keys of the spans that
+``interest``): the attributes of each occurrence, the keys of the spans that
 ended without failure (:mod:`.successes`), handed to ``on_success`` after the
-request's failures committed. Metrics requests go to ``on_metrics``. A listener
-that raises is logged and never fails the export.
+request's failures committed, and the span-tree facts of the spans with failures
+and of the spans the listener wants (root-cause linking), handed to ``on_spans``
+likewise. Metrics requests go to ``on_metrics``. A listener that raises is logged
+and never fails the export.
 """
 
 from __future__ import annotations
@@ -97,8 +99,10 @@ class IngestService:
         interest = listener.interest if listener is not None else None
         attributes = interest is not None and interest.attributes
         self._success_keys = interest.success_keys if interest is not None else ()
-        self._extract_spans = functools.partial(extract_spans, attributes=attributes)
-        self._extract_logs = functools.partial(extract_logs, attributes=attributes)
+        trees = interest.span_trees if interest is not None else None
+        self._span_trees = trees
+        self._extract_spans = functools.partial(extract_spans, attributes=attributes, trees=trees)
+        self._extract_logs = functools.partial(extract_logs, attributes=attributes, trees=trees)
         self._metrics = metrics
         self._settings = settings or IngestSettings()
         self._forwarder = forwarder
@@ -121,6 +125,7 @@ class IngestService:
         """TraceService/Export."""
         found = self._extract(self._extract_spans, body, "traces", context)
         self._commit(found, "traces", context)
+        self._span_facts(found)
         if self._success_keys:
             _notify(self._successes, body, "success")
         self._forward("traces", body)
@@ -130,6 +135,7 @@ class IngestService:
         """LogsService/Export."""
         found = self._extract(self._extract_logs, body, "logs", context)
         self._commit(found, "logs", context)
+        self._span_facts(found)
         self._forward("logs", body)
         return _response(logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records", found)
 
@@ -141,6 +147,16 @@ class IngestService:
             _notify(self._listener.on_metrics, request, "metrics")
         self._forward("metrics", body)
         return bytes(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+    def _span_facts(self, found: Extraction) -> None:
+        """The span-tree facts of a committed request to the listener (linking)."""
+        trees = self._span_trees
+        if trees is None:
+            return
+        trees.offer(found.offered)
+        if found.spans:
+            assert self._listener is not None  # span trees are read only for a listener
+            _notify(self._listener.on_spans, found.spans, "span trees")
 
     def _successes(self, body: bytes) -> None:
         """Each distinct key of the request's successful spans to the listener, once."""

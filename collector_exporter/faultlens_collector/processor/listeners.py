@@ -2,7 +2,8 @@
 
 Modelled on OpenTelemetry's ``SpanProcessor`` and ``SynchronousMultiSpanProcessor``:
 a :class:`Listener` is handed every committed change of the failure groups, the keys
-of spans that ended without failure and every metrics request; :class:`MultiListener`
+of spans that ended without failure, the span-tree facts root-cause linking reads
+and every metrics request; :class:`MultiListener`
 fans each call out to several listeners, in the order they were given. The action
 engine's :class:`~faultlens_collector.actions.listener.ActionListener` is one; the
 processor knows nothing else about rules, hooks, halts or alerts.
@@ -43,6 +44,7 @@ from typing import Any, Protocol
 
 from opentelemetry.util.types import AttributeValue
 
+from faultlens_collector.causes.spans import SpanTrees, TracedSpan
 from faultlens_collector.groups.model import Change
 
 _log = logging.getLogger(__name__)
@@ -58,17 +60,24 @@ class Interest:
     these fields — ``service.name`` (the resource's), ``span.name`` or an attribute
     name —
     are handed to :meth:`Listener.on_success` once per distinct key and request;
-    empty: successful spans are not read at all.
+    empty: successful spans are not read at all. ``span_trees`` (a live
+    :class:`~faultlens_collector.causes.spans.SpanTrees` the listener changes as it
+    goes): the span-tree facts of every span with failures (ids, parent, times, status,
+    kind, service, its occurrences) and of every span it wants, in the traces it
+    follows, are handed to :meth:`Listener.on_spans`; None: none are read.
     """
 
     attributes: bool = False
     success_keys: tuple[str, ...] = ()
+    span_trees: SpanTrees | None = None
 
     def __or__(self, other: Interest) -> Interest:
-        """What either of two listeners needs."""
+        """What either of two listeners needs (one listener at most asks for span trees:
+        the first one's are kept)."""
         return Interest(
             self.attributes or other.attributes,
             tuple(sorted({*self.success_keys, *other.success_keys})),
+            self.span_trees if self.span_trees is not None else other.span_trees,
         )
 
 
@@ -83,13 +92,21 @@ class Listener(Protocol):
 
     def on_commit(self, changes: Sequence[Change]) -> None:
         """A transaction committed these changes, one per group it touched."""
+        del changes  # the defaults do nothing (a subclass inherits them)
 
     def on_success(self, key: Mapping[str, AttributeValue]) -> None:
         """A span ended without failure; ``key`` holds the :attr:`Interest.success_keys`
         fields it has (a field the span lacks is left out)."""
+        del key
 
     def on_metrics(self, request: Any) -> None:
         """An ``ExportMetricsServiceRequest`` with at least one resource arrived."""
+        del request
+
+    def on_spans(self, spans: Sequence[TracedSpan]) -> None:
+        """The span-tree facts of a trace request whose failures committed (only with
+        :attr:`Interest.span_trees`): ``(raw trace id, facts)`` per span."""
+        del spans  # a listener that asks for none is told about none
 
     def shutdown(self) -> None:
         """The processor stops: no call follows; release threads and resources."""
@@ -119,6 +136,9 @@ class MultiListener(Listener):
 
     def on_metrics(self, request: Any) -> None:
         self._each("metrics", lambda listener: listener.on_metrics(request))
+
+    def on_spans(self, spans: Sequence[TracedSpan]) -> None:
+        self._each("span trees", lambda listener: listener.on_spans(spans))
 
     def shutdown(self) -> None:
         """Shut every listener down, in order (one that raises does not stop the rest)."""

@@ -15,9 +15,12 @@ are handed to them. Every processor has one: the
 :class:`~faultlens_collector.actions.ActionEngine` (``settings.actions``, the
 ``--config`` file; defaults without one) as an
 :class:`~faultlens_collector.actions.listener.ActionListener`, whose tables live in
-the same database as the groups (:mod:`faultlens_collector.store`); ``listeners``
-add more, called after it. Alerts go to ``settings.alerts`` (or ``[alerts]
-target``). The standard ``grpc.health.v1.Health`` service reports readiness
+the same database as the groups (:mod:`faultlens_collector.store`); before it,
+root-cause linking (``settings.root_causes``,
+:class:`~faultlens_collector.causes.listener.RootCauseListener`), which links groups
+across services and holds new groups' alerts until it knows whether they are symptoms;
+``listeners`` add more, called after both. Alerts go to ``settings.alerts`` (or
+``[alerts] target``). The standard ``grpc.health.v1.Health`` service reports readiness
 (:mod:`.health`); ``faultlens check`` talks to
 :mod:`faultlens_collector.control.selfcheck`, whose synthetic failures no listener
 sees. ``faultlens serve`` is a thin command-line front of this class.
@@ -36,9 +39,12 @@ import grpc
 from faultlens.shared import Redactor
 from opentelemetry.metrics import MeterProvider
 
-from faultlens_collector.actions import ActionEngine
-from faultlens_collector.actions.listener import ActionListener
+from faultlens_collector.actions import ActionEngine, FailureFacts
+from faultlens_collector.actions.listener import ActionListener, Announcer
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.causes.listener import RootCauseListener, RootCauseSettings
+from faultlens_collector.causes.store import LinkStore
+from faultlens_collector.causes.view import LinkView
 from faultlens_collector.channels import DEFAULT_ADDRESS
 from faultlens_collector.control.selfcheck import SelfChecks
 from faultlens_collector.control.service import ControlService
@@ -115,6 +121,8 @@ class ProcessorSettings:
     alerts: str | None = None
     #: Seconds between two probes of a store that cannot commit (:mod:`.health`).
     probe_interval: float = 2.0
+    #: Root-cause linking across services (docs/root-causes.md); None: off.
+    root_causes: RootCauseSettings | None = field(default_factory=RootCauseSettings)
 
 
 class Processor:
@@ -144,6 +152,10 @@ class Processor:
         self.store: GroupStore | None = None
         self.action_store: ActionStore | None = None
         self.engine: ActionEngine | None = None
+        #: Root-cause linking (None when ``settings.root_causes`` is None).
+        self.root_causes: RootCauseListener | None = None
+        #: The stored links as the control API shows them.
+        self.links: LinkView | None = None
         self.control: ControlService | None = None
         self.group_watch: GroupWatch | None = None
         self._stopping = threading.Event()
@@ -182,10 +194,7 @@ class Processor:
         except Exception:
             self._close_database()
             raise
-        self.group_watch = GroupWatch()
-        self.listeners = listeners = MultiListener(
-            [ActionListener(engine), self.group_watch, *self._extra_listeners]
-        )
+        self.listeners = listeners = self._build_listeners(store, engine)
         checks = SelfChecks(store, engine)
         self.checks = checks
         readiness = Readiness(store.probe, probe_interval=settings.probe_interval)
@@ -220,6 +229,8 @@ class Processor:
             self._close_database()
             raise
         engine.start()
+        if self.root_causes is not None:
+            self.root_causes.start()
         readiness.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="faultlens-maintenance", daemon=True
@@ -247,6 +258,45 @@ class Processor:
             raise ProcessorError(f"cannot start the action engine: {exc}") from exc
         return self.engine
 
+    def _build_listeners(self, store: GroupStore, engine: ActionEngine) -> MultiListener:
+        """Root-cause linking (holding new groups' alerts), the engine's listener, the
+        group watch and the extra listeners, in that order."""
+        assert self.database is not None
+        held: dict[str, FailureFacts] = {}  # new groups' facts while their alert is held
+        try:
+            links = self.database.link_store()
+            self.links = LinkView(links, store)
+            self.root_causes = self._build_root_causes(links, engine, held)
+        except Exception as exc:
+            self._close_database()
+            raise ProcessorError(str(exc)) from exc
+        linking = [self.root_causes] if self.root_causes is not None else []
+        holds = self.root_causes.held if self.root_causes is not None else None
+        self.group_watch = GroupWatch()
+        return MultiListener(
+            [
+                *linking,
+                ActionListener(engine, holds=holds, held=held),
+                self.group_watch,
+                *self._extra_listeners,
+            ]
+        )
+
+    def _build_root_causes(
+        self, links: LinkStore, engine: ActionEngine, held: dict[str, FailureFacts]
+    ) -> RootCauseListener | None:
+        """Root-cause linking, told before the engine about every commit (it holds new
+        groups' alerts the engine would send); None when it is off (the links stored
+        before are still shown)."""
+        settings = self.settings.root_causes
+        if settings is None:
+            return None
+        assert self.store is not None
+        # A held alert waits in the outbox at most until its trace must have been decided.
+        engine.held_alert_seconds = settings.window.window_seconds + settings.window.settle_seconds
+        alerts = Announcer(engine, self.store, held) if engine.holds_new_alerts() else None
+        return RootCauseListener(links, settings, alerts=alerts)
+
     def _build_server(self) -> grpc.Server:
         settings = self.settings
         # Streams hold a thread each for as long as they are open: room for them on top.
@@ -258,7 +308,11 @@ class Processor:
         engine = self.engine
         assert engine is not None
         control = ControlService(
-            self.store, engine, max_streams=settings.max_streams, watch=self.group_watch
+            self.store,
+            engine,
+            max_streams=settings.max_streams,
+            watch=self.group_watch,
+            links=self.links,
         )
         self.control = control
         # The token is checked first: an unauthenticated call is refused, never shed.

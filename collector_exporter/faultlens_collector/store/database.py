@@ -5,14 +5,16 @@ and takes both of its stores from it: the failure groups and operator log
 (:meth:`Database.group_store`, a :class:`~faultlens_collector.groups.store.GroupStore`)
 and the action engine's state — halts, the alert outbox, hook jobs, fixes, audit
 (:meth:`Database.action_store`, an
-:class:`~faultlens_collector.actions.store.ActionStore`). The database object is the
+:class:`~faultlens_collector.actions.store.ActionStore`) and the links between groups
+(:meth:`Database.link_store`, a :class:`~faultlens_collector.causes.store.LinkStore`).
+The database object is the
 one place that decides, for everything stored:
 
 * **connections and transactions** — which connection a store writes through and who
   may write at a time (a store never opens a connection of its own);
 * **durability** — what a committed transaction survives (``durable``: also an OS
   crash or power loss, not only a crash of the process);
-* **migrations** — each component (``groups``, ``actions``) brings its tables to its
+* **migrations** — each component (``groups``, ``actions``, ``links``) brings its tables to its
   latest version through the database, which records the version per component and
   refuses a database written by a newer faultlens;
 * **what a location means** — a file, a temporary database (``:memory:``), a server.
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from faultlens_collector.actions.store import ActionStore
+from faultlens_collector.causes.store import LinkStore
 from faultlens_collector.groups.store import GroupStore
 
 
@@ -54,6 +57,12 @@ class Database(Protocol):
     def action_store(self) -> ActionStore:
         """The action engine's state (created and migrated on first use). Raises
         :class:`~.errors.StoreError` when the database cannot hold it."""
+        ...
+
+    def link_store(self) -> LinkStore:
+        """The links between failure groups, root causes to symptoms (created and
+        migrated on first use). Raises :class:`~.errors.StoreError` when the database
+        cannot hold them."""
         ...
 
     def close(self) -> None:

@@ -206,6 +206,8 @@
 
   // ---------- bulk actions ----------
   const ACTION_LABELS = { dismiss: "Dismiss", categorize: "Categorize", fix: "Fix", resolve: "Resolve", reopen: "Reopen" };
+  //: The bulk actions that can take a root cause's symptoms along.
+  const WITH_SYMPTOMS = ["dismiss", "resolve", "reopen"];
   const PAST = { dismiss: "dismissed", categorize: "categorized", fix: "fix queued for", resolve: "resolved", reopen: "reopened" };
   let hookNames = null;
   async function hooks() {
@@ -236,6 +238,12 @@
     } else {
       form.append(field("Reason (optional)", h("input", { name: "reason", id: "f-reason", maxlength: 1000 })));
     }
+    if (WITH_SYMPTOMS.includes(action)) {
+      // Root causes across services: a root's symptoms go along only when asked.
+      fields.with_symptoms = h("input", { type: "checkbox", name: "with_symptoms", id: "f-with-symptoms" });
+      form.append(h("div", { class: "field check-field" }, fields.with_symptoms,
+        h("label", { for: "f-with-symptoms" }, " Also the groups marked as symptoms of these (caused by them)")));
+    }
     const summary = h("p", {}, `${ACTION_LABELS[action]} ${num(count)} group${count === 1 ? "" : "s"}`,
       selection.match ? " — everything matching the search" : "", "?");
     const bar = h("div", { class: "progress", hidden: true }, h("div"));
@@ -255,7 +263,7 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (finished) { dialog.close(); return; }
-      const body = { selection };
+      const body = { selection: fields.with_symptoms && fields.with_symptoms.checked ? { ...selection, with_symptoms: true } : selection };
       if (action === "dismiss") {
         body.reason = fields.reason.value;
         if (fields.until.value) body.until = new Date(fields.until.value).toISOString();
@@ -359,6 +367,8 @@
       sort: params.get("sort") in SORTS ? params.get("sort") : "last_seen",
       order: params.get("order") === "asc" ? "asc" : "desc",
       limit: [10, 25, 50, 100, 200].includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 50,
+      // Root causes across services: symptoms folded under their root (unless flat).
+      flat: params.get("flat") === "1", under: new Map(), expanded: new Set(),
       cursor: null, previous: [], page: null, rows: new Map(), selected: new Set(), matchAll: false,
       pendingNew: new Set(), pendingUpdated: new Set(), changedBy: new Set(), resync: false, generation: 0,
     };
@@ -370,6 +380,8 @@
     const order = h("button", { type: "button", title: "order", onclick: () => { state.order = state.order === "desc" ? "asc" : "desc"; reset(); } });
     const size = h("select", { "aria-label": "rows per page", class: "page-size", onchange: () => { state.limit = Number(size.value); reset(); } },
       [10, 25, 50, 100, 200].map((n) => h("option", { value: n, selected: n === state.limit }, `${n} per page`)));
+    const flat = h("input", { type: "checkbox", id: "flat", checked: state.flat, onchange: () => { state.flat = flat.checked; state.expanded.clear(); syncControls(); if (state.page) render(state.page); } });
+    const flatToggle = h("label", { class: "flat-toggle", title: "one row per group; by default a group marked as the symptom of another group on the page is folded under its root cause" }, flat, " Flat list");
     const problem = h("div", { class: "error", hidden: true });
     const total = h("span", { class: "muted total" });
     const banner = h("div", { class: "banner", hidden: true }, h("button", { type: "button", class: "show-new", onclick: () => reset() }));
@@ -388,7 +400,7 @@
       h("th", {}, headCheck), h("th", {}, "24 h"), h("th", {}, "Failure"), h("th", {}, "Category"), h("th", {}, "Severity"),
       h("th", {}, "Handled"), h("th", {}, "Services"), h("th", { class: "num" }, "Count"), h("th", {}, "First seen"), h("th", {}, "Last seen"))), tbody);
     const pager = h("div", { class: "pager" });
-    replace(main, tabs, h("div", { class: "toolbar" }, search, sort, order, size, total),
+    replace(main, tabs, h("div", { class: "toolbar" }, search, sort, order, size, flatToggle, total),
       h("div", { class: "hint" }, "key:value — status, category, severity (or severity:>=high), service, type, tag, handled:true|false, seen:2h, new:24h, regressed:7d; other words match the message, type or fingerprint."),
       problem, banner, bulkbar, table, pager);
 
@@ -423,14 +435,21 @@
       tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.tab === state.tab));
       order.textContent = state.order === "desc" ? "↓ newest first" : "↑ oldest first";
       if (state.sort === "count") order.textContent = state.order === "desc" ? "↓ most first" : "↑ fewest first";
-      const url = "/?" + query({ q: state.q, tab: state.tab === "open" ? "" : state.tab, sort: state.sort === "last_seen" ? "" : state.sort, order: state.order === "desc" ? "" : state.order, limit: state.limit === 50 ? "" : state.limit });
+      const url = "/?" + query({ q: state.q, tab: state.tab === "open" ? "" : state.tab, sort: state.sort === "last_seen" ? "" : state.sort, order: state.order === "desc" ? "" : state.order, limit: state.limit === 50 ? "" : state.limit, flat: state.flat ? "1" : "" });
       history.replaceState(null, "", url === "/?" ? "/" : url);
     }
     function cells(row) {
+      const folded = state.under.get(row.fingerprint) || [];
+      const open = state.expanded.has(row.fingerprint);
       const title = h("td", {}, h("div", { class: "title" },
+        folded.length ? h("button", { type: "button", class: "fold", "aria-expanded": String(open), title: "symptoms of this root cause",
+          onclick: () => toggleFold(row.fingerprint) }, `${open ? "▾" : "▸"} ${folded.length}`) : null,
         h("a", { href: `/groups/${row.fingerprint}`, class: "type" }, row.exception_type || "(no type)"),
         " ", h("span", { class: "msg" }, row.message)),
         h("div", { class: "sub" }, h("span", { class: "mono" }, row.fingerprint), " · ", statusBadge(row.status),
+          row.pattern ? [" ", badge(row.pattern, `pattern-${row.pattern}`)] : null,
+          row.root_fingerprint ? [" · ", h("span", { class: "caused-by" }, "caused by ", h("a", { href: `/groups/${row.root_fingerprint}`, class: "mono" }, row.root_fingerprint))] : null,
+          row.causes ? [" · ", h("span", { class: "causes" }, `causes ${num(row.causes)} group${row.causes === 1 ? "" : "s"}`)] : null,
           row.tags.length ? [" ", row.tags.map((t) => h("span", { class: "tag" }, t))] : null));
       const services = Object.keys(row.services);
       return [
@@ -445,15 +464,39 @@
         h("td", { class: "last-seen" }, when(row.last_seen, row.last_seen_ms)),
       ];
     }
-    function rowElement(row) {
+    function rowElement([row, symptom]) {
       const check = h("input", { type: "checkbox", class: "check", "aria-label": `select ${row.fingerprint}`, onchange: () => {
         if (check.checked) state.selected.add(row.fingerprint);
         else { state.selected.delete(row.fingerprint); state.matchAll = false; }
         syncSelection();
       } });
-      const tr = h("tr", { class: "row", dataset: { fingerprint: row.fingerprint } }, h("td", {}, check), cells(row));
+      const tr = h("tr", { class: symptom ? "row symptom" : "row", dataset: symptom ? { fingerprint: row.fingerprint, root: row.root_fingerprint } : { fingerprint: row.fingerprint } },
+        h("td", {}, check), cells(row));
+      if (symptom) tr.hidden = !state.expanded.has(row.root_fingerprint);
       state.rows.set(row.fingerprint, { row, tr, check });
       return tr;
+    }
+    // Each group of the page, a symptom right after its root when both are on the page
+    // ([row, folded symptom]); the page's order with a flat list.
+    function folded(groups) {
+      state.under = new Map();
+      if (state.flat) return groups.map((row) => [row, false]);
+      const present = new Set(groups.map((row) => row.fingerprint));
+      const isFolded = (row) => row.root_fingerprint && row.root_fingerprint !== row.fingerprint && present.has(row.root_fingerprint);
+      for (const row of groups) {
+        if (!isFolded(row)) continue;
+        if (!state.under.has(row.root_fingerprint)) state.under.set(row.root_fingerprint, []);
+        state.under.get(row.root_fingerprint).push(row);
+      }
+      return groups.filter((row) => !isFolded(row)).flatMap((row) =>
+        [[row, false], ...(state.under.get(row.fingerprint) || []).map((symptom) => [symptom, true])]);
+    }
+    function toggleFold(root) {
+      if (state.expanded.has(root)) state.expanded.delete(root); else state.expanded.add(root);
+      for (const entry of state.rows.values()) {
+        if (entry.tr.dataset.root === root) entry.tr.hidden = !state.expanded.has(root);
+        if (entry.row.fingerprint === root) replace(entry.tr, entry.check.parentNode, cells(entry.row));
+      }
     }
     function render(data) {
       state.page = data;
@@ -464,7 +507,7 @@
       if (!data.groups.length) {
         replace(tbody, h("tr", {}, h("td", { colspan: 10, class: "empty" }, state.q ? "No failure group matches this search." : "No failure groups here.")));
       } else {
-        replace(tbody, data.groups.map(rowElement));
+        replace(tbody, folded(data.groups).map(rowElement));
       }
       replace(pager,
         state.previous.length ? h("button", { type: "button", onclick: () => { state.cursor = state.previous.pop() || null; load(true); } }, "← Previous") : null,
@@ -516,6 +559,7 @@
           entry.row = row;
           const check = entry.tr.firstChild;
           replace(entry.tr, check, cells(row));
+          if (row.root_fingerprint !== (entry.tr.dataset.root || row.root_fingerprint)) state.resync = true;
           entry.tr.classList.remove("flash"); void entry.tr.offsetWidth; entry.tr.classList.add("flash");
         } else if (!state.cursor) {
           state.pendingUpdated.add(row.fingerprint);
@@ -603,16 +647,23 @@
         h("tbody", {}, data.audit.map((entry) => h("tr", {}, h("td", {}, stamp(entry.at)), h("td", {}, entry.actor, h("div", { class: "sub" }, entry.peer)),
           h("td", {}, entry.action), h("td", { class: "mono" }, describe(entry.detail))))))
         : h("p", { class: "muted" }, "No operator has acted on this group.");
-      // ROOT CAUSES (issue 16): shown when the processor reports them.
+      // Root causes across services: what caused this group's failures, what they caused.
       const cause = data.root_cause;
-      const causePanel = cause ? h("section", { class: "panel root-cause" }, h("h2", {}, "Root cause"),
-        h("dl", { class: "attrs" }, h("dt", {}, "Pattern"), h("dd", {}, cause.pattern || "—"),
-          h("dt", {}, "Symptom of"), h("dd", {}, cause.root_fingerprint ? h("a", { href: `/groups/${cause.root_fingerprint}`, class: "mono" }, cause.root_fingerprint) : "—"),
-          h("dt", {}, "Caused by"), h("dd", {}, links(cause.caused_by)), h("dt", {}, "Causes"), h("dd", {}, links(cause.causes)))) : null;
+      const causePanel = cause ? h("section", { class: "panel root-cause" }, h("h2", {}, "Root causes across services"),
+        h("dl", { class: "attrs" }, h("dt", {}, "Pattern"), h("dd", { class: "pattern" }, cause.pattern || "—"),
+          h("dt", {}, "Caused by"), h("dd", { class: "caused-by" }, links(cause.caused_by, "of this group's occurrences")),
+          h("dt", {}, "Causes"), h("dd", { class: "causes" }, links(cause.causes, "of that group's occurrences")))) : null;
+      const rootLine = cause && cause.root ? h("p", { class: "root-line" }, "Caused by ", linkedGroup(cause.root),
+        " — a symptom of that root cause; resolving or dismissing it can take this group along.") : null;
+      const causesLine = cause && cause.causes.length ? h("p", { class: "causes-line" },
+        `Causes ${num(cause.causes.length)} other group${cause.causes.length === 1 ? "" : "s"}: `,
+        cause.causes.slice(0, 5).map((link, index) => [index ? ", " : "", linkedGroup(link)]), cause.causes.length > 5 ? ", …" : "") : null;
       replace(main,
         h("p", {}, h("a", { href: "/" }, "← all failure groups")),
         h("h1", {}, h("span", { class: "type" }, g.exception_type || "(no type)"), " ", h("span", { class: "msg muted" }, g.message)),
-        h("div", { class: "badges" }, statusBadge(g.status), badge(g.category), sevBadge(g.severity), outcomeBadge(g), h("span", { class: "mono muted" }, g.fingerprint)),
+        h("div", { class: "badges" }, statusBadge(g.status), badge(g.category), sevBadge(g.severity), outcomeBadge(g),
+          g.pattern ? badge(g.pattern, `pattern-${g.pattern}`) : null, h("span", { class: "mono muted" }, g.fingerprint)),
+        rootLine, causesLine,
         h("div", { class: "toolbar group-actions" }, actionButtons(single, () => load())),
         h("div", { class: "grid2" },
           h("div", {},
@@ -627,9 +678,14 @@
             h("section", { class: "panel" }, h("h2", {}, "Services"), services),
             h("section", { class: "panel" }, h("h2", {}, "Sample traces"), samples))));
     }
-    function links(list) {
-      return list.length ? list.map((link) => h("div", {}, h("a", { href: `/groups/${link.fingerprint}`, class: "mono" }, link.fingerprint),
-        ` — ${num(link.traces)} traces, ${pct(link.share)}`)) : "—";
+    function linkedGroup(link) {
+      return h("a", { href: `/groups/${link.fingerprint}`, class: "linked", dataset: { fingerprint: link.fingerprint } },
+        link.exception_type || link.fingerprint, link.service ? ` (${link.service})` : "");
+    }
+    function links(list, of) {
+      return list.length ? list.map((link) => h("div", { class: "link", dataset: { fingerprint: link.fingerprint } }, linkedGroup(link),
+        " ", h("span", { class: "mono muted" }, link.fingerprint),
+        h("div", { class: "sub" }, `${pct(link.share)} ${of} · ${num(link.traces)} trace${link.traces === 1 ? "" : "s"}`, link.last_seen ? ` · last ${stamp(link.last_seen)}` : ""))) : "—";
     }
     await load();
     let pending = null;

@@ -95,6 +95,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TRIGGER action_fixes_changed AFTER INSERT OR UPDATE OR DELETE ON action_fixes "
         "FOR EACH STATEMENT EXECUTE FUNCTION faultlens_changed('fixes')",
     ),
+    (
+        # An alert held until then (root-cause linking; epoch seconds), unless released.
+        "ALTER TABLE action_outbox ADD COLUMN held_until DOUBLE PRECISION",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -286,6 +290,7 @@ class PostgresActionStore:
         rows = self._claim(
             f"UPDATE action_outbox SET leased_by = %s, lease_until = {_NOW} + %s "
             "WHERE seq IN (SELECT seq FROM action_outbox WHERE sent_at IS NULL "
+            f"AND (held_until IS NULL OR held_until <= {_NOW}) "
             f"AND (lease_until IS NULL OR lease_until < {_NOW} OR leased_by = %s) "
             "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING seq, alert",
             (self.holder, self.alert_lease, self.holder, limit),
@@ -306,6 +311,27 @@ class PostgresActionStore:
         return self._write(
             "DELETE FROM action_outbox WHERE sent_at IS NOT NULL AND sent_at < %s", (before,)
         )
+
+    def hold_alert(self, alert: Alert, until: float) -> bool:
+        return (
+            self._write(
+                "INSERT INTO action_outbox (alert_id, created_at, alert, held_until) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING",
+                (alert.id, alert.created_at, dumps(alert.as_json()), until),
+            )
+            == 1
+        )
+
+    def settle_held_alert(self, alert_id: str, *, send: bool) -> bool:
+        sql = "UPDATE action_outbox SET held_until = NULL" if send else "DELETE FROM action_outbox"
+        return (
+            self._write(f"{sql} WHERE alert_id = %s AND held_until IS NOT NULL", (alert_id,)) == 1
+        )
+
+    def release_held_alerts(self) -> int:
+        """Nothing at start: other processors of the fleet hold alerts too; a held alert
+        of a processor that died comes due at its time."""
+        return 0
 
     def release_alerts(self) -> None:
         """Give back the unsent alerts this processor holds."""

@@ -1,10 +1,10 @@
 """The PostgreSQL backend's :class:`~faultlens_collector.store.database.Database`.
 
 One database holds everything — groups, the operator log, the action engine's
-tables — for any number of processors: each processor opens its own
+tables, the links between groups — for any number of processors: each processor opens its own
 :class:`PostgresDatabase` on the same URL, and the stores taken from it decide in the
-database what must be decided once for the fleet (see :mod:`.groups` and
-:mod:`.actions`). Both stores share the database's connection pool
+database what must be decided once for the fleet (see :mod:`.groups`,
+:mod:`.actions` and :mod:`.links`). The stores share the database's connection pool
 (:class:`~.server.PostgresServer`): one place decides connections, durability and
 migrations for all of them.
 """
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from faultlens_collector.store.errors import StoreError
 from faultlens_collector.store.postgres.actions import PostgresActionStore
 from faultlens_collector.store.postgres.groups import PostgresGroupStore
+from faultlens_collector.store.postgres.links import PostgresLinkStore
 from faultlens_collector.store.postgres.server import PostgresServer
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class PostgresDatabase(PostgresServer):
         self._stores_lock = threading.Lock()
         self._groups: PostgresGroupStore | None = None
         self._actions: PostgresActionStore | None = None
+        self._links: PostgresLinkStore | None = None
 
     def group_store(self, *, redact: Callable[[str], str] = str) -> PostgresGroupStore:
         """The groups and operator log of the fleet (see :class:`PostgresGroupStore`);
@@ -64,11 +66,22 @@ class PostgresDatabase(PostgresServer):
             )
             return self._actions
 
+    def link_store(self) -> PostgresLinkStore:
+        """The links between groups, shared with the fleet (see
+        :class:`PostgresLinkStore`); taken once."""
+        with self._stores_lock:
+            if self._links is not None:
+                raise StoreError(f"the link store of {self.location} is taken already")
+            self._links = PostgresLinkStore(self)
+            return self._links
+
     def close(self) -> None:
         """Close the stores (the action store gives back its leases), then the pool.
         Idempotent."""
         with self._stores_lock:
-            stores = [store for store in (self._groups, self._actions) if store is not None]
+            stores = [
+                store for store in (self._groups, self._actions, self._links) if store is not None
+            ]
         for store in stores:
             store.close()
         super().close()

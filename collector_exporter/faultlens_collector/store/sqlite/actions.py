@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -58,6 +59,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         # The job that claimed a cooldown may run again after a crash (claim_cooldown).
         "ALTER TABLE action_cooldowns ADD COLUMN job_id TEXT NOT NULL DEFAULT ''",
+    ),
+    (
+        # An alert held until then (root-cause linking), unless released first.
+        "ALTER TABLE action_outbox ADD COLUMN held_until REAL",
     ),
 )
 
@@ -211,8 +216,9 @@ class SQLiteActionStore:
 
     def pending_alerts(self, limit: int) -> list[StoredAlert]:
         rows = self._rows(
-            "SELECT seq, alert FROM action_outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
-            (limit,),
+            "SELECT seq, alert FROM action_outbox WHERE sent_at IS NULL "
+            "AND (held_until IS NULL OR held_until <= ?) ORDER BY seq LIMIT ?",
+            (time.time(), limit),
         )
         return [StoredAlert(int(seq), Alert.from_json(json.loads(text))) for seq, text in rows]
 
@@ -225,6 +231,24 @@ class SQLiteActionStore:
 
     def release_alerts(self) -> None:
         """Nothing to give back: one sender drains this file's outbox."""
+
+    def hold_alert(self, alert: Alert, until: float) -> bool:
+        cursor = self._execute(
+            "INSERT OR IGNORE INTO action_outbox (alert_id, created_at, alert, held_until) "
+            "VALUES (?, ?, ?, ?)",
+            (alert.id, alert.created_at, dumps(alert.as_json()), until),
+        )
+        return cursor.rowcount == 1
+
+    def settle_held_alert(self, alert_id: str, *, send: bool) -> bool:
+        sql = "UPDATE action_outbox SET held_until = NULL" if send else "DELETE FROM action_outbox"
+        cursor = self._execute(f"{sql} WHERE alert_id = ? AND held_until IS NOT NULL", (alert_id,))
+        return cursor.rowcount == 1
+
+    def release_held_alerts(self) -> int:
+        return self._execute(
+            "UPDATE action_outbox SET held_until = NULL WHERE held_until IS NOT NULL"
+        ).rowcount
 
     def prune_sent_alerts(self, before: float) -> int:
         cursor = self._execute(

@@ -1,9 +1,9 @@
 """The SQLite backend's :class:`~faultlens_collector.store.database.Database`.
 
-One file holds everything — groups, the operator log, the action engine's tables —
-and every store of the database writes through the file's one writer connection
-(:class:`~.connection.SQLiteFile`): one place decides durability and migrations for
-all of them.
+One file holds everything — groups, the operator log, the action engine's tables, the
+links between groups — and every store of the database writes through the file's one
+writer connection (:class:`~.connection.SQLiteFile`): one place decides durability and
+migrations for all of them.
 
 ``:memory:`` is a throwaway database: a file in a temporary directory of its own
 (``$TMPDIR``), written with ``synchronous=OFF`` and removed when the database closes.
@@ -25,6 +25,7 @@ from faultlens_collector.store.errors import StoreError
 from faultlens_collector.store.sqlite.actions import SQLiteActionStore
 from faultlens_collector.store.sqlite.connection import DEFAULT_CACHE_KIB, SQLiteFile
 from faultlens_collector.store.sqlite.groups import SQLiteGroupStore
+from faultlens_collector.store.sqlite.links import SQLiteLinkStore
 
 #: The location that asks for a temporary database.
 MEMORY: Final = ":memory:"
@@ -46,6 +47,7 @@ class SQLiteDatabase(SQLiteFile):
         self._stores_lock = threading.Lock()
         self._groups: SQLiteGroupStore | None = None
         self._actions: SQLiteActionStore | None = None
+        self._links: SQLiteLinkStore | None = None
 
     @classmethod
     def temporary_database(cls, *, cache_kib: int = DEFAULT_CACHE_KIB) -> SQLiteDatabase:
@@ -80,11 +82,22 @@ class SQLiteDatabase(SQLiteFile):
             self._actions = SQLiteActionStore(self, max_audit_records=max_audit_records)
             return self._actions
 
+    def link_store(self) -> SQLiteLinkStore:
+        """The links between groups in this file (see :class:`SQLiteLinkStore`); taken
+        once."""
+        with self._stores_lock:
+            if self._links is not None:
+                raise StoreError(f"the link store of {self.location} is taken already")
+            self._links = SQLiteLinkStore(self)
+            return self._links
+
     def close(self) -> None:
         """Close the stores (the group store folds its log), then the file (a temporary
         one is removed). Idempotent."""
         with self._stores_lock:
-            stores = [store for store in (self._groups, self._actions) if store is not None]
+            stores = [
+                store for store in (self._groups, self._actions, self._links) if store is not None
+            ]
         for store in stores:
             store.close()
         super().close()
