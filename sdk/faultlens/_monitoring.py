@@ -302,9 +302,9 @@ class Monitor:
     def _install(self) -> None:
         events = self._events
         register = _monitoring.register_callback
-        register(self.tool, events.PY_UNWIND, self._fast_unwind())
-        register(self.tool, events.PY_THROW, self._fast_throw())
-        register(self.tool, events.EXCEPTION_HANDLED, self._fast_handled())
+        register(self.tool, events.PY_UNWIND, self._on_unwind)
+        register(self.tool, events.PY_THROW, self._on_throw)
+        register(self.tool, events.EXCEPTION_HANDLED, self._on_handled)
         register(self.tool, events.LINE, self._on_line)
         register(self.tool, events.PY_RETURN, self._on_leave)
         register(self.tool, events.PY_YIELD, self._on_leave)
@@ -312,48 +312,6 @@ class Monitor:
         _monitoring.set_events(
             self.tool, events.PY_UNWIND | events.PY_THROW | events.EXCEPTION_HANDLED
         )
-
-    # The global events fire for every frame an exception unwinds and every handler
-    # entered, anywhere in the program (a library using exceptions as control flow
-    # enters hundreds of thousands): their callbacks are plain closures over the
-    # engine's tables (never rebound) that return at once unless something is
-    # watched there, followed or observed, and only then call the methods
-    # ``_on_unwind``, ``_on_throw`` and ``_on_handled``. So in those methods the
-    # frame the event is about is ``sys._getframe(2)`` (3 one call further down).
-
-    def _fast_unwind(self) -> Any:
-        followed, expecting, waiting, watched = (
-            self._followed,
-            self._expecting,
-            self._waiting,
-            self._watched,
-        )
-        slow = self._on_unwind
-
-        def on_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
-            if followed or expecting or waiting or id(code) in watched:
-                slow(code, offset, exc)
-
-        return on_unwind
-
-    def _fast_throw(self) -> Any:
-        watched, slow = self._watched, self._on_throw
-
-        def on_throw(code: CodeType, offset: int, exc: BaseException) -> Any:
-            if id(code) in watched:
-                slow(code, offset, exc)
-
-        return on_throw
-
-    def _fast_handled(self) -> Any:
-        followed, expecting, slow = self._followed, self._expecting, self._on_handled
-        monitor = self
-
-        def on_handled(code: CodeType, offset: int, exc: BaseException) -> Any:
-            if followed or expecting or monitor._observers:
-                slow(code, offset, exc)
-
-        return on_handled
 
     def _other_exception(self) -> None:
         """Another exception handled or unwinding on this thread: the one expected
@@ -494,7 +452,7 @@ class Monitor:
         try:
             record = self._followed.get(id(exc))
             if record is not None and record.current is exc:
-                frame = sys._getframe(2)
+                frame = sys._getframe(1)
                 if id(code) in self._watched:
                     record.boundary = code
                 self._in_flight_from(record, frame)
@@ -511,7 +469,7 @@ class Monitor:
     def _escaping(self, code: CodeType, exc: BaseException) -> None:
         if isinstance(exc, _CONTROL_FLOW):
             return
-        frame = sys._getframe(3)
+        frame = sys._getframe(2)
         if self._thrown and self._thrown.pop(id(frame), None) is exc:
             return  # thrown in from outside (gen.throw): not raised by named code
         caller = frame.f_back
@@ -528,7 +486,7 @@ class Monitor:
 
     def _translated(self, code: CodeType, exc: BaseException) -> None:
         """A new exception leaving a frame that was handling a followed one carries it on."""
-        frame = sys._getframe(3)
+        frame = sys._getframe(2)
         for record in list(self._waiting.get(id(code), ())):
             if record.waiter is frame and record.state == "catch":
                 if not _in_chain(exc.__context__, record.current):
@@ -546,7 +504,7 @@ class Monitor:
                 thrown = self._thrown
                 if len(thrown) > 256:
                     thrown.clear()
-                thrown[id(sys._getframe(2))] = exc
+                thrown[id(sys._getframe(1))] = exc
         except Exception:
             _internal_error("sys.monitoring PY_THROW")
 
@@ -564,7 +522,7 @@ class Monitor:
             self._notify(code, offset, exc)
 
     def _handled(self, record: _Followed, code: CodeType, offset: int) -> None:
-        frame = sys._getframe(3)
+        frame = sys._getframe(2)
         role = role_of(code, frame.f_globals.get("__name__"))
         if role == "last_resort":
             self._resolve(record, "escaped", code)
@@ -576,7 +534,7 @@ class Monitor:
                 self._wait(record, frame, "catch", offset)
 
     def _notify(self, code: CodeType, offset: int, exc: BaseException) -> None:
-        frame = sys._getframe(3)
+        frame = sys._getframe(2)
         for observer in self._observers:
             try:
                 observer.on_handled(code, offset, exc, frame)
