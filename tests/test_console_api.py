@@ -432,7 +432,14 @@ def test_dashboard(stack: Stack) -> None:
         assert data["thresholds"]["success_warning"] == 0.7
         assert data["thresholds"]["success_critical"] == 0.5
         assert [hook["hook"] for hook in data["hooks"]] == ["restart"]
-        assert {alert["kind"] for alert in data["alerts"]} >= {"new_failure"}
+
+        # A new group's alert is held while root-cause linking waits for the rest of its
+        # trace (docs/root-causes.md), so it may list only after the window.
+        def alert_kinds() -> set[str]:
+            alerts = client.get("/api/v1/dashboard").json()["alerts"]
+            return {alert["kind"] for alert in alerts}
+
+        wait_until(lambda: alert_kinds() >= {"new_failure"}, timeout=30)
 
 
 def test_an_unreachable_processor_is_503(tmp_path: Path) -> None:
