@@ -297,6 +297,21 @@ def test_bad_targets_get_one_warning_each_and_the_rest_still_works(
     assert failures(telemetry) == [("ValueError", False, "auto")]
 
 
+def test_wildcards_that_match_nothing_are_silent(telemetry, modules, instrumentor, caplog) -> None:
+    """``module:*`` over every module of a package meets modules of constants and classes
+    only (pygments' styles): a glob matching nothing is no problem, and a warning printed
+    to the program's stderr at import time is something a program notices (pygments'
+    own ``test_L_opt`` asserts its stderr is empty)."""
+    empty = modules.load("consts", "class Style:\n    colour = 'red'\n\nLIMIT = 3\n")
+    later = modules.write("consts_later", "class Other:\n    pass\n")
+    caplog.set_level(logging.DEBUG, logger="faultlens")
+    n = empty.__name__
+    instrument(instrumentor, f"{n}:*,{n}:Style.*,{later}:*,{later}:Other.*")
+    importlib.import_module(later)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert empty.Style.colour == "red"
+
+
 def test_a_module_imported_later_with_a_bad_target_warns_at_import_and_imports(
     telemetry, modules, instrumentor, caplog
 ) -> None:
