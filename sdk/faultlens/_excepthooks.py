@@ -48,7 +48,8 @@ cost nothing. When every tool id faultlens may use is held by other tools, the
 way: ``threading.excepthook`` is replaced by a hook that records, flushes and
 calls the hook it replaced. A program can notice it (``threading.excepthook is
 threading.__excepthook__`` is False; a hook set before install sees one
-faultlens frame below it), which cannot be fixed there.
+faultlens frame below it; one set after install replaces faultlens' and thread
+failures go unrecorded), which cannot be fixed there.
 
 Edge cases: a ``sys.excepthook`` that ends the process itself (``os._exit``)
 skips the recording of a main-thread exception, as it skips every exit handler.

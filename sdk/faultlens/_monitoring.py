@@ -104,8 +104,9 @@ without switching them on.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
-watched or followed any more; when none is free :func:`acquire` returns None
-and callers fall back to wrapping.
+watched, followed or observed any more and no call watcher holds it; when none
+is free :func:`acquire` returns None and callers fall back to wrapping (the
+thread capture of :mod:`faultlens._excepthooks` to a ``threading.excepthook``).
 """
 
 from __future__ import annotations
