@@ -156,8 +156,8 @@ def _invoke_excepthook_code() -> CodeType | None:
 class _ThreadWatcher:
     """Sees ``Thread._bootstrap_inner`` call ``_invoke_excepthook``: ``run()`` raised."""
 
-    def __init__(self, monitor: monitoring.Monitor, code: CodeType, invoke: CodeType) -> None:
-        self.monitor = monitor
+    def __init__(self, code: CodeType, invoke: CodeType) -> None:
+        self.monitor: monitoring.Monitor | None = None
         self.code = code
         self.invoke = invoke
 
@@ -170,7 +170,7 @@ class _ThreadWatcher:
 
     @property
     def active(self) -> bool:
-        return self.monitor.watches_calls(self.code, self)
+        return self.monitor is not None and self.monitor.watches_calls(self.code, self)
 
 
 def _watch_threads() -> bool:
@@ -184,17 +184,17 @@ def _watch_threads() -> bool:
     invoke = _invoke_excepthook_code()
     if not isinstance(code, CodeType) or invoke is None:
         return False
-    monitor = monitoring.acquire(global_events=False)
-    if monitor is None:
+    watcher = _ThreadWatcher(code, invoke)
+    watcher.monitor = monitoring.watch_calls(code, watcher)
+    if watcher.monitor is None:
         return False
-    _state.watcher = _ThreadWatcher(monitor, code, invoke)
-    monitor.watch_calls(code, _state.watcher)
+    _state.watcher = watcher
     return True
 
 
 def _unwatch_threads() -> None:
     watcher, _state.watcher = _state.watcher, None
-    if watcher is not None:
+    if watcher is not None and watcher.monitor is not None:
         watcher.monitor.unwatch_calls(watcher.code, watcher)
 
 

@@ -15,9 +15,9 @@ and the swallowed-exception detector of ``faultlens run``)::
     monitor.observe(observer)            # every handler entered, anywhere (see below)
     monitor.arm(code) / disarm(code)     # an observer's settle events on one code object
 
-    holder = acquire(global_events=False)   # the tool id, no global event switched on
-    holder.watch_calls(code, watcher)    # the calls ``code`` makes (a local event)
-    holder.unwatch_calls(code, watcher)
+    holder = watch_calls(code, watcher)  # the calls ``code`` makes: a local event, the
+                                         # tool id held, no global event switched on
+    holder.unwatch_calls(code, watcher)  # the tool id is released when nothing is left
 
 A client is any object with ``on_outcome(outcome: Outcome) -> None``. A
 :class:`HandlerObserver` sees every ``EXCEPTION_HANDLED`` of the program (after
@@ -99,8 +99,8 @@ capture of threads (:mod:`faultlens._excepthooks`) watches the calls of
 but need no global event: the global events above are on only while something is
 watched, followed or observed (``acquire()`` and those methods switch them on;
 ``release_if_idle`` switches them off and frees the tool id only when no call
-watcher is left either). ``acquire(global_events=False)`` takes the tool id
-without switching them on.
+watcher is left either). :func:`watch_calls` takes the tool id without
+switching them on.
 
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
@@ -736,23 +736,33 @@ class _Engine:
 _engine = _Engine()
 
 
-def acquire(*, global_events: bool = True) -> Monitor | None:
-    """The process's engine, taking a tool id if needed; None when unavailable.
-
-    ``global_events``: switch the engine's global events on (what watching,
-    following and observing need; they switch them on themselves too). A call
-    watcher alone passes False: it holds the tool id with local events only.
+def acquire() -> Monitor | None:
+    """The process's engine, taking a tool id if needed, its global events on; None when
+    unavailable.
 
     Unavailable: Python < 3.12, or tool ids 4, 3 and 5 all held by other tools.
     """
     if _monitoring is None:
         return None
     with _engine.lock:
-        monitor = _engine.current
-        if monitor is None:
-            monitor = _take_tool_id()
-        if monitor is not None and global_events:
+        monitor = _engine.current or _take_tool_id()
+        if monitor is not None:
             monitor.use_global_events()
+        return monitor
+
+
+def watch_calls(code: CodeType, watcher: CallWatcher) -> Monitor | None:
+    """Hand the calls ``code`` makes to ``watcher`` (:meth:`Monitor.watch_calls`), taking
+    the tool id if needed but no global event; None when unavailable (as :func:`acquire`).
+
+    One step, so that the engine cannot free the tool id between taking and watching.
+    """
+    if _monitoring is None:
+        return None
+    with _engine.lock:
+        monitor = _engine.current or _take_tool_id()
+        if monitor is not None:
+            monitor.watch_calls(code, watcher)
         return monitor
 
 
