@@ -9,6 +9,7 @@ import sys
 
 import faultlens
 import pytest
+from faultlens._excepthooks import excepthooks_installed
 from instrumentation_support import (  # noqa: F401 (fixtures)
     instrument,
     instrumentor_fixture,
@@ -380,7 +381,8 @@ def test_logging_capture_and_hooks_come_with_the_instrumentor(
     except TimeoutError:
         logging.getLogger("shop.pricing").exception("using the cached rate")
     assert failures(telemetry) == [("TimeoutError", True, "logging")]
-    assert sys.excepthook is not sys.__excepthook__
+    assert excepthooks_installed()
+    assert sys.excepthook is sys.__excepthook__  # uncaught exceptions without replacing it
 
 
 def test_logging_capture_can_be_left_out(telemetry, instrumentor) -> None:
@@ -395,10 +397,9 @@ def test_logging_capture_can_be_left_out(telemetry, instrumentor) -> None:
 def test_disabled_faultlens_instruments_nothing(telemetry, modules, instrumentor) -> None:
     mod = modules.load("off", "def f():\n    return 1\n")
     faultlens.configure(disabled=True)
-    before = sys.excepthook
     instrument(instrumentor, f"{mod.__name__}:f")
     assert not is_wrapped(mod.f)
-    assert sys.excepthook is before
+    assert not excepthooks_installed()
     assert instrumentor.session is None
 
 
