@@ -18,11 +18,12 @@
       the 1,000 targets vs without ``FAULTLENS_INSTRUMENT``, best of several
       interleaved runs.
 3. For reference: one alias scan over every loaded module.
-4. Real libraries' own test suites (more-itertools and toolz, the pinned
-   sdists of tests/library_suites.py) plain vs under ``opentelemetry-instrument``
-   with every module named ``module:*``, rounds interleaved, best of three each
-   (targets on 3.12+: at most 1.10x, see :func:`bench_library_suite`; reported
-   on 3.10/3.11). ``--no-suite`` skips it, ``--suite-only`` runs nothing else.
+4. Real libraries' own test suites (more-itertools, toolz and pygments, the
+   pinned sdists of tests/library_suites.py) plain vs under
+   ``opentelemetry-instrument`` with every module named ``module:*``, rounds
+   interleaved, best of three each (targets on 3.12+: at most 1.10x, see
+   :func:`bench_library_suite`; reported on 3.10/3.11). ``--no-suite`` skips it,
+   ``--suite-only`` runs nothing else, ``--suite=pygments`` that suite only.
 
 Run: ``python benchmarks/bench_instrument.py`` with the interpreter to measure
 (``.venvs/py3.12/bin/python`` for the engine). Exit status 1 if a target is missed.
@@ -276,54 +277,74 @@ def bench_startup_end_to_end(directory: Path) -> bool:
     return within
 
 
-def bench_library_suite(rounds: int = 3) -> bool:
+#: Suites whose whole wall time is held to the issue's target against plain pytest: long
+#: enough (pygments, ~50 s) that ``opentelemetry-instrument``'s own start-up (~0.6 s of
+#: CPU, paid with or without faultlens) is not what the ratio measures.
+WALL_TARGET_SUITES = ("pygments",)
+
+
+def bench_library_suite(rounds: int = 3, only: str | None = None) -> bool:
     """Real libraries' suites, plain vs instrumented with ``module:*``, interleaved rounds.
 
-    Four variants of each suite of tests/library_suites.py: plain pytest;
+    Variants of each suite of tests/library_suites.py: plain pytest;
     ``opentelemetry-instrument`` with faultlens left out
     (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=faultlens``: what the command itself
-    costs); with faultlens but no ``FAULTLENS_INSTRUMENT``; and with every module
-    of the library named ``module:*``. For each, best of ``rounds``: the wall time,
-    the process's CPU time, and the CPU time of the pytest session alone
-    (collection and tests, measured inside the process by
+    costs); with faultlens but no ``FAULTLENS_INSTRUMENT`` (short suites only); and
+    with every module of the library named ``module:*``. For each, best of
+    ``rounds``: the wall time, the process's CPU time, and the CPU time of the
+    pytest session alone (collection and tests, measured inside the process by
     tests/suite_clock/faultlens_suite_clock.py, so start-up is left out).
 
-    Verdicts (3.12+), on CPU (steadier than wall time on a shared machine),
-    against the same suite under ``opentelemetry-instrument`` without faultlens:
-    the session under ``module:*`` at most 1.10x (what faultlens costs the
-    program while it runs; the plain session is no fair baseline, as its
-    collection imports what the command imported before the session began), and
-    the whole process at most 1.10x (what adding faultlens to an OpenTelemetry
-    deployment costs, its start-up included). The command's own start-up (~0.8 s
-    CPU here, paid with or without faultlens) and the ratios to plain pytest are
-    printed for reference. 3.10/3.11: reported only.
+    Verdicts on 3.12+:
+
+    * the issue's own: the whole run under ``module:*`` at most 1.10x the plain
+      pytest run's wall time (and its CPU time, steadier), for the suites of
+      :data:`WALL_TARGET_SUITES` (on the short ones, 2-7 s, the command's fixed
+      start-up alone is 1.1-1.3x: printed);
+    * for every suite, on CPU (steadier than wall time on a shared machine) against
+      the same suite under ``opentelemetry-instrument`` without faultlens: the
+      session under ``module:*`` at most 1.10x (what faultlens costs the program
+      while it runs) and the whole process at most 1.10x (what adding faultlens to
+      an OpenTelemetry deployment costs, its start-up included).
+
+    Outcomes must be identical test by test in every run. 3.10/3.11: reported only.
     """
     sys.path.insert(0, str(TESTS))
     from library_suites import SUITES, fetch, run_suite
 
     python = Path(sys.executable)
-    variants = {
-        "plain pytest": {"instrumented": False},
-        "opentelemetry-instrument, no faultlens": {"instrumented": True, "faultlens_on": False},
-        "opentelemetry-instrument + faultlens, no targets": {
-            "instrumented": True,
-            "targets_on": False,
-        },
-        "opentelemetry-instrument + faultlens, module:*": {"instrumented": True},
+    plain, no_faultlens, no_targets, full = (
+        "plain pytest",
+        "opentelemetry-instrument, no faultlens",
+        "opentelemetry-instrument + faultlens, no targets",
+        "opentelemetry-instrument + faultlens, module:*",
+    )
+    options: dict[str, dict[str, bool]] = {
+        plain: {"instrumented": False},
+        no_faultlens: {"instrumented": True, "faultlens_on": False},
+        no_targets: {"instrumented": True, "targets_on": False},
+        full: {"instrumented": True},
     }
-    plain, no_faultlens, _, full = variants
     ok = True
     for suite in SUITES:
+        if only is not None and suite.name != only:
+            continue
+        long_suite = suite.name in WALL_TARGET_SUITES
+        variants = [name for name in options if not (long_suite and name == no_targets)]
         root = fetch(suite, python, TESTS.parent / ".venvs" / "sdists")
         wall = dict.fromkeys(variants, float("inf"))
         cpu = dict.fromkeys(variants, float("inf"))
         session = dict.fromkeys(variants, float("inf"))
+        expected: dict[str, str] | None = None
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(rounds):
-                for name, options in variants.items():
-                    result = run_suite(suite, root, python, Path(tmp) / "report.xml", **options)
+                for name in variants:
+                    report = Path(tmp) / "report.xml"
+                    result = run_suite(suite, root, python, report, **options[name])
                     assert result.returncode == 0, result.output[-2000:]
                     assert result.session_cpu is not None, result.output[-2000:]
+                    expected = expected if expected is not None else result.outcomes
+                    assert result.outcomes == expected, f"{name}: outcomes differ"
                     wall[name] = min(wall[name], result.seconds)
                     cpu[name] = min(cpu[name], result.cpu)
                     session[name] = min(session[name], result.session_cpu)
@@ -338,25 +359,32 @@ def bench_library_suite(rounds: int = 3) -> bool:
         print(
             f"  opentelemetry-instrument's own start-up and imports: "
             f"{(cpu[no_faultlens] - session[no_faultlens]) * 1e3:.0f} ms cpu "
-            f"(plain pytest: {(cpu[plain] - session[plain]) * 1e3:.0f} ms)"
+            f"(plain pytest: {(cpu[plain] - session[plain]) * 1e3:.0f} ms); "
+            f"the command alone: {wall[no_faultlens] / wall[plain]:.3f}x plain wall"
         )
-        print(f"  process under module:* / plain pytest: {cpu[full] / cpu[plain]:.3f}x cpu")
+        wall_ratio = wall[full] / wall[plain]
+        if not (monitoring.supported() and long_suite):
+            print(f"  run under module:* / plain pytest: {wall_ratio:.3f}x wall")
         if monitoring.supported():
-            for label, ratio in (
-                ("session", session[full] / session[no_faultlens]),
-                ("process", cpu[full] / cpu[no_faultlens]),
-            ):
-                passed = verdict(
-                    f"{suite.name}: {label}, module:* / no faultlens (cpu)", ratio, 1.10
-                )
-                ok = ok and passed
+            checks = [
+                ("session, module:* / no faultlens (cpu)", session[full] / session[no_faultlens]),
+                ("process, module:* / no faultlens (cpu)", cpu[full] / cpu[no_faultlens]),
+            ]
+            if long_suite:
+                checks[:0] = [
+                    ("whole run, module:* / plain pytest (wall)", wall_ratio),
+                    ("whole run, module:* / plain pytest (cpu)", cpu[full] / cpu[plain]),
+                ]
+            for label, ratio in checks:
+                ok = verdict(f"{suite.name}: {label}", ratio, 1.10) and ok
     return ok
 
 
 def main() -> int:
     print(f"Python {sys.version.split()[0]}, faultlens {faultlens.__version__}")
-    if "--suite-only" in sys.argv:
-        return 0 if bench_library_suite() else 1
+    only = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--suite=")), None)
+    if "--suite-only" in sys.argv or only is not None:
+        return 0 if bench_library_suite(only=only) else 1
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         _write_module(directory)

@@ -37,13 +37,20 @@ class Suite:
     #: Whether its tests catch the library's exceptions in test code (so failures are
     #: recorded): toolz's tests catch them in ``toolz.utils.raises``, itself named code.
     records: bool = True
+    #: Test paths left out: they need packages outside pytest (pygments' contrast
+    #: tests import ``wcag_contrast_ratio``).
+    ignore: tuple[str, ...] = ()
 
 
 #: more-itertools: ``numeric_range`` and friends use exceptions for control flow (item 6);
-#: toolz: curried functions, ``functools`` wrappers and pickled closures everywhere.
+#: toolz: curried functions, ``functools`` wrappers and pickled closures everywhere;
+#: pygments: ~330 modules (lexers, styles of constants only, plugins found at run time),
+#: a command line whose tests check its stderr, and a suite long enough (~50 s) that a
+#: fixed start-up cost does not hide what runs per test.
 SUITES = (
     Suite("more-itertools", "10.5.0", ("more_itertools",), "tests"),
     Suite("toolz", "1.0.0", ("toolz",), "toolz/tests", records=False),
+    Suite("pygments", "2.18.0", ("pygments",), "tests", ignore=("tests/contrast",)),
 )
 
 
@@ -105,6 +112,7 @@ def command(
     """The pytest command line of one run."""
     pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging", "-s"]
     pytest += [f"--junitxml={report}", "-o", "junit_family=xunit2", suite.tests]
+    pytest += [f"--ignore={path}" for path in suite.ignore]
     if clock:
         pytest[3:3] = ["-p", "faultlens_suite_clock"]
     if instrumented:

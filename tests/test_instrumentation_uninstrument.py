@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import logging.config
 import sys
 import threading
 
@@ -75,6 +76,9 @@ def test_uninstrument_restores_every_original_exactly(telemetry, modules, instru
     ]
     assert {later, parent} <= set(_pending_hooks())
     assert excepthooks_installed()
+    assert sys.excepthook is hooks[0]  # uncaught exceptions are captured without replacing it
+    if sys.version_info >= (3, 12):
+        assert threading.excepthook is hooks[1]  # threads too (sys.monitoring)
     assert asyncio_hook_installed()
     assert logging_capture_installed()
 
@@ -91,6 +95,7 @@ def test_uninstrument_restores_every_original_exactly(telemetry, modules, instru
         threading.excepthook,
         asyncio.BaseEventLoop.call_exception_handler,
     ) == hooks
+    assert not excepthooks_installed()
     assert (logging.basicConfig, logging.config.dictConfig) == config_functions
     assert logging.getLogger().handlers == root_handlers
     assert not any(h.registered() for h in session.import_hooks)

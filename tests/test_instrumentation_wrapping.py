@@ -9,6 +9,7 @@ import sys
 
 import faultlens
 import pytest
+from faultlens._excepthooks import excepthooks_installed
 from instrumentation_support import (  # noqa: F401 (fixtures)
     instrument,
     instrumentor_fixture,
@@ -297,6 +298,21 @@ def test_bad_targets_get_one_warning_each_and_the_rest_still_works(
     assert failures(telemetry) == [("ValueError", False, "auto")]
 
 
+def test_wildcards_that_match_nothing_are_silent(telemetry, modules, instrumentor, caplog) -> None:
+    """``module:*`` over every module of a package meets modules of constants and classes
+    only (pygments' styles): a glob matching nothing is no problem, and a warning printed
+    to the program's stderr at import time is something a program notices (pygments'
+    own ``test_L_opt`` asserts its stderr is empty)."""
+    empty = modules.load("consts", "class Style:\n    colour = 'red'\n\nLIMIT = 3\n")
+    later = modules.write("consts_later", "class Other:\n    pass\n")
+    caplog.set_level(logging.DEBUG, logger="faultlens")
+    n = empty.__name__
+    instrument(instrumentor, f"{n}:*,{n}:Style.*,{later}:*,{later}:Other.*")
+    importlib.import_module(later)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert empty.Style.colour == "red"
+
+
 def test_a_module_imported_later_with_a_bad_target_warns_at_import_and_imports(
     telemetry, modules, instrumentor, caplog
 ) -> None:
@@ -365,7 +381,8 @@ def test_logging_capture_and_hooks_come_with_the_instrumentor(
     except TimeoutError:
         logging.getLogger("shop.pricing").exception("using the cached rate")
     assert failures(telemetry) == [("TimeoutError", True, "logging")]
-    assert sys.excepthook is not sys.__excepthook__
+    assert excepthooks_installed()
+    assert sys.excepthook is sys.__excepthook__  # uncaught exceptions without replacing it
 
 
 def test_logging_capture_can_be_left_out(telemetry, instrumentor) -> None:
@@ -380,10 +397,9 @@ def test_logging_capture_can_be_left_out(telemetry, instrumentor) -> None:
 def test_disabled_faultlens_instruments_nothing(telemetry, modules, instrumentor) -> None:
     mod = modules.load("off", "def f():\n    return 1\n")
     faultlens.configure(disabled=True)
-    before = sys.excepthook
     instrument(instrumentor, f"{mod.__name__}:f")
     assert not is_wrapped(mod.f)
-    assert sys.excepthook is before
+    assert not excepthooks_installed()
     assert instrumentor.session is None
 
 

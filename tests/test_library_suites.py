@@ -1,6 +1,7 @@
 """Real libraries' own test suites give the same outcome, test by test, under ``module:*``.
 
-For each suite of :data:`library_suites.SUITES` (pinned sdists from PyPI) and
+For each suite of :data:`library_suites.SUITES` (pinned sdists from PyPI: more-itertools,
+toolz, pygments) and
 each of the suite's own interpreter (3.11: the wrapping path) and 3.12 (the
 ``sys.monitoring`` engine; 3.13 runs the same engine and is covered by the
 repro and engine tests, to keep the suite's wall time down), the library's tests run

@@ -158,6 +158,20 @@ def test_uninstrument_gives_the_tool_id_back(zero_code: ZeroCode) -> None:
     assert out["current_after"] is True
 
 
+def test_install_alone_holds_the_tool_id_with_no_global_event(zero_code: ZeroCode) -> None:
+    # the uncaught exceptions of threads are seen through a local CALL event on
+    # Thread._bootstrap_inner: a process without targets pays no global
+    # EXCEPTION_HANDLED/PY_UNWIND callback; targets switch them on, and off again
+    done = _run(zero_code, "engine_tools.py", "threads")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    handled_unwind_throw = 2048 | 4096 | 8192  # EXCEPTION_HANDLED, PY_UNWIND, PY_THROW
+    assert out["installed"] == ["faultlens", 0, True]
+    assert out["instrumented"] == ["faultlens", handled_unwind_throw, True]
+    assert out["uninstrumented"] == ["faultlens", 0, True]
+    assert out["uninstalled"] == [None, 0, False]
+
+
 def test_an_uncaught_exception_is_an_escaped_critical_failure(zero_code: ZeroCode) -> None:
     done = _run(zero_code, "engine_tools.py", "uncaught")
     assert done.returncode == 1

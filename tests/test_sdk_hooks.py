@@ -1,7 +1,11 @@
-"""Out-of-band failures: excepthooks, asyncio, logging capture, and their removal."""
+"""Out-of-band failures: uncaught exceptions, asyncio, logging capture, and their removal.
+
+The uncaught exceptions of whole processes (the main thread ending, every
+interpreter) are in tests/test_sdk_uncaught.py."""
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import gc
 import logging
@@ -14,100 +18,22 @@ import traceback
 from pathlib import Path
 
 import faultlens
+from faultlens import _excepthooks as excepthooks
 from faultlens._asyncio_hook import asyncio_hook_installed
 from faultlens._excepthooks import excepthooks_installed
 from faultlens._logcapture import logging_capture_installed
-from otlp_receiver import OtlpReceiver, attributes
-
-UNCAUGHT = textwrap.dedent(
-    """
-    import sys
-    import faultlens
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider()
-    # A long delay: only the excepthook's flush can get the span out before exit.
-    provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True),
-                           schedule_delay_millis=60_000)
-    )
-    faultlens.configure(tracer_provider=provider)
-    faultlens.install()
-
-    def main():
-        raise RuntimeError("config store unreachable")
-
-    main()
-    """
-)
 
 
-def test_uncaught_exception_is_recorded_critical_and_flushed_before_exit(tmp_path) -> None:
-    script = tmp_path / "app.py"
-    script.write_text(UNCAUGHT)
-    with OtlpReceiver() as receiver:
-        result = subprocess.run(
-            [sys.executable, str(script), receiver.endpoint],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert receiver.wait_for(lambda: len(receiver.spans()) >= 1, timeout=5)
-        (_, span), *_ = receiver.spans()
-    assert result.returncode == 1
-    assert "RuntimeError: config store unreachable" in result.stderr  # the default hook still ran
-    event = attributes(span.events[0].attributes)
-    assert span.name == "faultlens.failure"
-    assert event["failure.source"] == "excepthook"
-    assert event["failure.severity"] == "critical"
-    assert event["failure.handled"] is False
-    assert span.status.code == 2  # STATUS_CODE_ERROR
-
-
-USERS_HOOK = textwrap.dedent(
-    """
-    import sys, traceback
-    import faultlens
-
-    def users_hook(exc_type, exc, tb):
-        files = [frame.filename for frame in traceback.extract_tb(tb)]
-        print("hook", exc_type.__name__, exc.args[0], any("/faultlens/" in f for f in files))
-        sys.__excepthook__(exc_type, exc, tb)
-
-    sys.excepthook = users_hook
-    faultlens.install()
-
-    def main():
-        raise RuntimeError("config store unreachable")
-
-    main()
-    """
-)
-
-
-def test_the_users_excepthook_still_runs_and_sees_no_faultlens_frame(tmp_path) -> None:
-    script = tmp_path / "app.py"
-    script.write_text(USERS_HOOK)
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == ["hook RuntimeError config store unreachable False"]
-    traceback_lines = result.stderr[result.stderr.index("Traceback") :].splitlines()
-    assert traceback_lines[-1] == "RuntimeError: config store unreachable"
-    assert not [line for line in traceback_lines if "/faultlens/" in line]
-
-
-def test_thread_excepthook_records_and_chains(telemetry) -> None:
+def test_a_thread_dying_is_recorded_and_the_programs_hook_runs(telemetry) -> None:
+    # 3.12+: seen through sys.monitoring, threading.excepthook stays the program's;
+    # 3.10/3.11: faultlens' hook chains to it and is removed again at uninstall
     seen: list[threading.ExceptHookArgs] = []
     hook = seen.append
     previous = threading.excepthook
     threading.excepthook = hook
     try:
         faultlens.install_excepthooks()
+        assert (threading.excepthook is hook) is (sys.version_info >= (3, 12))
 
         def work() -> None:
             raise ZeroDivisionError("ratio")
@@ -126,12 +52,11 @@ def test_thread_excepthook_records_and_chains(telemetry) -> None:
         threading.excepthook = previous
 
 
-def test_keyboard_interrupt_and_thread_system_exit_are_not_failures(telemetry) -> None:
+def test_thread_system_exit_is_not_a_failure(telemetry) -> None:
     previous = threading.excepthook
     threading.excepthook = lambda args: None
     try:
         faultlens.install_excepthooks()
-        sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
         thread = threading.Thread(target=sys.exit)
         thread.start()
         thread.join()
@@ -139,6 +64,63 @@ def test_keyboard_interrupt_and_thread_system_exit_are_not_failures(telemetry) -
     finally:
         faultlens.uninstall_excepthooks()
         threading.excepthook = previous
+
+
+def _ended_a_thread() -> BaseException:
+    """An exception whose traceback starts at the bottom frame of its thread, as one
+    that ended the main thread does (``_thread``: no Python frame below the function)."""
+    box: list[BaseException] = []
+    done = threading.Event()
+
+    def bottom() -> None:
+        try:
+            raise RuntimeError("config store unreachable")
+        except RuntimeError as exc:
+            box.append(exc)
+        done.set()
+
+    _thread.start_new_thread(bottom, ())
+    assert done.wait(10)
+    return box[0]
+
+
+def test_the_exception_that_ended_the_main_thread_is_recorded_at_shutdown_while_installed(
+    telemetry, monkeypatch
+) -> None:
+    # what threading._shutdown() calls before the atexit handlers, sys.last_value set by
+    # PyErr_Print; tests/test_sdk_uncaught.py runs it for real
+    exc = _ended_a_thread()
+    monkeypatch.setattr(sys, "last_value", exc, raising=False)
+    monkeypatch.setattr(sys, "last_exc", exc, raising=False)
+    faultlens.uninstall_excepthooks()
+    excepthooks._at_thread_shutdown()
+    assert telemetry.failure_events() == []  # uninstalled: the callback does nothing
+    faultlens.install_excepthooks()
+    faultlens.install_excepthooks()
+    try:
+        excepthooks._at_thread_shutdown()
+        excepthooks._at_thread_shutdown()
+        event = telemetry.only_failure()  # once, however often it runs
+        assert (event["failure.source"], event["failure.severity"]) == ("excepthook", "critical")
+        assert event["failure.handled"] is False
+    finally:
+        faultlens.uninstall_excepthooks()
+
+
+def test_an_exception_with_python_callers_below_it_is_not_taken_as_uncaught(
+    telemetry, monkeypatch
+) -> None:
+    try:
+        raise RuntimeError("printed by an embedded console")
+    except RuntimeError as exc:
+        monkeypatch.setattr(sys, "last_value", exc, raising=False)
+        monkeypatch.setattr(sys, "last_exc", exc, raising=False)
+    faultlens.install_excepthooks()
+    try:
+        excepthooks._at_thread_shutdown()
+        assert telemetry.failure_events() == []
+    finally:
+        faultlens.uninstall_excepthooks()
 
 
 def test_asyncio_task_exception_never_retrieved(telemetry) -> None:
@@ -240,6 +222,7 @@ def test_install_and_uninstall_restore_everything(telemetry) -> None:
     faultlens.install()
     faultlens.install()  # idempotent
     assert excepthooks_installed()
+    assert sys.excepthook is before[0]  # never replaced
     assert asyncio_hook_installed()
     assert logging_capture_installed()
     assert logging.getLogRecordFactory() is not factory

@@ -1,8 +1,9 @@
 """Real apps with the contrib instrumentations, served by real servers (issue 13, items 7 to 9).
 
-``tests/apps/`` holds a Flask app (served by gunicorn, sync and gthread workers)
-and a FastAPI app (served by uvicorn), run under ``opentelemetry-instrument``
-with ``opentelemetry-instrumentation-flask`` / ``-fastapi`` (pinned in the
+``tests/apps/`` holds a Flask app (served by gunicorn, sync and gthread workers),
+a Django app (gunicorn) and a FastAPI app (served by uvicorn), run under
+``opentelemetry-instrument`` with ``opentelemetry-instrumentation-flask`` /
+``-django`` / ``-fastapi`` (pinned in the
 ``test-apps`` extra; an environment of their own per interpreter — the suite's
 own, 3.12 and 3.13 — see ``interpreters.py``).
 Spans go the way the docs tell users to send them: ``OTEL_TRACES_EXPORTER=otlp,faultlens``,
@@ -52,10 +53,12 @@ class Server:
     """How to serve one app: the command after ``opentelemetry-instrument``."""
 
     name: str
-    app: str  # "flask" or "fastapi"
+    app: str  # "flask", "django" or "fastapi"
     argv: tuple[str, ...]
     #: What ``Popen.returncode`` is after SIGTERM, as without faultlens.
     sigterm_status: int
+    #: What the app needs in its environment.
+    env: tuple[tuple[str, str], ...] = ()
 
     def command(self, env: ZeroCode, port: int) -> list[str]:
         args = [part.format(port=port, apps=APPS) for part in self.argv]
@@ -72,6 +75,13 @@ SERVERS = {
         "flask",
         (*GUNICORN, "-k", "gthread", "--threads", "4", "flask_app:app"),
         0,
+    ),
+    "gunicorn-django": Server(
+        "gunicorn-django",
+        "django",
+        (*GUNICORN, "-k", "sync", "django_app:application"),
+        0,
+        (("DJANGO_SETTINGS_MODULE", "django_settings"),),
     ),
     "uvicorn": Server(
         "uvicorn",
@@ -169,7 +179,9 @@ def _serving(
 ) -> Iterator[tuple[Running, int]]:
     port = _free_port()
     running = Running(
-        server.command(env, port), _environment(receiver, serve, server.name, **extra), output
+        server.command(env, port),
+        _environment(receiver, serve, server.name, **dict(server.env), **extra),
+        output,
     )
     try:
         running.wait_until_serving(port)
@@ -195,7 +207,9 @@ def _groups(serve: ServeProcess) -> dict[str, Any]:
         return {group.exception_type: group for group in all_groups(client).values()}
 
 
-@pytest.mark.parametrize("name", ["gunicorn-sync", "gunicorn-gthread", "uvicorn"])
+@pytest.mark.parametrize(
+    "name", ["gunicorn-sync", "gunicorn-gthread", "gunicorn-django", "uvicorn"]
+)
 def test_n_requests_make_one_group_of_n_and_handled_is_right(
     apps_env: ZeroCode, tmp_path: Path, name: str
 ) -> None:
@@ -236,7 +250,9 @@ def test_n_requests_make_one_group_of_n_and_handled_is_right(
         assert [e["failure.handled"] for e in events] == [True]
 
 
-@pytest.mark.parametrize("name", ["plain-python", "gunicorn-sync", "gunicorn-gthread", "uvicorn"])
+@pytest.mark.parametrize(
+    "name", ["plain-python", "gunicorn-sync", "gunicorn-gthread", "gunicorn-django", "uvicorn"]
+)
 def test_a_burst_then_sigterm_loses_nothing(apps_env: ZeroCode, tmp_path: Path, name: str) -> None:
     burst = 100
     # Nothing leaves on its own before the signal: everything hangs on the shutdown path.

@@ -15,6 +15,10 @@ and the swallowed-exception detector of ``faultlens run``)::
     monitor.observe(observer)            # every handler entered, anywhere (see below)
     monitor.arm(code) / disarm(code)     # an observer's settle events on one code object
 
+    holder = watch_calls(code, watcher)  # the calls ``code`` makes: a local event, the
+                                         # tool id held, no global event switched on
+    holder.unwatch_calls(code, watcher)  # the tool id is released when nothing is left
+
 A client is any object with ``on_outcome(outcome: Outcome) -> None``. A
 :class:`HandlerObserver` sees every ``EXCEPTION_HANDLED`` of the program (after
 the engine's own handling of it) and, for the code objects it arms, the
@@ -85,10 +89,24 @@ of every ``next()`` called from Python code) are not used. ``LINE``,
 ``PY_RETURN``, ``PY_YIELD`` and ``CALL`` are on only for the code of a frame
 that holds a followed exception in a handler, until it is done.
 
+Call watchers: :meth:`Monitor.watch_calls` turns on the local ``CALL`` event of
+one code object and hands each call it makes to a :class:`CallWatcher`; a call
+site the watcher says never matters is switched off with
+``sys.monitoring.DISABLE`` (unless the engine or an observer needs that code's
+calls at that moment), so a steady program pays nothing. The uncaught-exception
+capture of threads (:mod:`faultlens._excepthooks`) watches the calls of
+``threading.Thread._bootstrap_inner`` this way. Call watchers hold the tool id
+but need no global event: the global events above are on only while something is
+watched, followed or observed (``acquire()`` and those methods switch them on;
+``release_if_idle`` switches them off and frees the tool id only when no call
+watcher is left either). :func:`watch_calls` takes the tool id without
+switching them on.
+
 Tool ids: the engine takes the first free of 4, 3 and 5 (0 to 2 are reserved by
 convention for debuggers, coverage and profilers) and frees it when nothing is
-watched or followed any more; when none is free :func:`acquire` returns None
-and callers fall back to wrapping.
+watched, followed or observed any more and no call watcher holds it; when none
+is free :func:`acquire` returns None and callers fall back to wrapping (the
+thread capture of :mod:`faultlens._excepthooks` to a ``threading.excepthook``).
 """
 
 from __future__ import annotations
@@ -139,6 +157,14 @@ class Client(Protocol):
     def on_outcome(self, outcome: Outcome) -> None: ...
 
 
+class CallWatcher(Protocol):
+    """Sees the calls one code object makes (``Monitor.watch_calls``)."""
+
+    def on_call(self, code: CodeType, called: object) -> bool:
+        """``code`` is about to call ``called``; False when calls from this call site
+        never matter (the site is switched off)."""
+
+
 class HandlerObserver(Protocol):
     """Sees the exception handlers the program enters (``Monitor.observe``)."""
 
@@ -187,6 +213,10 @@ class Monitor:
         #: code objects observers armed: id -> (code, how many times)
         self._observed: dict[int, tuple[CodeType, int]] = {}
         self._observers: tuple[HandlerObserver, ...] = ()
+        #: code objects whose calls are watched: id -> (code, watcher)
+        self._call_watchers: dict[int, tuple[CodeType, CallWatcher]] = {}
+        self._global = False
+        self._freed = False
         self._thrown: dict[int, BaseException] = {}
         #: per thread, the exception that just left a frame and must be raised in its caller
         self._expecting: dict[int, _Followed] = {}
@@ -200,6 +230,7 @@ class Monitor:
     def watch(self, codes: Iterable[CodeType], client: Client) -> None:
         """Count ``codes`` as named code of ``client`` (idempotent per client)."""
         with self._lock:
+            self.use_global_events()
             for code in codes:
                 entry = self._watched.get(id(code))
                 if entry is None:
@@ -222,6 +253,7 @@ class Monitor:
     def observe(self, observer: HandlerObserver) -> None:
         """Call ``observer`` for every handler entered from now on (idempotent)."""
         with self._lock:
+            self.use_global_events()
             if observer not in self._observers:
                 self._observers = (*self._observers, observer)
 
@@ -253,12 +285,54 @@ class Monitor:
             del self._observed[id(code)]
             self._refresh_local(code)
 
+    def watch_calls(self, code: CodeType, watcher: CallWatcher) -> None:
+        """Hand every call ``code`` makes to ``watcher`` (one watcher per code object;
+        a local ``CALL`` event, no global event)."""
+        with self._lock:
+            self._call_watchers[id(code)] = (code, watcher)
+            self._refresh_local(code)
+
+    def unwatch_calls(self, code: CodeType, watcher: CallWatcher) -> None:
+        """Stop handing ``code``'s calls to ``watcher``; releases the tool id when
+        nothing is left."""
+        with self._lock:
+            entry = self._call_watchers.get(id(code))
+            if entry is None or entry[1] is not watcher:
+                return
+            del self._call_watchers[id(code)]
+            if not self._freed:
+                self._refresh_local(code)
+        self.release_if_idle()
+
+    def watches_calls(self, code: CodeType, watcher: CallWatcher) -> bool:
+        """True while ``watcher`` sees ``code``'s calls."""
+        entry = self._call_watchers.get(id(code))
+        return entry is not None and entry[1] is watcher and not self._freed
+
+    def use_global_events(self) -> None:
+        """Switch the global events on (idempotent; nothing once the tool id is freed)."""
+        with self._lock:
+            if not self._global and not self._freed:
+                events = self._events
+                _monitoring.set_events(
+                    self.tool, events.PY_UNWIND | events.PY_THROW | events.EXCEPTION_HANDLED
+                )
+                self._global = True
+
+    @property
+    def global_events(self) -> bool:
+        """True while the global events are on."""
+        return self._global
+
     def _refresh_local(self, code: CodeType) -> None:
         """``code``'s local events: the settle events while the engine or an observer
-        needs them, none otherwise."""
+        needs them, ``CALL`` while a call watcher does, none otherwise."""
         key = id(code)
         needed = key in self._armed or key in self._observed
-        _monitoring.set_local_events(self.tool, code, self._settle if needed else 0)
+        events = self._settle if needed else 0
+        if key in self._call_watchers:
+            events |= self._events.CALL
+        _monitoring.set_local_events(self.tool, code, events)
 
     def watches(self, code: CodeType) -> bool:
         """True when ``code`` is named code."""
@@ -275,6 +349,7 @@ class Monitor:
             return
         code = frame.f_code if frame is not None else Monitor.follow.__code__
         with self._lock:
+            self.use_global_events()
             record = self._start(exc, code, client)
             if frame is not None:
                 self._wait(record, frame, "catch", frame.f_lasti)
@@ -309,9 +384,6 @@ class Monitor:
         register(self.tool, events.PY_RETURN, self._on_leave)
         register(self.tool, events.PY_YIELD, self._on_leave)
         register(self.tool, events.CALL, self._on_call)
-        _monitoring.set_events(
-            self.tool, events.PY_UNWIND | events.PY_THROW | events.EXCEPTION_HANDLED
-        )
 
     def _other_exception(self) -> None:
         """Another exception handled or unwinding on this thread: the one expected
@@ -321,20 +393,32 @@ class Monitor:
             self._resolve(record, "swallowed", None)
 
     def release_if_idle(self) -> None:
-        """Free the tool id when nothing is watched or followed (idempotent)."""
+        """When nothing is watched, followed or observed: switch the global events off,
+        and free the tool id unless a call watcher still holds it (idempotent)."""
         with _engine.lock, self._lock:
             if self._watched or self._followed or self._observers or _engine.current is not self:
+                return
+            self._stop_global()
+            if self._call_watchers:
                 return
             self._shutdown()
             _engine.current = None
 
-    def _shutdown(self) -> None:
+    def _stop_global(self) -> None:
+        """What is left of following once nothing is watched: no settle events, no
+        global events."""
         self._expecting.clear()
-        for code in [*self._armed.values(), *(code for code, _ in self._observed.values())]:
-            _monitoring.set_local_events(self.tool, code, 0)
+        armed = [*self._armed.values(), *(code for code, _ in self._observed.values())]
         self._armed.clear()
         self._observed.clear()
-        _monitoring.set_events(self.tool, 0)
+        for code in armed:
+            self._refresh_local(code)
+        if self._global:
+            _monitoring.set_events(self.tool, 0)
+            self._global = False
+
+    def _shutdown(self) -> None:
+        self._freed = True
         for event in (
             self._events.PY_UNWIND,
             self._events.PY_THROW,
@@ -558,11 +642,28 @@ class Monitor:
     def _on_call(self, code: CodeType, offset: int, called: object, arg0: object) -> Any:
         # A call after the handler ended, on the same line (the ``__exit__`` of a span
         # entered in the same ``with`` statement): settle before it ends the span.
-        waiting = self._waiting.get(id(code))
+        key = id(code)
+        waiting = self._waiting.get(key)
         if waiting:
             self._settle_in(code, waiting)
-        if id(code) in self._observed:
+        if key in self._observed:
             self._notify_settle(code, ended=False)
+        entry = self._call_watchers.get(key)
+        if (
+            entry is not None
+            and not self._call_matters(entry[1], code, called)
+            and key not in self._armed
+            and key not in self._observed
+        ):
+            return _monitoring.DISABLE
+        return None
+
+    def _call_matters(self, watcher: CallWatcher, code: CodeType, called: object) -> bool:
+        try:
+            return watcher.on_call(code, called)
+        except Exception:
+            _internal_error("call watcher")
+            return True
 
     def _notify_settle(self, code: CodeType, *, ended: bool) -> None:
         frame = sys._getframe(2)
@@ -636,27 +737,48 @@ _engine = _Engine()
 
 
 def acquire() -> Monitor | None:
-    """The process's engine, taking a tool id if needed; None when unavailable.
+    """The process's engine, taking a tool id if needed, its global events on; None when
+    unavailable.
 
     Unavailable: Python < 3.12, or tool ids 4, 3 and 5 all held by other tools.
     """
     if _monitoring is None:
         return None
     with _engine.lock:
-        if _engine.current is not None:
-            return _engine.current
-        for tool in TOOL_IDS:
-            if _monitoring.get_tool(tool) is not None:
-                continue
-            try:
-                _monitoring.use_tool_id(tool, TOOL_NAME)
-            except ValueError:
-                continue
-            _engine.current = Monitor(tool)
-            if not _engine.exit_hook:
-                _engine.exit_hook = True
-                atexit.register(_at_exit)
-            return _engine.current
+        monitor = _engine.current or _take_tool_id()
+        if monitor is not None:
+            monitor.use_global_events()
+        return monitor
+
+
+def watch_calls(code: CodeType, watcher: CallWatcher) -> Monitor | None:
+    """Hand the calls ``code`` makes to ``watcher`` (:meth:`Monitor.watch_calls`), taking
+    the tool id if needed but no global event; None when unavailable (as :func:`acquire`).
+
+    One step, so that the engine cannot free the tool id between taking and watching.
+    """
+    if _monitoring is None:
+        return None
+    with _engine.lock:
+        monitor = _engine.current or _take_tool_id()
+        if monitor is not None:
+            monitor.watch_calls(code, watcher)
+        return monitor
+
+
+def _take_tool_id() -> Monitor | None:
+    for tool in TOOL_IDS:
+        if _monitoring.get_tool(tool) is not None:
+            continue
+        try:
+            _monitoring.use_tool_id(tool, TOOL_NAME)
+        except ValueError:
+            continue
+        _engine.current = Monitor(tool)
+        if not _engine.exit_hook:
+            _engine.exit_hook = True
+            atexit.register(_at_exit)
+        return _engine.current
     return None
 
 

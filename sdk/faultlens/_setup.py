@@ -53,7 +53,8 @@ def add_redaction(pattern: str | re.Pattern[str], replacement: str = REDACTED) -
 
 
 def install(*, logging_capture: bool = True) -> None:
-    """Install every out-of-band hook: excepthooks, the asyncio hook, logging capture, and
+    """Install every out-of-band hook: uncaught-exception capture (which replaces no
+    ``sys.excepthook``, :mod:`faultlens._excepthooks`), the asyncio hook, logging capture, and
     the span hook that makes ``Span.record_exception`` calls of other instrumentations
     count an exception once (:mod:`faultlens._spanhook`), and the flush before a
     SIGTERM/SIGHUP that would kill the process without exit handlers

@@ -3,7 +3,9 @@
 ``python engine_tools.py held``: tool ids 3, 4 and 5 are held by other tools,
 so instrumenting falls back to wrapping with one warning. ``python
 engine_tools.py release``: uninstrumenting gives the tool id back and leaves no
-events set. ``python engine_tools.py uncaught``: an exception escaping named
+events set. ``python engine_tools.py threads``: ``faultlens.install()`` alone
+holds the tool id with no global event; watching targets switches them on and
+off again. ``python engine_tools.py uncaught``: an exception escaping named
 code ends the program uncaught (the failure is printed as JSON at exit).
 """
 
@@ -55,6 +57,21 @@ elif mode == "release":
     out["after"] = [sys.monitoring.get_tool(tool) for tool in range(6)]
     out["events_after"] = sys.monitoring.get_events(3)
     out["current_after"] = monitoring.current() is None
+elif mode == "threads":
+    import faultlens
+
+    def state() -> list[object]:
+        events = sys.monitoring.get_events(4)
+        return [sys.monitoring.get_tool(4), events, monitoring.current() is not None]
+
+    faultlens.install()  # watches threads' uncaught exceptions: the tool id, no global event
+    out["installed"] = state()
+    instrumentor.instrument(targets="engine_lib:*", skip_dep_check=True, logging_capture=False)
+    out["instrumented"] = state()
+    instrumentor.uninstrument()  # the hooks were installed before: they stay
+    out["uninstrumented"] = state()
+    faultlens.uninstall()
+    out["uninstalled"] = state()
 elif mode == "uncaught":
     instrumentor.instrument(targets="engine_lib:*", skip_dep_check=True, logging_capture=False)
     import engine_lib

@@ -6,7 +6,8 @@ so ``opentelemetry-instrument`` loads it like any contrib instrumentation and
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=faultlens`` leaves it out. When it runs
 it
 
-* installs the SDK's out-of-band hooks: ``sys``/``threading`` excepthooks, the
+* installs the SDK's out-of-band hooks: uncaught-exception capture (no
+  ``sys.excepthook`` replaced, :mod:`faultlens._excepthooks`), the
   asyncio exception-handler hook, and logging capture (honouring
   ``FAULTLENS_CAPTURE_LOGGING``), so exceptions an application swallows but
   logs arrive as ``failure.handled=true``;

@@ -23,6 +23,10 @@ What each target form wraps:
 * ``module:*`` — every plain function in the module's namespace whose
   ``__module__`` is that module (functions imported from elsewhere are not).
 
+Wildcards are globs: a module or class they match nothing in (a module of
+constants or classes only, the usual case when ``module:*`` names every module of
+a package) is no problem and gets no warning.
+
 On Python 3.12+ with a :class:`~faultlens._monitoring.Monitor`, a target that
 is a Python function (also through ``staticmethod``/``classmethod`` and
 ``__wrapped__`` chains: ``@contextmanager``, ``functools.wraps`` decorators,
@@ -200,9 +204,7 @@ def _module_members(module: ModuleType, name: str, where: str) -> Iterator[tuple
             for key, value in namespace.items()
             if inspect.isfunction(value) and getattr(value, "__module__", None) == module.__name__
         ]
-        if not found:
-            raise TargetProblem(f"module {where!r} defines no functions")
-        yield from found
+        yield from found  # a wildcard is a glob: a module without functions matches nothing
         return
     if name not in namespace:
         raise TargetProblem(f"module {where!r} has no attribute {name!r}")
@@ -218,9 +220,7 @@ def _class_members(owner: type, name: str, where: str) -> Iterator[tuple[str, An
             for key, value in vars(owner).items()
             if _is_method(value) and (not _is_dunder(key) or key in WILDCARD_DUNDERS)
         ]
-        if not found:
-            raise TargetProblem(f"class {where} defines no methods")
-        yield from found
+        yield from found  # as for modules: a class without own methods matches nothing
         return
     for klass in owner.__mro__:
         if name in vars(klass):
