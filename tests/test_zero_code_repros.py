@@ -116,6 +116,10 @@ def test_item4_pickle_copy_and_process_pools(repro: Repro) -> None:
         "copy": True,
         "deepcopy_method": True,
         "process_pool": [1, 4, 9],
+        # The original a registry took before wrapping pickles by reference to a module
+        # name that now holds the wrapper: the C pickler's identity check cannot be
+        # satisfied by a wrapper (documented for 3.10/3.11; jinja2's Environment).
+        "registered": True if repro.monitoring else "PicklingError",
     }
 
 

@@ -103,6 +103,11 @@ def main() -> int:
     out["pickle"]["bound"] = bound(2)
     out["pickle"]["copy"] = copy.copy(f) is f and copy.deepcopy(f) is f
     out["pickle"]["deepcopy_method"] = copy.deepcopy(repro_lib.Box.method) is repro_lib.Box.method
+    registered = repro_lib.REGISTRY["square"]
+    try:
+        out["pickle"]["registered"] = pickle.loads(pickle.dumps(registered)) is registered
+    except pickle.PicklingError:
+        out["pickle"]["registered"] = "PicklingError"
     with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
         out["pickle"]["process_pool"] = list(pool.map(repro_lib.square, [1, 2, 3]))
 

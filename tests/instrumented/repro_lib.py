@@ -85,6 +85,10 @@ def square(x: int) -> int:
     return x * x
 
 
+#: a registry filled while the module body runs (jinja2's filter table, a dispatch dict)
+REGISTRY = {"square": square}
+
+
 # item 6: raised and caught inside named code ----------------------------------
 class Range:
     def __init__(self, stop: int) -> None:
