@@ -78,16 +78,15 @@ from faultlens_collector.groups.store import (
     SeriesQuery,
     SeriesResult,
 )
+from faultlens_collector.store.group_filters import GroupFilters
 from faultlens_collector.store.postgres import oplog
 from faultlens_collector.store.postgres.server import PostgresServer, Retry, changed_rows
 from faultlens_collector.store.sqlite import history
 from faultlens_collector.store.sqlite.groups import (
-    _HANDLED,
     _encode,
     _encode_dismissal,
     _encode_samples,
     _group,
-    _like_escape,
     keyset,
     order_by,
 )
@@ -690,51 +689,25 @@ class PostgresGroupStore:
         return _group(rows[0])
 
 
-def _where(query: GroupQuery) -> tuple[str, list[Any]]:
-    """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    for column, values in (
-        ("status", query.statuses),
-        ("category", query.categories),
-        ("severity", query.severities),
-        ("exception_type", query.exception_types),
-    ):
-        if values:
-            clauses.append(f"{column} = ANY(%s)")
-            parameters.append(list(values))
-    if query.services:
-        clauses.append("service_counts ?| %s")
-        parameters.append(list(query.services))
-    for column, since in (
-        ("last_seen", query.since_unix_nano),
-        ("first_seen", query.first_seen_since),
-        ("regressed_at", query.regressed_since),
-    ):
-        if since:
-            clauses.append(f"{column} >= %s")
-            parameters.append(since)
-    if query.text:
-        pattern = "%" + _like_escape(query.text) + "%"
-        clauses.append(
-            "(fingerprint LIKE %s ESCAPE '\\' OR exception_type LIKE %s ESCAPE '\\' "
-            "OR message LIKE %s ESCAPE '\\')"
-        )
-        parameters += [pattern, pattern, pattern]
-    if query.handled:
-        clauses.append(_HANDLED[query.handled])
-    if query.tags:
-        clauses.append("tags ?| %s")
-        parameters.append(list(query.tags))
-    if query.fingerprints is not None:
-        clauses.append("fingerprint = ANY(%s)")
-        parameters.append(list(query.fingerprints))
-    if query.action_id:
-        clauses.append(
-            "fingerprint IN (SELECT fingerprint FROM operator_action_groups WHERE action_id = %s)"
-        )
-        parameters.append(query.action_id)
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
+class _PostgresFilters(GroupFilters):
+    """PostgreSQL's spelling: ``= ANY(%s)`` of one array, ``?|`` over the ``jsonb`` columns."""
+
+    mark = "%s"
+
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s)", [list(values)]
+
+    def any_service(self, services: Sequence[str]) -> tuple[str, list[Any]]:
+        return "service_counts ?| %s", [list(services)]
+
+    def any_tag(self, tags: Sequence[str]) -> tuple[str, list[Any]]:
+        return "tags ?| %s", [list(tags)]
+
+    def fingerprint_in(self, fingerprints: Sequence[str]) -> tuple[str, list[Any]]:
+        return "fingerprint = ANY(%s)", [list(fingerprints)]
+
+
+_where = _PostgresFilters().where
 
 
 def _assignments(update: GroupUpdate) -> tuple[list[str], list[Any]]:

@@ -67,6 +67,7 @@ from faultlens_collector.groups.store import (
     SeriesQuery,
     SeriesResult,
 )
+from faultlens_collector.store.group_filters import GroupFilters
 from faultlens_collector.store.sqlite import history, oplog
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 
@@ -550,84 +551,54 @@ class SQLiteGroupStore:
         return self._file.reader()
 
 
-def _where(query: GroupQuery) -> tuple[str, list[Any]]:
-    """The SQL ``WHERE`` clause (possibly empty) and its parameters."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    # Most groups are open: a status is no use for finding rows when any other criterion
-    # is given. "+status" keeps SQLite from looking each row up through the status index;
-    # it uses the other criterion's index (fingerprints, an action, a time) or scans (or
-    # walks the sort key's index) instead.
-    scanning = bool(
-        query.categories
-        or query.severities
-        or query.exception_types
-        or query.services
-        or query.text
-        or query.handled
-        or query.tags
-        or query.fingerprints is not None
-        or query.action_id
-        or query.since_unix_nano
-        or query.first_seen_since
-        or query.regressed_since
-    )
-    for column, values in (
-        ("+status" if scanning else "status", query.statuses),
-        ("category", query.categories),
-        ("severity", query.severities),
-        ("exception_type", query.exception_types),
-    ):
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            parameters.extend(values)
-    if query.services:
+class _SQLiteFilters(GroupFilters):
+    """SQLite's spelling: ``IN (?, …)``, and JSON searched as text or with ``json_each``."""
+
+    mark = "?"
+
+    def status_column(self, query: GroupQuery) -> str:
+        # Most groups are open: a status is no use for finding rows when any other
+        # criterion is given. "+status" keeps SQLite from looking each row up through the
+        # status index; it uses the other criterion's index (fingerprints, an action, a
+        # time) or scans (or walks the sort key's index) instead.
+        scanning = bool(
+            query.categories
+            or query.severities
+            or query.exception_types
+            or query.services
+            or query.text
+            or query.handled
+            or query.tags
+            or query.fingerprints is not None
+            or query.action_id
+            or query.since_unix_nano
+            or query.first_seen_since
+            or query.regressed_since
+        )
+        return "+status" if scanning else "status"
+
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+    def any_service(self, services: Sequence[str]) -> tuple[str, list[Any]]:
         # A key of the service_counts JSON object as encode_counts writes it: after "{" or
         # ",", quoted and escaped the same way, then ":" (a substring test, several times
         # cheaper than taking the JSON apart row by row).
-        clauses.append(
-            "(" + " OR ".join(["instr(service_counts, ?) > 0"] * (2 * len(query.services))) + ")"
-        )
-        for service in query.services:
+        clause = "(" + " OR ".join(["instr(service_counts, ?) > 0"] * (2 * len(services))) + ")"
+        parameters: list[Any] = []
+        for service in services:
             parameters += ["{" + _escape(service) + ":", "," + _escape(service) + ":"]
-    for column, since in (
-        ("last_seen", query.since_unix_nano),
-        ("first_seen", query.first_seen_since),
-        ("regressed_at", query.regressed_since),
-    ):
-        if since:
-            clauses.append(f"{column} >= ?")
-            parameters.append(since)
-    if query.text:
-        pattern = "%" + _like_escape(query.text) + "%"
-        clauses.append(
-            "(fingerprint LIKE ? ESCAPE '\\' OR exception_type LIKE ? ESCAPE '\\' "
-            "OR message LIKE ? ESCAPE '\\')"
-        )
-        parameters += [pattern, pattern, pattern]
-    if query.handled:
-        clauses.append(_HANDLED[query.handled])
-    if query.tags:
-        marks = ", ".join("?" * len(query.tags))
-        clauses.append(f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))")
-        parameters.extend(query.tags)
-    if query.fingerprints is not None:
-        clauses.append("fingerprint IN (SELECT value FROM json_each(?))")
-        parameters.append(json.dumps(query.fingerprints))
-    if query.action_id:
-        clauses.append(
-            "fingerprint IN (SELECT fingerprint FROM operator_action_groups WHERE action_id = ?)"
-        )
-        parameters.append(query.action_id)
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
+        return clause, parameters
+
+    def any_tag(self, tags: Sequence[str]) -> tuple[str, list[Any]]:
+        marks = ", ".join("?" * len(tags))
+        return f"EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN ({marks}))", list(tags)
+
+    def fingerprint_in(self, fingerprints: Sequence[str]) -> tuple[str, list[Any]]:
+        return "fingerprint IN (SELECT value FROM json_each(?))", [json.dumps(fingerprints)]
 
 
-_HANDLED: Final = {"some": "handled_count > 0", "escaped": "handled_count < count"}
-
-
-def _like_escape(text: str) -> str:
-    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+_where = _SQLiteFilters().where
 
 
 def order_by(query: GroupQuery) -> str:
