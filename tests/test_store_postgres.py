@@ -121,7 +121,7 @@ def test_groups_come_out_the_same_as_in_sqlite_for_the_same_writes(
             GroupQuery(tags=("team-a", "zz"), sort="severity", ascending=True),
             GroupQuery(categories=("configuration",), sort="first_seen"),
             GroupQuery(severities=("critical", "high"), since_unix_nano=5 * 10**14),
-            # every filter of the shared builder (store/group_filters.py), each spelled
+            # every filter of the shared builder (store/filters.py), each spelled
             # differently per backend: any of two services or tags, text (LIKE, its
             # wildcards taken literally), handled, fingerprints, the since times
             GroupQuery(services=SERVICES[:2]),

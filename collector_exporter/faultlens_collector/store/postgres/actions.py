@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob, dumps
 from faultlens_collector.alerts.records import Alert, StoredAlert
+from faultlens_collector.store.filters import audit_where
 from faultlens_collector.store.postgres.server import (
     PostgresServer,
     Retry,
@@ -198,14 +199,7 @@ class PostgresActionStore:
     def audit_records(
         self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
-        clauses, parameters = [], []
-        if fingerprint is not None:
-            clauses.append("fingerprint = %s")
-            parameters.append(fingerprint)
-        if hook is not None:
-            clauses.append("hook = %s")
-            parameters.append(hook)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, parameters = audit_where("%s", fingerprint=fingerprint, hook=hook)
         rows = self._rows(
             f"SELECT record FROM action_audit {where} ORDER BY started_at DESC, seq DESC LIMIT %s",
             (*parameters, limit),

@@ -78,7 +78,7 @@ from faultlens_collector.groups.store import (
     SeriesQuery,
     SeriesResult,
 )
-from faultlens_collector.store.group_filters import GroupFilters
+from faultlens_collector.store.filters import GroupFilters
 from faultlens_collector.store.postgres import oplog
 from faultlens_collector.store.postgres.server import PostgresServer, Retry, changed_rows
 from faultlens_collector.store.sqlite import history

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from faultlens_collector.actions.records import AuditRecord, FixRecord, HaltRecord, HookJob, dumps
 from faultlens_collector.alerts.records import Alert, StoredAlert
+from faultlens_collector.store.filters import audit_where
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 from faultlens_collector.store.sqlite.connection import apply_migrations as migrate
 
@@ -144,14 +145,7 @@ class SQLiteActionStore:
     def audit_records(
         self, *, fingerprint: str | None = None, hook: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
-        clauses, parameters = [], []
-        if fingerprint is not None:
-            clauses.append("fingerprint = ?")
-            parameters.append(fingerprint)
-        if hook is not None:
-            clauses.append("hook = ?")
-            parameters.append(hook)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, parameters = audit_where("?", fingerprint=fingerprint, hook=hook)
         rows = self._rows(
             f"SELECT record FROM action_audit {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",
             (*parameters, limit),

@@ -67,7 +67,7 @@ from faultlens_collector.groups.store import (
     SeriesQuery,
     SeriesResult,
 )
-from faultlens_collector.store.group_filters import GroupFilters
+from faultlens_collector.store.filters import GroupFilters
 from faultlens_collector.store.sqlite import history, oplog
 from faultlens_collector.store.sqlite.connection import SQLiteFile, transaction
 

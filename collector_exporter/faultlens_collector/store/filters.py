@@ -1,5 +1,7 @@
-"""The SQL ``WHERE`` clause of a :class:`~faultlens_collector.groups.store.GroupQuery`,
-one builder for both backends.
+"""The SQL ``WHERE`` clauses of the stores' queries, one builder for both backends.
+
+:class:`GroupFilters` builds a :class:`~faultlens_collector.groups.store.GroupQuery`'s,
+:func:`audit_where` the action audit's.
 
 The filters mean the same in SQLite and PostgreSQL and are built here once
 (:meth:`GroupFilters.where`): statuses, categories, severities and exception types
@@ -111,3 +113,15 @@ class GroupFilters(ABC):
     @abstractmethod
     def fingerprint_in(self, fingerprints: Sequence[str]) -> Clause:
         """The group's fingerprint is one of ``fingerprints`` (possibly none)."""
+
+
+def audit_where(mark: str, *, fingerprint: str | None, hook: str | None) -> Clause:
+    """The action audit's filter: one group's records, one hook's, or both (``AND``);
+    ``mark`` is the backend's parameter mark."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    for column, value in (("fingerprint", fingerprint), ("hook", hook)):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            parameters.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), parameters
