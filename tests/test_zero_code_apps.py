@@ -250,6 +250,59 @@ def test_n_requests_make_one_group_of_n_and_handled_is_right(
         assert [e["failure.handled"] for e in events] == [True]
 
 
+def test_a_failed_outgoing_call_is_one_occurrence_through_the_requests_instrumentation(
+    apps_env: ZeroCode, tmp_path: Path
+) -> None:
+    """``requests`` raises ``ConnectionError`` out of the requests instrumentation's client
+    span (which records it), then the view either catches and logs it (200) or lets it
+    escape to Flask (500: Flask logs it, the Flask instrumentation records it on the
+    server span). Four layers see each exception; each request is one occurrence."""
+    caught, escaped = 4, 3
+    refused = "requests.exceptions.ConnectionError"
+    with OtlpReceiver() as receiver, ServeProcess(tmp_path / "store.db") as serve:
+        server = SERVERS["gunicorn-sync"]
+        with _serving(apps_env, server, receiver, serve, tmp_path / "server.log") as (
+            running,
+            port,
+        ):
+            assert [_get(port, f"/quote/{i}") for i in range(caught)] == [200] * caught
+            assert [_get(port, f"/order/{i}") for i in range(escaped)] == [500] * escaped
+            assert running.terminate() == server.sigterm_status, running.log()
+        groups = _groups(serve)
+        spans = [span for _, span in receiver.spans()]
+
+    assert set(groups) == {refused}, groups
+    assert groups[refused].count == caught + escaped
+
+    def events(span: Any) -> list[dict[str, Any]]:
+        return [attributes(e.attributes) for e in span.events if e.name == "exception"]
+
+    clients = [span for span in spans if span.kind == 3]  # CLIENT: the requests call
+    assert len(clients) == caught + escaped
+    fingerprints = set()
+    for span in clients:
+        (event,) = events(span)  # counted once, on the span it escaped first
+        assert event["failure.count"] == 1
+        assert span.status.code == STATUS_ERROR
+        fingerprints.add(event["failure.fingerprint"])
+    servers = {"quote": [], "order": []}  # type: dict[str, list[Any]]
+    for span in spans:
+        route = str(attributes(span.attributes).get("http.route", span.name))
+        for key, found in servers.items():
+            if span.kind == 2 and f"/{key}/" in route:
+                found.append(span)
+    assert [len(servers["quote"]), len(servers["order"])] == [caught, escaped]
+    for span in servers["quote"]:  # the view's log.exception adds nothing; answered 200
+        assert events(span) == []
+        assert span.status.code == STATUS_UNSET
+    for span in servers["order"]:  # escaped the request: a reference, not a second count
+        (event,) = events(span)
+        assert event["failure.count"] == 0
+        assert span.status.code == STATUS_ERROR
+        fingerprints.add(event["failure.fingerprint"])
+    assert len(fingerprints) == 1
+
+
 @pytest.mark.parametrize(
     "name", ["plain-python", "gunicorn-sync", "gunicorn-gthread", "gunicorn-django", "uvicorn"]
 )
