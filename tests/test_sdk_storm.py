@@ -126,19 +126,26 @@ def _record_parse_failure(raw: str) -> None:
 
 
 def test_storm_counts_are_exact_under_four_threads(telemetry) -> None:
-    faultlens.configure(storm_interval_seconds=0.001)
+    interval = 0.001  # short: the flusher races the four recording threads all along
+    faultlens.configure(storm_interval_seconds=interval)
     per_thread = 2_500
 
     def worker(n: int) -> None:
         for i in range(per_thread):
             _record_parse_failure(f"{n}-{i}x")
 
+    started = time.monotonic()
     run_concurrently(worker)
     faultlens.flush()
+    elapsed = time.monotonic() - started
     events = telemetry.failure_events()
     assert {e["failure.fingerprint"] for e in events} == {events[0]["failure.fingerprint"]}
     assert sum(e["failure.count"] for e in events) == 4 * per_thread
-    assert len(events) < 4 * per_thread / 10
+    # Aggregated: past the burst, at most one event per interval (from a recording thread
+    # or the flusher; twice that for slack). The run's own duration sets how many
+    # intervals there were, so a slow, loaded machine does not fail a correct store.
+    assert max(e["failure.count"] for e in events) > 1
+    assert len(events) <= faultlens.configure().storm_burst + 2 * elapsed / interval + 10
     full = [e for e in events if "exception.stacktrace" in e]
     assert len(full) == faultlens.configure().storm_burst  # the rest carry no stack trace
 
