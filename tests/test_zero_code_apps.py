@@ -207,6 +207,26 @@ def _groups(serve: ServeProcess) -> dict[str, Any]:
         return {group.exception_type: group for group in all_groups(client).values()}
 
 
+def _request_spans(spans: list[Any], *paths: str) -> dict[str, list[Any]]:
+    """The SERVER spans of each path, by the first segment of their route
+    (``/pay/<int:order>``, Django's ``pay/<int:order>``, or the span name without one)."""
+    found: dict[str, list[Any]] = {path: [] for path in paths}
+    for span in spans:
+        if span.kind != 2:  # SERVER
+            continue
+        route = str(attributes(span.attributes).get("http.route", span.name))
+        segments = [part.strip() for part in route.split("/")]
+        for path in paths:
+            if path in segments:
+                found[path].append(span)
+    return found
+
+
+def _exception_events(span: Any) -> list[dict[str, Any]]:
+    """The attributes of each ``exception`` event of ``span``."""
+    return [attributes(e.attributes) for e in span.events if e.name == "exception"]
+
+
 @pytest.mark.parametrize(
     "name", ["gunicorn-sync", "gunicorn-gthread", "gunicorn-django", "uvicorn"]
 )
@@ -230,24 +250,17 @@ def test_n_requests_make_one_group_of_n_and_handled_is_right(
     assert groups[OUT_OF_STOCK].count == handled
     assert groups[OUT_OF_STOCK].handled_count == handled
 
-    requests = [span for span in spans if span.kind == 2]  # SERVER
-    by_path: dict[str, list[Any]] = {"pay": [], "stock": []}
-    for span in requests:
-        route = str(attributes(span.attributes).get("http.route", span.name))
-        for key, found in by_path.items():
-            if key in route:
-                found.append(span)
+    by_path = _request_spans(spans, "pay", "stock")
     assert len(by_path["pay"]) == failing
     assert len(by_path["stock"]) == handled
     for span in by_path["pay"]:
         assert span.status.code == STATUS_ERROR
-        events = [attributes(e.attributes) for e in span.events if e.name == "exception"]
+        events = _exception_events(span)
         assert len(events) == 1, events  # one event per exception on the span it escaped
         assert events[0]["failure.handled"] is False
     for span in by_path["stock"]:
         assert span.status.code == STATUS_UNSET
-        events = [attributes(e.attributes) for e in span.events if e.name == "exception"]
-        assert [e["failure.handled"] for e in events] == [True]
+        assert [e["failure.handled"] for e in _exception_events(span)] == [True]
 
 
 def test_a_failed_outgoing_call_is_one_occurrence_through_the_requests_instrumentation(
@@ -274,29 +287,21 @@ def test_a_failed_outgoing_call_is_one_occurrence_through_the_requests_instrumen
     assert set(groups) == {refused}, groups
     assert groups[refused].count == caught + escaped
 
-    def events(span: Any) -> list[dict[str, Any]]:
-        return [attributes(e.attributes) for e in span.events if e.name == "exception"]
-
     clients = [span for span in spans if span.kind == 3]  # CLIENT: the requests call
     assert len(clients) == caught + escaped
     fingerprints = set()
     for span in clients:
-        (event,) = events(span)  # counted once, on the span it escaped first
+        (event,) = _exception_events(span)  # counted once, on the span it escaped first
         assert event["failure.count"] == 1
         assert span.status.code == STATUS_ERROR
         fingerprints.add(event["failure.fingerprint"])
-    servers = {"quote": [], "order": []}  # type: dict[str, list[Any]]
-    for span in spans:
-        route = str(attributes(span.attributes).get("http.route", span.name))
-        for key, found in servers.items():
-            if span.kind == 2 and f"/{key}/" in route:
-                found.append(span)
+    servers = _request_spans(spans, "quote", "order")
     assert [len(servers["quote"]), len(servers["order"])] == [caught, escaped]
     for span in servers["quote"]:  # the view's log.exception adds nothing; answered 200
-        assert events(span) == []
+        assert _exception_events(span) == []
         assert span.status.code == STATUS_UNSET
     for span in servers["order"]:  # escaped the request: a reference, not a second count
-        (event,) = events(span)
+        (event,) = _exception_events(span)
         assert event["failure.count"] == 0
         assert span.status.code == STATUS_ERROR
         fingerprints.add(event["failure.fingerprint"])
